@@ -1,0 +1,41 @@
+//! Procedural macros of tidal. Use them through the `tidal` crate:
+//! `tidal::agent::{AgentLaneModel, projections, lifecycle}`.
+//!
+//! Each macro works in three steps: parse the attributes into a small model, validate it
+//! (collecting every error, each spanned at the user's own tokens), then expand. When there are
+//! errors the user's item is still emitted unchanged, so one mistake gives one message.
+
+mod errors;
+mod lane_model;
+mod lifecycle;
+mod naming;
+mod projections;
+mod root;
+
+use proc_macro::TokenStream;
+
+/// Derives `AgentLaneModel` (the item table and lane dispatch) and `Default` for a struct of
+/// lanes and stores.
+///
+/// Attributes: `#[agent(transient, convention = "camel", root = path)]` on the struct and
+/// `#[item(transient, name = "..", convention = "..", init = expr)]` on fields. See
+/// `tidal::agent::AgentLaneModel` for the full documentation.
+#[proc_macro_derive(AgentLaneModel, attributes(agent, item))]
+pub fn derive_agent_lane_model(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    lane_model::derive(input).into()
+}
+
+/// Generates an associated constant per field, `FIELD: fn(&Self) -> &FieldType`, named after the
+/// field in upper case (`event_count` gives `EVENT_COUNT`).
+#[proc_macro_attribute]
+pub fn projections(args: TokenStream, input: TokenStream) -> TokenStream {
+    projections::expand(args.into(), input.into()).into()
+}
+
+/// Implements `AgentLifecycle<Agent>` for the type of an `impl` block whose methods are event
+/// handlers (`#[on_start]`, `#[on_event(lane)]`, ...). See `tidal::agent::lifecycle`.
+#[proc_macro_attribute]
+pub fn lifecycle(args: TokenStream, input: TokenStream) -> TokenStream {
+    lifecycle::expand(args.into(), input.into()).into()
+}

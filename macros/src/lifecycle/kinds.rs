@@ -1,0 +1,133 @@
+//! The handler attributes and the signatures they require.
+
+/// One kind of handler attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Init,
+    Start,
+    Stop,
+    Timer,
+    Event,
+    Set,
+    Command,
+    Update,
+    Remove,
+    Clear,
+}
+
+/// Which kind of lane a lane handler is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Category {
+    Value,
+    Map,
+    Command,
+}
+
+impl Category {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Category::Value => "value-lane handlers (`on_event`, `on_set`)",
+            Category::Map => "map-lane handlers (`on_update`, `on_remove`, `on_clear`)",
+            Category::Command => "command-lane handlers (`on_command`)",
+        }
+    }
+}
+
+pub(crate) const ALL: [Kind; 10] = [
+    Kind::Init,
+    Kind::Start,
+    Kind::Stop,
+    Kind::Timer,
+    Kind::Event,
+    Kind::Set,
+    Kind::Command,
+    Kind::Update,
+    Kind::Remove,
+    Kind::Clear,
+];
+
+impl Kind {
+    pub(crate) fn parse(name: &str) -> Option<Kind> {
+        ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Init => "on_init",
+            Kind::Start => "on_start",
+            Kind::Stop => "on_stop",
+            Kind::Timer => "on_timer",
+            Kind::Event => "on_event",
+            Kind::Set => "on_set",
+            Kind::Command => "on_command",
+            Kind::Update => "on_update",
+            Kind::Remove => "on_remove",
+            Kind::Clear => "on_clear",
+        }
+    }
+
+    /// The lane category, for handlers of lane events.
+    pub(crate) fn category(self) -> Option<Category> {
+        match self {
+            Kind::Event | Kind::Set => Some(Category::Value),
+            Kind::Update | Kind::Remove | Kind::Clear => Some(Category::Map),
+            Kind::Command => Some(Category::Command),
+            Kind::Init | Kind::Start | Kind::Stop | Kind::Timer => None,
+        }
+    }
+
+    /// The parameters after `&self` and the context.
+    pub(crate) fn params(self) -> &'static [Param] {
+        use Param::*;
+        match self {
+            Kind::Init | Kind::Start | Kind::Stop => &[],
+            Kind::Timer => &[Owned("id: u64")],
+            Kind::Event | Kind::Command => &[Ref("value: &T")],
+            Kind::Set => &[Ref("new_value: &T"), Owned("previous: Option<T>")],
+            Kind::Update => &[
+                Ref("map: &HashMap<K, V>"),
+                Owned("key: K"),
+                Owned("previous: Option<V>"),
+                Ref("new_value: &V"),
+            ],
+            Kind::Remove => &[Ref("map: &HashMap<K, V>"), Owned("key: K"), Owned("removed: V")],
+            Kind::Clear => &[Owned("before: HashMap<K, V>")],
+        }
+    }
+
+    /// The whole signature, for error messages.
+    pub(crate) fn signature(self, agent: &str) -> String {
+        let mut params = vec!["&self".to_owned(), format!("context: HandlerContext<{agent}>")];
+        params.extend(self.params().iter().map(|p| p.text().to_owned()));
+        format!(
+            "fn {}({}) -> impl EventHandler<{agent}> + '_",
+            self.name(),
+            params.join(", ")
+        )
+    }
+}
+
+/// A parameter of a handler, as the error messages show it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Param {
+    /// Must be a reference.
+    Ref(&'static str),
+    /// Taken by value.
+    Owned(&'static str),
+}
+
+impl Param {
+    pub(crate) fn text(self) -> &'static str {
+        match self {
+            Param::Ref(text) | Param::Owned(text) => text,
+        }
+    }
+}
+
+/// All attribute names, for the "unknown attribute" message.
+pub(crate) fn all_names() -> String {
+    ALL.iter()
+        .map(|kind| format!("`{}`", kind.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

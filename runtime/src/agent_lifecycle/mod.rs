@@ -1,0 +1,82 @@
+//! Lifecycles: how an agent reacts to its own events.
+//!
+//! A lifecycle is usually an `impl` block annotated with `#[lifecycle(Agent)]`: each annotated
+//! method returns an event handler for one kind of event (`on_start`, `on_event(lane)`,
+//! `on_update(map)`, `on_command(lane)`, `on_timer`, ...). The macro implements
+//! [`AgentLifecycle`] for the type, dispatching each lane event by lane id to the right method.
+//!
+//! Handlers receive a [`HandlerContext`], a zero-sized value whose methods build the handlers
+//! that read and change lanes, schedule work and (later) open downlinks.
+//!
+//! Compared with SwimOS: the lifecycle is `Clone` exactly when your type is (no `no_clone`
+//! needed), `#[on_timer]` and `#[on_init]` exist, map events have one argument order everywhere,
+//! and a handler that names a missing lane, the wrong kind of lane or the wrong value type is a
+//! compile error pointing at your code.
+
+mod context;
+#[doc(hidden)]
+pub mod dispatch;
+mod schedule;
+
+pub use context::HandlerContext;
+
+use crate::event_handler::{EventHandler, EventHandlerError};
+
+/// Items used by lifecycle code, under the paths SwimOS users know.
+pub mod utility {
+    pub use super::HandlerContext;
+}
+
+/// Runs an event handler to completion inside the agent task, including every lane handler its
+/// changes trigger (depth-first).
+///
+/// A lifecycle hands its handlers to the runner instead of returning them, so handler types
+/// never need to be named or boxed.
+pub trait HandlerRunner<A> {
+    /// Runs `handler` and every handler its modifications trigger.
+    fn run<H: EventHandler<A>>(&mut self, handler: H) -> Result<(), EventHandlerError>;
+}
+
+/// The event handlers of an agent of type `A`.
+///
+/// `#[lifecycle(A)]` implements this for you. Every method has a default that does nothing.
+pub trait AgentLifecycle<A>: Send + 'static {
+    /// Runs the `on_init` handler: before `on_start`, with lane lifecycle handlers disabled.
+    fn run_init<R: HandlerRunner<A>>(&self, runner: &mut R) -> Result<(), EventHandlerError> {
+        let _ = runner;
+        Ok(())
+    }
+
+    /// Runs the `on_start` handler.
+    fn run_start<R: HandlerRunner<A>>(&self, runner: &mut R) -> Result<(), EventHandlerError> {
+        let _ = runner;
+        Ok(())
+    }
+
+    /// Runs the `on_stop` handler.
+    fn run_stop<R: HandlerRunner<A>>(&self, runner: &mut R) -> Result<(), EventHandlerError> {
+        let _ = runner;
+        Ok(())
+    }
+
+    /// Runs the `on_timer` handler for the timer `id`.
+    fn run_timer<R: HandlerRunner<A>>(
+        &self,
+        id: u64,
+        runner: &mut R,
+    ) -> Result<(), EventHandlerError> {
+        let _ = (id, runner);
+        Ok(())
+    }
+
+    /// Runs the lifecycle handlers of the item `item_id`, which has just changed.
+    fn run_item_event<R: HandlerRunner<A>>(
+        &self,
+        agent: &A,
+        item_id: u64,
+        runner: &mut R,
+    ) -> Result<(), EventHandlerError> {
+        let _ = (agent, item_id, runner);
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! The agent model: an agent's item table, and the task that runs an agent instance.
+//!
+//! `#[derive(AgentLaneModel)]` implements [`AgentLaneModel`] for a struct of lanes and stores: a
+//! table of its items ([`ItemSpec`](crate::lanes::ItemSpec)) and access to each item by id.
+//! [`AgentModel`] pairs an agent factory with a lifecycle (or a lifecycle factory); a server
+//! creates one instance per node URI from it.
+//!
+//! Each instance runs as **one task** that owns the agent and its lifecycle. Commands, timers and
+//! completed futures reach it one at a time; each becomes a handler that runs to completion,
+//! with the lane handlers it triggers run depth-first, before the next. After each such event the
+//! lanes that changed publish to their subscribers.
+
+mod core;
+mod runner;
+mod task;
+
+pub use self::core::HandlerFailure;
+pub(crate) use self::core::AgentCore;
+pub use task::{AgentRef, SendError};
+
+use std::sync::{Arc, Mutex};
+
+use crate::agent_lifecycle::AgentLifecycle;
+use crate::config::AgentConfig;
+use crate::lanes::{AgentItem, ItemSpec};
+
+/// A struct of lanes and stores that an agent is made of. Derive it with
+/// `#[derive(AgentLaneModel)]`.
+pub trait AgentLaneModel: Send + 'static {
+    /// The items, in declaration order; an item's id is its index.
+    const ITEMS: &'static [ItemSpec];
+
+    /// The item with the given id.
+    fn item(&self, id: u64) -> Option<&dyn AgentItem>;
+
+    /// The id of the item with the given external name (as used on the wire).
+    fn item_id(name: &str) -> Option<u64>;
+
+    /// The description of the item with the given id.
+    fn item_spec(id: u64) -> Option<&'static ItemSpec> {
+        usize::try_from(id).ok().and_then(|index| Self::ITEMS.get(index))
+    }
+}
+
+type Factory<T> = Arc<dyn Fn() -> T + Send + Sync>;
+
+/// How to create instances of an agent: its lanes and its lifecycle.
+///
+/// ```
+/// # use tidal_runtime::agent_model::{AgentLaneModel, AgentModel};
+/// # use tidal_runtime::agent_lifecycle::AgentLifecycle;
+/// # use tidal_runtime::lanes::{AgentItem, ItemSpec};
+/// # #[derive(Default)] struct MyAgent;
+/// # impl AgentLaneModel for MyAgent {
+/// #     const ITEMS: &'static [ItemSpec] = &[];
+/// #     fn item(&self, _: u64) -> Option<&dyn AgentItem> { None }
+/// #     fn item_id(_: &str) -> Option<u64> { None }
+/// # }
+/// # #[derive(Clone)] struct MyLifecycle;
+/// # impl AgentLifecycle<MyAgent> for MyLifecycle {}
+/// // The lifecycle is cloned for each instance:
+/// let model = AgentModel::new(MyAgent::default, MyLifecycle);
+/// // Or built afresh for each instance (no `Clone` needed):
+/// let model = AgentModel::from_fn(MyAgent::default, || MyLifecycle);
+/// ```
+pub struct AgentModel<A, L> {
+    agent_factory: Factory<A>,
+    lifecycle_factory: Factory<L>,
+}
+
+impl<A, L> Clone for AgentModel<A, L> {
+    fn clone(&self) -> Self {
+        AgentModel {
+            agent_factory: self.agent_factory.clone(),
+            lifecycle_factory: self.lifecycle_factory.clone(),
+        }
+    }
+}
+
+impl<A, L> AgentModel<A, L>
+where
+    A: AgentLaneModel,
+    L: AgentLifecycle<A>,
+{
+    /// A model whose instances each get a clone of `lifecycle`.
+    ///
+    /// The lifecycle needs `Clone + Send`, not `Sync`: a lifecycle holding
+    /// [`State`](crate::state::State) works.
+    pub fn new<F>(agent_factory: F, lifecycle: L) -> Self
+    where
+        F: Fn() -> A + Send + Sync + 'static,
+        L: Clone,
+    {
+        let template = Mutex::new(lifecycle);
+        Self::from_fn(agent_factory, move || {
+            template
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone()
+        })
+    }
+
+    /// A model whose instances each get a lifecycle from `lifecycle_factory`.
+    pub fn from_fn<F, G>(agent_factory: F, lifecycle_factory: G) -> Self
+    where
+        F: Fn() -> A + Send + Sync + 'static,
+        G: Fn() -> L + Send + Sync + 'static,
+    {
+        AgentModel {
+            agent_factory: Arc::new(agent_factory),
+            lifecycle_factory: Arc::new(lifecycle_factory),
+        }
+    }
+
+    /// Starts an instance for the node `uri` as a task on the current tokio runtime.
+    ///
+    /// `parameters` are the route parameters (`id` for `/example/:id`). The returned
+    /// [`AgentRef`] sends commands to the instance; the task ends when the agent stops.
+    pub fn spawn(
+        &self,
+        uri: impl Into<String>,
+        parameters: std::collections::HashMap<String, String>,
+        config: AgentConfig,
+    ) -> (AgentRef<A>, tokio::task::JoinHandle<()>) {
+        let core = AgentCore::new(
+            (self.agent_factory)(),
+            (self.lifecycle_factory)(),
+            uri.into(),
+            parameters,
+            config,
+        );
+        task::spawn(core)
+    }
+}

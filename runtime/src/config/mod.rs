@@ -1,0 +1,54 @@
+//! Configuration of agents (and, later, of downlinks and servers).
+
+/// What an agent does when one of its handlers fails.
+///
+/// Whatever the policy, the failure is logged (with the node URI and the lane whose handler
+/// failed), the failing chain of handlers stops where it failed (changes it already made stay and
+/// reach subscribers), and no other agent is affected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HandlerErrorPolicy {
+    /// Log the failure and go on with the next event (the default).
+    #[default]
+    Continue,
+    /// Log the failure, run `on_stop` and stop the agent.
+    Stop,
+}
+
+/// Settings of one agent instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// How deep lane handlers may trigger each other (a handler that sets a lane whose handler
+    /// sets a lane ...) before the chain fails with
+    /// [`EventHandlerError::TriggerDepthExceeded`](crate::event_handler::EventHandlerError).
+    /// Default 256.
+    pub max_trigger_depth: usize,
+    /// What happens when a handler fails. Default [`HandlerErrorPolicy::Continue`].
+    pub on_handler_error: HandlerErrorPolicy,
+    /// How many messages (commands, link requests) may wait in the agent's inbox. Default 1024.
+    pub inbox_capacity: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            max_trigger_depth: 256,
+            on_handler_error: HandlerErrorPolicy::Continue,
+            inbox_capacity: 1024,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Sets [`max_trigger_depth`](Self::max_trigger_depth).
+    pub fn with_max_trigger_depth(mut self, depth: usize) -> Self {
+        self.max_trigger_depth = depth;
+        self
+    }
+
+    /// Sets [`on_handler_error`](Self::on_handler_error).
+    pub fn with_error_policy(mut self, policy: HandlerErrorPolicy) -> Self {
+        self.on_handler_error = policy;
+        self
+    }
+}

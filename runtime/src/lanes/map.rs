@@ -1,0 +1,502 @@
+//! Map lanes: an observable map, with events per key.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+use indexmap::IndexSet;
+
+use super::item::apply_payload;
+use super::{
+    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, MapOutlet, ModificationSink,
+    Outlets,
+};
+use crate::event_handler::{EventHandlerError, Modification};
+
+/// An operation on a map lane: what a command to a map lane (and a map downlink) carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapMessage<K, V> {
+    /// Insert or replace the entry for `key`.
+    Update {
+        /// The key.
+        key: K,
+        /// The new value.
+        value: V,
+    },
+    /// Remove the entry for `key` (nothing happens if it is absent).
+    Remove {
+        /// The key.
+        key: K,
+    },
+    /// Remove every entry.
+    Clear,
+    /// Keep the first `n` entries in key order, removing the rest.
+    Take(u64),
+    /// Remove the first `n` entries in key order.
+    Drop(u64),
+}
+
+/// One coalesced operation as a map lane's subscribers see it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MapEvent<'a, K, V> {
+    /// The entry for the key now has this value.
+    Update(&'a K, &'a V),
+    /// The entry for the key is gone.
+    Remove(&'a K),
+    /// Every entry is gone (operations on keys after it follow).
+    Clear,
+}
+
+impl<K: Clone, V: Clone> MapEvent<'_, K, V> {
+    /// The operation as an owned [`MapMessage`].
+    pub fn to_message(&self) -> MapMessage<K, V> {
+        match *self {
+            MapEvent::Update(key, value) => MapMessage::Update {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            MapEvent::Remove(key) => MapMessage::Remove { key: key.clone() },
+            MapEvent::Clear => MapMessage::Clear,
+        }
+    }
+}
+
+/// The last change made to a map item, as its lifecycle handlers receive it.
+#[derive(Debug)]
+pub enum MapLaneEvent<K, V, M> {
+    /// `key` was inserted or replaced; the previous value, if any.
+    Update(K, Option<V>),
+    /// `key` was removed; its value.
+    Remove(K, V),
+    /// The map was cleared; its contents before.
+    Clear(M),
+}
+
+/// The map types that can back a map lane or store: `HashMap` (the default) and `BTreeMap`.
+pub trait MapBacking<K, V>: Default + Send + 'static {
+    /// The value for `key`.
+    fn get(&self, key: &K) -> Option<&V>;
+    /// Inserts or replaces, returning the previous value.
+    fn insert(&mut self, key: K, value: V) -> Option<V>;
+    /// Removes, returning the value.
+    fn remove(&mut self, key: &K) -> Option<V>;
+    /// The number of entries.
+    fn len(&self) -> usize;
+    /// Whether there are no entries.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The entries, in the map's own order.
+    fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
+    where
+        K: 'a,
+        V: 'a;
+    /// The keys in ascending order (used by take and drop).
+    fn ordered_keys(&self) -> Vec<K>
+    where
+        K: Ord + Clone;
+}
+
+impl<K, V, S> MapBacking<K, V> for HashMap<K, V, S>
+where
+    K: Eq + Hash + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher + Default + Send + 'static,
+{
+    fn get(&self, key: &K) -> Option<&V> {
+        HashMap::get(self, key)
+    }
+    fn insert(&mut self, key: K, value: V) -> Option<V> {
+        HashMap::insert(self, key, value)
+    }
+    fn remove(&mut self, key: &K) -> Option<V> {
+        HashMap::remove(self, key)
+    }
+    fn len(&self) -> usize {
+        HashMap::len(self)
+    }
+    fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        self.iter()
+    }
+    fn ordered_keys(&self) -> Vec<K>
+    where
+        K: Ord + Clone,
+    {
+        let mut keys: Vec<K> = self.keys().cloned().collect();
+        keys.sort_unstable();
+        keys
+    }
+}
+
+impl<K, V> MapBacking<K, V> for BTreeMap<K, V>
+where
+    K: Ord + Send + 'static,
+    V: Send + 'static,
+{
+    fn get(&self, key: &K) -> Option<&V> {
+        BTreeMap::get(self, key)
+    }
+    fn insert(&mut self, key: K, value: V) -> Option<V> {
+        BTreeMap::insert(self, key, value)
+    }
+    fn remove(&mut self, key: &K) -> Option<V> {
+        BTreeMap::remove(self, key)
+    }
+    fn len(&self) -> usize {
+        BTreeMap::len(self)
+    }
+    fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        self.iter()
+    }
+    fn ordered_keys(&self) -> Vec<K>
+    where
+        K: Ord + Clone,
+    {
+        self.keys().cloned().collect()
+    }
+}
+
+/// The state shared by map lanes and map stores: the map and its last change.
+pub(crate) struct MapCell<K, V, M> {
+    map: RefCell<M>,
+    event: RefCell<Option<MapLaneEvent<K, V, M>>>,
+}
+
+impl<K: Clone, V, M: MapBacking<K, V>> MapCell<K, V, M> {
+    pub(crate) fn new(map: M) -> Self {
+        MapCell {
+            map: RefCell::new(map),
+            event: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&M) -> R) -> R {
+        f(&self.map.borrow())
+    }
+
+    pub(crate) fn update(&self, key: K, value: V) {
+        let previous = self.map.borrow_mut().insert(key.clone(), value);
+        *self.event.borrow_mut() = Some(MapLaneEvent::Update(key, previous));
+    }
+
+    pub(crate) fn remove(&self, key: &K) -> bool {
+        let removed = self.map.borrow_mut().remove(key);
+        match removed {
+            Some(value) => {
+                *self.event.borrow_mut() = Some(MapLaneEvent::Remove(key.clone(), value));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        let before = std::mem::take(&mut *self.map.borrow_mut());
+        *self.event.borrow_mut() = Some(MapLaneEvent::Clear(before));
+    }
+
+    pub(crate) fn with_event<R>(
+        &self,
+        f: impl FnOnce(&M, MapLaneEvent<K, V, M>) -> R,
+    ) -> Option<R> {
+        let event = self.event.borrow_mut().take()?;
+        Some(f(&self.map.borrow(), event))
+    }
+}
+
+impl<K, V, M: fmt::Debug> fmt::Debug for MapCell<K, V, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.map.borrow().fmt(f)
+    }
+}
+
+/// Map lanes and map stores: what `HandlerContext::{update, remove, clear, ..}` and the
+/// `on_update`/`on_remove`/`on_clear` handlers work with.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a map lane or map store",
+    label = "expected a `MapLane<K, V>` or `MapStore<K, V>` here",
+    note = "`on_update`, `on_remove`, `on_clear`, `update` and `remove` work with map lanes and map stores; value lanes take `on_event`/`on_set` and command lanes `on_command`"
+)]
+pub trait MapLikeItem: AgentItem {
+    /// The key type.
+    type Key;
+    /// The value type.
+    type Value;
+    /// The backing map.
+    type Map: MapBacking<Self::Key, Self::Value>;
+
+    /// Reads the whole map.
+    fn read_map<R>(&self, f: impl FnOnce(&Self::Map) -> R) -> R;
+    /// Inserts or replaces an entry (the caller reports the modification).
+    fn update(&self, key: Self::Key, value: Self::Value);
+    /// Removes an entry; `false` if there was none (then nothing changed).
+    fn remove(&self, key: &Self::Key) -> bool;
+    /// Removes every entry.
+    fn clear(&self);
+    /// Takes the last change, to build `on_update`/`on_remove`/`on_clear` handlers.
+    fn with_event<R>(
+        &self,
+        f: impl FnOnce(&Self::Map, MapLaneEvent<Self::Key, Self::Value, Self::Map>) -> R,
+    ) -> Option<R>;
+}
+
+/// Keys changed since the last flush (only tracked while somebody subscribes).
+struct PendingKeys<K> {
+    cleared: bool,
+    keys: IndexSet<K>,
+}
+
+/// A lane holding a map from `K` to `V`, backed by `M` (`HashMap` by default).
+///
+/// Changes run the lane's `on_update`, `on_remove` or `on_clear` handler. After each event,
+/// subscribers receive the latest operation for each key that changed, so a slow subscriber
+/// never sees more than one pending operation per key.
+pub struct MapLane<K, V, M = HashMap<K, V>> {
+    id: u64,
+    cell: MapCell<K, V, M>,
+    dirty: Cell<bool>,
+    pending: RefCell<PendingKeys<K>>,
+    outlets: Outlets<dyn MapOutlet<K, V>>,
+}
+
+/// A map lane whose entries are kept (and synced) in key order.
+pub type OrderedMapLane<K, V> = MapLane<K, V, BTreeMap<K, V>>;
+
+impl<K, V, M> MapLane<K, V, M>
+where
+    K: Eq + Hash + Ord + Clone + Send + 'static,
+    V: Send + 'static,
+    M: MapBacking<K, V>,
+{
+    /// A lane with the given id and initial contents.
+    pub fn new(id: u64, map: M) -> Self {
+        MapLane {
+            id,
+            cell: MapCell::new(map),
+            dirty: Cell::new(false),
+            pending: RefCell::new(PendingKeys {
+                cleared: false,
+                keys: IndexSet::new(),
+            }),
+            outlets: Outlets::default(),
+        }
+    }
+
+    /// A copy of the value for `key`.
+    pub fn get(&self, key: &K) -> Option<V>
+    where
+        V: Clone,
+    {
+        self.cell.read(|map| map.get(key).cloned())
+    }
+
+    /// Reads the whole map without copying it.
+    pub fn read_map<R>(&self, f: impl FnOnce(&M) -> R) -> R {
+        self.cell.read(f)
+    }
+
+    /// Adds a subscriber that receives the latest operation per key after every event.
+    pub fn subscribe(&self, outlet: impl MapOutlet<K, V> + 'static) {
+        self.outlets.add(Box::new(outlet));
+    }
+
+    fn touched(&self, key: Option<&K>) {
+        if self.outlets.is_empty() {
+            return;
+        }
+        self.dirty.set(true);
+        let mut pending = self.pending.borrow_mut();
+        match key {
+            Some(key) => {
+                if !pending.keys.contains(key) {
+                    pending.keys.insert(key.clone());
+                }
+            }
+            None => {
+                pending.cleared = true;
+                pending.keys.clear();
+            }
+        }
+    }
+}
+
+impl<K, V, M: fmt::Debug> fmt::Debug for MapLane<K, V, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapLane")
+            .field("id", &self.id)
+            .field("map", &self.cell)
+            .finish()
+    }
+}
+
+impl<K, V, M> Item for MapLane<K, V, M>
+where
+    K: Eq + Hash + Ord + Clone + Send + 'static,
+    V: Send + 'static,
+    M: MapBacking<K, V>,
+{
+    type Init = M;
+    const KIND: ItemKind = ItemKind::MapLane;
+
+    fn create(id: u64, init: M) -> Self {
+        MapLane::new(id, init)
+    }
+}
+
+impl<K, V, M> AgentItem for MapLane<K, V, M>
+where
+    K: Eq + Hash + Ord + Clone + Send + 'static,
+    V: Send + 'static,
+    M: MapBacking<K, V>,
+{
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn apply_command(
+        &self,
+        command: CommandPayload,
+        sink: &mut dyn ModificationSink,
+    ) -> Result<(), EventHandlerError> {
+        apply_payload(self, command, sink)
+    }
+
+    fn flush(&self) {
+        if !self.dirty.replace(false) {
+            return;
+        }
+        let map = self.cell.map.borrow();
+        let mut pending = self.pending.borrow_mut();
+        let cleared = std::mem::replace(&mut pending.cleared, false);
+        self.outlets.publish(|outlet| {
+            if cleared && outlet.publish(MapEvent::Clear) == super::OutletStatus::Closed {
+                return super::OutletStatus::Closed;
+            }
+            for key in &pending.keys {
+                let event = match map.get(key) {
+                    Some(value) => MapEvent::Update(key, value),
+                    None => MapEvent::Remove(key),
+                };
+                if outlet.publish(event) == super::OutletStatus::Closed {
+                    return super::OutletStatus::Closed;
+                }
+            }
+            super::OutletStatus::Open
+        });
+        pending.keys.clear();
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl<K, V, M> MapLikeItem for MapLane<K, V, M>
+where
+    K: Eq + Hash + Ord + Clone + Send + 'static,
+    V: Send + 'static,
+    M: MapBacking<K, V>,
+{
+    type Key = K;
+    type Value = V;
+    type Map = M;
+
+    fn read_map<R>(&self, f: impl FnOnce(&M) -> R) -> R {
+        self.cell.read(f)
+    }
+
+    fn update(&self, key: K, value: V) {
+        self.touched(Some(&key));
+        self.cell.update(key, value);
+    }
+
+    fn remove(&self, key: &K) -> bool {
+        let removed = self.cell.remove(key);
+        if removed {
+            self.touched(Some(key));
+        }
+        removed
+    }
+
+    fn clear(&self) {
+        self.touched(None);
+        self.cell.clear();
+    }
+
+    fn with_event<R>(&self, f: impl FnOnce(&M, MapLaneEvent<K, V, M>) -> R) -> Option<R> {
+        self.cell.with_event(f)
+    }
+}
+
+/// Applies a [`MapMessage`] to a map item, reporting each change (take and drop remove one key
+/// at a time, so `on_remove` runs for each).
+pub(crate) fn apply_map_message<L>(
+    item: &L,
+    message: MapMessage<L::Key, L::Value>,
+    sink: &mut dyn ModificationSink,
+) -> Result<(), EventHandlerError>
+where
+    L: MapLikeItem,
+    L::Key: Ord + Clone,
+{
+    let id = item.id();
+    match message {
+        MapMessage::Update { key, value } => {
+            item.update(key, value);
+            sink.modified(Modification::of(id))
+        }
+        MapMessage::Remove { key } => {
+            if item.remove(&key) {
+                sink.modified(Modification::of(id))?;
+            }
+            Ok(())
+        }
+        MapMessage::Clear => {
+            item.clear();
+            sink.modified(Modification::of(id))
+        }
+        MapMessage::Take(n) | MapMessage::Drop(n) => {
+            let keys = item.read_map(MapBacking::ordered_keys);
+            let n = usize::try_from(n).unwrap_or(usize::MAX).min(keys.len());
+            let doomed = if matches!(message, MapMessage::Take(_)) {
+                &keys[n..]
+            } else {
+                &keys[..n]
+            };
+            for key in doomed {
+                if item.remove(key) {
+                    sink.modified(Modification::of(id))?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A command to a map lane applies the operation.
+impl<K, V, M> CommandTarget for MapLane<K, V, M>
+where
+    K: Eq + Hash + Ord + Clone + Send + 'static,
+    V: Send + 'static,
+    M: MapBacking<K, V>,
+{
+    type Command = MapMessage<K, V>;
+
+    fn apply(
+        &self,
+        command: MapMessage<K, V>,
+        sink: &mut dyn ModificationSink,
+    ) -> Result<(), EventHandlerError> {
+        apply_map_message(self, command, sink)
+    }
+}

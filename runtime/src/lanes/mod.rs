@@ -1,0 +1,36 @@
+//! Lanes: the typed, observable state of an agent.
+//!
+//! An agent is a struct whose fields are lanes (visible to other agents and clients) and stores
+//! (private state, see [`crate::stores`]). Lanes use interior mutability, so handlers change them
+//! through `&Agent` inside the agent's single task; nothing in an agent needs `Sync` or a lock.
+//!
+//! | lane | state | lifecycle events | what subscribers see |
+//! |---|---|---|---|
+//! | [`ValueLane<T>`] | one `T` | `on_event(&T)`, then `on_set(&T, Option<T>)` | the latest value after each event (coalesced) |
+//! | [`MapLane<K, V>`] | a map (`HashMap`, or `BTreeMap` for [`OrderedMapLane`]) | `on_update`, `on_remove`, `on_clear` | the latest operation per key |
+//! | [`CommandLane<T>`] | none | `on_command(&T)` | every command, up to a bound |
+//!
+//! Value types are serde types: `Serialize + DeserializeOwned + Send + 'static`; `Clone` is only
+//! needed by operations that copy a value out (such as `HandlerContext::get_value`).
+
+mod command;
+mod item;
+mod map;
+mod outlet;
+mod value;
+
+pub use command::{CommandLane, CommandLikeItem};
+pub use item::{
+    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, ItemSpec, ModificationSink,
+};
+pub use map::{
+    MapBacking, MapEvent, MapLane, MapLaneEvent, MapLikeItem, MapMessage, OrderedMapLane,
+};
+pub(crate) use map::MapCell;
+pub use outlet::{MapOutlet, OutletStatus, ValueOutlet};
+pub(crate) use outlet::Outlets;
+pub use value::{ValueLane, ValueLikeItem};
+pub(crate) use value::ValueCell;
+
+#[cfg(test)]
+mod tests;

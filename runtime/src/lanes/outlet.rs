@@ -1,0 +1,80 @@
+//! Outlets: where a lane's events go after each top-level event (its subscribers).
+
+use std::cell::RefCell;
+
+use super::MapEvent;
+
+/// Whether an outlet wants more events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutletStatus {
+    /// Keep sending events.
+    Open,
+    /// The subscriber is gone: remove the outlet.
+    Closed,
+}
+
+/// A subscriber to a value lane (each flushed value) or a command lane (each command).
+///
+/// Closures `FnMut(&T) -> OutletStatus + Send` are outlets.
+pub trait ValueOutlet<T>: Send {
+    /// Receives the lane's value after an event (or one command).
+    fn publish(&mut self, value: &T) -> OutletStatus;
+}
+
+impl<T, F> ValueOutlet<T> for F
+where
+    F: FnMut(&T) -> OutletStatus + Send,
+{
+    fn publish(&mut self, value: &T) -> OutletStatus {
+        self(value)
+    }
+}
+
+/// A subscriber to a map lane: the latest operation per key after each event.
+///
+/// Closures `FnMut(MapEvent<K, V>) -> OutletStatus + Send` are outlets.
+pub trait MapOutlet<K, V>: Send {
+    /// Receives one coalesced operation.
+    fn publish(&mut self, event: MapEvent<'_, K, V>) -> OutletStatus;
+}
+
+impl<K, V, F> MapOutlet<K, V> for F
+where
+    F: for<'a> FnMut(MapEvent<'a, K, V>) -> OutletStatus + Send,
+{
+    fn publish(&mut self, event: MapEvent<'_, K, V>) -> OutletStatus {
+        self(event)
+    }
+}
+
+/// The outlets of one lane.
+pub(crate) struct Outlets<O: ?Sized> {
+    outlets: RefCell<Vec<Box<O>>>,
+}
+
+impl<O: ?Sized> Default for Outlets<O> {
+    fn default() -> Self {
+        Outlets {
+            outlets: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl<O: ?Sized> Outlets<O> {
+    /// Adds a subscriber.
+    pub(crate) fn add(&self, outlet: Box<O>) {
+        self.outlets.borrow_mut().push(outlet);
+    }
+
+    /// Whether nobody listens (then lanes skip the bookkeeping of pending events).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.outlets.borrow().is_empty()
+    }
+
+    /// Hands the pending events to every outlet, dropping the ones that closed.
+    pub(crate) fn publish(&self, mut send: impl FnMut(&mut O) -> OutletStatus) {
+        self.outlets
+            .borrow_mut()
+            .retain_mut(|outlet| send(outlet) == OutletStatus::Open);
+    }
+}

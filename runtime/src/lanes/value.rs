@@ -1,0 +1,189 @@
+//! Value lanes: one observable value.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+
+use super::item::apply_payload;
+use super::{
+    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, ModificationSink, Outlets,
+    ValueOutlet,
+};
+use crate::event_handler::{EventHandlerError, Modification};
+
+/// The state shared by value lanes and value stores: the value and the one it replaced.
+pub(crate) struct ValueCell<T> {
+    value: RefCell<T>,
+    previous: RefCell<Option<T>>,
+}
+
+impl<T> ValueCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        ValueCell {
+            value: RefCell::new(value),
+            previous: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.value.borrow())
+    }
+
+    pub(crate) fn set(&self, value: T) {
+        let previous = std::mem::replace(&mut *self.value.borrow_mut(), value);
+        *self.previous.borrow_mut() = Some(previous);
+    }
+
+    pub(crate) fn with_event<R>(&self, f: impl FnOnce(&T, Option<T>) -> R) -> R {
+        let previous = self.previous.borrow_mut().take();
+        f(&self.value.borrow(), previous)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ValueCell<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.borrow().fmt(f)
+    }
+}
+
+/// Value lanes and value stores: what `HandlerContext::{get_value, set_value, ..}` and the
+/// `on_event`/`on_set` handlers work with.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a value lane or value store",
+    label = "expected a `ValueLane<T>` or `ValueStore<T>` here",
+    note = "`on_event`, `on_set`, `get_value` and `set_value` work with value lanes and value stores; map lanes take `on_update`/`on_remove`/`on_clear` and command lanes `on_command`"
+)]
+pub trait ValueLikeItem: AgentItem {
+    /// The type of the value.
+    type Value;
+
+    /// Reads the value.
+    fn read<R>(&self, f: impl FnOnce(&Self::Value) -> R) -> R;
+
+    /// Sets the value (the caller reports the modification).
+    fn set(&self, value: Self::Value);
+
+    /// Reads the new value and takes the previous one, to build `on_event`/`on_set` handlers.
+    fn with_event<R>(&self, f: impl FnOnce(&Self::Value, Option<Self::Value>) -> R) -> R;
+}
+
+/// A lane holding one value of type `T`.
+///
+/// Setting it (through `HandlerContext::set_value` or a command) runs the lane's `on_event` and
+/// then its `on_set` handler; after the event, subscribers receive the latest value. Intermediate
+/// values set within one event are seen by the handlers but coalesced for subscribers.
+///
+/// ```
+/// use tidal_runtime::lanes::{Item, ValueLane};
+///
+/// let lane = ValueLane::create(0, 5);
+/// assert_eq!(lane.get(), 5);
+/// ```
+pub struct ValueLane<T> {
+    id: u64,
+    cell: ValueCell<T>,
+    dirty: Cell<bool>,
+    outlets: Outlets<dyn ValueOutlet<T>>,
+}
+
+impl<T> ValueLane<T> {
+    /// A lane with the given id and initial value.
+    pub fn new(id: u64, value: T) -> Self {
+        ValueLane {
+            id,
+            cell: ValueCell::new(value),
+            dirty: Cell::new(false),
+            outlets: Outlets::default(),
+        }
+    }
+
+    /// Reads the current value without copying it.
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        self.cell.read(f)
+    }
+
+    /// A copy of the current value.
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        self.cell.read(T::clone)
+    }
+
+    /// Adds a subscriber that receives the value after every event that changed it.
+    pub fn subscribe(&self, outlet: impl ValueOutlet<T> + 'static) {
+        self.outlets.add(Box::new(outlet));
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ValueLane<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueLane")
+            .field("id", &self.id)
+            .field("value", &self.cell)
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Item for ValueLane<T> {
+    type Init = T;
+    const KIND: ItemKind = ItemKind::ValueLane;
+
+    fn create(id: u64, init: T) -> Self {
+        ValueLane::new(id, init)
+    }
+}
+
+impl<T: Send + 'static> AgentItem for ValueLane<T> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn apply_command(
+        &self,
+        command: CommandPayload,
+        sink: &mut dyn ModificationSink,
+    ) -> Result<(), EventHandlerError> {
+        apply_payload(self, command, sink)
+    }
+
+    fn flush(&self) {
+        if self.dirty.replace(false) {
+            let value = self.cell.value.borrow();
+            self.outlets.publish(|outlet| outlet.publish(&value));
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl<T: Send + 'static> ValueLikeItem for ValueLane<T> {
+    type Value = T;
+
+    fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        self.cell.read(f)
+    }
+
+    fn set(&self, value: T) {
+        self.cell.set(value);
+        if !self.outlets.is_empty() {
+            self.dirty.set(true);
+        }
+    }
+
+    fn with_event<R>(&self, f: impl FnOnce(&T, Option<T>) -> R) -> R {
+        self.cell.with_event(f)
+    }
+}
+
+/// A command to a value lane sets it.
+impl<T: Send + 'static> CommandTarget for ValueLane<T> {
+    type Command = T;
+
+    fn apply(&self, command: T, sink: &mut dyn ModificationSink) -> Result<(), EventHandlerError> {
+        ValueLikeItem::set(self, command);
+        sink.modified(Modification::of(self.id))
+    }
+}

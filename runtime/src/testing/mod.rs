@@ -1,0 +1,319 @@
+//! A kit to run agents deterministically in tests, without a server.
+//!
+//! [`AgentHarness`] owns one agent instance and drives it on the test's own task, through the
+//! same code the agent task uses: commands, handlers, lane triggers, the error policy and the
+//! flushing of events to subscribers. Nothing runs unless the test asks, so each assertion sees
+//! a settled agent. Time is tokio's: run the test with a paused clock
+//! (`#[tokio::test(start_paused = true)]`) and [`AgentHarness::advance`] moves it.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tidal_runtime::agent_lifecycle::{AgentLifecycle, HandlerContext, HandlerRunner};
+//! use tidal_runtime::agent_model::AgentLaneModel;
+//! use tidal_runtime::event_handler::{EventHandlerError, HandlerActionExt};
+//! use tidal_runtime::lanes::{AgentItem, Item, ItemKind, ItemSpec, ValueLane};
+//! use tidal_runtime::testing::AgentHarness;
+//!
+//! // What `#[derive(AgentLaneModel)]` and `#[lifecycle]` write for you:
+//! struct Clock {
+//!     ticks: ValueLane<u32>,
+//! }
+//! impl AgentLaneModel for Clock {
+//!     const ITEMS: &'static [ItemSpec] = &[ItemSpec {
+//!         id: 0, name: "ticks", field: "ticks", kind: ItemKind::ValueLane, transient: false,
+//!     }];
+//!     fn item(&self, id: u64) -> Option<&dyn AgentItem> {
+//!         (id == 0).then_some(&self.ticks as &dyn AgentItem)
+//!     }
+//!     fn item_id(name: &str) -> Option<u64> {
+//!         (name == "ticks").then_some(0)
+//!     }
+//! }
+//! struct Ticker;
+//! impl AgentLifecycle<Clock> for Ticker {
+//!     fn run_start<R: HandlerRunner<Clock>>(&self, runner: &mut R) -> Result<(), EventHandlerError> {
+//!         let context = HandlerContext::<Clock>::default();
+//!         let ticks: fn(&Clock) -> &ValueLane<u32> = |clock| &clock.ticks;
+//!         runner.run(context.schedule_repeatedly(Duration::from_secs(1), move || {
+//!             Some(context.transform_value(ticks, |n| n + 1))
+//!         }))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let mut harness = AgentHarness::new(Clock { ticks: ValueLane::create(0, 0) }, Ticker);
+//! let ticks = harness.record(|clock: &Clock| &clock.ticks);
+//! harness.start().unwrap();
+//! harness.advance(Duration::from_millis(3500)).await;
+//! assert_eq!(harness.value(|clock: &Clock| &clock.ticks), 3);
+//! assert_eq!(ticks.take(), vec![1, 2, 3]);
+//! # }
+//! ```
+
+mod recording;
+
+pub use recording::{Recordable, Recording};
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+
+use crate::agent_lifecycle::{AgentLifecycle, HandlerContext};
+use crate::agent_model::{AgentCore, AgentLaneModel, HandlerFailure};
+use crate::config::AgentConfig;
+use crate::event_handler::EventHandler;
+use crate::lanes::{CommandPayload, CommandTarget, MapLikeItem, ValueLikeItem};
+
+/// Runs one agent instance under the test's control (see the [module docs](self)).
+pub struct AgentHarness<A, L> {
+    core: AgentCore<A, L>,
+    failures: Vec<HandlerFailure>,
+    stopped: bool,
+}
+
+/// Configures an [`AgentHarness`] before it is created.
+pub struct HarnessBuilder<A, L> {
+    agent: A,
+    lifecycle: L,
+    uri: String,
+    parameters: HashMap<String, String>,
+    config: AgentConfig,
+}
+
+impl<A, L> HarnessBuilder<A, L>
+where
+    A: AgentLaneModel,
+    L: AgentLifecycle<A>,
+{
+    /// The node URI the agent sees (default `/agent`).
+    pub fn uri(mut self, uri: impl Into<String>) -> Self {
+        self.uri = uri.into();
+        self
+    }
+
+    /// A route parameter the agent sees (as if routed by a pattern such as `/rooms/:id`).
+    pub fn parameter(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.parameters.insert(name.into(), value.into());
+        self
+    }
+
+    /// The agent's configuration.
+    pub fn config(mut self, config: AgentConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Creates the harness (the agent is not started yet: see [`AgentHarness::start`]).
+    pub fn build(self) -> AgentHarness<A, L> {
+        AgentHarness {
+            core: AgentCore::new(
+                self.agent,
+                self.lifecycle,
+                self.uri,
+                self.parameters,
+                self.config,
+            ),
+            failures: Vec::new(),
+            stopped: false,
+        }
+    }
+}
+
+impl<A, L> AgentHarness<A, L>
+where
+    A: AgentLaneModel,
+    L: AgentLifecycle<A>,
+{
+    /// A harness for `agent` with `lifecycle`, node URI `/agent` and the default config.
+    pub fn new(agent: A, lifecycle: L) -> Self {
+        Self::builder(agent, lifecycle).build()
+    }
+
+    /// A builder to set the node URI, route parameters and config first.
+    pub fn builder(agent: A, lifecycle: L) -> HarnessBuilder<A, L> {
+        HarnessBuilder {
+            agent,
+            lifecycle,
+            uri: "/agent".to_owned(),
+            parameters: HashMap::new(),
+            config: AgentConfig::default(),
+        }
+    }
+
+    /// Records every event `lane` publishes to its subscribers from now on.
+    ///
+    /// Call it before [`start`](Self::start) to see what `on_start` publishes.
+    pub fn record<I: Recordable>(&self, lane: fn(&A) -> &I) -> Recording<I::Event> {
+        let recording = Recording::default();
+        lane(self.core.agent()).record_into(recording.clone());
+        recording
+    }
+
+    /// Runs `on_init`, then `on_start`.
+    pub fn start(&mut self) -> Result<(), HandlerFailure> {
+        let result = self.core.start();
+        self.settle();
+        result
+    }
+
+    /// Sends a command to `lane`, as a client or another agent would.
+    pub fn command<I>(&mut self, lane: fn(&A) -> &I, command: I::Command) -> Result<(), HandlerFailure>
+    where
+        I: CommandTarget,
+    {
+        let id = lane(self.core.agent()).id();
+        let result = self.core.command(id, CommandPayload::typed(command));
+        self.settle();
+        result
+    }
+
+    /// Runs `handler` as one event (with every lane handler it triggers).
+    pub fn run<H: EventHandler<A>>(&mut self, handler: H) -> Result<(), HandlerFailure> {
+        let result = self.core.run(handler);
+        self.settle();
+        result
+    }
+
+    /// Runs the handler that `f` builds from a [`HandlerContext`], as one event.
+    ///
+    /// `harness.run_with(|context| context.set_value(Agent::LANE, 5))`
+    pub fn run_with<F, H>(&mut self, f: F) -> Result<(), HandlerFailure>
+    where
+        F: FnOnce(HandlerContext<A>) -> H,
+        H: EventHandler<A>,
+    {
+        self.run(f(HandlerContext::default()))
+    }
+
+    /// Sets a value lane or store (its handlers run, as for any set).
+    pub fn set_value<I>(&mut self, lane: fn(&A) -> &I, value: I::Value) -> Result<(), HandlerFailure>
+    where
+        I: ValueLikeItem,
+    {
+        self.run(HandlerContext::default().set_value(lane, value))
+    }
+
+    /// The agent (to read any lane directly).
+    pub fn agent(&self) -> &A {
+        self.core.agent()
+    }
+
+    /// A copy of the value of a value lane or store.
+    pub fn value<I>(&self, lane: fn(&A) -> &I) -> I::Value
+    where
+        I: ValueLikeItem,
+        I::Value: Clone,
+    {
+        lane(self.core.agent()).read(Clone::clone)
+    }
+
+    /// A copy of the map of a map lane or store.
+    pub fn map<I>(&self, lane: fn(&A) -> &I) -> I::Map
+    where
+        I: MapLikeItem,
+        I::Map: Clone,
+    {
+        lane(self.core.agent()).read_map(Clone::clone)
+    }
+
+    /// How many suspended futures and timers are pending.
+    pub fn pending(&mut self) -> usize {
+        self.core.effects().pending()
+    }
+
+    /// Runs the handlers of every future and timer that is ready now (and of those they make
+    /// ready in turn). Returns how many ran.
+    pub fn run_ready(&mut self) -> usize {
+        let mut count = 0;
+        while !self.stopped {
+            match self.core.effects().suspended().next().now_or_never() {
+                Some(Some(wakeup)) => {
+                    count += 1;
+                    let result = self.core.wakeup(wakeup);
+                    self.record_failure(result);
+                }
+                _ => break,
+            }
+        }
+        count
+    }
+
+    /// Waits for the next future or timer to complete and runs its handler. Returns `false` at
+    /// once if nothing is pending. With a paused clock, waiting for a timer advances the clock
+    /// to it.
+    pub async fn next_wakeup(&mut self) -> bool {
+        if self.stopped {
+            return false;
+        }
+        match self.core.effects().suspended().next().await {
+            Some(wakeup) => {
+                let result = self.core.wakeup(wakeup);
+                self.record_failure(result);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves the (paused) clock forward by `by`, running every timer and future that completes
+    /// on the way, in time order. Returns how many ran.
+    pub async fn advance(&mut self, by: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + by;
+        let mut count = self.run_ready();
+        let sleep = tokio::time::sleep_until(deadline);
+        tokio::pin!(sleep);
+        while !self.stopped {
+            let has_pending = self.core.effects().pending() > 0;
+            tokio::select! {
+                biased;
+                Some(wakeup) = self.core.effects().suspended().next(), if has_pending => {
+                    count += 1;
+                    let result = self.core.wakeup(wakeup);
+                    self.record_failure(result);
+                }
+                _ = &mut sleep => break,
+            }
+        }
+        count + self.run_ready()
+    }
+
+    /// Runs `on_stop` (if the agent has not stopped already).
+    pub fn stop(&mut self) -> Result<(), HandlerFailure> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        self.core.stop()
+    }
+
+    /// Whether the agent has stopped (by [`stop`](Self::stop), a handler's `stop()`, or a failure
+    /// under the `Stop` error policy).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The failures of handlers run by [`run_ready`](Self::run_ready),
+    /// [`next_wakeup`](Self::next_wakeup) and [`advance`](Self::advance) so far, and forgets them.
+    pub fn take_failures(&mut self) -> Vec<HandlerFailure> {
+        std::mem::take(&mut self.failures)
+    }
+
+    fn record_failure(&mut self, result: Result<(), HandlerFailure>) {
+        if let Err(failure) = result {
+            self.failures.push(failure);
+        }
+        self.settle();
+    }
+
+    /// Runs `on_stop` once the agent has been told to stop, as the agent task does.
+    fn settle(&mut self) {
+        if self.core.is_stopping() && !self.stopped {
+            self.stopped = true;
+            if let Err(failure) = self.core.stop() {
+                self.failures.push(failure);
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Recording what lanes publish.
+
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::lanes::{
+    CommandLane, MapBacking, MapEvent, MapLane, MapMessage, OutletStatus, ValueLane,
+};
+
+/// The events a lane published, collected for a test (see `AgentHarness::record`).
+pub struct Recording<E> {
+    events: Arc<Mutex<Vec<E>>>,
+}
+
+impl<E> Clone for Recording<E> {
+    fn clone(&self) -> Self {
+        Recording {
+            events: self.events.clone(),
+        }
+    }
+}
+
+impl<E> Default for Recording<E> {
+    fn default() -> Self {
+        Recording {
+            events: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+impl<E> Recording<E> {
+    fn events(&self) -> MutexGuard<'_, Vec<E>> {
+        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds an event.
+    pub fn push(&self, event: E) {
+        self.events().push(event);
+    }
+
+    /// The events recorded so far, which are then forgotten.
+    pub fn take(&self) -> Vec<E> {
+        std::mem::take(&mut *self.events())
+    }
+
+    /// How many events are recorded.
+    pub fn len(&self) -> usize {
+        self.events().len()
+    }
+
+    /// Whether no event is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Lanes whose published events can be recorded.
+pub trait Recordable {
+    /// What one published event is recorded as.
+    type Event: Send + 'static;
+
+    /// Subscribes `recording` to the lane.
+    fn record_into(&self, recording: Recording<Self::Event>);
+}
+
+/// Records each value published.
+impl<T: Clone + Send + 'static> Recordable for ValueLane<T> {
+    type Event = T;
+
+    fn record_into(&self, recording: Recording<T>) {
+        self.subscribe(move |value: &T| {
+            recording.push(value.clone());
+            OutletStatus::Open
+        });
+    }
+}
+
+/// Records each command published.
+impl<T: Clone + Send + 'static> Recordable for CommandLane<T> {
+    type Event = T;
+
+    fn record_into(&self, recording: Recording<T>) {
+        self.subscribe(move |value: &T| {
+            recording.push(value.clone());
+            OutletStatus::Open
+        });
+    }
+}
+
+/// Records each coalesced operation published, as a `MapMessage`.
+impl<K, V, M> Recordable for MapLane<K, V, M>
+where
+    K: Eq + Hash + Ord + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+    M: MapBacking<K, V>,
+{
+    type Event = MapMessage<K, V>;
+
+    fn record_into(&self, recording: Recording<MapMessage<K, V>>) {
+        self.subscribe(move |event: MapEvent<'_, K, V>| {
+            recording.push(event.to_message());
+            OutletStatus::Open
+        });
+    }
+}

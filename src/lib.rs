@@ -1,0 +1,61 @@
+//! # tidal
+//!
+//! Stateful streaming agents for Rust. An agent is a struct of *lanes* (typed, observable state);
+//! a *lifecycle* reacts to lane events with event handlers that the runtime steps inside the
+//! agent's own task. The macros generate the lane tables and the dispatch of lane events to your
+//! handlers, checked at compile time.
+//!
+//! ```
+//! use tidal::agent::{
+//!     agent_lifecycle::HandlerContext,
+//!     event_handler::{EventHandler, HandlerActionExt},
+//!     lanes::{CommandLane, ValueLane},
+//!     lifecycle, projections, AgentLaneModel,
+//! };
+//!
+//! #[projections]
+//! #[derive(AgentLaneModel)]
+//! pub struct CounterAgent {
+//!     count: ValueLane<i64>,
+//!     add: CommandLane<i64>,
+//! }
+//!
+//! #[derive(Clone)]
+//! pub struct CounterLifecycle;
+//!
+//! #[lifecycle(CounterAgent)]
+//! impl CounterLifecycle {
+//!     #[on_command(add)]
+//!     fn add(&self, context: HandlerContext<CounterAgent>, amount: &i64) -> impl EventHandler<CounterAgent> {
+//!         let amount = *amount;
+//!         context.transform_value(CounterAgent::COUNT, move |n| n + amount)
+//!     }
+//!
+//!     #[on_event(count)]
+//!     fn report(&self, context: HandlerContext<CounterAgent>, value: &i64) -> impl EventHandler<CounterAgent> {
+//!         let value = *value;
+//!         context.effect(move || println!("count is now {value}"))
+//!     }
+//! }
+//!
+//! let mut agent = tidal::testing::AgentHarness::new(CounterAgent::default(), CounterLifecycle.into_lifecycle());
+//! agent.start().unwrap();
+//! agent.command(CounterAgent::ADD, 5).unwrap();
+//! assert_eq!(agent.value(CounterAgent::COUNT), 5);
+//! ```
+
+#![warn(missing_docs)]
+
+// Generated code names `::tidal`, which must resolve inside this crate too.
+extern crate self as tidal;
+
+/// Everything to define agents: lanes, stores, lifecycles, handlers and the macros.
+pub mod agent {
+    pub use tidal_macros::{lifecycle, projections, AgentLaneModel};
+    pub use tidal_runtime::agent_model::AgentLaneModel;
+    pub use tidal_runtime::{
+        agent_lifecycle, agent_model, config, event_handler, lanes, state, stores,
+    };
+}
+
+pub use tidal_runtime::testing;
