@@ -10,6 +10,7 @@ use crate::root::tidal_root;
 
 /// Paths into the runtime, as seen from the user's crate.
 struct Paths {
+    agent: syn::Type,
     lifecycle: TokenStream,
     dispatch: TokenStream,
     handlers: TokenStream,
@@ -18,6 +19,7 @@ struct Paths {
 pub(crate) fn expand(args: &Args, item: &syn::ItemImpl, handlers: &[Handler]) -> TokenStream {
     let root = tidal_root(args.root.as_ref());
     let paths = Paths {
+        agent: args.agent.clone(),
         lifecycle: quote!(#root::agent::agent_lifecycle),
         dispatch: quote!(#root::agent::agent_lifecycle::dispatch),
         handlers: quote!(#root::agent::event_handler),
@@ -94,8 +96,9 @@ pub(crate) fn expand(args: &Args, item: &syn::ItemImpl, handlers: &[Handler]) ->
 /// `<Self>::method(self, context, <extra arguments>)`.
 fn call(paths: &Paths, handler: &Handler, arguments: TokenStream) -> TokenStream {
     let dispatch = &paths.dispatch;
+    let agent = &paths.agent;
     let method = &handler.method;
-    quote!(<Self>::#method(self, #dispatch::context() #arguments))
+    quote!(<Self>::#method(self, #dispatch::context::<#agent>() #arguments))
 }
 
 /// Runs a handler, with errors about its type pointing at the method's return type.
@@ -121,6 +124,7 @@ fn owned(ty: &syn::Type, value: TokenStream) -> TokenStream {
 
 fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
     let dispatch = &paths.dispatch;
+    let agent = &paths.agent;
     let ident = lane.lane;
     let span = ident.span();
     let dispatch_call = match lane.category {
@@ -136,11 +140,13 @@ fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
             });
             let handlers = &paths.handlers;
             let body = match (on_event, on_set) {
-                (Some(event), Some(set)) => quote!(#handlers::HandlerActionExt::followed_by(#event, #set)),
+                (Some(event), Some(set)) => {
+                    quote!(<_ as #handlers::HandlerActionExt<#agent>>::followed_by(#event, #set))
+                }
                 (Some(only), None) | (None, Some(only)) => only,
                 (None, None) => quote!(#dispatch::ignore()),
             };
-            quote_spanned!(span=> #dispatch::value_event(__item, __runner, |__new, __previous| #body))
+            quote_spanned!(span=> #dispatch::value_event::<#agent, _, _, _>(__item, __runner, |__new, __previous| #body))
         }
         Category::Command => {
             let body = lane.get(Kind::Command).map_or_else(
@@ -150,7 +156,7 @@ fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
                     call(paths, h, quote!(, #value))
                 },
             );
-            quote_spanned!(span=> #dispatch::command_event(__item, __runner, |__value| #body))
+            quote_spanned!(span=> #dispatch::command_event::<#agent, _, _, _>(__item, __runner, |__value| #body))
         }
         Category::Map => {
             let ignore = quote!(#dispatch::ignore());
@@ -180,7 +186,7 @@ fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
                     call(paths, h, quote!(, #before))
                 },
             );
-            quote_spanned!(span=> #dispatch::map_event(
+            quote_spanned!(span=> #dispatch::map_event::<#agent, _, _, _, _, _>(
                 __item,
                 __runner,
                 |__map, __key, __previous, __new| #update,

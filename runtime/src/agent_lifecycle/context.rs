@@ -67,7 +67,7 @@ type Projection<A, L> = fn(&A) -> &L;
 /// General handlers.
 impl<A: 'static> HandlerContext<A> {
     /// Runs `f` (a side effect, such as logging) and completes with its result.
-    pub fn effect<F, T>(&self, f: F) -> SideEffect<F>
+    pub fn effect<F, T>(&self, f: F) -> impl HandlerAction<A, Completion = T>
     where
         F: FnOnce() -> T,
     {
@@ -75,12 +75,12 @@ impl<A: 'static> HandlerContext<A> {
     }
 
     /// Completes at once with `value`.
-    pub fn value<T>(&self, value: T) -> ConstHandler<T> {
+    pub fn value<T>(&self, value: T) -> impl HandlerAction<A, Completion = T> {
         ConstHandler::new(value)
     }
 
     /// Fails with `error` (the agent's error policy decides what happens next).
-    pub fn fail<T, E>(&self, error: E) -> Fail<T, E>
+    pub fn fail<T, E>(&self, error: E) -> impl HandlerAction<A, Completion = T>
     where
         E: Error + Send + Sync + 'static,
     {
@@ -88,17 +88,17 @@ impl<A: 'static> HandlerContext<A> {
     }
 
     /// Stops the agent: its `on_stop` handler runs, then its task ends.
-    pub fn stop(&self) -> Stop {
+    pub fn stop(&self) -> impl EventHandler<A> {
         Stop::default()
     }
 
     /// Completes with the node URI of the agent.
-    pub fn get_agent_uri(&self) -> GetAgentUri {
+    pub fn get_agent_uri(&self) -> impl HandlerAction<A, Completion = String> {
         GetAgentUri::default()
     }
 
     /// Completes with the route parameter `name`, e.g. `id` for the pattern `/example/:id`.
-    pub fn get_parameter(&self, name: &str) -> GetParameter {
+    pub fn get_parameter(&self, name: &str) -> impl HandlerAction<A, Completion = Option<String>> {
         GetParameter::new(name)
     }
 

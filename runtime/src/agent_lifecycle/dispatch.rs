@@ -108,7 +108,7 @@ where
 }
 
 /// Does nothing: the generated code passes it for map events the lifecycle does not handle.
-pub fn ignore<A>() -> crate::event_handler::UnitHandler {
+pub fn ignore() -> crate::event_handler::UnitHandler {
     crate::event_handler::UnitHandler::default()
 }
 

@@ -1,0 +1,6 @@
+use tidal::agent::{lanes::ValueLane, AgentLaneModel};
+
+#[derive(AgentLaneModel)]
+pub struct Shop(ValueLane<i32>);
+
+fn main() {}

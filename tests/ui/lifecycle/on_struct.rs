@@ -1,0 +1,11 @@
+use tidal::agent::{lanes::ValueLane, lifecycle, AgentLaneModel};
+
+#[derive(AgentLaneModel)]
+pub struct Shop {
+    total: ValueLane<i32>,
+}
+
+#[lifecycle(Shop)]
+pub struct ShopLifecycle;
+
+fn main() {}

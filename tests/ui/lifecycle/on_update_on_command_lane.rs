@@ -1,0 +1,33 @@
+use tidal::agent::{
+    agent_lifecycle::HandlerContext,
+    event_handler::EventHandler,
+    lanes::{CommandLane, MapLane, ValueLane},
+    lifecycle, AgentLaneModel,
+};
+use std::collections::HashMap;
+
+#[derive(AgentLaneModel)]
+pub struct Shop {
+    total: ValueLane<i32>,
+    stock: MapLane<String, u32>,
+    buy: CommandLane<i32>,
+}
+
+pub struct ShopLifecycle;
+
+#[lifecycle(Shop)]
+impl ShopLifecycle {
+    #[on_update(buy)]
+    fn on_buy(
+        &self,
+        context: HandlerContext<Shop>,
+        _map: &HashMap<String, u32>,
+        key: String,
+        _previous: Option<u32>,
+        _new_value: &u32,
+    ) -> impl EventHandler<Shop> {
+        context.effect(move || println!("{key}"))
+    }
+}
+
+fn main() {}
