@@ -58,4 +58,4 @@ pub mod agent {
     };
 }
 
-pub use tidal_runtime::testing;
+pub use tidal_runtime::{recon, testing};

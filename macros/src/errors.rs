@@ -31,6 +31,95 @@ impl Errors {
 
     /// The errors as `compile_error!` invocations.
     pub(crate) fn to_compile_errors(&self) -> TokenStream {
-        self.errors.iter().map(syn::Error::to_compile_error).collect()
+        self.errors
+            .iter()
+            .map(syn::Error::to_compile_error)
+            .collect()
+    }
+}
+
+/// The closest of `candidates` to a misspelt `word`, if one is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(word, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// A type as the user would write it, for messages (`HashMap<String, u32>`, not
+/// `HashMap < String , u32 >`).
+pub(crate) fn type_text(tokens: impl ToTokens) -> String {
+    let text = tokens.to_token_stream().to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let previous = out.chars().last();
+            let next = chars.peek().copied();
+            let keep = match (previous, next) {
+                (Some('<' | '&' | '(' | '['), _) => false,
+                (Some(':'), _) => !out.ends_with("::"),
+                (_, Some(':')) => false,
+                (_, Some('<' | '>' | ',' | ')' | ']')) => false,
+                _ => true,
+            };
+            if !keep {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{did_you_mean, type_text};
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(
+            did_you_mean("on_events", ["on_event", "on_set"]),
+            Some("on_event")
+        );
+        assert_eq!(
+            did_you_mean("transent", ["transient", "name"]),
+            Some("transient")
+        );
+        assert_eq!(did_you_mean("frobnicate", ["on_event", "on_set"]), None);
+    }
+
+    #[test]
+    fn writes_types_compactly() {
+        let ty: syn::Type = syn::parse_quote!(&std::collections::HashMap<String, Vec<u32>>);
+        assert_eq!(
+            type_text(&ty),
+            "&std::collections::HashMap<String, Vec<u32>>"
+        );
+        let ty: syn::Type = syn::parse_quote!(Option<&'a mut [u8]>);
+        assert_eq!(type_text(&ty), "Option<&'a mut [u8]>");
+        let receiver: syn::FnArg = syn::parse_quote!(self: Box<Self>);
+        assert_eq!(type_text(&receiver), "self: Box<Self>");
     }
 }

@@ -1,12 +1,13 @@
 //! `#[derive(AgentLaneModel)]`: the item table, dispatch by id and `Default`.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
-use crate::errors::Errors;
+use crate::errors::{did_you_mean, Errors};
 use crate::naming::{Convention, CONVENTIONS};
 use crate::root::tidal_root;
+use crate::spans::{first_last, respan};
 
 /// `#[agent(...)]` on the struct.
 #[derive(Default)]
@@ -49,7 +50,7 @@ pub(crate) fn derive(input: syn::DeriveInput) -> TokenStream {
         _ => {
             errors.at(
                 &input.ident,
-                "`AgentLaneModel` can only be derived for a struct of lanes and stores",
+                "`AgentLaneModel` can only be derived for a struct of lanes and stores, e.g. `struct MyAgent { lane: ValueLane<i32> }`",
             );
             None
         }
@@ -88,9 +89,13 @@ fn parse_agent_options(attrs: &[syn::Attribute], errors: &mut Errors) -> AgentOp
             } else if meta.path.is_ident("root") {
                 options.root = Some(meta.value()?.parse()?);
             } else {
-                errors.at(
-                    &meta.path,
-                    "unknown option in `#[agent(..)]`: expected `transient`, `convention = \"..\"` or `root = path`",
+                let expected = "`transient`, `convention = \"..\"` or `root = path`";
+                unknown_option(
+                    &meta,
+                    "agent",
+                    &["transient", "convention", "root"],
+                    expected,
+                    errors,
                 );
                 skip_value(&meta)?;
             }
@@ -103,13 +108,37 @@ fn parse_agent_options(attrs: &[syn::Attribute], errors: &mut Errors) -> AgentOp
     options
 }
 
+/// Reports an unknown key in `#[attribute(..)]`, suggesting a known one close to it.
+fn unknown_option(
+    meta: &syn::meta::ParseNestedMeta,
+    attribute: &str,
+    known: &[&'static str],
+    expected: &str,
+    errors: &mut Errors,
+) {
+    let key = meta.path.to_token_stream().to_string().replace(' ', "");
+    let message = match did_you_mean(&key, known.iter().copied()) {
+        Some(close) => format!("unknown option `{key}` in `#[{attribute}(..)]`: did you mean `{close}`? (expected {expected})"),
+        None => format!("unknown option `{key}` in `#[{attribute}(..)]`: expected {expected}"),
+    };
+    errors.at(&meta.path, message);
+}
+
 fn parse_convention(meta: &syn::meta::ParseNestedMeta) -> syn::Result<Convention> {
     let literal: syn::LitStr = meta.value()?.parse()?;
-    Convention::parse(&literal.value()).ok_or_else(|| {
-        syn::Error::new(
-            literal.span(),
-            format!("unknown naming convention: expected one of {CONVENTIONS}"),
-        )
+    let name = literal.value();
+    Convention::parse(&name).ok_or_else(|| {
+        // "camelCase", "snake_upper", "Kebab": a known name with a suffix or another spelling.
+        let normal = name.to_lowercase().replace('_', "-");
+        let guess = ["camel-upper", "snake-upper", "kebab-upper", "camel", "pascal", "snake", "kebab"]
+            .into_iter()
+            .find(|known| normal.starts_with(known))
+            .or_else(|| did_you_mean(&normal, ["camel", "snake", "kebab"]));
+        let message = match guess {
+            Some(guess) => format!("unknown naming convention `{name}`: did you mean `\"{guess}\"`? (expected one of {CONVENTIONS})"),
+            None => format!("unknown naming convention `{name}`: expected one of {CONVENTIONS}"),
+        };
+        syn::Error::new(literal.span(), message)
     })
 }
 
@@ -141,7 +170,12 @@ fn parse_item<'a>(
             } else if meta.path.is_ident("name") {
                 let literal: syn::LitStr = meta.value()?.parse()?;
                 if literal.value().is_empty() {
-                    errors.at(&literal, "a lane name cannot be empty");
+                    let field = ident.to_string();
+                    let field = field.trim_start_matches("r#");
+                    errors.at(
+                        &literal,
+                        format!("a lane name cannot be empty: write a name, as in `#[item(name = \"{field}\")]`, or remove `name` to use the field's name"),
+                    );
                 }
                 if name.replace(literal.value()).is_some() || convention.is_some() {
                     errors.at(&meta.path, "the lane is renamed twice: keep one of `name` and `convention`");
@@ -154,10 +188,9 @@ fn parse_item<'a>(
             } else if meta.path.is_ident("init") {
                 init = Some(meta.value()?.parse::<syn::Expr>()?);
             } else {
-                errors.at(
-                    &meta.path,
-                    "unknown option in `#[item(..)]`: expected `transient`, `name = \"..\"`, `convention = \"..\"` or `init = expr`",
-                );
+                let expected = "`transient`, `name = \"..\"`, `convention = \"..\"` or `init = expr`";
+                let known = ["transient", "name", "convention", "init"];
+                unknown_option(&meta, "item", &known, expected, errors);
                 skip_value(&meta)?;
             }
             Ok(())
@@ -218,7 +251,11 @@ fn expand(input: &syn::DeriveInput, options: &AgentOptions, items: &[ItemModel])
             init,
         } = item;
         let field_name = field.to_string();
-        let kind = quote_spanned!(ty.span()=> <#ty as #lanes::Item>::KIND);
+        // Every use of the field's type needs `T: Item` at the type's first token (the same bound
+        // at the same span), so a field that is not a lane or store gives exactly one error.
+        let (first, _) = first_last(ty);
+        let item_ty = respan(ty.to_token_stream(), first);
+        let kind = quote_spanned!(first=> <#item_ty as #lanes::Item>::KIND);
         specs.push(quote! {
             #lanes::ItemSpec {
                 id: #id,
@@ -228,15 +265,22 @@ fn expand(input: &syn::DeriveInput, options: &AgentOptions, items: &[ItemModel])
                 transient: #transient || !#kind.is_stateful(),
             }
         });
-        item_arms.push(quote!(#id => ::core::option::Option::Some(&self.#field as &dyn #lanes::AgentItem),));
+        // Naming `KIND` first makes the bound of `__as_item` a duplicate that rustc drops.
+        let as_item = quote_spanned!(first=> {
+            let _ = <#item_ty as #lanes::Item>::KIND;
+            __as_item::<#item_ty>(&self.#field)
+        });
+        item_arms.push(quote!(#id => ::core::option::Option::Some(#as_item),));
         name_arms.push(quote!(#external => ::core::option::Option::Some(#id),));
         let init = match init {
             Some(expr) => quote_spanned!(expr.span()=> #expr),
-            None => quote_spanned!(ty.span()=> ::core::default::Default::default()),
+            None => quote_spanned!(first=> ::core::default::Default::default()),
         };
-        inits.push(quote_spanned!(ty.span()=> #field: <#ty as #lanes::Item>::create(#id, #init),));
+        inits.push(quote_spanned!(first=> #field: <#item_ty as #lanes::Item>::create(#id, #init),));
         if !input.generics.params.is_empty() {
-            where_clause.predicates.push(syn::parse_quote!(#ty: #lanes::Item));
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#ty: #lanes::Item));
         }
     }
     quote! {
@@ -245,6 +289,9 @@ fn expand(input: &syn::DeriveInput, options: &AgentOptions, items: &[ItemModel])
             const ITEMS: &'static [#lanes::ItemSpec] = &[#(#specs),*];
 
             fn item(&self, id: u64) -> ::core::option::Option<&dyn #lanes::AgentItem> {
+                fn __as_item<I: #lanes::Item>(item: &I) -> &dyn #lanes::AgentItem {
+                    item
+                }
                 match id {
                     #(#item_arms)*
                     _ => ::core::option::Option::None,

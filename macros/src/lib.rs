@@ -11,6 +11,7 @@ mod lifecycle;
 mod naming;
 mod projections;
 mod root;
+mod spans;
 
 use proc_macro::TokenStream;
 

@@ -58,7 +58,13 @@ impl Convention {
 fn join(words: &[String], separator: &str, upper: bool) -> String {
     words
         .iter()
-        .map(|w| if upper { w.to_uppercase() } else { w.to_lowercase() })
+        .map(|w| {
+            if upper {
+                w.to_uppercase()
+            } else {
+                w.to_lowercase()
+            }
+        })
         .collect::<Vec<_>>()
         .join(separator)
 }

@@ -8,7 +8,10 @@ use crate::errors::Errors;
 pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     if !args.is_empty() {
-        errors.at(&args, "`#[projections]` takes no arguments: write `#[projections]`");
+        errors.at(
+            &args,
+            "`#[projections]` takes no arguments: write `#[projections]`",
+        );
     }
     let item = match syn::parse2::<syn::Item>(input.clone()) {
         Ok(syn::Item::Struct(item)) => item,
@@ -27,7 +30,10 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let fields = match &item.fields {
         syn::Fields::Named(named) => named.named.iter().collect::<Vec<_>>(),
         syn::Fields::Unnamed(_) => {
-            errors.at(&item.ident, "`#[projections]` needs named fields: tuple structs have no field names to project");
+            errors.at(
+                &item.ident,
+                "`#[projections]` needs named fields: tuple structs have no field names to project",
+            );
             Vec::new()
         }
         syn::Fields::Unit => Vec::new(),

@@ -10,6 +10,7 @@ pub mod agent_model;
 pub mod config;
 pub mod event_handler;
 pub mod lanes;
+pub mod recon;
 pub mod state;
 pub mod stores;
 pub mod testing;

@@ -66,7 +66,11 @@ impl ShopLifecycle {
     }
 
     #[on_event(total)]
-    fn total_event(&self, _context: HandlerContext<Shop>, value: &i64) -> impl EventHandler<Shop> + '_ {
+    fn total_event(
+        &self,
+        _context: HandlerContext<Shop>,
+        value: &i64,
+    ) -> impl EventHandler<Shop> + '_ {
         self.note(format!("event {value}"))
     }
 
@@ -89,7 +93,10 @@ impl ShopLifecycle {
         previous: Option<u32>,
         new_value: &u32,
     ) -> impl EventHandler<Shop> + '_ {
-        self.note(format!("update {key} {previous:?} -> {new_value} ({} keys)", map.len()))
+        self.note(format!(
+            "update {key} {previous:?} -> {new_value} ({} keys)",
+            map.len()
+        ))
     }
 
     #[on_remove(stock)]
@@ -104,7 +111,11 @@ impl ShopLifecycle {
     }
 
     #[on_clear(stock)]
-    fn stock_clear(&self, _context: HandlerContext<Shop>, before: HashMap<String, u32>) -> impl EventHandler<Shop> + '_ {
+    fn stock_clear(
+        &self,
+        _context: HandlerContext<Shop>,
+        before: HashMap<String, u32>,
+    ) -> impl EventHandler<Shop> + '_ {
         self.note(format!("clear {}", before.len()))
     }
 
@@ -113,12 +124,19 @@ impl ShopLifecycle {
         let item = item.to_owned();
         self.note(format!("buy {item}"))
             .followed_by(context.transform_value(Shop::BUDGET, |b| b - 1))
-            .followed_by(context.transform_entry(Shop::STOCK, item, |n| n.map(|n| n.saturating_sub(1))))
+            .followed_by(
+                context.transform_entry(Shop::STOCK, item, |n| n.map(|n| n.saturating_sub(1))),
+            )
             .followed_by(context.transform_value(Shop::TOTAL, |t| t + 1))
     }
 
     #[on_set(budget)]
-    fn budget_set(&self, _context: HandlerContext<Shop>, value: &i64, _previous: Option<i64>) -> impl EventHandler<Shop> + '_ {
+    fn budget_set(
+        &self,
+        _context: HandlerContext<Shop>,
+        value: &i64,
+        _previous: Option<i64>,
+    ) -> impl EventHandler<Shop> + '_ {
         self.note(format!("budget {value}"))
     }
 
@@ -134,13 +152,15 @@ impl ShopLifecycle {
         self.note(format!("audit {key} {new_value}"))
     }
 
-
     #[on_stop]
     fn stop(&self, context: HandlerContext<Shop>) -> impl EventHandler<Shop> + '_ {
         // State read across handlers: the count and the history of everything noted before.
         self.count
             .get()
-            .and_then(move |count| self.recent.with(move |recent| format!("stop after {count}: {recent:?}")))
+            .and_then(move |count| {
+                self.recent
+                    .with(move |recent| format!("stop after {count}: {recent:?}"))
+            })
             .and_then(move |summary| self.note(summary))
             .followed_by(context.value(()))
     }
@@ -176,7 +196,12 @@ fn a_set_runs_on_event_then_on_set() {
     harness.set_value(Shop::TOTAL, 5).unwrap();
     assert_eq!(
         take(&log),
-        vec!["event 5", "set 5 from Some(0)", "event 5", "set 5 from Some(5)"]
+        vec![
+            "event 5",
+            "set 5 from Some(0)",
+            "event 5",
+            "set 5 from Some(5)"
+        ]
     );
 }
 
@@ -185,12 +210,19 @@ fn map_operations_run_their_handlers() {
     let (mut harness, log) = started();
     take(&log);
     let events = harness.record(Shop::STOCK);
-    let update = |key: &str, value| MapMessage::Update { key: key.to_owned(), value };
+    let update = |key: &str, value| MapMessage::Update {
+        key: key.to_owned(),
+        value,
+    };
     harness.command(Shop::STOCK, update("apple", 3)).unwrap();
     harness.command(Shop::STOCK, update("apple", 4)).unwrap();
     harness.command(Shop::STOCK, update("pear", 1)).unwrap();
-    harness.command(Shop::STOCK, MapMessage::Remove { key: "kiwi".into() }).unwrap();
-    harness.command(Shop::STOCK, MapMessage::Remove { key: "pear".into() }).unwrap();
+    harness
+        .command(Shop::STOCK, MapMessage::Remove { key: "kiwi".into() })
+        .unwrap();
+    harness
+        .command(Shop::STOCK, MapMessage::Remove { key: "pear".into() })
+        .unwrap();
     harness.command(Shop::STOCK, MapMessage::Clear).unwrap();
     assert_eq!(
         take(&log),
@@ -217,7 +249,15 @@ fn map_operations_run_their_handlers() {
 #[test]
 fn replace_map_clears_then_updates() {
     let (mut harness, log) = started();
-    harness.command(Shop::STOCK, MapMessage::Update { key: "old".into(), value: 1 }).unwrap();
+    harness
+        .command(
+            Shop::STOCK,
+            MapMessage::Update {
+                key: "old".into(),
+                value: 1,
+            },
+        )
+        .unwrap();
     take(&log);
     harness
         .run_with(|context| {
@@ -227,14 +267,25 @@ fn replace_map_clears_then_updates() {
     let mut entries = take(&log);
     assert_eq!(entries.remove(0), "clear 1");
     entries.sort();
-    assert_eq!(entries, vec!["update a None -> 1 (1 keys)", "update b None -> 2 (2 keys)"]);
+    assert_eq!(
+        entries,
+        vec!["update a None -> 1 (1 keys)", "update b None -> 2 (2 keys)"]
+    );
 }
 
 #[test]
 fn take_and_drop_remove_entries_in_key_order() {
     let (mut harness, log) = started();
     for (rank, name) in [(3, "c"), (1, "a"), (2, "b"), (4, "d")] {
-        harness.command(Shop::RANKING, MapMessage::Update { key: rank, value: name.to_owned() }).unwrap();
+        harness
+            .command(
+                Shop::RANKING,
+                MapMessage::Update {
+                    key: rank,
+                    value: name.to_owned(),
+                },
+            )
+            .unwrap();
     }
     harness.command(Shop::RANKING, MapMessage::Take(3)).unwrap();
     harness.command(Shop::RANKING, MapMessage::Drop(1)).unwrap();
@@ -246,7 +297,15 @@ fn take_and_drop_remove_entries_in_key_order() {
 #[test]
 fn a_command_runs_on_command_and_its_chain_in_order() {
     let (mut harness, log) = started();
-    harness.command(Shop::STOCK, MapMessage::Update { key: "apple".into(), value: 3 }).unwrap();
+    harness
+        .command(
+            Shop::STOCK,
+            MapMessage::Update {
+                key: "apple".into(),
+                value: 3,
+            },
+        )
+        .unwrap();
     take(&log);
     let totals = harness.record(Shop::TOTAL);
     let commands = harness.record(Shop::BUY);

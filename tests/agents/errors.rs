@@ -49,7 +49,9 @@ impl FragileLifecycle {
     #[on_event(checked)]
     fn check(&self, context: HandlerContext<Fragile>, n: &i32) -> impl EventHandler<Fragile> {
         let n = *n;
-        (n < 0).then(|| context.fail::<(), _>(Negative(n))).discard()
+        (n < 0)
+            .then(|| context.fail::<(), _>(Negative(n)))
+            .discard()
     }
 
     #[on_stop]
@@ -59,7 +61,9 @@ impl FragileLifecycle {
     }
 }
 
-fn harness(policy: HandlerErrorPolicy) -> (AgentHarness<Fragile, FragileLifecycle>, Arc<Mutex<u32>>) {
+fn harness(
+    policy: HandlerErrorPolicy,
+) -> (AgentHarness<Fragile, FragileLifecycle>, Arc<Mutex<u32>>) {
     let lifecycle = FragileLifecycle::default();
     let stops = lifecycle.stops.clone();
     let harness = AgentHarness::builder(Fragile::default(), lifecycle)
@@ -78,7 +82,10 @@ fn a_failure_is_reported_with_node_and_lane_and_the_agent_goes_on() {
     assert_eq!(failure.node, "/fragile/1");
     assert_eq!(failure.lane, Some("checked"));
     assert!(matches!(failure.error, EventHandlerError::Effect(_)));
-    assert_eq!(failure.to_string(), "agent /fragile/1 lane checked: handler failed: negative input -3");
+    assert_eq!(
+        failure.to_string(),
+        "agent /fragile/1 lane checked: handler failed: negative input -3"
+    );
     // What happened before the failure stays, and reaches subscribers.
     assert_eq!(harness.value(Fragile::SUM), -3);
     assert_eq!(sums.take(), vec![-3]);

@@ -35,9 +35,9 @@ impl RoomLifecycle {
     #[on_start]
     fn start(&self, context: HandlerContext<Room>) -> impl EventHandler<Room> + '_ {
         let events = self.events.clone();
-        context
-            .get_parameter("id")
-            .and_then(move |id| context.effect(move || events.send(format!("start {id:?}")).unwrap()))
+        context.get_parameter("id").and_then(move |id| {
+            context.effect(move || events.send(format!("start {id:?}")).unwrap())
+        })
     }
 
     #[on_event(temperature)]
@@ -48,12 +48,14 @@ impl RoomLifecycle {
                 *n += 1;
                 *n
             })
-            .and_then(move |n| context.effect(move || events.send(format!("temperature {t} ({n})")).unwrap()))
+            .and_then(move |n| {
+                context.effect(move || events.send(format!("temperature {t} ({n})")).unwrap())
+            })
     }
 
     #[on_command(report)]
-    fn report(&self, context: HandlerContext<Room>, text: &String) -> impl EventHandler<Room> + '_ {
-        let (text, events) = (text.clone(), self.events.clone());
+    fn report(&self, context: HandlerContext<Room>, text: &str) -> impl EventHandler<Room> + '_ {
+        let (text, events) = (text.to_owned(), self.events.clone());
         context.effect(move || events.send(format!("report {text}")).unwrap())
     }
 
@@ -101,14 +103,20 @@ async fn a_spawned_agent_takes_commands_from_its_inbox_and_runs_on_stop() {
     );
     agent.command("temperature", "warm").await.unwrap();
     agent.command("secret", 5u32).await.unwrap();
-    agent.command("report", "still here".to_owned()).await.unwrap();
+    agent
+        .command("report", "still here".to_owned())
+        .await
+        .unwrap();
     assert_eq!(next(&mut rx).await, "report still here");
 
     agent.stop().await.unwrap();
     assert_eq!(next(&mut rx).await, "stop");
     task.await.unwrap();
     assert!(agent.is_stopped());
-    assert_eq!(agent.command("report", "late".to_owned()).await, Err(SendError::Stopped));
+    assert_eq!(
+        agent.command("report", "late".to_owned()).await,
+        Err(SendError::Stopped)
+    );
 }
 
 #[tokio::test]

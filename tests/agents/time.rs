@@ -36,7 +36,10 @@ impl ClockLifecycle {
             })
             .followed_by(context.schedule_timer_event(Duration::from_millis(2500), 7))
             .followed_by(context.schedule_timer_event(Duration::from_millis(500), 9))
-            .followed_by(context.run_after(Duration::from_secs(10), context.set_value(Clock::STATUS, "late".to_owned())))
+            .followed_by(context.run_after(
+                Duration::from_secs(10),
+                context.set_value(Clock::STATUS, "late".to_owned()),
+            ))
     }
 
     #[on_timer]
@@ -63,7 +66,9 @@ impl ClockLifecycle {
 
 fn harness() -> (AgentHarness<Clock, ClockLifecycle>, oneshot::Sender<String>) {
     let (tx, rx) = oneshot::channel();
-    let lifecycle = ClockLifecycle { reply: std::sync::Mutex::new(Some(rx)) };
+    let lifecycle = ClockLifecycle {
+        reply: std::sync::Mutex::new(Some(rx)),
+    };
     (AgentHarness::new(Clock::default(), lifecycle), tx)
 }
 

@@ -69,7 +69,10 @@ fn endless_triggers_fail_at_the_depth_limit_naming_the_lanes() {
         }
         other => panic!("unexpected error {other}"),
     }
-    assert!(failure.to_string().contains("ping -> pong -> ping"), "{failure}");
+    assert!(
+        failure.to_string().contains("ping -> pong -> ping"),
+        "{failure}"
+    );
     // Changes made before the limit stay; the agent goes on (default policy).
     assert_eq!(harness.value(Relay::PING) + harness.value(Relay::PONG), 511);
     assert!(!harness.is_stopped());
@@ -89,7 +92,10 @@ fn the_depth_limit_is_configurable_and_deep_chains_do_not_overflow_the_stack() {
         .stack_size(256 * 1024)
         .spawn(move || {
             let failure = harness.set_value(Relay::PING, 0).unwrap_err();
-            matches!(failure.error, EventHandlerError::TriggerDepthExceeded { limit: 100_000, .. })
+            matches!(
+                failure.error,
+                EventHandlerError::TriggerDepthExceeded { limit: 100_000, .. }
+            )
         })
         .unwrap()
         .join()
@@ -107,7 +113,10 @@ fn a_lower_limit_fails_earlier() {
     // celsius -> fahrenheit -> alarm is 3 levels deep: allowed.
     harness.set_value(Relay::CELSIUS, 50.0).unwrap();
     let failure = harness.set_value(Relay::PING, 0).unwrap_err();
-    assert!(matches!(failure.error, EventHandlerError::TriggerDepthExceeded { limit: 3, .. }));
+    assert!(matches!(
+        failure.error,
+        EventHandlerError::TriggerDepthExceeded { limit: 3, .. }
+    ));
     assert_eq!(failure.lane, Some("ping"));
     assert_eq!(harness.value(Relay::PING), 2);
 }
@@ -126,4 +135,46 @@ fn handlers_compose_with_combinators() {
         .unwrap();
     assert_eq!(harness.value(Relay::CELSIUS), 10.0);
     assert_eq!(harness.value(Relay::FAHRENHEIT), 50.0);
+}
+
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Counter {
+    count: ValueLane<u32>,
+    changes: ValueLane<u32>,
+}
+
+#[derive(Clone)]
+pub struct CounterLifecycle;
+
+#[lifecycle(Counter)]
+impl CounterLifecycle {
+    /// Runs first, with lane handlers disabled: initial values do not count as changes.
+    #[on_init]
+    fn init(&self, context: HandlerContext<Counter>) -> impl EventHandler<Counter> {
+        context
+            .get_parameter("start")
+            .map(|start| start.and_then(|s| s.parse().ok()).unwrap_or(0))
+            .and_then(move |start| context.set_value(Counter::COUNT, start))
+    }
+
+    #[on_start]
+    fn start(&self, context: HandlerContext<Counter>) -> impl EventHandler<Counter> {
+        context.transform_value(Counter::COUNT, |n| n + 1)
+    }
+
+    #[on_event(count)]
+    fn changed(&self, context: HandlerContext<Counter>, _n: &u32) -> impl EventHandler<Counter> {
+        context.transform_value(Counter::CHANGES, |n| n + 1)
+    }
+}
+
+#[test]
+fn on_init_runs_before_on_start_without_lane_handlers() {
+    let mut harness = AgentHarness::builder(Counter::default(), CounterLifecycle)
+        .parameter("start", "41")
+        .build();
+    harness.start().unwrap();
+    assert_eq!(harness.value(Counter::COUNT), 42);
+    assert_eq!(harness.value(Counter::CHANGES), 1);
 }

@@ -2,11 +2,11 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 
 use super::kinds::{Category, Kind};
 use super::model::{by_lane, Args, Handler, LaneHandlers};
 use crate::root::tidal_root;
+use crate::spans::{first_last, respan};
 
 /// Paths into the runtime, as seen from the user's crate.
 struct Paths {
@@ -37,7 +37,7 @@ pub(crate) fn expand(args: &Args, item: &syn::ItemImpl, handlers: &[Handler]) ->
     let simple = |kind: Kind, name: TokenStream| {
         handlers.iter().find(|h| h.kind == kind).map(|handler| {
             let call = call(&paths, handler, quote!());
-            let run = run(&paths, handler, call);
+            let run = run(&paths, call);
             quote! {
                 fn #name<__R: #runner_bound>(&self, __runner: &mut __R) -> #result {
                     #run
@@ -48,15 +48,19 @@ pub(crate) fn expand(args: &Args, item: &syn::ItemImpl, handlers: &[Handler]) ->
     let init = simple(Kind::Init, quote!(run_init));
     let start = simple(Kind::Start, quote!(run_start));
     let stop = simple(Kind::Stop, quote!(run_stop));
-    let timer = handlers.iter().find(|h| h.kind == Kind::Timer).map(|handler| {
-        let call = call(&paths, handler, quote!(, __id));
-        let run = run(&paths, handler, call);
-        quote! {
-            fn run_timer<__R: #runner_bound>(&self, __id: u64, __runner: &mut __R) -> #result {
-                #run
+    let timer = handlers
+        .iter()
+        .find(|h| h.kind == Kind::Timer)
+        .map(|handler| {
+            let id = owned(&paths, &handler.params[0], quote!(__id));
+            let call = call(&paths, handler, quote!(, #id));
+            let run = run(&paths, call);
+            quote! {
+                fn run_timer<__R: #runner_bound>(&self, __id: u64, __runner: &mut __R) -> #result {
+                    #run
+                }
             }
-        }
-    });
+        });
     let lanes = by_lane(handlers);
     let item_event = (!lanes.is_empty()).then(|| {
         let branches = lanes.iter().map(|lane| lane_branch(&paths, lane));
@@ -93,33 +97,62 @@ pub(crate) fn expand(args: &Args, item: &syn::ItemImpl, handlers: &[Handler]) ->
     }
 }
 
-/// `<Self>::method(self, context, <extra arguments>)`.
+/// `<Self>::method(self, context, <extra arguments>)`, checked to return an event handler: if it
+/// does not, the one error points at the method's return type (see `dispatch::Returned`).
 fn call(paths: &Paths, handler: &Handler, arguments: TokenStream) -> TokenStream {
     let dispatch = &paths.dispatch;
     let agent = &paths.agent;
     let method = &handler.method;
-    quote!(<Self>::#method(self, #dispatch::context::<#agent>() #arguments))
+    let context = &handler.context;
+    let (first, _) = first_last(context);
+    let context_as = respan(quote!(context_as), first);
+    let context = quote_spanned!(first=> #dispatch::#context_as::<#agent, #context>());
+    let call = quote!(<Self>::#method(self, #context #arguments));
+    // The whole expression at the return type, so that is where the error points.
+    let returned = respan(quote!(#dispatch::Returned), handler.output_span);
+    let checked =
+        quote_spanned!(handler.output_span=> #returned::<#agent, _>::new(#call).handler());
+    quote!({
+        #[allow(unused_imports)]
+        use #dispatch::{IsHandler as _, NotHandler as _};
+        #checked
+    })
 }
 
-/// Runs a handler, with errors about its type pointing at the method's return type.
-fn run(paths: &Paths, handler: &Handler, call: TokenStream) -> TokenStream {
+/// Runs a handler.
+fn run(paths: &Paths, call: TokenStream) -> TokenStream {
     let lifecycle = &paths.lifecycle;
-    quote_spanned!(handler.output_span=> #lifecycle::HandlerRunner::run(__runner, #call))
+    quote!(#lifecycle::HandlerRunner::run(__runner, #call))
 }
 
-/// `dispatch::borrow_as::<B, _>(value)` for a `&B` parameter, pointing at the user's type.
+/// `dispatch::borrow_as::<B, _>(value)` for a `&B` parameter, pointing at the user's `B`.
 fn borrowed(paths: &Paths, ty: &syn::Type, value: TokenStream) -> TokenStream {
-    let dispatch = &paths.dispatch;
     let referent = match ty {
         syn::Type::Reference(reference) => &*reference.elem,
         other => other,
     };
-    quote_spanned!(ty.span()=> #dispatch::borrow_as::<#referent, _>(#value))
+    converted(paths, referent, quote!(borrow_as), value)
 }
 
-/// An owned argument, pointing at the user's type if it does not match.
-fn owned(ty: &syn::Type, value: TokenStream) -> TokenStream {
-    quote_spanned!(ty.span()=> #value)
+/// `dispatch::param_as::<P, _>(value)` for a parameter taken by value, pointing at the user's
+/// `P` if it does not match.
+fn owned(paths: &Paths, ty: &syn::Type, value: TokenStream) -> TokenStream {
+    converted(paths, ty, quote!(param_as), value)
+}
+
+/// `dispatch::function::<ty, _>(value)`, with errors at the first token of the user's `ty`
+/// (rustc reports an unmet bound of a function at the function's name, and a proc macro on
+/// stable cannot give one token the span of a whole type).
+fn converted(
+    paths: &Paths,
+    ty: &syn::Type,
+    function: TokenStream,
+    value: TokenStream,
+) -> TokenStream {
+    let (first, _) = first_last(ty);
+    let function = respan(function, first);
+    let dispatch = &paths.dispatch;
+    quote_spanned!(first=> #dispatch::#function::<#ty, _>(#value))
 }
 
 fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
@@ -135,7 +168,7 @@ fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
             });
             let on_set = lane.get(Kind::Set).map(|h| {
                 let new = borrowed(paths, &h.params[0], quote!(__new));
-                let previous = owned(&h.params[1], quote!(__previous));
+                let previous = owned(paths, &h.params[1], quote!(__previous));
                 call(paths, h, quote!(, #new, #previous))
             });
             let handlers = &paths.handlers;
@@ -164,8 +197,8 @@ fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
                 || ignore.clone(),
                 |h| {
                     let map = borrowed(paths, &h.params[0], quote!(__map));
-                    let key = owned(&h.params[1], quote!(__key));
-                    let previous = owned(&h.params[2], quote!(__previous));
+                    let key = owned(paths, &h.params[1], quote!(__key));
+                    let previous = owned(paths, &h.params[2], quote!(__previous));
                     let new = borrowed(paths, &h.params[3], quote!(__new));
                     call(paths, h, quote!(, #map, #key, #previous, #new))
                 },
@@ -174,15 +207,15 @@ fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
                 || ignore.clone(),
                 |h| {
                     let map = borrowed(paths, &h.params[0], quote!(__map));
-                    let key = owned(&h.params[1], quote!(__key));
-                    let removed = owned(&h.params[2], quote!(__removed));
+                    let key = owned(paths, &h.params[1], quote!(__key));
+                    let removed = owned(paths, &h.params[2], quote!(__removed));
                     call(paths, h, quote!(, #map, #key, #removed))
                 },
             );
             let clear = lane.get(Kind::Clear).map_or_else(
                 || ignore.clone(),
                 |h| {
-                    let before = owned(&h.params[0], quote!(__before));
+                    let before = owned(paths, &h.params[0], quote!(__before));
                     call(paths, h, quote!(, #before))
                 },
             );

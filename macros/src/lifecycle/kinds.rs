@@ -24,11 +24,23 @@ pub(crate) enum Category {
 }
 
 impl Category {
+    /// The lanes and stores the handlers are for, and the handler attributes.
     pub(crate) fn describe(self) -> &'static str {
         match self {
-            Category::Value => "value-lane handlers (`on_event`, `on_set`)",
-            Category::Map => "map-lane handlers (`on_update`, `on_remove`, `on_clear`)",
-            Category::Command => "command-lane handlers (`on_command`)",
+            Category::Value => "value lanes and stores take `#[on_event]`/`#[on_set]`",
+            Category::Map => {
+                "map lanes and stores take `#[on_update]`/`#[on_remove]`/`#[on_clear]`"
+            }
+            Category::Command => "command lanes take `#[on_command]`",
+        }
+    }
+
+    /// The kind of lane, as in "a value-lane handler".
+    pub(crate) fn lane_kind(self) -> &'static str {
+        match self {
+            Category::Value => "value-lane",
+            Category::Map => "map-lane",
+            Category::Command => "command-lane",
         }
     }
 }
@@ -90,18 +102,24 @@ impl Kind {
                 Owned("previous: Option<V>"),
                 Ref("new_value: &V"),
             ],
-            Kind::Remove => &[Ref("map: &HashMap<K, V>"), Owned("key: K"), Owned("removed: V")],
+            Kind::Remove => &[
+                Ref("map: &HashMap<K, V>"),
+                Owned("key: K"),
+                Owned("removed: V"),
+            ],
             Kind::Clear => &[Owned("before: HashMap<K, V>")],
         }
     }
 
     /// The whole signature, for error messages.
-    pub(crate) fn signature(self, agent: &str) -> String {
-        let mut params = vec!["&self".to_owned(), format!("context: HandlerContext<{agent}>")];
+    pub(crate) fn signature(self, method: &str, agent: &str) -> String {
+        let mut params = vec![
+            "&self".to_owned(),
+            format!("context: HandlerContext<{agent}>"),
+        ];
         params.extend(self.params().iter().map(|p| p.text().to_owned()));
         format!(
-            "fn {}({}) -> impl EventHandler<{agent}> + '_",
-            self.name(),
+            "fn {method}({}) -> impl EventHandler<{agent}> + '_",
             params.join(", ")
         )
     }

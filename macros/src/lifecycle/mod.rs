@@ -25,7 +25,11 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             return quote!(#input #errors);
         }
     };
-    let handlers = model::collect_handlers(&mut item, &mut errors);
+    let agent = args.as_ref().map_or_else(
+        || "MyAgent".to_owned(),
+        |args| crate::errors::type_text(&args.agent),
+    );
+    let handlers = model::collect_handlers(&mut item, &agent, &mut errors);
     if let Some((_, path, _)) = &item.trait_ {
         errors.at(
             path,

@@ -6,7 +6,7 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 
 use super::kinds::{self, Category, Kind, Param};
-use crate::errors::Errors;
+use crate::errors::{did_you_mean, type_text, Errors};
 
 /// The arguments of `#[lifecycle(Agent, no_clone, root = path)]`.
 pub(crate) struct Args {
@@ -20,6 +20,8 @@ pub(crate) struct Handler {
     pub(crate) method: syn::Ident,
     /// The lanes it handles (empty for lifecycle events).
     pub(crate) lanes: Vec<syn::Ident>,
+    /// The type of the context parameter.
+    pub(crate) context: syn::Type,
     /// The types of the parameters after the context.
     pub(crate) params: Vec<syn::Type>,
     /// Where errors about the returned handler point.
@@ -50,10 +52,13 @@ pub(crate) fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Args>
                 input.parse::<syn::Token![=]>()?;
                 root = Some(input.parse()?);
             } else {
-                return Err(syn::Error::new(
-                    key.span(),
-                    "unknown option in `#[lifecycle(..)]`: expected `no_clone` or `root = path`",
-                ));
+                let message = match did_you_mean(&key.to_string(), ["no_clone", "root"]) {
+                    Some(close) => format!(
+                        "unknown option `{key}` in `#[lifecycle(..)]`: did you mean `{close}`? (expected `no_clone` or `root = path`)"
+                    ),
+                    None => format!("unknown option `{key}` in `#[lifecycle(..)]`: expected `no_clone` or `root = path`"),
+                };
+                return Err(syn::Error::new(key.span(), message));
             }
         }
         Ok(Args { agent, root })
@@ -67,8 +72,13 @@ pub(crate) fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Args>
     }
 }
 
-/// Finds, strips and validates the handler attributes of every method.
-pub(crate) fn collect_handlers(item: &mut syn::ItemImpl, errors: &mut Errors) -> Vec<Handler> {
+/// Finds, strips and validates the handler attributes of every method. `agent` is the agent type
+/// as the messages show it.
+pub(crate) fn collect_handlers(
+    item: &mut syn::ItemImpl,
+    agent: &str,
+    errors: &mut Errors,
+) -> Vec<Handler> {
     let mut handlers = Vec::new();
     for impl_item in item.items.iter_mut() {
         let syn::ImplItem::Fn(method) = impl_item else {
@@ -86,13 +96,18 @@ pub(crate) fn collect_handlers(item: &mut syn::ItemImpl, errors: &mut Errors) ->
                     false
                 }
                 None if name.starts_with("on_") => {
-                    errors.at(
-                        ident,
-                        format!(
+                    let names = kinds::ALL.iter().map(|kind| kind.name());
+                    let message = match did_you_mean(&name, names) {
+                        Some(close) => format!(
+                            "unknown handler attribute `#[{name}]`: did you mean `#[{close}]`? (the handler attributes are {})",
+                            kinds::all_names()
+                        ),
+                        None => format!(
                             "unknown handler attribute `#[{name}]`: expected one of {}",
                             kinds::all_names()
                         ),
-                    );
+                    };
+                    errors.at(ident, message);
                     false
                 }
                 None => true,
@@ -100,13 +115,19 @@ pub(crate) fn collect_handlers(item: &mut syn::ItemImpl, errors: &mut Errors) ->
         });
         for (kind, attr) in found {
             let lanes = parse_lanes(kind, &attr, errors);
-            if let Some(params) = check_signature(kind, &method.sig, errors) {
+            if let Some(mut params) = check_signature(kind, &method.sig, agent, errors) {
+                let context = params.remove(0);
+                let output_span = match &method.sig.output {
+                    syn::ReturnType::Type(_, ty) => ty.span(),
+                    syn::ReturnType::Default => method.sig.ident.span(),
+                };
                 handlers.push(Handler {
                     kind,
                     method: method.sig.ident.clone(),
                     lanes,
+                    context,
                     params,
-                    output_span: method.sig.output.span(),
+                    output_span,
                 });
             }
         }
@@ -116,15 +137,18 @@ pub(crate) fn collect_handlers(item: &mut syn::ItemImpl, errors: &mut Errors) ->
 }
 
 fn parse_lanes(kind: Kind, attr: &syn::Attribute, errors: &mut Errors) -> Vec<syn::Ident> {
-    let takes_lanes = kind.category().is_some();
-    match (&attr.meta, takes_lanes) {
+    let name = kind.name();
+    let needs_lanes = || {
+        format!("`#[{name}]` needs the lanes it handles: write `#[{name}(lane)]`, naming fields of the agent")
+    };
+    match (&attr.meta, kind.category().is_some()) {
         (syn::Meta::Path(_), false) => Vec::new(),
         (syn::Meta::List(list), true) => {
             let parser = syn::punctuated::Punctuated::<LaneRef, syn::Token![,]>::parse_terminated;
             match list.parse_args_with(parser) {
                 Ok(lanes) if !lanes.is_empty() => lanes.into_iter().map(|lane| lane.0).collect(),
                 Ok(_) => {
-                    errors.at(attr, format!("`#[{}]` needs the lanes it handles: `#[{}(lane)]`", kind.name(), kind.name()));
+                    errors.at_span(list.delimiter.span().join(), needs_lanes());
                     Vec::new()
                 }
                 Err(err) => {
@@ -133,12 +157,28 @@ fn parse_lanes(kind: Kind, attr: &syn::Attribute, errors: &mut Errors) -> Vec<sy
                 }
             }
         }
-        (_, true) => {
-            errors.at(attr, format!("`#[{}]` needs the lanes it handles: `#[{}(lane)]`", kind.name(), kind.name()));
+        (syn::Meta::List(list), false) => {
+            errors.at_span(
+                list.delimiter.span().join(),
+                format!(
+                    "`#[{name}]` is not about a lane, so it takes no arguments: write `#[{name}]`"
+                ),
+            );
             Vec::new()
         }
-        (_, false) => {
-            errors.at(attr, format!("`#[{}]` takes no arguments: write `#[{}]`", kind.name(), kind.name()));
+        (syn::Meta::NameValue(value), false) => {
+            errors.at(
+                value,
+                format!("`#[{name}]` takes no arguments: write `#[{name}]`"),
+            );
+            Vec::new()
+        }
+        (syn::Meta::Path(path), true) => {
+            errors.at(path, needs_lanes());
+            Vec::new()
+        }
+        (syn::Meta::NameValue(value), true) => {
+            errors.at(value, needs_lanes());
             Vec::new()
         }
     }
@@ -152,50 +192,99 @@ impl syn::parse::Parse for LaneRef {
         if input.peek(syn::LitStr) {
             let literal: syn::LitStr = input.parse()?;
             literal.parse::<syn::Ident>().map(LaneRef).map_err(|_| {
-                syn::Error::new(literal.span(), "expected the name of a lane (a field of the agent)")
+                syn::Error::new(
+                    literal.span(),
+                    "expected the name of a lane (a field of the agent)",
+                )
             })
         } else {
-            input
-                .parse::<syn::Ident>()
-                .map(LaneRef)
-                .map_err(|err| syn::Error::new(err.span(), "expected the name of a lane (a field of the agent)"))
+            input.parse::<syn::Ident>().map(LaneRef).map_err(|err| {
+                syn::Error::new(
+                    err.span(),
+                    "expected the name of a lane (a field of the agent)",
+                )
+            })
         }
     }
 }
 
 /// Checks the method against the signature the handler kind requires; returns the types of the
-/// parameters after the context.
-fn check_signature(kind: Kind, sig: &syn::Signature, errors: &mut Errors) -> Option<Vec<syn::Type>> {
-    let expected = || kind.signature("MyAgent");
+/// parameters after `&self`, the context first.
+fn check_signature(
+    kind: Kind,
+    sig: &syn::Signature,
+    agent: &str,
+    errors: &mut Errors,
+) -> Option<Vec<syn::Type>> {
+    let method = sig.ident.to_string();
+    let expected = || kind.signature(&method, agent);
     let mut ok = true;
     if let Some(token) = &sig.asyncness {
-        errors.at(token, format!("event handlers cannot be `async`: return a handler instead, and use `context.suspend(future)` for async work, e.g. `{}`", expected()));
+        errors.at(
+            token,
+            format!(
+                "event handlers cannot be `async`: remove `async` and return a handler, using `context.suspend(future)` for async work: `{}`",
+                expected()
+            ),
+        );
         ok = false;
     }
     if let Some(token) = &sig.unsafety {
-        errors.at(token, "event handlers cannot be `unsafe`");
+        errors.at(token, "event handlers cannot be `unsafe`: remove `unsafe`");
         ok = false;
     }
     for param in &sig.generics.params {
-        if !matches!(param, syn::GenericParam::Lifetime(_)) {
-            errors.at(param, "event handlers cannot have type or const parameters (lifetimes are fine): the lane's types decide the parameter types");
-            ok = false;
-        }
+        let name = match param {
+            syn::GenericParam::Lifetime(_) => continue,
+            syn::GenericParam::Type(param) => &param.ident,
+            syn::GenericParam::Const(param) => &param.ident,
+        };
+        errors.at(
+            param,
+            format!(
+                "event handlers cannot have type or const parameters: remove `{name}` and use the lane's types (lifetime parameters are fine)"
+            ),
+        );
+        ok = false;
     }
     match sig.inputs.first() {
         Some(syn::FnArg::Receiver(receiver))
-            if receiver.reference.is_some() && receiver.mutability.is_none() => {}
+            if receiver.reference.is_some()
+                && receiver.mutability.is_none()
+                && receiver.colon_token.is_none() => {}
         Some(syn::FnArg::Receiver(receiver)) => {
-            errors.at(receiver, "event handlers take `&self`: handlers run re-entrantly, so keep mutable state in `State` or a `Cell`");
+            errors.at(
+                receiver,
+                format!(
+                    "event handlers take `&self`, not `{}`: handlers run re-entrantly, so keep mutable state in a `State` or a `Cell`",
+                    type_text(receiver)
+                ),
+            );
             ok = false;
         }
-        _ => {
-            errors.at(&sig.ident, format!("event handlers are methods taking `&self`: `{}`", expected()));
+        first => {
+            let target = match first {
+                Some(first) => first.to_token_stream(),
+                None => sig.ident.to_token_stream(),
+            };
+            errors.at(
+                target,
+                format!(
+                    "event handlers are methods: add `&self` as the first parameter, as in `{}`",
+                    expected()
+                ),
+            );
             ok = false;
         }
     }
     if let syn::ReturnType::Default = sig.output {
-        errors.at(&sig.ident, format!("event handlers return the handler to run: add a return type, as in `{}`", expected()));
+        errors.at_span(
+            sig.paren_token.span.close(),
+            format!(
+                "event handlers return the handler to run: add `-> impl EventHandler<{agent}> + '_` after the parameters, as in `{}`",
+                expected()
+            ),
+        );
         ok = false;
     }
     let typed: Vec<&syn::PatType> = sig
@@ -209,23 +298,55 @@ fn check_signature(kind: Kind, sig: &syn::Signature, errors: &mut Errors) -> Opt
     let wanted = kind.params();
     if typed.len() != wanted.len() + 1 {
         let missing_context = typed.len() == wanted.len()
-            && typed.first().is_none_or(|first| !is_context_type(&first.ty));
-        let target = if sig.inputs.is_empty() {
-            sig.ident.to_token_stream()
-        } else {
-            sig.inputs.to_token_stream()
-        };
+            && typed
+                .first()
+                .map_or(true, |first| !is_context_type(&first.ty));
         if missing_context {
-            errors.at(target, format!("the handler is missing its context parameter: `{}`", expected()));
+            // Point where the context goes: at the first parameter after `self`, or after `self`.
+            let target = match (typed.first(), sig.inputs.first()) {
+                (Some(first), _) => first.to_token_stream(),
+                (None, Some(receiver)) => receiver.to_token_stream(),
+                (None, None) => sig.ident.to_token_stream(),
+            };
+            errors.at(
+                target,
+                format!(
+                    "the handler is missing its context: add `context: HandlerContext<{agent}>` after `&self`, as in `{}`",
+                    expected()
+                ),
+            );
         } else {
-            errors.at(target, format!("wrong parameters for `#[{}]`: expected `{}`", kind.name(), expected()));
+            let target = if sig.inputs.is_empty() {
+                sig.ident.to_token_stream()
+            } else {
+                sig.inputs.to_token_stream()
+            };
+            let count = wanted.len() + 1;
+            let found = typed.len();
+            errors.at(
+                target,
+                format!(
+                    "`#[{}]` handlers take {count} parameter{} after `&self`, but this one takes {found}: expected `{}`",
+                    kind.name(),
+                    if count == 1 { "" } else { "s" },
+                    expected()
+                ),
+            );
         }
         return None;
     }
-    let mut params = Vec::new();
+    let mut params = vec![(*typed[0].ty).clone()];
     for (param, wanted) in typed[1..].iter().zip(wanted) {
         if let (Param::Ref(text), false) = (wanted, matches!(*param.ty, syn::Type::Reference(_))) {
-            errors.at(&param.ty, format!("take this parameter by reference, as in `{text}`"));
+            let name = text.split(':').next().unwrap_or(text);
+            errors.at(
+                &param.ty,
+                format!(
+                    "`#[{}]` passes `{name}` by reference: write `&{}`",
+                    kind.name(),
+                    type_text(&param.ty)
+                ),
+            );
             ok = false;
         }
         params.push((*param.ty).clone());
@@ -252,8 +373,9 @@ fn check_duplicates(handlers: &[Handler], errors: &mut Errors) {
                 errors.at(
                     &handler.method,
                     format!(
-                        "duplicate `#[{}]` handler: `{}` already handles it; an agent has one",
+                        "a lifecycle has one `#[{}]` handler, and `{}` is already it: move this code into `{}` (handlers chain with `.followed_by(..)`)",
                         handler.kind.name(),
+                        first.method,
                         first.method
                     ),
                 );
@@ -269,26 +391,31 @@ fn check_duplicates(handlers: &[Handler], errors: &mut Errors) {
                 errors.at(
                     lane,
                     format!(
-                        "duplicate `#[{}]` handler for lane `{lane}`: `{}` already handles it; combine them into one method",
+                        "lane `{lane}` already has an `#[{}]` handler, `{}`: a lane has one handler of each kind, so move this code into `{}` (handlers chain with `.followed_by(..)`)",
                         handler.kind.name(),
+                        first.method,
                         first.method
                     ),
                 );
             } else if same_method_earlier {
-                errors.at(lane, format!("lane `{lane}` is listed twice"));
-            } else if let Some(other) = earlier.iter().find(|h| {
-                h.lanes.contains(lane) && h.kind.category() != handler.kind.category()
-            }) {
+                errors.at(lane, format!("lane `{lane}` is listed twice: remove one"));
+            } else if let Some(other) = earlier
+                .iter()
+                .find(|h| h.lanes.contains(lane) && h.kind.category() != handler.kind.category())
+            {
                 let (ours, theirs) = (handler.kind.category(), other.kind.category());
                 if let (Some(ours), Some(theirs)) = (ours, theirs) {
                     errors.at(
                         lane,
                         format!(
-                            "lane `{lane}` has both {} (`{}`) and {} (`{}`); a lane is of one kind",
-                            theirs.describe(),
+                            "`#[{}]` is a {} handler, but lane `{lane}` also has the {} handler `#[{}]` (`{}`): a lane is of one kind, so keep only the handlers for its kind ({}; {})",
+                            handler.kind.name(),
+                            ours.lane_kind(),
+                            theirs.lane_kind(),
+                            other.kind.name(),
                             other.method,
+                            theirs.describe(),
                             ours.describe(),
-                            handler.method
                         ),
                     );
                 }

@@ -107,16 +107,21 @@ impl<A: 'static> HandlerContext<A> {
     where
         F: FnOnce(&HashMap<String, String>) -> T,
     {
-        OnceHandler::new(move |_: &mut _, meta: crate::event_handler::AgentMetadata, _: &A| {
-            StepResult::done(f(meta.parameters()))
-        })
+        OnceHandler::new(
+            move |_: &mut _, meta: crate::event_handler::AgentMetadata, _: &A| {
+                StepResult::done(f(meta.parameters()))
+            },
+        )
     }
 }
 
 /// Handlers for value lanes and value stores.
 impl<A: 'static> HandlerContext<A> {
     /// Completes with a copy of the value of `item`.
-    pub fn get_value<L>(&self, item: Projection<A, L>) -> impl HandlerAction<A, Completion = L::Value>
+    pub fn get_value<L>(
+        &self,
+        item: Projection<A, L>,
+    ) -> impl HandlerAction<A, Completion = L::Value>
     where
         L: ValueLikeItem,
         L::Value: Clone,
@@ -167,7 +172,12 @@ impl<A: 'static> HandlerContext<A> {
 /// Handlers for map lanes and map stores.
 impl<A: 'static> HandlerContext<A> {
     /// Inserts or replaces the entry for `key`; the `on_update` handler runs.
-    pub fn update<L>(&self, item: Projection<A, L>, key: L::Key, value: L::Value) -> impl EventHandler<A>
+    pub fn update<L>(
+        &self,
+        item: Projection<A, L>,
+        key: L::Key,
+        value: L::Value,
+    ) -> impl EventHandler<A>
     where
         L: MapLikeItem,
     {

@@ -6,16 +6,42 @@
 //! at the user's tokens.
 
 use std::borrow::Borrow;
+use std::marker::PhantomData;
 
 use super::{HandlerContext, HandlerRunner};
 use crate::event_handler::{
     ActionContext, AgentMetadata, EventHandler, EventHandlerError, HandlerAction, StepResult,
+    UnitHandler,
 };
-use crate::lanes::{AgentItem, CommandLikeItem, MapBacking, MapLaneEvent, MapLikeItem, ValueLikeItem};
+use crate::lanes::{
+    AgentItem, CommandLikeItem, MapBacking, MapLaneEvent, MapLikeItem, ValueLikeItem,
+};
 
 /// A fresh handler context.
 pub fn context<A>() -> HandlerContext<A> {
     HandlerContext::default()
+}
+
+/// The context parameter of a handler: a `HandlerContext` for the lifecycle's agent.
+#[diagnostic::on_unimplemented(
+    message = "the context parameter has type `{Self}`, but this lifecycle is for `{A}`",
+    label = "expected `HandlerContext<{A}>` here",
+    note = "write the parameter as `context: HandlerContext<{A}>`"
+)]
+pub trait ContextOf<A> {
+    /// A fresh context.
+    fn fresh() -> Self;
+}
+
+impl<A> ContextOf<A> for HandlerContext<A> {
+    fn fresh() -> Self {
+        HandlerContext::default()
+    }
+}
+
+/// A fresh context of the type the handler's parameter asks for, checked to be for agent `A`.
+pub fn context_as<A, C: ContextOf<A>>() -> C {
+    C::fresh()
 }
 
 /// The id of an item (the generated dispatch compares it with the id of the changed item).
@@ -25,7 +51,7 @@ pub fn item_id<L: AgentItem>(item: &L) -> u64 {
 
 /// Lets a handler parameter `&B` borrow a lane value of type `T` (e.g. `&str` for `String`).
 #[diagnostic::on_unimplemented(
-    message = "the handler parameter has type `&{B}`, but the lane holds `{Self}`",
+    message = "the handler parameter has type `&{B}`, but the lane passes `&{Self}` here",
     label = "expected `&{Self}` here",
     note = "write the parameter as `&{Self}` (or as a type `{Self}` borrows as, such as `&str` for `String`)"
 )]
@@ -43,6 +69,103 @@ impl<T: Borrow<B> + ?Sized, B: ?Sized> BorrowAs<B> for T {
 /// Borrows a lane value as the type the user's handler parameter asks for.
 pub fn borrow_as<B: ?Sized, T: BorrowAs<B> + ?Sized>(value: &T) -> &B {
     value.borrow_as()
+}
+
+/// Lets a handler parameter taken by value (a key, a previous value, ...) have exactly the type
+/// the lane passes.
+#[diagnostic::on_unimplemented(
+    message = "the handler parameter has type `{P}`, but the lane passes `{Self}` here",
+    label = "expected `{Self}` here",
+    note = "write the parameter's type as `{Self}`"
+)]
+pub trait ParamAs<P> {
+    /// The value, as the parameter's type.
+    fn param_as(self) -> P;
+}
+
+impl<T> ParamAs<T> for T {
+    fn param_as(self) -> T {
+        self
+    }
+}
+
+/// Passes a lane's value to a handler parameter taken by value.
+pub fn param_as<P, T: ParamAs<P>>(value: T) -> P {
+    value.param_as()
+}
+
+/// What a handler method returns: an event handler for the agent.
+#[diagnostic::on_unimplemented(
+    message = "the handler methods of a lifecycle for `{A}` return an `EventHandler<{A}>`, but this one returns `{Self}`",
+    label = "not an `EventHandler<{A}>`",
+    note = "return `impl EventHandler<{A}> + '_` built with the context, e.g. `context.effect(|| ..)`; to do nothing, return `UnitHandler::default()`"
+)]
+pub trait ReturnsHandler<A> {}
+
+impl<A, H: EventHandler<A>> ReturnsHandler<A> for H {}
+
+/// What a handler method returned, before it is checked to be an event handler.
+///
+/// The generated code calls `Returned::<A, _>::new(value).handler()` with both [`IsHandler`] and
+/// [`NotHandler`] in scope. Method resolution tries `Returned` by value first, which is
+/// [`IsHandler`] when the value is an `EventHandler<A>`: the handler itself, statically
+/// dispatched. Otherwise it finds [`NotHandler`] on `&Returned`, whose bound fails with one error
+/// at the method's return type; its result is a handler anyway, so nothing else fails.
+pub struct Returned<A, H> {
+    handler: H,
+    agent: PhantomData<fn(&A)>,
+}
+
+impl<A, H> Returned<A, H> {
+    /// Wraps the value a handler method returned.
+    pub fn new(handler: H) -> Self {
+        Returned {
+            handler,
+            agent: PhantomData,
+        }
+    }
+}
+
+/// The returned value is an event handler: see [`Returned`].
+pub trait IsHandler {
+    /// The handler.
+    type Handler;
+
+    /// The handler, to run.
+    fn handler(self) -> Self::Handler;
+}
+
+impl<A, H: EventHandler<A>> IsHandler for Returned<A, H> {
+    type Handler = H;
+
+    fn handler(self) -> H {
+        self.handler
+    }
+}
+
+/// The returned value is not an event handler, a compile error: see [`Returned`].
+pub trait NotHandler {
+    /// The agent type.
+    type Agent;
+    /// What the method returned.
+    type Value;
+
+    /// Never compiles: `Self::Value` is not an event handler.
+    fn handler(self) -> UnitHandler
+    where
+        Self::Value: ReturnsHandler<Self::Agent>;
+}
+
+impl<A, H> NotHandler for &Returned<A, H> {
+    type Agent = A;
+    type Value = H;
+
+    fn handler(self) -> UnitHandler
+    where
+        H: ReturnsHandler<A>,
+    {
+        UnitHandler::default()
+    }
 }
 
 /// Runs the `on_event`/`on_set` handlers of a value lane or store.
@@ -94,11 +217,12 @@ where
     HC: EventHandler<A>,
 {
     let handler = item.with_event(|map, event| match event {
-        MapLaneEvent::Update(key, previous) => match map.get(&key) {
-            Some(new_value) => Some(MapDispatch::Update(on_update(map, key, previous, new_value))),
-            None => None,
-        },
-        MapLaneEvent::Remove(key, previous) => Some(MapDispatch::Remove(on_remove(map, key, previous))),
+        MapLaneEvent::Update(key, previous) => map
+            .get(&key)
+            .map(|new_value| MapDispatch::Update(on_update(map, key, previous, new_value))),
+        MapLaneEvent::Remove(key, previous) => {
+            Some(MapDispatch::Remove(on_remove(map, key, previous)))
+        }
         MapLaneEvent::Clear(before) => Some(MapDispatch::Clear(on_clear(before))),
     });
     match handler.flatten() {
@@ -108,8 +232,8 @@ where
 }
 
 /// Does nothing: the generated code passes it for map events the lifecycle does not handle.
-pub fn ignore() -> crate::event_handler::UnitHandler {
-    crate::event_handler::UnitHandler::default()
+pub fn ignore() -> UnitHandler {
+    UnitHandler::default()
 }
 
 /// One of the three map handlers.

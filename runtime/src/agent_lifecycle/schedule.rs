@@ -71,7 +71,10 @@ impl<A: 'static> HandlerContext<A> {
         F: FnMut() -> Option<H> + Send + 'static,
         H: EventHandler<A> + Send + 'static,
     {
-        Repeatedly { interval, f: Some(f) }
+        Repeatedly {
+            interval,
+            f: Some(f),
+        }
     }
 
     /// Fires the lifecycle's `#[on_timer]` handler with `id` after `delay`.
@@ -116,7 +119,10 @@ where
         };
         let interval = self.interval;
         action_context.suspend(tokio::time::sleep(interval).map(move |_| match f() {
-            Some(handler) => Either::Left(handler.followed_by(Repeatedly { interval, f: Some(f) })),
+            Some(handler) => Either::Left(handler.followed_by(Repeatedly {
+                interval,
+                f: Some(f),
+            })),
             None => Either::Right(UnitHandler::default()),
         }));
         StepResult::done(())

@@ -1,7 +1,7 @@
 //! The agent model: an agent's item table, and the task that runs an agent instance.
 //!
 //! `#[derive(AgentLaneModel)]` implements [`AgentLaneModel`] for a struct of lanes and stores: a
-//! table of its items ([`ItemSpec`](crate::lanes::ItemSpec)) and access to each item by id.
+//! table of its items ([`ItemSpec`]) and access to each item by id.
 //! [`AgentModel`] pairs an agent factory with a lifecycle (or a lifecycle factory); a server
 //! creates one instance per node URI from it.
 //!
@@ -14,8 +14,8 @@ mod core;
 mod runner;
 mod task;
 
-pub use self::core::HandlerFailure;
 pub(crate) use self::core::AgentCore;
+pub use self::core::HandlerFailure;
 pub use task::{AgentRef, SendError};
 
 use std::sync::{Arc, Mutex};
@@ -38,7 +38,9 @@ pub trait AgentLaneModel: Send + 'static {
 
     /// The description of the item with the given id.
     fn item_spec(id: u64) -> Option<&'static ItemSpec> {
-        usize::try_from(id).ok().and_then(|index| Self::ITEMS.get(index))
+        usize::try_from(id)
+            .ok()
+            .and_then(|index| Self::ITEMS.get(index))
     }
 }
 

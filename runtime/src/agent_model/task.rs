@@ -49,7 +49,11 @@ impl<A: AgentLaneModel> AgentRef<A> {
     /// The command's type must be the lane's command type (`T` for `ValueLane<T>` and
     /// `CommandLane<T>`, `MapMessage<K, V>` for `MapLane<K, V>`); otherwise the agent logs the
     /// command as bad and drops it.
-    pub async fn command<T: Send + 'static>(&self, lane: &str, command: T) -> Result<(), SendError> {
+    pub async fn command<T: Send + 'static>(
+        &self,
+        lane: &str,
+        command: T,
+    ) -> Result<(), SendError> {
         let lane = A::item_id(lane).ok_or_else(|| SendError::LaneNotFound(lane.to_owned()))?;
         self.send(AgentMessage::Command {
             lane,

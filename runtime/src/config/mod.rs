@@ -52,3 +52,51 @@ impl AgentConfig {
         self
     }
 }
+
+/// How a value or event downlink behaves (see `HandlerContext::value_downlink_builder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimpleDownlinkConfig {
+    /// Whether lifecycle handlers run for events received before the downlink is synchronised
+    /// with the lane. Default `false`: such events update the downlink's state silently.
+    pub events_when_not_synced: bool,
+    /// Whether the downlink stops for good when it is unlinked. Default `true`. If `false`, it
+    /// links again (and resynchronises) after an unlink.
+    pub terminate_on_unlinked: bool,
+}
+
+impl Default for SimpleDownlinkConfig {
+    fn default() -> Self {
+        SimpleDownlinkConfig {
+            events_when_not_synced: false,
+            terminate_on_unlinked: true,
+        }
+    }
+}
+
+/// How a map downlink behaves: the same settings as [`SimpleDownlinkConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapDownlinkConfig {
+    /// Whether lifecycle handlers run for events received before the downlink is synchronised
+    /// with the lane. Default `false`.
+    pub events_when_not_synced: bool,
+    /// Whether the downlink stops for good when it is unlinked. Default `true`.
+    pub terminate_on_unlinked: bool,
+}
+
+impl Default for MapDownlinkConfig {
+    fn default() -> Self {
+        MapDownlinkConfig {
+            events_when_not_synced: false,
+            terminate_on_unlinked: true,
+        }
+    }
+}
+
+impl From<MapDownlinkConfig> for SimpleDownlinkConfig {
+    fn from(config: MapDownlinkConfig) -> Self {
+        SimpleDownlinkConfig {
+            events_when_not_synced: config.events_when_not_synced,
+            terminate_on_unlinked: config.terminate_on_unlinked,
+        }
+    }
+}

@@ -3,8 +3,8 @@
 use std::error::Error;
 
 use super::{
-    ActionContext, AgentMetadata, BoxHandlerAction, EventHandler, EventHandlerError,
-    HandlerAction, StepResult,
+    ActionContext, AgentMetadata, BoxHandlerAction, EventHandler, EventHandlerError, HandlerAction,
+    StepResult,
 };
 
 pub use futures::future::Either;
@@ -358,7 +358,10 @@ pub trait TryHandlerActionExt<A, T, E>: HandlerAction<A, Completion = Result<T, 
     }
 }
 
-impl<A, T, E, H> TryHandlerActionExt<A, T, E> for H where H: HandlerAction<A, Completion = Result<T, E>> {}
+impl<A, T, E, H> TryHandlerActionExt<A, T, E> for H where
+    H: HandlerAction<A, Completion = Result<T, E>>
+{
+}
 
 /// See [`TryHandlerActionExt::try_handler`].
 pub struct TryHandler<H>(H);
@@ -383,9 +386,9 @@ where
                 modified,
                 result: Ok(result),
             } => StepResult::Complete { modified, result },
-            StepResult::Complete { result: Err(err), .. } => {
-                StepResult::Fail(EventHandlerError::effect(err))
-            }
+            StepResult::Complete {
+                result: Err(err), ..
+            } => StepResult::Fail(EventHandlerError::effect(err)),
         }
     }
 }

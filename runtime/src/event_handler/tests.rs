@@ -75,7 +75,10 @@ fn stepping_after_completion_fails() {
     let meta = AgentMetadata::new("/dummy", &parameters, &config);
     let mut handler = value(1).and_then(value);
     let mut context = ActionContext::new(&mut effects);
-    assert!(matches!(handler.step(&mut context, meta, &Dummy), StepResult::Complete { result: 1, .. }));
+    assert!(matches!(
+        handler.step(&mut context, meta, &Dummy),
+        StepResult::Complete { result: 1, .. }
+    ));
     assert!(matches!(
         handler.step(&mut context, meta, &Dummy),
         StepResult::Fail(EventHandlerError::SteppedAfterComplete)
@@ -120,7 +123,10 @@ fn try_handler_turns_errors_into_failures() {
     let ok = value(Ok::<i32, std::fmt::Error>(3));
     assert_eq!(run(ok.try_handler()).1.unwrap(), 3);
     let err = value(Err::<i32, _>(std::fmt::Error));
-    assert!(matches!(run(err.try_handler()).1, Err(EventHandlerError::Effect(_))));
+    assert!(matches!(
+        run(err.try_handler()).1,
+        Err(EventHandlerError::Effect(_))
+    ));
 }
 
 #[test]

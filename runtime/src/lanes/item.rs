@@ -106,10 +106,14 @@ impl CommandPayload {
     /// The typed command, if it has type `T`.
     pub(crate) fn into_typed<T: Any>(self) -> Result<T, String> {
         match self {
-            CommandPayload::Typed(boxed) => boxed
-                .downcast::<T>()
-                .map(|command| *command)
-                .map_err(|_| format!("expected a command of type `{}`", std::any::type_name::<T>())),
+            CommandPayload::Typed(boxed) => {
+                boxed.downcast::<T>().map(|command| *command).map_err(|_| {
+                    format!(
+                        "expected a command of type `{}`",
+                        std::any::type_name::<T>()
+                    )
+                })
+            }
         }
     }
 }

@@ -10,8 +10,7 @@ use indexmap::IndexSet;
 
 use super::item::apply_payload;
 use super::{
-    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, MapOutlet, ModificationSink,
-    Outlets,
+    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, MapOutlet, ModificationSink, Outlets,
 };
 use crate::event_handler::{EventHandlerError, Modification};
 

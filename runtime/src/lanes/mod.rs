@@ -23,14 +23,14 @@ pub use command::{CommandLane, CommandLikeItem};
 pub use item::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, ItemSpec, ModificationSink,
 };
+pub(crate) use map::MapCell;
 pub use map::{
     MapBacking, MapEvent, MapLane, MapLaneEvent, MapLikeItem, MapMessage, OrderedMapLane,
 };
-pub(crate) use map::MapCell;
-pub use outlet::{MapOutlet, OutletStatus, ValueOutlet};
 pub(crate) use outlet::Outlets;
-pub use value::{ValueLane, ValueLikeItem};
+pub use outlet::{MapOutlet, OutletStatus, ValueOutlet};
 pub(crate) use value::ValueCell;
+pub use value::{ValueLane, ValueLikeItem};
 
 #[cfg(test)]
 mod tests;

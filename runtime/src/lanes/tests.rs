@@ -12,7 +12,9 @@ impl ModificationSink for Sink {
     }
 }
 
-fn recorder<E: Send + 'static>() -> (Arc<Mutex<Vec<E>>>, Arc<Mutex<Vec<E>>>) {
+type Events<E> = Arc<Mutex<Vec<E>>>;
+
+fn recorder<E: Send + 'static>() -> (Events<E>, Events<E>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     (events.clone(), events)
 }
@@ -74,7 +76,10 @@ fn map_lane_coalesces_operations_per_key() {
     assert_eq!(
         *seen.lock().unwrap(),
         vec![
-            MapMessage::Update { key: "a".into(), value: 3 },
+            MapMessage::Update {
+                key: "a".into(),
+                value: 3
+            },
             MapMessage::Remove { key: "b".into() },
         ]
     );
@@ -130,7 +135,8 @@ fn take_and_drop_remove_keys_in_order_one_event_each() {
 fn removing_a_missing_key_reports_nothing() {
     let lane: OrderedMapLane<u8, u8> = MapLane::new(0, Default::default());
     let mut sink = Sink::default();
-    lane.apply(MapMessage::Remove { key: 1 }, &mut sink).unwrap();
+    lane.apply(MapMessage::Remove { key: 1 }, &mut sink)
+        .unwrap();
     assert!(sink.0.is_empty());
 }
 
@@ -159,7 +165,8 @@ fn typed_commands_of_the_wrong_type_are_rejected() {
     let mut sink = Sink::default();
     let result = lane.apply_command(CommandPayload::typed("text"), &mut sink);
     assert!(matches!(result, Err(EventHandlerError::BadCommand(_))));
-    lane.apply_command(CommandPayload::typed(5i32), &mut sink).unwrap();
+    lane.apply_command(CommandPayload::typed(5i32), &mut sink)
+        .unwrap();
     assert_eq!(lane.get(), 5);
     assert_eq!(sink.0, vec![Modification::of(0)]);
 }

@@ -28,7 +28,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::event_handler::{EventHandler, HandlerAction, HandlerActionExt, OnceHandler, StepResult};
+use crate::event_handler::{
+    EventHandler, HandlerAction, HandlerActionExt, OnceHandler, StepResult,
+};
 
 /// A value of type `T` owned by a lifecycle of agents of type `A`.
 pub struct State<A, T> {
@@ -101,8 +103,7 @@ impl<A: 'static, T> State<A, T> {
     }
 
     /// Completes with `f` applied to the value.
-    pub fn with<'a, F, U>(
-        &'a self, f: F) -> impl HandlerAction<A, Completion = U> + 'a
+    pub fn with<'a, F, U>(&'a self, f: F) -> impl HandlerAction<A, Completion = U> + 'a
     where
         F: FnOnce(&T) -> U + 'a,
     {
@@ -110,8 +111,7 @@ impl<A: 'static, T> State<A, T> {
     }
 
     /// Completes with `f` applied to the value, which it may change.
-    pub fn with_mut<'a, F, U>(
-        &'a self, f: F) -> impl HandlerAction<A, Completion = U> + 'a
+    pub fn with_mut<'a, F, U>(&'a self, f: F) -> impl HandlerAction<A, Completion = U> + 'a
     where
         F: FnOnce(&mut T) -> U + 'a,
     {
@@ -122,7 +122,9 @@ impl<A: 'static, T> State<A, T> {
 
     /// Builds a handler from the value with `f`, then runs it.
     pub fn and_then_with<'a, F, H>(
-        &'a self, f: F) -> impl HandlerAction<A, Completion = H::Completion> + 'a
+        &'a self,
+        f: F,
+    ) -> impl HandlerAction<A, Completion = H::Completion> + 'a
     where
         F: FnOnce(&T) -> H + 'a,
         H: HandlerAction<A> + 'a,
@@ -199,8 +201,7 @@ impl<A: 'static, T: 'static> History<A, T> {
     }
 
     /// Completes with `f` applied to the values, oldest first.
-    pub fn with<'a, F, U>(
-        &'a self, f: F) -> impl HandlerAction<A, Completion = U> + 'a
+    pub fn with<'a, F, U>(&'a self, f: F) -> impl HandlerAction<A, Completion = U> + 'a
     where
         F: FnOnce(&VecDeque<T>) -> U + 'a,
     {
@@ -209,7 +210,9 @@ impl<A: 'static, T: 'static> History<A, T> {
 
     /// Builds a handler from the values with `f`, then runs it.
     pub fn and_then_with<'a, F, H>(
-        &'a self, f: F) -> impl HandlerAction<A, Completion = H::Completion> + 'a
+        &'a self,
+        f: F,
+    ) -> impl HandlerAction<A, Completion = H::Completion> + 'a
     where
         F: FnOnce(&VecDeque<T>) -> H + 'a,
         H: HandlerAction<A> + 'a,

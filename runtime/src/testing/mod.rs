@@ -159,7 +159,11 @@ where
     }
 
     /// Sends a command to `lane`, as a client or another agent would.
-    pub fn command<I>(&mut self, lane: fn(&A) -> &I, command: I::Command) -> Result<(), HandlerFailure>
+    pub fn command<I>(
+        &mut self,
+        lane: fn(&A) -> &I,
+        command: I::Command,
+    ) -> Result<(), HandlerFailure>
     where
         I: CommandTarget,
     {
@@ -188,7 +192,11 @@ where
     }
 
     /// Sets a value lane or store (its handlers run, as for any set).
-    pub fn set_value<I>(&mut self, lane: fn(&A) -> &I, value: I::Value) -> Result<(), HandlerFailure>
+    pub fn set_value<I>(
+        &mut self,
+        lane: fn(&A) -> &I,
+        value: I::Value,
+    ) -> Result<(), HandlerFailure>
     where
         I: ValueLikeItem,
     {

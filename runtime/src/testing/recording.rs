@@ -30,7 +30,9 @@ impl<E> Default for Recording<E> {
 
 impl<E> Recording<E> {
     fn events(&self) -> MutexGuard<'_, Vec<E>> {
-        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds an event.

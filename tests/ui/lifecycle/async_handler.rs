@@ -17,7 +17,11 @@ pub struct ShopLifecycle;
 #[lifecycle(Shop)]
 impl ShopLifecycle {
     #[on_event(total)]
-    async fn on_total(&self, context: HandlerContext<Shop>, value: &i32) -> impl EventHandler<Shop> {
+    async fn on_total(
+        &self,
+        context: HandlerContext<Shop>,
+        value: &i32,
+    ) -> impl EventHandler<Shop> {
         let value = *value;
         context.effect(move || println!("{value}"))
     }

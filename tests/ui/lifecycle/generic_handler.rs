@@ -17,7 +17,11 @@ pub struct ShopLifecycle;
 #[lifecycle(Shop)]
 impl ShopLifecycle {
     #[on_event(total)]
-    fn on_total<T: std::fmt::Display>(&self, context: HandlerContext<Shop>, value: &T) -> impl EventHandler<Shop> {
+    fn on_total<T: std::fmt::Display>(
+        &self,
+        context: HandlerContext<Shop>,
+        value: &T,
+    ) -> impl EventHandler<Shop> {
         let value = value.to_string();
         context.effect(move || println!("{value}"))
     }

@@ -1,10 +1,10 @@
+use std::collections::HashMap;
 use tidal::agent::{
     agent_lifecycle::HandlerContext,
     event_handler::EventHandler,
     lanes::{CommandLane, MapLane, ValueLane},
     lifecycle, AgentLaneModel,
 };
-use std::collections::HashMap;
 
 #[derive(AgentLaneModel)]
 pub struct Shop {

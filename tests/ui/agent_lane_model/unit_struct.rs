@@ -1,0 +1,6 @@
+use tidal::agent::AgentLaneModel;
+
+#[derive(AgentLaneModel)]
+pub struct Shop;
+
+fn main() {}

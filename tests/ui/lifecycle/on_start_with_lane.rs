@@ -1,0 +1,25 @@
+use tidal::agent::{
+    agent_lifecycle::HandlerContext,
+    event_handler::EventHandler,
+    lanes::{CommandLane, MapLane, ValueLane},
+    lifecycle, AgentLaneModel,
+};
+
+#[derive(AgentLaneModel)]
+pub struct Shop {
+    total: ValueLane<i32>,
+    stock: MapLane<String, u32>,
+    buy: CommandLane<i32>,
+}
+
+pub struct ShopLifecycle;
+
+#[lifecycle(Shop)]
+impl ShopLifecycle {
+    #[on_start(total)]
+    fn start(&self, context: HandlerContext<Shop>) -> impl EventHandler<Shop> {
+        context.effect(|| println!("starting"))
+    }
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use tidal::agent::projections;
+
+#[projections]
+pub fn shop() {}
+
+fn main() {}
