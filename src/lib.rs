@@ -59,3 +59,15 @@ pub mod agent {
 }
 
 pub use tidal_runtime::{recon, testing};
+
+/// Servers that host agents: `ServerBuilder`, `Server`, `ServerHandle`.
+pub mod server {
+    pub use tidal_runtime::server::{
+        Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
+    };
+}
+
+/// Route patterns for node URIs (`/rooms/:id`).
+pub mod route {
+    pub use tidal_runtime::server::{RouteError, RoutePattern};
+}

@@ -237,6 +237,7 @@ fn expand(input: &syn::DeriveInput, options: &AgentOptions, items: &[ItemModel])
     let mut where_clause = where_clause
         .cloned()
         .unwrap_or_else(|| syn::parse_quote!(where));
+    let mut default_predicates = Vec::new();
     let mut specs = Vec::new();
     let mut item_arms = Vec::new();
     let mut name_arms = Vec::new();
@@ -281,7 +282,20 @@ fn expand(input: &syn::DeriveInput, options: &AgentOptions, items: &[ItemModel])
             where_clause
                 .predicates
                 .push(syn::parse_quote!(#ty: #lanes::Item));
+            if item.init.is_none() {
+                default_predicates
+                    .push(quote!(<#ty as #lanes::Item>::Init: ::core::default::Default));
+            }
         }
+    }
+    if !input.generics.params.is_empty() {
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#name #ty_generics: ::core::marker::Send + 'static));
+    }
+    let mut default_where = where_clause.clone();
+    for predicate in default_predicates {
+        default_where.predicates.push(syn::parse_quote!(#predicate));
     }
     quote! {
         #[automatically_derived]
@@ -307,7 +321,7 @@ fn expand(input: &syn::DeriveInput, options: &AgentOptions, items: &[ItemModel])
         }
 
         #[automatically_derived]
-        impl #impl_generics ::core::default::Default for #name #ty_generics #where_clause {
+        impl #impl_generics ::core::default::Default for #name #ty_generics #default_where {
             fn default() -> Self {
                 Self { #(#inits)* }
             }

@@ -16,6 +16,7 @@
 mod context;
 #[doc(hidden)]
 pub mod dispatch;
+mod downlinks;
 mod schedule;
 
 pub use context::HandlerContext;
@@ -25,6 +26,11 @@ use crate::event_handler::{EventHandler, EventHandlerError};
 /// Items used by lifecycle code, under the paths SwimOS users know.
 pub mod utility {
     pub use super::HandlerContext;
+    pub use crate::agent_model::downlink::{
+        EventDownlinkBuilder, EventDownlinkLifecycle, MapDownlinkBuilder, MapDownlinkLifecycle,
+        StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder, StatelessValueDownlinkBuilder,
+        ValueDownlinkBuilder, ValueDownlinkLifecycle,
+    };
 }
 
 /// Runs an event handler to completion inside the agent task, including every lane handler its

@@ -3,12 +3,21 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::downlink::{HostedDownlink, Next};
+use super::environment::{send_command, Environment, Request};
 use super::runner::{DirtyItems, Runner};
 use super::AgentLaneModel;
 use crate::agent_lifecycle::{AgentLifecycle, HandlerRunner};
 use crate::config::{AgentConfig, HandlerErrorPolicy};
-use crate::event_handler::{AgentMetadata, Effects, EventHandler, EventHandlerError, Wakeup};
-use crate::lanes::CommandPayload;
+use crate::event_handler::{
+    AgentMetadata, BoxEventHandler, Effects, EventHandler, EventHandlerError, OutgoingCommand,
+    Wakeup,
+};
+use crate::lanes::{CommandPayload, UnlinkReason};
 
 /// A handler failure, as logged and reported: which agent, which lane, what went wrong.
 #[derive(Debug)]
@@ -53,6 +62,7 @@ pub(crate) struct AgentCore<A, L> {
     effects: Effects<A>,
     dirty: DirtyItems,
     chain: Vec<u64>,
+    downlinks: HashMap<u64, Box<dyn HostedDownlink<A>>>,
     stopping: bool,
 }
 
@@ -67,6 +77,8 @@ where
         uri: String,
         parameters: HashMap<String, String>,
         config: AgentConfig,
+        environment: Option<Arc<dyn Environment>>,
+        ready: mpsc::UnboundedSender<u64>,
     ) -> Self {
         AgentCore {
             agent,
@@ -74,9 +86,10 @@ where
             uri,
             parameters,
             config,
-            effects: Effects::default(),
+            effects: Effects::new(environment, ready),
             dirty: DirtyItems::new(A::ITEMS.len()),
             chain: Vec::new(),
+            downlinks: HashMap::new(),
             stopping: false,
         }
     }
@@ -113,12 +126,16 @@ where
         init.and(start)
     }
 
-    /// Runs `on_stop`; the agent is stopped afterwards.
+    /// Runs `on_stop`, then closes the agent's downlinks; the agent is stopped afterwards.
     pub(crate) fn stop(&mut self) -> Result<(), HandlerFailure> {
         let result = self.execute(Source::Lifecycle, true, |lifecycle, runner| {
             lifecycle.run_stop(runner)
         });
         self.stopping = true;
+        let environment = self.effects.environment().cloned();
+        for (_, downlink) in self.downlinks.drain() {
+            downlink.unlink(environment.as_deref());
+        }
         result
     }
 
@@ -151,6 +168,105 @@ where
             Wakeup::Timer(id) => self.execute(Source::Lifecycle, true, |lifecycle, runner| {
                 lifecycle.run_timer(id, runner)
             }),
+            Wakeup::Relink(id) => {
+                if let Some(downlink) = self.downlinks.get(&id) {
+                    downlink.link(self.effects.environment().map(|e| e.as_ref()));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Handles a message from the inbox.
+    pub(crate) fn request(&mut self, request: Request) -> Result<(), HandlerFailure> {
+        match request {
+            Request::Command { lane, payload } => match self.lane_id(&lane) {
+                Some(id) => self.command(id, payload),
+                None => {
+                    tracing::warn!(node = %self.uri, %lane, "command for an unknown lane dropped");
+                    Ok(())
+                }
+            },
+            Request::Link { lane, subscriber } => {
+                match self.lane_id(&lane).and_then(|id| self.agent.item(id)) {
+                    Some(item) => item.link(subscriber),
+                    None => subscriber.refuse(UnlinkReason::LaneNotFound),
+                }
+                Ok(())
+            }
+            Request::Unlink { lane, link } => {
+                if let Some(item) = self.lane_id(&lane).and_then(|id| self.agent.item(id)) {
+                    item.unlink(link);
+                }
+                Ok(())
+            }
+            Request::Run(handler) => match handler.downcast::<BoxEventHandler<'static, A>>() {
+                Ok(handler) => self.run(*handler),
+                Err(_) => {
+                    tracing::error!(node = %self.uri, "a handler for another agent type was sent to this agent");
+                    Ok(())
+                }
+            },
+            Request::Stop => {
+                self.stopping = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// The id of the lane (not store) with this external name.
+    fn lane_id(&self, name: &str) -> Option<u64> {
+        A::item_id(name).filter(|id| A::item_spec(*id).is_some_and(|spec| spec.kind.is_lane()))
+    }
+
+    /// Runs the handlers of the downlink `id`, which has events ready.
+    pub(crate) fn downlink_ready(&mut self, id: u64) -> Result<(), HandlerFailure> {
+        let Some(mut downlink) = self.downlinks.remove(&id) else {
+            return Ok(());
+        };
+        let mut next = Next::Running;
+        let result = self.execute(Source::Lifecycle, true, |_, runner| {
+            let (after, result) = downlink.on_ready(runner);
+            next = after;
+            result
+        });
+        match next {
+            Next::Running => {
+                self.downlinks.insert(id, downlink);
+            }
+            Next::Relink(delay) => {
+                self.effects.relink_after(id, delay);
+                self.downlinks.insert(id, downlink);
+            }
+            Next::Finished => {
+                downlink.unlink(self.effects.environment().map(|e| e.as_ref()));
+            }
+        }
+        result
+    }
+
+    /// Whether nothing links to the agent's lanes and it hosts no downlinks (it may be
+    /// passivated).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.downlinks.is_empty()
+            && (0..A::ITEMS.len() as u64)
+                .filter_map(|id| self.agent.item(id))
+                .all(|item| !item.has_subscribers())
+    }
+
+    /// Links the downlinks opened and sends the commands issued during the last event.
+    fn dispatch_effects(&mut self) {
+        let environment = self.effects.environment().cloned();
+        for (id, downlink) in self.effects.opened.drain(..) {
+            downlink.link(environment.as_deref());
+            self.downlinks.insert(id, downlink);
+        }
+        for command in self.effects.commands.drain(..) {
+            let Some(environment) = environment.clone() else {
+                tracing::warn!(node = %self.uri, target = %command.node, lane = %command.lane, "command dropped: the agent is not in a server");
+                continue;
+            };
+            send_later(environment, command);
         }
     }
 
@@ -189,6 +305,7 @@ where
                 item.flush();
             }
         });
+        self.dispatch_effects();
         match result {
             Ok(()) => Ok(()),
             Err(EventHandlerError::StopInstructed) => {
@@ -213,4 +330,21 @@ where
             }
         }
     }
+}
+
+/// Sends a command from a task of its own, so the agent never waits for another agent's inbox.
+fn send_later(environment: Arc<dyn Environment>, command: OutgoingCommand) {
+    tokio::spawn(async move {
+        let OutgoingCommand {
+            host,
+            node,
+            lane,
+            payload,
+        } = command;
+        if let Err(reason) =
+            send_command(environment.as_ref(), host.as_deref(), &node, &lane, payload).await
+        {
+            tracing::warn!(%node, %lane, %reason, "command not delivered");
+        }
+    });
 }

@@ -11,6 +11,8 @@
 //! lanes that changed publish to their subscribers.
 
 mod core;
+pub mod downlink;
+pub(crate) mod environment;
 mod runner;
 mod task;
 
@@ -124,13 +126,28 @@ where
         parameters: std::collections::HashMap<String, String>,
         config: AgentConfig,
     ) -> (AgentRef<A>, tokio::task::JoinHandle<()>) {
+        let (mailbox, uri, handle) = self.start(uri.into(), parameters, config, None);
+        (AgentRef::new(uri, mailbox), handle)
+    }
+
+    /// Starts an instance in an environment (a server's registry).
+    pub(crate) fn start(
+        &self,
+        uri: String,
+        parameters: std::collections::HashMap<String, String>,
+        config: AgentConfig,
+        environment: Option<Arc<dyn environment::Environment>>,
+    ) -> (environment::Mailbox, Arc<str>, tokio::task::JoinHandle<()>) {
+        let (ready_tx, ready_rx) = tokio::sync::mpsc::unbounded_channel();
         let core = AgentCore::new(
             (self.agent_factory)(),
             (self.lifecycle_factory)(),
-            uri.into(),
+            uri,
             parameters,
             config,
+            environment,
+            ready_tx,
         );
-        task::spawn(core)
+        task::spawn(core, ready_rx)
     }
 }

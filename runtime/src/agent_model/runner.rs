@@ -149,3 +149,13 @@ where
         }
     }
 }
+
+impl<A, L> crate::agent_model::downlink::DynRunner<A> for Runner<'_, A, L>
+where
+    A: AgentLaneModel,
+    L: AgentLifecycle<A>,
+{
+    fn run_dyn(&mut self, handler: &mut dyn EventHandler<A>) -> Result<(), EventHandlerError> {
+        self.run(handler)
+    }
+}

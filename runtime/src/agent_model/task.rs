@@ -1,31 +1,27 @@
 //! The task of one agent instance, and the handle that feeds its inbox.
 
+use std::marker::PhantomData;
+use std::sync::Arc;
+
 use futures::StreamExt;
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::environment::{Mailbox, Request};
 use super::{AgentCore, AgentLaneModel};
 use crate::agent_lifecycle::AgentLifecycle;
 use crate::event_handler::{BoxEventHandler, EventHandler};
-use crate::lanes::CommandPayload;
-
-/// What reaches an agent's inbox.
-pub(crate) enum AgentMessage<A> {
-    /// A command for the lane with this id.
-    Command { lane: u64, payload: CommandPayload },
-    /// A handler to run as one event.
-    Run(BoxEventHandler<'static, A>),
-    /// Stop the agent (runs `on_stop`).
-    Stop,
-}
+use crate::lanes::{CommandPayload, UnlinkReason};
 
 /// A handle to a running agent instance: sends it commands and handlers.
 ///
-/// Cloning it is cheap; the agent runs until it stops itself, [`AgentRef::stop`] is called, or
-/// every `AgentRef` is dropped.
+/// Cloning it is cheap. The agent runs until it stops itself, [`AgentRef::stop`] is called, or
+/// every handle to its inbox is dropped.
 pub struct AgentRef<A> {
-    uri: std::sync::Arc<str>,
-    inbox: mpsc::Sender<AgentMessage<A>>,
+    uri: Arc<str>,
+    inbox: Mailbox,
+    _agent: PhantomData<fn(A)>,
 }
 
 impl<A> Clone for AgentRef<A> {
@@ -33,11 +29,20 @@ impl<A> Clone for AgentRef<A> {
         AgentRef {
             uri: self.uri.clone(),
             inbox: self.inbox.clone(),
+            _agent: PhantomData,
         }
     }
 }
 
 impl<A: AgentLaneModel> AgentRef<A> {
+    pub(crate) fn new(uri: Arc<str>, inbox: Mailbox) -> Self {
+        AgentRef {
+            uri,
+            inbox,
+            _agent: PhantomData,
+        }
+    }
+
     /// The node URI of the agent.
     pub fn uri(&self) -> &str {
         &self.uri
@@ -46,17 +51,21 @@ impl<A: AgentLaneModel> AgentRef<A> {
     /// Sends `command` to the lane named `lane` (its external name), waiting while the inbox
     /// is full.
     ///
-    /// The command's type must be the lane's command type (`T` for `ValueLane<T>` and
-    /// `CommandLane<T>`, `MapMessage<K, V>` for `MapLane<K, V>`); otherwise the agent logs the
-    /// command as bad and drops it.
-    pub async fn command<T: Send + 'static>(
-        &self,
-        lane: &str,
-        command: T,
-    ) -> Result<(), SendError> {
-        let lane = A::item_id(lane).ok_or_else(|| SendError::LaneNotFound(lane.to_owned()))?;
-        self.send(AgentMessage::Command {
-            lane,
+    /// A command of the lane's own type is used as it is; another type is converted through
+    /// Recon (so `5u8` can set a `ValueLane<i64>`). A command that does not convert is logged
+    /// and dropped by the agent.
+    pub async fn command<T>(&self, lane: &str, command: T) -> Result<(), SendError>
+    where
+        T: Serialize + Send + 'static,
+    {
+        let is_lane = A::item_id(lane)
+            .and_then(A::item_spec)
+            .is_some_and(|spec| spec.kind.is_lane());
+        if !is_lane {
+            return Err(SendError::LaneNotFound(lane.to_owned()));
+        }
+        self.send(Request::Command {
+            lane: lane.to_owned(),
             payload: CommandPayload::typed(command),
         })
         .await
@@ -67,12 +76,13 @@ impl<A: AgentLaneModel> AgentRef<A> {
     where
         H: EventHandler<A> + Send + 'static,
     {
-        self.send(AgentMessage::Run(Box::new(handler))).await
+        let handler: BoxEventHandler<'static, A> = Box::new(handler);
+        self.send(Request::Run(Box::new(handler))).await
     }
 
     /// Asks the agent to stop (its `on_stop` handler runs).
     pub async fn stop(&self) -> Result<(), SendError> {
-        self.send(AgentMessage::Stop).await
+        self.send(Request::Stop).await
     }
 
     /// Whether the agent has stopped.
@@ -80,9 +90,9 @@ impl<A: AgentLaneModel> AgentRef<A> {
         self.inbox.is_closed()
     }
 
-    async fn send(&self, message: AgentMessage<A>) -> Result<(), SendError> {
+    async fn send(&self, request: Request) -> Result<(), SendError> {
         self.inbox
-            .send(message)
+            .send(request)
             .await
             .map_err(|_| SendError::Stopped)
     }
@@ -99,45 +109,70 @@ pub enum SendError {
     LaneNotFound(String),
 }
 
-/// Spawns the task of an agent instance.
-pub(crate) fn spawn<A, L>(core: AgentCore<A, L>) -> (AgentRef<A>, tokio::task::JoinHandle<()>)
+/// Spawns the task of an agent instance; `ready` is the receiving end of the ready queue of the
+/// core's downlinks.
+pub(crate) fn spawn<A, L>(
+    core: AgentCore<A, L>,
+    ready: mpsc::UnboundedReceiver<u64>,
+) -> (Mailbox, Arc<str>, tokio::task::JoinHandle<()>)
 where
     A: AgentLaneModel,
     L: AgentLifecycle<A>,
 {
     let (tx, rx) = mpsc::channel(core.config().inbox_capacity.max(1));
-    let uri: std::sync::Arc<str> = core.uri().into();
+    let uri: Arc<str> = core.uri().into();
     let span = tracing::info_span!("agent", node = %uri);
-    let handle = tokio::spawn(run(core, rx).instrument(span));
-    (AgentRef { uri, inbox: tx }, handle)
+    let handle = tokio::spawn(run(core, rx, ready).instrument(span));
+    (tx, uri, handle)
 }
 
 /// The agent task: start, then one event at a time until stopped, then `on_stop`.
-async fn run<A, L>(mut core: AgentCore<A, L>, mut inbox: mpsc::Receiver<AgentMessage<A>>)
-where
+async fn run<A, L>(
+    mut core: AgentCore<A, L>,
+    mut inbox: mpsc::Receiver<Request>,
+    mut ready: mpsc::UnboundedReceiver<u64>,
+) where
     A: AgentLaneModel,
     L: AgentLifecycle<A>,
 {
-    // Failures are logged by the core; the policy decides whether the agent goes on.
+    // Failures are logged by the core; its policy decides whether the agent goes on.
     let _ = core.start();
+    let idle_limit = core.config().inactive_timeout;
+    let idle = tokio::time::sleep(idle_limit.unwrap_or(std::time::Duration::MAX));
+    tokio::pin!(idle);
     while !core.is_stopping() {
         let has_pending = core.effects().pending() > 0;
         tokio::select! {
             biased;
-            message = inbox.recv() => match message {
-                Some(AgentMessage::Command { lane, payload }) => {
-                    let _ = core.command(lane, payload);
+            request = inbox.recv() => match request {
+                Some(request) => {
+                    let _ = core.request(request);
                 }
-                Some(AgentMessage::Run(handler)) => {
-                    let _ = core.run(handler);
-                }
-                Some(AgentMessage::Stop) | None => break,
+                None => break,
             },
+            Some(id) = ready.recv() => {
+                let _ = core.downlink_ready(id);
+            }
             Some(wakeup) = core.effects().suspended().next(), if has_pending => {
                 let _ = core.wakeup(wakeup);
             }
+            _ = &mut idle, if idle_limit.is_some() => {
+                if core.is_idle() {
+                    tracing::debug!("passivating an idle agent");
+                    break;
+                }
+            }
+        }
+        if let Some(limit) = idle_limit {
+            idle.as_mut().reset(tokio::time::Instant::now() + limit);
         }
     }
     inbox.close();
     let _ = core.stop();
+    // Whoever is still waiting to link must not wait forever.
+    while let Ok(request) = inbox.try_recv() {
+        if let Request::Link { subscriber, .. } = request {
+            subscriber.refuse(UnlinkReason::AgentStopped);
+        }
+    }
 }

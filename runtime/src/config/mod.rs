@@ -27,6 +27,10 @@ pub struct AgentConfig {
     pub on_handler_error: HandlerErrorPolicy,
     /// How many messages (commands, link requests) may wait in the agent's inbox. Default 1024.
     pub inbox_capacity: usize,
+    /// Stop the agent after this long without messages, if nothing links to its lanes and it
+    /// hosts no downlinks. Default `None` (never): an agent without a persistence store would
+    /// lose its state. A server starts it again when it is next addressed.
+    pub inactive_timeout: Option<std::time::Duration>,
 }
 
 impl Default for AgentConfig {
@@ -35,6 +39,7 @@ impl Default for AgentConfig {
             max_trigger_depth: 256,
             on_handler_error: HandlerErrorPolicy::Continue,
             inbox_capacity: 1024,
+            inactive_timeout: None,
         }
     }
 }

@@ -2,14 +2,20 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::FutureExt;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{BoxEventHandler, EventHandler};
+use crate::agent_model::downlink::slot::Notifier;
+use crate::agent_model::downlink::HostedDownlink;
+use crate::agent_model::environment::Environment;
 use crate::config::AgentConfig;
+use crate::lanes::CommandPayload;
 
 /// Async work finished: what the agent task must run next.
 pub(crate) enum Wakeup<A> {
@@ -17,22 +23,54 @@ pub(crate) enum Wakeup<A> {
     Handler(BoxEventHandler<'static, A>),
     /// The timer with this id fired (runs the lifecycle's `on_timer`).
     Timer(u64),
+    /// The downlink with this id must link again.
+    Relink(u64),
 }
 
-/// Async work registered by handlers, owned by the agent task.
+/// A command for a lane of another agent, sent once the current event is over.
+pub(crate) struct OutgoingCommand {
+    pub(crate) host: Option<String>,
+    pub(crate) node: String,
+    pub(crate) lane: String,
+    pub(crate) payload: CommandPayload,
+}
+
+/// Async work and outside requests registered by handlers, owned by the agent task.
 pub(crate) struct Effects<A> {
     suspended: FuturesUnordered<BoxFuture<'static, Wakeup<A>>>,
-}
-
-impl<A> Default for Effects<A> {
-    fn default() -> Self {
-        Effects {
-            suspended: FuturesUnordered::new(),
-        }
-    }
+    environment: Option<Arc<dyn Environment>>,
+    ready: mpsc::UnboundedSender<u64>,
+    next_downlink: u64,
+    pub(crate) opened: Vec<(u64, Box<dyn HostedDownlink<A>>)>,
+    pub(crate) commands: Vec<OutgoingCommand>,
 }
 
 impl<A: 'static> Effects<A> {
+    pub(crate) fn new(
+        environment: Option<Arc<dyn Environment>>,
+        ready: mpsc::UnboundedSender<u64>,
+    ) -> Self {
+        Effects {
+            suspended: FuturesUnordered::new(),
+            environment,
+            ready,
+            next_downlink: 0,
+            opened: Vec::new(),
+            commands: Vec::new(),
+        }
+    }
+
+    /// The agents around this one (none in the test harness).
+    pub(crate) fn environment(&self) -> Option<&Arc<dyn Environment>> {
+        self.environment.as_ref()
+    }
+
+    /// Links the downlink `id` again after `delay`.
+    pub(crate) fn relink_after(&mut self, id: u64, delay: std::time::Duration) {
+        let relink = tokio::time::sleep(delay).map(move |_| Wakeup::Relink(id));
+        self.suspended.push(relink.boxed());
+    }
+
     /// The registered futures, polled by the agent task.
     pub(crate) fn suspended(&mut self) -> &mut FuturesUnordered<BoxFuture<'static, Wakeup<A>>> {
         &mut self.suspended
@@ -71,6 +109,28 @@ impl<'a, A: 'static> ActionContext<'a, A> {
     pub fn schedule_timer(&mut self, at: Instant, id: u64) {
         let timer = tokio::time::sleep_until(at).map(move |_| Wakeup::Timer(id));
         self.effects.suspended.push(timer.boxed());
+    }
+
+    /// An id and a ready-queue notifier for a new downlink.
+    pub(crate) fn new_downlink(&mut self) -> Notifier {
+        let id = self.effects.next_downlink;
+        self.effects.next_downlink += 1;
+        Notifier::new(id, self.effects.ready.clone())
+    }
+
+    /// The agents around this one (none in the test harness).
+    pub(crate) fn environment(&self) -> Option<Arc<dyn Environment>> {
+        self.effects.environment.clone()
+    }
+
+    /// Hosts a downlink; it links once the current event is over.
+    pub(crate) fn open_downlink(&mut self, id: u64, downlink: Box<dyn HostedDownlink<A>>) {
+        self.effects.opened.push((id, downlink));
+    }
+
+    /// Sends a command once the current event is over.
+    pub(crate) fn send_command(&mut self, command: OutgoingCommand) {
+        self.effects.commands.push(command);
     }
 }
 

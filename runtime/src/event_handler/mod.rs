@@ -37,7 +37,7 @@ mod combinators;
 mod error;
 
 pub use action_context::{ActionContext, AgentMetadata};
-pub(crate) use action_context::{Effects, Wakeup};
+pub(crate) use action_context::{Effects, OutgoingCommand, Wakeup};
 pub use basic::{
     ConstHandler, Fail, GetAgentUri, GetParameter, OnceHandler, RepeatHandler, SideEffect, Stop,
     UnitHandler,

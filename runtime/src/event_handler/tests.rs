@@ -9,7 +9,8 @@ struct Dummy;
 fn run<H: HandlerAction<Dummy>>(
     mut handler: H,
 ) -> (Vec<Modification>, Result<H::Completion, EventHandlerError>) {
-    let mut effects = Effects::default();
+    let (ready, _ready_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut effects = Effects::new(None, ready);
     let parameters = HashMap::new();
     let config = AgentConfig::default();
     let meta = AgentMetadata::new("/dummy", &parameters, &config);
@@ -69,7 +70,8 @@ fn and_then_contextual_sees_the_agent() {
 
 #[test]
 fn stepping_after_completion_fails() {
-    let mut effects = Effects::default();
+    let (ready, _ready_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut effects = Effects::new(None, ready);
     let parameters = HashMap::new();
     let config = AgentConfig::default();
     let meta = AgentMetadata::new("/dummy", &parameters, &config);

@@ -5,10 +5,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::item::apply_payload;
+use super::link::ValueLink;
 use super::{
-    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, ModificationSink, Outlets,
-    ValueOutlet,
+    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, ModificationSink,
+    Outlets, ValueOutlet,
 };
 use crate::event_handler::{EventHandlerError, Modification};
 
@@ -89,7 +93,10 @@ pub trait CommandLikeItem: AgentItem {
     fn with_command<R>(&self, f: impl FnOnce(&Self::Value) -> R) -> Option<R>;
 }
 
-impl<T: Send + 'static> CommandLikeItem for CommandLane<T> {
+impl<T> CommandLikeItem for CommandLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     type Value = T;
 
     fn command(&self, command: T) {
@@ -101,7 +108,10 @@ impl<T: Send + 'static> CommandLikeItem for CommandLane<T> {
     }
 }
 
-impl<T: Send + 'static> Item for CommandLane<T> {
+impl<T> Item for CommandLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     type Init = ();
     const KIND: ItemKind = ItemKind::CommandLane;
 
@@ -110,7 +120,10 @@ impl<T: Send + 'static> Item for CommandLane<T> {
     }
 }
 
-impl<T: Send + 'static> AgentItem for CommandLane<T> {
+impl<T> AgentItem for CommandLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     fn id(&self) -> u64 {
         self.id
     }
@@ -139,13 +152,37 @@ impl<T: Send + 'static> AgentItem for CommandLane<T> {
         commands.clear();
     }
 
+    fn has_subscribers(&self) -> bool {
+        !self.outlets.is_empty()
+    }
+
+    fn link(&self, subscriber: LinkSubscriber) {
+        let Some((id, typed, recon, sync)) = subscriber.into_value("command lane") else {
+            return;
+        };
+        let link = ValueLink::new(typed, recon);
+        link.linked();
+        if sync {
+            // A command lane has no state: the sync is complete at once.
+            link.synced();
+        }
+        self.outlets.add_link(id, Box::new(link));
+    }
+
+    fn unlink(&self, id: u64) -> bool {
+        self.outlets.remove_link(id)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
 }
 
 /// A command to a command lane runs its `on_command` handler.
-impl<T: Send + 'static> CommandTarget for CommandLane<T> {
+impl<T> CommandTarget for CommandLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     type Command = T;
 
     fn apply(&self, command: T, sink: &mut dyn ModificationSink) -> Result<(), EventHandlerError> {

@@ -1,8 +1,13 @@
 //! What every lane and store has in common: an id, a kind, commands and a flush.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::LinkSubscriber;
 use crate::event_handler::{EventHandlerError, Modification};
+use crate::recon::Value;
 
 /// The kinds of items an agent can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +85,21 @@ pub trait AgentItem: Send {
     /// Sends the events gathered since the last flush to the item's subscribers.
     fn flush(&self);
 
+    /// Links a subscriber: it hears `linked`, the state if it asked for a sync, then every
+    /// change. A subscriber of the wrong kind is refused.
+    fn link(&self, subscriber: LinkSubscriber);
+
+    /// Closes the link `id` (the subscriber asked); `false` if there is no such link.
+    fn unlink(&self, id: u64) -> bool {
+        let _ = id;
+        false
+    }
+
+    /// Whether anything links to the item.
+    fn has_subscribers(&self) -> bool {
+        false
+    }
+
     /// The item as `Any`, to recover its concrete type.
     fn as_any(&self) -> &dyn Any;
 }
@@ -93,28 +113,61 @@ pub trait ModificationSink {
 /// A command for a lane, as it arrives at the agent task.
 #[non_exhaustive]
 pub enum CommandPayload {
-    /// A typed value of the lane's command type (see [`CommandTarget::Command`]).
-    Typed(Box<dyn Any + Send>),
+    /// A typed value; used as it is when it has the lane's command type, converted through
+    /// Recon otherwise.
+    Typed(Box<dyn TypedCommand>),
+    /// A command in Recon form (as received over WARP).
+    Recon(Value),
+}
+
+/// A typed command value, which can also be converted to Recon.
+pub trait TypedCommand: Any + Send {
+    /// The value, to downcast.
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+    /// The value in Recon form.
+    fn to_recon(&self) -> Result<Value, String>;
+}
+
+impl<T: Serialize + Send + 'static> TypedCommand for T {
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+
+    fn to_recon(&self) -> Result<Value, String> {
+        crate::recon::to_value(self).map_err(|err| err.to_string())
+    }
 }
 
 impl CommandPayload {
     /// A typed command.
-    pub fn typed<T: Any + Send>(command: T) -> Self {
+    pub fn typed<T: Serialize + Send + 'static>(command: T) -> Self {
         CommandPayload::Typed(Box::new(command))
     }
 
-    /// The typed command, if it has type `T`.
-    pub(crate) fn into_typed<T: Any>(self) -> Result<T, String> {
-        match self {
-            CommandPayload::Typed(boxed) => {
-                boxed.downcast::<T>().map(|command| *command).map_err(|_| {
-                    format!(
-                        "expected a command of type `{}`",
-                        std::any::type_name::<T>()
-                    )
-                })
+    /// The command as a `T`: taken as it is if it is one, converted through Recon otherwise.
+    pub(crate) fn into_command<T>(self) -> Result<T, String>
+    where
+        T: DeserializeOwned + 'static,
+    {
+        let value = match self {
+            CommandPayload::Typed(typed) => {
+                if (*typed).type_id() == TypeId::of::<T>() {
+                    return typed
+                        .into_any()
+                        .downcast::<T>()
+                        .map(|command| *command)
+                        .map_err(|_| "the command changed type".to_owned());
+                }
+                typed.to_recon()?
             }
-        }
+            CommandPayload::Recon(value) => value,
+        };
+        crate::recon::from_value_ref::<T>(&value).map_err(|err| {
+            format!(
+                "`{value}` is not a valid `{}`: {err}",
+                std::any::type_name::<T>()
+            )
+        })
     }
 }
 
@@ -122,6 +175,7 @@ impl std::fmt::Debug for CommandPayload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CommandPayload::Typed(_) => f.write_str("CommandPayload::Typed(..)"),
+            CommandPayload::Recon(value) => write!(f, "CommandPayload::Recon({value})"),
         }
     }
 }
@@ -130,7 +184,7 @@ impl std::fmt::Debug for CommandPayload {
 pub trait CommandTarget: AgentItem {
     /// What a command to this lane carries: the value for a value lane, a
     /// [`MapMessage`](super::MapMessage) for a map lane, the command for a command lane.
-    type Command: Send + 'static;
+    type Command: Serialize + DeserializeOwned + Send + 'static;
 
     /// Applies a typed command, reporting each change to `sink`.
     fn apply(
@@ -147,7 +201,7 @@ pub(crate) fn apply_payload<L: CommandTarget>(
     sink: &mut dyn ModificationSink,
 ) -> Result<(), EventHandlerError> {
     let command = command
-        .into_typed::<L::Command>()
+        .into_command::<L::Command>()
         .map_err(EventHandlerError::BadCommand)?;
     lane.apply(command, sink)
 }

@@ -7,15 +7,20 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
 use indexmap::IndexSet;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::item::apply_payload;
+use super::link::MapLink;
 use super::{
-    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, MapOutlet, ModificationSink, Outlets,
+    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, MapOutlet,
+    ModificationSink, Outlets,
 };
 use crate::event_handler::{EventHandlerError, Modification};
 
 /// An operation on a map lane: what a command to a map lane (and a map downlink) carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MapMessage<K, V> {
     /// Insert or replace the entry for `key`.
     Update {
@@ -273,8 +278,8 @@ pub type OrderedMapLane<K, V> = MapLane<K, V, BTreeMap<K, V>>;
 
 impl<K, V, M> MapLane<K, V, M>
 where
-    K: Eq + Hash + Ord + Clone + Send + 'static,
-    V: Send + 'static,
+    K: Eq + Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     /// A lane with the given id and initial contents.
@@ -340,8 +345,8 @@ impl<K, V, M: fmt::Debug> fmt::Debug for MapLane<K, V, M> {
 
 impl<K, V, M> Item for MapLane<K, V, M>
 where
-    K: Eq + Hash + Ord + Clone + Send + 'static,
-    V: Send + 'static,
+    K: Eq + Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     type Init = M;
@@ -354,8 +359,8 @@ where
 
 impl<K, V, M> AgentItem for MapLane<K, V, M>
 where
-    K: Eq + Hash + Ord + Clone + Send + 'static,
-    V: Send + 'static,
+    K: Eq + Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     fn id(&self) -> u64 {
@@ -395,6 +400,33 @@ where
         pending.keys.clear();
     }
 
+    fn has_subscribers(&self) -> bool {
+        !self.outlets.is_empty()
+    }
+
+    fn link(&self, subscriber: LinkSubscriber) {
+        let Some((id, typed, recon, sync)) = subscriber.into_map("map lane") else {
+            return;
+        };
+        let link = MapLink::new(typed, recon);
+        link.linked();
+        if sync {
+            let complete = self.cell.read(|map| {
+                map.entries()
+                    .all(|(key, value)| link.send(MapEvent::Update(key, value)))
+            });
+            if !complete {
+                return;
+            }
+            link.synced();
+        }
+        self.outlets.add_link(id, Box::new(link));
+    }
+
+    fn unlink(&self, id: u64) -> bool {
+        self.outlets.remove_link(id)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -402,8 +434,8 @@ where
 
 impl<K, V, M> MapLikeItem for MapLane<K, V, M>
 where
-    K: Eq + Hash + Ord + Clone + Send + 'static,
-    V: Send + 'static,
+    K: Eq + Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     type Key = K;
@@ -485,8 +517,8 @@ where
 /// A command to a map lane applies the operation.
 impl<K, V, M> CommandTarget for MapLane<K, V, M>
 where
-    K: Eq + Hash + Ord + Clone + Send + 'static,
-    V: Send + 'static,
+    K: Eq + Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     type Command = MapMessage<K, V>;

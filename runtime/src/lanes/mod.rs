@@ -15,6 +15,7 @@
 
 mod command;
 mod item;
+mod link;
 mod map;
 mod outlet;
 mod value;
@@ -22,6 +23,11 @@ mod value;
 pub use command::{CommandLane, CommandLikeItem};
 pub use item::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, ItemSpec, ModificationSink,
+    TypedCommand,
+};
+pub use link::{
+    next_link_id, LinkSink, LinkSubscriber, MapSink, ReconMapSink, ReconValueSink, UnlinkReason,
+    ValueSink,
 };
 pub(crate) use map::MapCell;
 pub use map::{

@@ -47,9 +47,9 @@ where
     }
 }
 
-/// The outlets of one lane.
+/// The outlets of one lane, each with the id of its link (0 for anonymous outlets).
 pub(crate) struct Outlets<O: ?Sized> {
-    outlets: RefCell<Vec<Box<O>>>,
+    outlets: RefCell<Vec<(u64, Box<O>)>>,
 }
 
 impl<O: ?Sized> Default for Outlets<O> {
@@ -63,7 +63,20 @@ impl<O: ?Sized> Default for Outlets<O> {
 impl<O: ?Sized> Outlets<O> {
     /// Adds a subscriber.
     pub(crate) fn add(&self, outlet: Box<O>) {
-        self.outlets.borrow_mut().push(outlet);
+        self.add_link(0, outlet);
+    }
+
+    /// Adds the subscriber of the link `id`.
+    pub(crate) fn add_link(&self, id: u64, outlet: Box<O>) {
+        self.outlets.borrow_mut().push((id, outlet));
+    }
+
+    /// Removes the subscriber of the link `id`; `false` if there is none.
+    pub(crate) fn remove_link(&self, id: u64) -> bool {
+        let mut outlets = self.outlets.borrow_mut();
+        let before = outlets.len();
+        outlets.retain(|(link, _)| *link != id);
+        outlets.len() != before
     }
 
     /// Whether nobody listens (then lanes skip the bookkeeping of pending events).
@@ -75,6 +88,6 @@ impl<O: ?Sized> Outlets<O> {
     pub(crate) fn publish(&self, mut send: impl FnMut(&mut O) -> OutletStatus) {
         self.outlets
             .borrow_mut()
-            .retain_mut(|outlet| send(outlet) == OutletStatus::Open);
+            .retain_mut(|(_, outlet)| send(outlet) == OutletStatus::Open);
     }
 }

@@ -105,14 +105,14 @@ fn map_lane_clear_resets_pending_operations() {
 
 #[test]
 fn map_lane_events_describe_the_last_change() {
-    let lane: MapLane<u8, &'static str> = MapLane::new(0, Default::default());
-    lane.update(1, "one");
+    let lane: MapLane<u8, u8> = MapLane::new(0, Default::default());
+    lane.update(1, 10);
     lane.with_event(|_, event| assert!(matches!(event, MapLaneEvent::Update(1, None))));
-    lane.update(1, "uno");
-    lane.with_event(|_, event| assert!(matches!(event, MapLaneEvent::Update(1, Some("one")))));
+    lane.update(1, 11);
+    lane.with_event(|_, event| assert!(matches!(event, MapLaneEvent::Update(1, Some(10)))));
     assert!(!lane.remove(&7));
     assert!(lane.remove(&1));
-    lane.with_event(|_, event| assert!(matches!(event, MapLaneEvent::Remove(1, "uno"))));
+    lane.with_event(|_, event| assert!(matches!(event, MapLaneEvent::Remove(1, 11))));
     lane.clear();
     lane.with_event(|_, event| assert!(matches!(event, MapLaneEvent::Clear(_))));
     assert!(lane.with_event(|_, _| ()).is_none());

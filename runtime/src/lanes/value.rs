@@ -4,10 +4,14 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::item::apply_payload;
+use super::link::ValueLink;
 use super::{
-    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, ModificationSink, Outlets,
-    ValueOutlet,
+    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, ModificationSink,
+    Outlets, ValueOutlet,
 };
 use crate::event_handler::{EventHandlerError, Modification};
 
@@ -125,7 +129,10 @@ impl<T: fmt::Debug> fmt::Debug for ValueLane<T> {
     }
 }
 
-impl<T: Send + 'static> Item for ValueLane<T> {
+impl<T> Item for ValueLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     type Init = T;
     const KIND: ItemKind = ItemKind::ValueLane;
 
@@ -134,7 +141,10 @@ impl<T: Send + 'static> Item for ValueLane<T> {
     }
 }
 
-impl<T: Send + 'static> AgentItem for ValueLane<T> {
+impl<T> AgentItem for ValueLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     fn id(&self) -> u64 {
         self.id
     }
@@ -154,12 +164,38 @@ impl<T: Send + 'static> AgentItem for ValueLane<T> {
         }
     }
 
+    fn has_subscribers(&self) -> bool {
+        !self.outlets.is_empty()
+    }
+
+    fn link(&self, subscriber: LinkSubscriber) {
+        let Some((id, typed, recon, sync)) = subscriber.into_value("value lane") else {
+            return;
+        };
+        let link = ValueLink::new(typed, recon);
+        link.linked();
+        if sync {
+            if !self.cell.read(|value| link.send(value)) {
+                return;
+            }
+            link.synced();
+        }
+        self.outlets.add_link(id, Box::new(link));
+    }
+
+    fn unlink(&self, id: u64) -> bool {
+        self.outlets.remove_link(id)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
 }
 
-impl<T: Send + 'static> ValueLikeItem for ValueLane<T> {
+impl<T> ValueLikeItem for ValueLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     type Value = T;
 
     fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
@@ -179,7 +215,10 @@ impl<T: Send + 'static> ValueLikeItem for ValueLane<T> {
 }
 
 /// A command to a value lane sets it.
-impl<T: Send + 'static> CommandTarget for ValueLane<T> {
+impl<T> CommandTarget for ValueLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     type Command = T;
 
     fn apply(&self, command: T, sink: &mut dyn ModificationSink) -> Result<(), EventHandlerError> {

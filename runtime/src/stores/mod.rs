@@ -12,8 +12,8 @@ use std::hash::Hash;
 
 use crate::event_handler::EventHandlerError;
 use crate::lanes::{
-    AgentItem, CommandPayload, Item, ItemKind, MapBacking, MapCell, MapLaneEvent, MapLikeItem,
-    ModificationSink, ValueCell, ValueLikeItem,
+    AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, MapBacking, MapCell, MapLaneEvent,
+    MapLikeItem, ModificationSink, UnlinkReason, ValueCell, ValueLikeItem,
 };
 
 fn refuse_command() -> Result<(), EventHandlerError> {
@@ -83,6 +83,10 @@ impl<T: Send + 'static> AgentItem for ValueStore<T> {
     }
 
     fn flush(&self) {}
+
+    fn link(&self, subscriber: LinkSubscriber) {
+        subscriber.refuse(UnlinkReason::LaneNotFound);
+    }
 
     fn as_any(&self) -> &dyn Any {
         self
@@ -176,6 +180,10 @@ where
     }
 
     fn flush(&self) {}
+
+    fn link(&self, subscriber: LinkSubscriber) {
+        subscriber.refuse(UnlinkReason::LaneNotFound);
+    }
 
     fn as_any(&self) -> &dyn Any {
         self

@@ -69,6 +69,7 @@ use crate::lanes::{CommandPayload, CommandTarget, MapLikeItem, ValueLikeItem};
 /// Runs one agent instance under the test's control (see the [module docs](self)).
 pub struct AgentHarness<A, L> {
     core: AgentCore<A, L>,
+    ready: tokio::sync::mpsc::UnboundedReceiver<u64>,
     failures: Vec<HandlerFailure>,
     stopped: bool,
 }
@@ -107,6 +108,7 @@ where
 
     /// Creates the harness (the agent is not started yet: see [`AgentHarness::start`]).
     pub fn build(self) -> AgentHarness<A, L> {
+        let (ready_tx, ready) = tokio::sync::mpsc::unbounded_channel();
         AgentHarness {
             core: AgentCore::new(
                 self.agent,
@@ -114,7 +116,10 @@ where
                 self.uri,
                 self.parameters,
                 self.config,
+                None,
+                ready_tx,
             ),
+            ready,
             failures: Vec::new(),
             stopped: false,
         }
@@ -231,11 +236,20 @@ where
         self.core.effects().pending()
     }
 
-    /// Runs the handlers of every future and timer that is ready now (and of those they make
-    /// ready in turn). Returns how many ran.
+    /// Runs the handlers of every future, timer and downlink that is ready now (and of those
+    /// they make ready in turn). Returns how many ran.
+    ///
+    /// The harness has no server around it: downlinks it opens are told that their node does
+    /// not exist (`on_unlinked` runs).
     pub fn run_ready(&mut self) -> usize {
         let mut count = 0;
         while !self.stopped {
+            if let Ok(id) = self.ready.try_recv() {
+                count += 1;
+                let result = self.core.downlink_ready(id);
+                self.record_failure(result);
+                continue;
+            }
             match self.core.effects().suspended().next().now_or_never() {
                 Some(Some(wakeup)) => {
                     count += 1;

@@ -1,6 +1,9 @@
 //! Recording what lanes publish.
 
 use std::hash::Hash;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::lanes::{
@@ -66,7 +69,10 @@ pub trait Recordable {
 }
 
 /// Records each value published.
-impl<T: Clone + Send + 'static> Recordable for ValueLane<T> {
+impl<T> Recordable for ValueLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     type Event = T;
 
     fn record_into(&self, recording: Recording<T>) {
@@ -78,7 +84,10 @@ impl<T: Clone + Send + 'static> Recordable for ValueLane<T> {
 }
 
 /// Records each command published.
-impl<T: Clone + Send + 'static> Recordable for CommandLane<T> {
+impl<T> Recordable for CommandLane<T>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
     type Event = T;
 
     fn record_into(&self, recording: Recording<T>) {
@@ -92,8 +101,8 @@ impl<T: Clone + Send + 'static> Recordable for CommandLane<T> {
 /// Records each coalesced operation published, as a `MapMessage`.
 impl<K, V, M> Recordable for MapLane<K, V, M>
 where
-    K: Eq + Hash + Ord + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Eq + Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     type Event = MapMessage<K, V>;

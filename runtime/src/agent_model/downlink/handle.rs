@@ -1,0 +1,483 @@
+//! Handles to downlinks: what a lifecycle keeps to write to a downlink, read it, or stop it.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use super::lifecycle::Address;
+use super::slot::{Pending, Slot};
+use crate::agent_model::environment::{send_command, Environment};
+use crate::lanes::{CommandPayload, MapMessage};
+
+/// Why a downlink handle could not do what was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DownlinkError {
+    /// The downlink has stopped (it was stopped, unlinked for good, or its agent stopped).
+    #[error("the downlink has stopped")]
+    Stopped,
+}
+
+/// Where a downlink is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DownlinkStatus {
+    /// Waiting for its link.
+    Pending = 0,
+    /// Linked to the lane, not yet synchronised.
+    Linked = 1,
+    /// Linked and synchronised.
+    Synced = 2,
+    /// Unlinked, about to link again.
+    Unlinked = 3,
+    /// Stopped for good.
+    Stopped = 4,
+}
+
+/// State shared by a downlink and its handle.
+pub(crate) struct Control {
+    status: AtomicU8,
+    stop_requested: AtomicBool,
+}
+
+impl Control {
+    pub(crate) fn new() -> Self {
+        Control {
+            status: AtomicU8::new(DownlinkStatus::Pending as u8),
+            stop_requested: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn status(&self) -> DownlinkStatus {
+        match self.status.load(Ordering::Acquire) {
+            0 => DownlinkStatus::Pending,
+            1 => DownlinkStatus::Linked,
+            2 => DownlinkStatus::Synced,
+            3 => DownlinkStatus::Unlinked,
+            _ => DownlinkStatus::Stopped,
+        }
+    }
+
+    pub(crate) fn set_status(&self, status: DownlinkStatus) {
+        self.status.store(status as u8, Ordering::Release);
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop_requested.load(Ordering::Acquire)
+    }
+
+    /// Asks the downlink to stop, once, waking its agent to do it.
+    fn stop(&self, wake: &Arc<dyn Fn() + Send + Sync>) {
+        if !self.stop_requested.swap(true, Ordering::AcqRel) {
+            wake();
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stop_requested() || self.status() == DownlinkStatus::Stopped
+    }
+}
+
+/// Where a downlink's writes go.
+#[derive(Clone)]
+pub(crate) struct Target {
+    environment: Option<Arc<dyn Environment>>,
+    host: Option<String>,
+    node: String,
+    lane: String,
+}
+
+impl Target {
+    pub(crate) fn new(environment: Option<Arc<dyn Environment>>, address: &Address) -> Self {
+        Target {
+            environment,
+            host: address.host.clone(),
+            node: address.node.clone(),
+            lane: address.lane.clone(),
+        }
+    }
+}
+
+/// Writes queued by a handle, sent to the lane in order by a task of their own.
+struct Outbox<Q> {
+    queue: Mutex<Q>,
+    wake: Notify,
+    running: AtomicBool,
+    closed: AtomicBool,
+}
+
+/// What an outbox holds: the latest value, or a queue of map operations.
+trait Queue: Default + Send + 'static {
+    type Command: Serialize + Send + 'static;
+    fn next(&mut self) -> Option<Self::Command>;
+}
+
+/// A value downlink's writes: only the latest value is kept.
+struct Latest<T>(Option<T>);
+
+impl<T> Default for Latest<T> {
+    fn default() -> Self {
+        Latest(None)
+    }
+}
+
+impl<T: Serialize + Send + 'static> Queue for Latest<T> {
+    type Command = T;
+    fn next(&mut self) -> Option<T> {
+        self.0.take()
+    }
+}
+
+/// A map downlink's writes: every operation, in order.
+struct Operations<K, V>(VecDeque<MapMessage<K, V>>);
+
+impl<K, V> Default for Operations<K, V> {
+    fn default() -> Self {
+        Operations(VecDeque::new())
+    }
+}
+
+impl<K, V> Queue for Operations<K, V>
+where
+    K: Serialize + Send + 'static,
+    V: Serialize + Send + 'static,
+{
+    type Command = MapMessage<K, V>;
+    fn next(&mut self) -> Option<MapMessage<K, V>> {
+        self.0.pop_front()
+    }
+}
+
+/// The writing half of a handle.
+struct Writer<Q> {
+    outbox: Arc<Outbox<Q>>,
+    target: Target,
+}
+
+impl<Q: Queue> Writer<Q> {
+    fn new(target: Target) -> Self {
+        Writer {
+            outbox: Arc::new(Outbox {
+                queue: Mutex::new(Q::default()),
+                wake: Notify::new(),
+                running: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+            }),
+            target,
+        }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Q> {
+        self.outbox
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a write and makes sure the sending task runs.
+    fn push(&self, f: impl FnOnce(&mut Q)) -> Result<(), DownlinkError> {
+        f(&mut self.queue());
+        if !self.outbox.running.swap(true, Ordering::AcqRel) {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                tracing::warn!(node = %self.target.node, lane = %self.target.lane, "downlink write outside a tokio runtime dropped");
+                return Err(DownlinkError::Stopped);
+            };
+            runtime.spawn(send_all(self.outbox.clone(), self.target.clone()));
+        }
+        self.outbox.wake.notify_one();
+        Ok(())
+    }
+}
+
+impl<Q> Writer<Q> {
+    /// No more writes: the task sends what is queued, then ends.
+    fn close(&self) {
+        self.outbox.closed.store(true, Ordering::Release);
+        self.outbox.wake.notify_one();
+    }
+}
+
+async fn send_all<Q: Queue>(outbox: Arc<Outbox<Q>>, target: Target) {
+    loop {
+        let next = outbox
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .next();
+        match next {
+            Some(command) => {
+                let Some(environment) = &target.environment else {
+                    tracing::warn!(node = %target.node, lane = %target.lane, "downlink write dropped: the agent is not in a server");
+                    continue;
+                };
+                let payload = CommandPayload::typed(command);
+                if let Err(reason) = send_command(
+                    environment.as_ref(),
+                    target.host.as_deref(),
+                    &target.node,
+                    &target.lane,
+                    payload,
+                )
+                .await
+                {
+                    tracing::warn!(node = %target.node, lane = %target.lane, %reason, "downlink write dropped");
+                }
+            }
+            None if outbox.closed.load(Ordering::Acquire) => break,
+            None => outbox.wake.notified().await,
+        }
+    }
+}
+
+/// A handle to a value downlink (see `HandlerContext::value_downlink_builder`).
+///
+/// Dropping the handle stops the downlink.
+pub struct ValueDownlinkHandle<T> {
+    control: Arc<Control>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    last: Arc<Mutex<Option<T>>>,
+    writer: Writer<Latest<T>>,
+}
+
+impl<T> ValueDownlinkHandle<T>
+where
+    T: Clone + Serialize + Send + 'static,
+{
+    pub(crate) fn new<P: Pending + 'static>(
+        control: Arc<Control>,
+        slot: Arc<Slot<P>>,
+        last: Arc<Mutex<Option<T>>>,
+        target: Target,
+    ) -> Self {
+        ValueDownlinkHandle {
+            control,
+            wake: Arc::new(move || slot.wake()),
+            last,
+            writer: Writer::new(target),
+        }
+    }
+
+    /// Sets the remote lane to `value`. The write is queued and this returns at once; if
+    /// several values are set before they can be sent, only the latest is sent.
+    ///
+    /// The downlink's own state changes when the lane sends the new value back.
+    pub fn set(&mut self, value: T) -> Result<(), DownlinkError> {
+        if self.control.is_stopped() {
+            return Err(DownlinkError::Stopped);
+        }
+        self.writer.push(|latest| latest.0 = Some(value))
+    }
+
+    /// The last value received from the lane (`None` before the first).
+    pub fn get(&self) -> Option<T> {
+        self.last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Stops the downlink: it unlinks (running `on_unlinked` if it was linked); writes already
+    /// queued are still sent.
+    pub fn stop(&mut self) {
+        self.control.stop(&self.wake);
+        self.writer.close();
+    }
+
+    /// Whether the downlink is linked (or linked and synced).
+    pub fn is_linked(&self) -> bool {
+        matches!(
+            self.control.status(),
+            DownlinkStatus::Linked | DownlinkStatus::Synced
+        )
+    }
+
+    /// Whether the downlink has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.control.is_stopped()
+    }
+
+    /// Where the downlink is in its life.
+    pub fn status(&self) -> DownlinkStatus {
+        self.control.status()
+    }
+}
+
+impl<T> Drop for ValueDownlinkHandle<T> {
+    fn drop(&mut self) {
+        self.control.stop(&self.wake);
+        self.writer.close();
+    }
+}
+
+impl<T> fmt::Debug for ValueDownlinkHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueDownlinkHandle")
+            .field("node", &self.writer.target.node)
+            .field("lane", &self.writer.target.lane)
+            .field("status", &self.control.status())
+            .finish()
+    }
+}
+
+/// A handle to a map downlink (see `HandlerContext::map_downlink_builder`).
+///
+/// Dropping the handle stops the downlink.
+pub struct MapDownlinkHandle<K, V> {
+    control: Arc<Control>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    last: Arc<Mutex<HashMap<K, V>>>,
+    writer: Writer<Operations<K, V>>,
+}
+
+impl<K, V> MapDownlinkHandle<K, V>
+where
+    K: Eq + Hash + Clone + Serialize + Send + 'static,
+    V: Clone + Serialize + Send + 'static,
+{
+    pub(crate) fn new<P: Pending + 'static>(
+        control: Arc<Control>,
+        slot: Arc<Slot<P>>,
+        last: Arc<Mutex<HashMap<K, V>>>,
+        target: Target,
+    ) -> Self {
+        MapDownlinkHandle {
+            control,
+            wake: Arc::new(move || slot.wake()),
+            last,
+            writer: Writer::new(target),
+        }
+    }
+
+    fn write(&self, message: MapMessage<K, V>) -> Result<(), DownlinkError> {
+        if self.control.is_stopped() {
+            return Err(DownlinkError::Stopped);
+        }
+        self.writer.push(|queue| queue.0.push_back(message))
+    }
+
+    /// Inserts or replaces the entry for `key` in the remote lane (queued; returns at once).
+    pub fn update(&self, key: K, value: V) -> Result<(), DownlinkError> {
+        self.write(MapMessage::Update { key, value })
+    }
+
+    /// Removes the entry for `key` from the remote lane.
+    pub fn remove(&self, key: K) -> Result<(), DownlinkError> {
+        self.write(MapMessage::Remove { key })
+    }
+
+    /// Removes every entry of the remote lane.
+    pub fn clear(&self) -> Result<(), DownlinkError> {
+        self.write(MapMessage::Clear)
+    }
+
+    /// The value for `key` as last received from the lane.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// A copy of the whole map as last received from the lane.
+    pub fn get_map(&self) -> HashMap<K, V> {
+        self.last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Stops the downlink (see [`ValueDownlinkHandle::stop`]).
+    pub fn stop(&self) {
+        self.control.stop(&self.wake);
+        self.writer.close();
+    }
+
+    /// Whether the downlink is linked (or linked and synced).
+    pub fn is_linked(&self) -> bool {
+        matches!(
+            self.control.status(),
+            DownlinkStatus::Linked | DownlinkStatus::Synced
+        )
+    }
+
+    /// Whether the downlink has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.control.is_stopped()
+    }
+
+    /// Where the downlink is in its life.
+    pub fn status(&self) -> DownlinkStatus {
+        self.control.status()
+    }
+}
+
+impl<K, V> Drop for MapDownlinkHandle<K, V> {
+    fn drop(&mut self) {
+        self.control.stop(&self.wake);
+        self.writer.close();
+    }
+}
+
+impl<K, V> fmt::Debug for MapDownlinkHandle<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapDownlinkHandle")
+            .field("node", &self.writer.target.node)
+            .field("lane", &self.writer.target.lane)
+            .field("status", &self.control.status())
+            .finish()
+    }
+}
+
+/// A handle to an event downlink (read-only; see `HandlerContext::event_downlink_builder`).
+///
+/// Dropping the handle stops the downlink.
+pub struct EventDownlinkHandle {
+    control: Arc<Control>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl EventDownlinkHandle {
+    pub(crate) fn new<P: Pending + 'static>(control: Arc<Control>, slot: Arc<Slot<P>>) -> Self {
+        EventDownlinkHandle {
+            control,
+            wake: Arc::new(move || slot.wake()),
+        }
+    }
+
+    /// Stops the downlink.
+    pub fn stop(&self) {
+        self.control.stop(&self.wake);
+    }
+
+    /// Whether the downlink is linked.
+    pub fn is_linked(&self) -> bool {
+        matches!(
+            self.control.status(),
+            DownlinkStatus::Linked | DownlinkStatus::Synced
+        )
+    }
+
+    /// Whether the downlink has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.control.is_stopped()
+    }
+}
+
+impl Drop for EventDownlinkHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for EventDownlinkHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventDownlinkHandle")
+            .field("status", &self.control.status())
+            .finish()
+    }
+}

@@ -1,0 +1,214 @@
+//! The handlers of a downlink's lifecycle.
+//!
+//! Each handler closure is erased once, when it is registered, into a boxed closure that calls
+//! it and runs the handler it returns in the agent. Nothing is allocated per event, and builder
+//! types stay simple (`StatelessValueDownlinkBuilder<A, T>`).
+
+use crate::event_handler::{EventHandler, EventHandlerError};
+
+/// Runs a handler of any type in the agent (the object-safe face of the agent's runner).
+pub trait DynRunner<A> {
+    /// Runs `handler` and the lane handlers it triggers.
+    fn run_dyn(&mut self, handler: &mut dyn EventHandler<A>) -> Result<(), EventHandlerError>;
+}
+
+/// The state of a downlink lifecycle built with `with_shared_state`.
+#[derive(Debug, Default)]
+pub struct Shared<S>(pub(crate) S);
+
+/// Access to the state that handlers receive (`()` for stateless lifecycles).
+pub trait LifecycleState: Send + 'static {
+    /// The state handed to stateful handlers.
+    type State;
+    /// The state.
+    fn get(&self) -> &Self::State;
+}
+
+impl LifecycleState for () {
+    type State = ();
+    fn get(&self) -> &() {
+        self
+    }
+}
+
+impl<S: Send + 'static> LifecycleState for Shared<S> {
+    type State = S;
+    fn get(&self) -> &S {
+        &self.0
+    }
+}
+
+/// What running a handler gives.
+pub(crate) type Outcome = Result<(), EventHandlerError>;
+
+/// Where a downlink links to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Address {
+    pub(crate) host: Option<String>,
+    pub(crate) node: String,
+    pub(crate) lane: String,
+}
+
+/// Defines a downlink kind's lifecycle (its handlers and shared state) and its builder (the
+/// lifecycle plus where to link and how), with `on_*` setters for stateless and stateful
+/// closures.
+macro_rules! downlink_lifecycle {
+    (
+        $(#[$lifecycle_doc:meta])*
+        lifecycle $Lifecycle:ident;
+        $(#[$builder_doc:meta])*
+        builder $Builder:ident($Config:ty);
+        types <$($T:ident),*>;
+        $(
+            $(#[$doc:meta])*
+            $name:ident($($arg:ident: $ty:ty),*);
+        )*
+    ) => {
+        $(#[$lifecycle_doc])*
+        pub struct $Lifecycle<A, $($T,)* St: $crate::agent_model::downlink::LifecycleState = ()> {
+            pub(crate) state: St,
+            $(
+                pub(crate) $name: Option<Box<dyn FnMut(
+                    &St::State,
+                    &mut dyn $crate::agent_model::downlink::DynRunner<A>,
+                    $($ty),*
+                ) -> $crate::agent_model::downlink::lifecycle::Outcome + Send>>,
+            )*
+            _types: std::marker::PhantomData<fn($($T),*)>,
+        }
+
+        impl<A, $($T),*> Default for $Lifecycle<A, $($T,)* ()> {
+            fn default() -> Self {
+                $Lifecycle {
+                    state: (),
+                    $($name: None,)*
+                    _types: std::marker::PhantomData,
+                }
+            }
+        }
+
+        impl<A: 'static, $($T: 'static),*> $Lifecycle<A, $($T,)* ()> {
+            $(
+                $(#[$doc])*
+                pub fn $name<F, H>(mut self, mut f: F) -> Self
+                where
+                    F: FnMut($crate::agent_lifecycle::HandlerContext<A>, $($ty),*) -> H + Send + 'static,
+                    H: $crate::event_handler::EventHandler<A>,
+                {
+                    self.$name = Some(Box::new(
+                        move |_: &(), runner: &mut dyn $crate::agent_model::downlink::DynRunner<A>, $($arg: $ty),*| {
+                            runner.run_dyn(&mut f($crate::agent_lifecycle::HandlerContext::default(), $($arg),*))
+                        },
+                    ));
+                    self
+                }
+            )*
+
+            /// Gives every handler `&state` as its first argument (handlers already registered
+            /// keep working). Use interior mutability (`Cell`, `RefCell`) to change it.
+            pub fn with_shared_state<S: Send + 'static>(
+                self,
+                state: S,
+            ) -> $Lifecycle<A, $($T,)* $crate::agent_model::downlink::Shared<S>> {
+                $Lifecycle {
+                    state: $crate::agent_model::downlink::Shared(state),
+                    $(
+                        $name: self.$name.map(|mut handler| {
+                            Box::new(
+                                move |_: &S, runner: &mut dyn $crate::agent_model::downlink::DynRunner<A>, $($arg: $ty),*| {
+                                    handler(&(), runner, $($arg),*)
+                                },
+                            ) as Box<dyn FnMut(&S, &mut dyn $crate::agent_model::downlink::DynRunner<A>, $($ty),*) -> $crate::agent_model::downlink::lifecycle::Outcome + Send>
+                        }),
+                    )*
+                    _types: std::marker::PhantomData,
+                }
+            }
+        }
+
+        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Lifecycle<A, $($T,)* $crate::agent_model::downlink::Shared<S>> {
+            $(
+                $(#[$doc])*
+                pub fn $name<F, H>(mut self, mut f: F) -> Self
+                where
+                    F: FnMut(&S, $crate::agent_lifecycle::HandlerContext<A>, $($ty),*) -> H + Send + 'static,
+                    H: $crate::event_handler::EventHandler<A>,
+                {
+                    self.$name = Some(Box::new(
+                        move |state: &S, runner: &mut dyn $crate::agent_model::downlink::DynRunner<A>, $($arg: $ty),*| {
+                            runner.run_dyn(&mut f(state, $crate::agent_lifecycle::HandlerContext::default(), $($arg),*))
+                        },
+                    ));
+                    self
+                }
+            )*
+        }
+
+        $(#[$builder_doc])*
+        pub struct $Builder<A, $($T,)* St: $crate::agent_model::downlink::LifecycleState = ()> {
+            pub(crate) lifecycle: $Lifecycle<A, $($T,)* St>,
+            pub(crate) address: $crate::agent_model::downlink::lifecycle::Address,
+            pub(crate) config: $Config,
+        }
+
+        impl<A: 'static, $($T: 'static),*> $Builder<A, $($T,)* ()> {
+            pub(crate) fn new(
+                address: $crate::agent_model::downlink::lifecycle::Address,
+                config: $Config,
+            ) -> Self {
+                $Builder { lifecycle: Default::default(), address, config }
+            }
+
+            $(
+                $(#[$doc])*
+                pub fn $name<F, H>(self, f: F) -> Self
+                where
+                    F: FnMut($crate::agent_lifecycle::HandlerContext<A>, $($ty),*) -> H + Send + 'static,
+                    H: $crate::event_handler::EventHandler<A>,
+                {
+                    $Builder { lifecycle: self.lifecycle.$name(f), ..self }
+                }
+            )*
+
+            /// Gives every handler `&state` as its first argument (handlers already registered
+            /// keep working). Use interior mutability (`Cell`, `RefCell`) to change it.
+            pub fn with_shared_state<S: Send + 'static>(
+                self,
+                state: S,
+            ) -> $Builder<A, $($T,)* $crate::agent_model::downlink::Shared<S>> {
+                $Builder {
+                    lifecycle: self.lifecycle.with_shared_state(state),
+                    address: self.address,
+                    config: self.config,
+                }
+            }
+        }
+
+        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Builder<A, $($T,)* $crate::agent_model::downlink::Shared<S>> {
+            $(
+                $(#[$doc])*
+                pub fn $name<F, H>(self, f: F) -> Self
+                where
+                    F: FnMut(&S, $crate::agent_lifecycle::HandlerContext<A>, $($ty),*) -> H + Send + 'static,
+                    H: $crate::event_handler::EventHandler<A>,
+                {
+                    $Builder { lifecycle: self.lifecycle.$name(f), ..self }
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use downlink_lifecycle;
+
+/// Calls a registered handler, if any.
+macro_rules! call_handler {
+    ($lifecycle:expr, $name:ident, $runner:expr $(, $arg:expr)*) => {
+        match &mut $lifecycle.$name {
+            Some(handler) => handler($crate::agent_model::downlink::LifecycleState::get(&$lifecycle.state), $runner $(, $arg)*),
+            None => Ok(()),
+        }
+    };
+}
+
+pub(crate) use call_handler;

@@ -1,0 +1,287 @@
+//! The mailbox of one downlink: what its lane sent since the downlink last looked.
+//!
+//! The lane's task writes into the slot (coalescing: the latest value, or the latest operation
+//! per key) and, when the slot goes from idle to ready, puts the downlink's id on its agent's
+//! ready queue. The agent task then takes everything at once and runs the downlink's handlers.
+//! Memory stays bounded however slow the agent is.
+
+use std::collections::VecDeque;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::lanes::{LinkSink, MapSink, ReconMapSink, ReconValueSink, UnlinkReason, ValueSink};
+use crate::recon::{from_value_ref, Value};
+
+/// How many events an event downlink keeps before dropping the oldest.
+pub(crate) const EVENT_QUEUE_BOUND: usize = 1024;
+
+/// Puts a downlink on its agent's ready queue, once until it is looked at.
+pub(crate) struct Notifier {
+    id: u64,
+    queued: AtomicBool,
+    ready: mpsc::UnboundedSender<u64>,
+}
+
+impl Notifier {
+    pub(crate) fn new(id: u64, ready: mpsc::UnboundedSender<u64>) -> Self {
+        Notifier {
+            id,
+            queued: AtomicBool::new(false),
+            ready,
+        }
+    }
+
+    /// The id of the downlink.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn notify(&self) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            // The agent may be gone; then nobody needs the event.
+            let _ = self.ready.send(self.id);
+        }
+    }
+}
+
+/// The link-state events, in the order they are handled.
+#[derive(Debug, Default)]
+pub(crate) struct LinkEvents {
+    pub(crate) linked: bool,
+    pub(crate) synced: bool,
+    pub(crate) unlinked: Option<UnlinkReason>,
+}
+
+/// Pending events of some kind of downlink.
+pub(crate) trait Pending: Default + Send + 'static {
+    fn link_events(&mut self) -> &mut LinkEvents;
+}
+
+/// The shared mailbox of a downlink.
+pub(crate) struct Slot<P> {
+    pending: Mutex<P>,
+    notifier: Notifier,
+    closed: AtomicBool,
+}
+
+impl<P: Pending> Slot<P> {
+    pub(crate) fn new(notifier: Notifier) -> Self {
+        Slot {
+            pending: Mutex::new(P::default()),
+            notifier,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, P> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records events and wakes the downlink's agent.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut P)) {
+        if self.is_closed() {
+            return;
+        }
+        f(&mut self.lock());
+        self.notifier.notify();
+    }
+
+    /// Takes everything pending (the agent task calls this when the downlink is ready).
+    pub(crate) fn take(&self) -> P {
+        self.notifier.queued.store(false, Ordering::Release);
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Wakes the agent without new events (e.g. to process a stop request).
+    pub(crate) fn wake(&self) {
+        self.notifier.notify();
+    }
+
+    /// The downlink is gone: the lane will drop the link at its next event.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Reopens the slot for a new link (after an unlink, when the downlink relinks).
+    pub(crate) fn reopen(&self) {
+        *self.lock() = P::default();
+        self.closed.store(false, Ordering::Release);
+    }
+}
+
+impl<P: Pending> LinkSink for Slot<P> {
+    fn linked(&self) {
+        self.update(|p| p.link_events().linked = true);
+    }
+
+    fn synced(&self) {
+        self.update(|p| p.link_events().synced = true);
+    }
+
+    fn unlinked(&self, reason: UnlinkReason) {
+        self.update(|p| {
+            p.link_events().unlinked.get_or_insert(reason);
+        });
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// What a value downlink has not handled yet: the latest value.
+pub(crate) struct ValuePending<T> {
+    pub(crate) link: LinkEvents,
+    pub(crate) value: Option<T>,
+}
+
+impl<T> Default for ValuePending<T> {
+    fn default() -> Self {
+        ValuePending {
+            link: LinkEvents::default(),
+            value: None,
+        }
+    }
+}
+
+impl<T: Send + 'static> Pending for ValuePending<T> {
+    fn link_events(&mut self) -> &mut LinkEvents {
+        &mut self.link
+    }
+}
+
+impl<T: Send + 'static> ValueSink<T> for Slot<ValuePending<T>> {
+    fn event(&self, value: T) {
+        self.update(|p| p.value = Some(value));
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> ReconValueSink for Slot<ValuePending<T>> {
+    fn event_recon(&self, value: &Value) -> Result<(), String> {
+        let value = from_value_ref::<T>(value).map_err(|err| err.to_string())?;
+        self.event(value);
+        Ok(())
+    }
+}
+
+/// What an event downlink has not handled yet: every event, up to a bound.
+pub(crate) struct EventPending<T> {
+    pub(crate) link: LinkEvents,
+    pub(crate) events: VecDeque<T>,
+    pub(crate) lost: u64,
+}
+
+impl<T> Default for EventPending<T> {
+    fn default() -> Self {
+        EventPending {
+            link: LinkEvents::default(),
+            events: VecDeque::new(),
+            lost: 0,
+        }
+    }
+}
+
+impl<T: Send + 'static> Pending for EventPending<T> {
+    fn link_events(&mut self) -> &mut LinkEvents {
+        &mut self.link
+    }
+}
+
+impl<T: Send + 'static> ValueSink<T> for Slot<EventPending<T>> {
+    fn event(&self, value: T) {
+        self.update(|p| {
+            if p.events.len() >= EVENT_QUEUE_BOUND {
+                p.events.pop_front();
+                p.lost += 1;
+            }
+            p.events.push_back(value);
+        });
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> ReconValueSink for Slot<EventPending<T>> {
+    fn event_recon(&self, value: &Value) -> Result<(), String> {
+        let value = from_value_ref::<T>(value).map_err(|err| err.to_string())?;
+        self.event(value);
+        Ok(())
+    }
+}
+
+/// What a map downlink has not handled yet: a clear, then the latest operation per key
+/// (`None` for a removal).
+pub(crate) struct MapPending<K, V> {
+    pub(crate) link: LinkEvents,
+    pub(crate) cleared: bool,
+    pub(crate) ops: IndexMap<K, Option<V>>,
+}
+
+impl<K, V> Default for MapPending<K, V> {
+    fn default() -> Self {
+        MapPending {
+            link: LinkEvents::default(),
+            cleared: false,
+            ops: IndexMap::new(),
+        }
+    }
+}
+
+impl<K: Send + 'static, V: Send + 'static> Pending for MapPending<K, V> {
+    fn link_events(&mut self) -> &mut LinkEvents {
+        &mut self.link
+    }
+}
+
+impl<K, V> MapSink<K, V> for Slot<MapPending<K, V>>
+where
+    K: Eq + Hash + Send + 'static,
+    V: Send + 'static,
+{
+    fn update(&self, key: K, value: V) {
+        Slot::update(self, |p| {
+            p.ops.insert(key, Some(value));
+        });
+    }
+
+    fn remove(&self, key: K) {
+        Slot::update(self, |p| {
+            p.ops.insert(key, None);
+        });
+    }
+
+    fn clear(&self) {
+        Slot::update(self, |p| {
+            p.cleared = true;
+            p.ops.clear();
+        });
+    }
+}
+
+impl<K, V> ReconMapSink for Slot<MapPending<K, V>>
+where
+    K: Eq + Hash + DeserializeOwned + Send + 'static,
+    V: DeserializeOwned + Send + 'static,
+{
+    fn update_recon(&self, key: &Value, value: &Value) -> Result<(), String> {
+        let key = from_value_ref::<K>(key).map_err(|err| err.to_string())?;
+        let value = from_value_ref::<V>(value).map_err(|err| err.to_string())?;
+        MapSink::update(self, key, value);
+        Ok(())
+    }
+
+    fn remove_recon(&self, key: &Value) -> Result<(), String> {
+        let key = from_value_ref::<K>(key).map_err(|err| err.to_string())?;
+        MapSink::remove(self, key);
+        Ok(())
+    }
+
+    fn clear(&self) {
+        MapSink::clear(self);
+    }
+}

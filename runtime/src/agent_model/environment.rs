@@ -1,0 +1,123 @@
+//! What an agent can reach outside itself: other agents, by node URI.
+
+use std::any::Any;
+
+use tokio::sync::mpsc;
+
+use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
+
+/// A message for an agent's task.
+pub(crate) enum Request {
+    /// A command for the lane with this (external) name.
+    Command {
+        lane: String,
+        payload: CommandPayload,
+    },
+    /// A request to link to the lane with this name.
+    Link {
+        lane: String,
+        subscriber: LinkSubscriber,
+    },
+    /// Close the link `link` to the lane with this name.
+    Unlink { lane: String, link: u64 },
+    /// A handler (`BoxEventHandler<'static, A>` for the agent's `A`) to run as one event.
+    Run(Box<dyn Any + Send>),
+    /// Stop the agent (runs `on_stop`).
+    Stop,
+}
+
+/// The inbox of an agent.
+pub(crate) type Mailbox = mpsc::Sender<Request>;
+
+/// The agents around an agent: a server's registry, or nothing (in the test harness).
+pub(crate) trait Environment: Send + Sync + 'static {
+    /// The inbox of the agent serving `node` on `host` (`None`: this process), starting it if
+    /// needed.
+    fn resolve(&self, host: Option<&str>, node: &str) -> Result<Mailbox, UnlinkReason>;
+
+    /// The inbox of the agent serving `node` on `host` if it is running (never starts it).
+    fn resolve_running(&self, host: Option<&str>, node: &str) -> Option<Mailbox>;
+}
+
+/// Sends a command to a lane of any agent, waiting while its inbox is full.
+pub(crate) async fn send_command(
+    environment: &dyn Environment,
+    host: Option<&str>,
+    node: &str,
+    lane: &str,
+    payload: CommandPayload,
+) -> Result<(), UnlinkReason> {
+    let mailbox = environment.resolve(host, node)?;
+    mailbox
+        .send(Request::Command {
+            lane: lane.to_owned(),
+            payload,
+        })
+        .await
+        .map_err(|_| UnlinkReason::AgentStopped)
+}
+
+/// Sends a link request, refusing the subscriber if the agent cannot be reached.
+pub(crate) fn send_link(
+    environment: Option<&dyn Environment>,
+    host: Option<&str>,
+    node: &str,
+    lane: &str,
+    subscriber: LinkSubscriber,
+) {
+    let Some(environment) = environment else {
+        subscriber.refuse(UnlinkReason::NodeNotFound);
+        return;
+    };
+    let mailbox = match environment.resolve(host, node) {
+        Ok(mailbox) => mailbox,
+        Err(reason) => {
+            subscriber.refuse(reason);
+            return;
+        }
+    };
+    let request = Request::Link {
+        lane: lane.to_owned(),
+        subscriber,
+    };
+    match mailbox.try_send(request) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(request)) => {
+            // The inbox is full: wait for room without blocking the sending agent.
+            tokio::spawn(async move {
+                if let Err(mpsc::error::SendError(Request::Link { subscriber, .. })) =
+                    mailbox.send(request).await
+                {
+                    subscriber.refuse(UnlinkReason::AgentStopped);
+                }
+            });
+        }
+        Err(mpsc::error::TrySendError::Closed(Request::Link { subscriber, .. })) => {
+            subscriber.refuse(UnlinkReason::AgentStopped);
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+/// Asks a lane to close a link (best effort: a lane that is gone has closed it already).
+pub(crate) fn send_unlink(
+    environment: Option<&dyn Environment>,
+    host: Option<&str>,
+    node: &str,
+    lane: &str,
+    link: u64,
+) {
+    let Some(mailbox) = environment.and_then(|environment| environment.resolve_running(host, node))
+    else {
+        return;
+    };
+    let request = Request::Unlink {
+        lane: lane.to_owned(),
+        link,
+    };
+    if let Err(mpsc::error::TrySendError::Full(request)) = mailbox.try_send(request) {
+        tokio::spawn(async move {
+            let _ = mailbox.send(request).await;
+        });
+    }
+}

@@ -1,0 +1,403 @@
+//! Links: how a subscriber (a downlink, or later a remote client) attaches to a lane.
+//!
+//! A link request carries a [`LinkSubscriber`]. The lane announces `linked`, sends its state
+//! when a sync is asked for (`event`s then `synced`), and from then on publishes each change.
+//! Where the subscriber wants exactly the lane's type, values travel typed (a clone, no
+//! encoding); otherwise they are converted through Recon, and a value that does not fit the
+//! subscriber's type fails the link.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::recon::Value;
+
+/// Why a link ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnlinkReason {
+    /// The link was closed normally (by either side).
+    Closed,
+    /// The agent holding the lane stopped.
+    AgentStopped,
+    /// No agent serves the node URI.
+    NodeNotFound,
+    /// The agent has no lane of that name.
+    LaneNotFound,
+    /// The lane is not of a kind this subscriber can link to (e.g. a map downlink to a value
+    /// lane).
+    KindMismatch {
+        /// The kind of the lane.
+        lane: &'static str,
+        /// What the subscriber expected.
+        expected: &'static str,
+    },
+    /// A value from the lane could not be converted to the subscriber's type.
+    BadValue(String),
+    /// The host could not be reached.
+    Unreachable(String),
+}
+
+impl UnlinkReason {
+    /// Whether the link failed (as opposed to being closed, or not finding its target).
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            UnlinkReason::KindMismatch { .. }
+                | UnlinkReason::BadValue(_)
+                | UnlinkReason::Unreachable(_)
+        )
+    }
+}
+
+impl fmt::Display for UnlinkReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnlinkReason::Closed => f.write_str("link closed"),
+            UnlinkReason::AgentStopped => f.write_str("the agent stopped"),
+            UnlinkReason::NodeNotFound => f.write_str("node not found"),
+            UnlinkReason::LaneNotFound => f.write_str("lane not found"),
+            UnlinkReason::KindMismatch { lane, expected } => {
+                write!(f, "the lane is a {lane}, expected a {expected}")
+            }
+            UnlinkReason::BadValue(reason) => write!(f, "bad value from the lane: {reason}"),
+            UnlinkReason::Unreachable(reason) => write!(f, "unreachable: {reason}"),
+        }
+    }
+}
+
+/// What every subscriber hears about the state of its link.
+pub trait LinkSink: Send + Sync + 'static {
+    /// The link is established.
+    fn linked(&self);
+    /// The lane's state has been sent in full.
+    fn synced(&self);
+    /// The link has ended.
+    fn unlinked(&self, reason: UnlinkReason);
+    /// Whether the subscriber is gone (the lane then drops the link).
+    fn is_closed(&self) -> bool;
+}
+
+/// A subscriber to a value or command lane that takes values of type `T` as they are.
+pub trait ValueSink<T>: LinkSink {
+    /// One value (the lane's state, or a command).
+    fn event(&self, value: T);
+}
+
+/// A subscriber to a value or command lane that takes values in Recon form.
+pub trait ReconValueSink: LinkSink {
+    /// One value; `Err` if it does not fit the subscriber's type.
+    fn event_recon(&self, value: &Value) -> Result<(), String>;
+}
+
+/// A subscriber to a map lane that takes keys and values of types `K` and `V` as they are.
+pub trait MapSink<K, V>: LinkSink {
+    /// The entry for `key` is now `value`.
+    fn update(&self, key: K, value: V);
+    /// The entry for `key` is gone.
+    fn remove(&self, key: K);
+    /// Every entry is gone.
+    fn clear(&self);
+}
+
+/// A subscriber to a map lane that takes keys and values in Recon form.
+pub trait ReconMapSink: LinkSink {
+    /// The entry for `key` is now `value`; `Err` if either does not fit.
+    fn update_recon(&self, key: &Value, value: &Value) -> Result<(), String>;
+    /// The entry for `key` is gone; `Err` if the key does not fit.
+    fn remove_recon(&self, key: &Value) -> Result<(), String>;
+    /// Every entry is gone.
+    fn clear(&self);
+}
+
+/// A new, process-wide unique link id (0 is never used).
+pub fn next_link_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A request to link to a lane.
+pub enum LinkSubscriber {
+    /// To a value lane (state and changes) or a command lane (commands).
+    Value {
+        /// The link's id, to unlink it later (see [`next_link_id`]).
+        id: u64,
+        /// `Arc<dyn ValueSink<T>>` for the subscriber's `T`, used when it is the lane's type.
+        typed: Box<dyn Any + Send>,
+        /// The same subscriber, taking Recon values.
+        recon: Arc<dyn ReconValueSink>,
+        /// Whether to send the lane's state first (`@sync` rather than `@link`).
+        sync: bool,
+    },
+    /// To a map lane.
+    Map {
+        /// The link's id, to unlink it later.
+        id: u64,
+        /// `Arc<dyn MapSink<K, V>>` for the subscriber's `K` and `V`.
+        typed: Box<dyn Any + Send>,
+        /// The same subscriber, taking Recon keys and values.
+        recon: Arc<dyn ReconMapSink>,
+        /// Whether to send the lane's entries first.
+        sync: bool,
+    },
+}
+
+impl LinkSubscriber {
+    /// Tells the subscriber that the link failed before it was made.
+    pub fn refuse(self, reason: UnlinkReason) {
+        self.sink().unlinked(reason);
+    }
+
+    /// The subscriber's link notifications.
+    pub fn sink(&self) -> &dyn LinkSink {
+        match self {
+            LinkSubscriber::Value { recon, .. } => recon.as_ref(),
+            LinkSubscriber::Map { recon, .. } => recon.as_ref(),
+        }
+    }
+
+    /// The kind of lane the subscriber expects, for error messages.
+    fn expected(&self) -> &'static str {
+        match self {
+            LinkSubscriber::Value { .. } => "value or command lane",
+            LinkSubscriber::Map { .. } => "map lane",
+        }
+    }
+
+    /// The parts of a value subscriber; any other is refused (the lane is a `lane`).
+    pub(crate) fn into_value(
+        self,
+        lane: &'static str,
+    ) -> Option<(u64, Box<dyn Any + Send>, Arc<dyn ReconValueSink>, bool)> {
+        match self {
+            LinkSubscriber::Value {
+                id,
+                typed,
+                recon,
+                sync,
+            } => Some((id, typed, recon, sync)),
+            other => other.refuse_kind(lane),
+        }
+    }
+
+    /// The parts of a map subscriber; any other is refused (the lane is a `lane`).
+    pub(crate) fn into_map(
+        self,
+        lane: &'static str,
+    ) -> Option<(u64, Box<dyn Any + Send>, Arc<dyn ReconMapSink>, bool)> {
+        match self {
+            LinkSubscriber::Map {
+                id,
+                typed,
+                recon,
+                sync,
+            } => Some((id, typed, recon, sync)),
+            other => other.refuse_kind(lane),
+        }
+    }
+
+    fn refuse_kind<T>(self, lane: &'static str) -> Option<T> {
+        let expected = self.expected();
+        self.refuse(UnlinkReason::KindMismatch { lane, expected });
+        None
+    }
+}
+
+impl fmt::Debug for LinkSubscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LinkSubscriber({})", self.expected())
+    }
+}
+
+/// Either path of a value subscriber, as a lane keeps it.
+pub(crate) enum ValueLink<T> {
+    Typed(Arc<dyn ValueSink<T>>),
+    Recon(Arc<dyn ReconValueSink>),
+}
+
+impl<T> ValueLink<T>
+where
+    T: Clone + serde::Serialize + 'static,
+{
+    /// Picks the typed path when the subscriber wants `T`.
+    pub(crate) fn new(typed: Box<dyn Any + Send>, recon: Arc<dyn ReconValueSink>) -> Self {
+        match typed.downcast::<Arc<dyn ValueSink<T>>>() {
+            Ok(sink) => ValueLink::Typed(*sink),
+            Err(_) => ValueLink::Recon(recon),
+        }
+    }
+
+    pub(crate) fn linked(&self) {
+        self.sink().linked();
+    }
+
+    pub(crate) fn synced(&self) {
+        self.sink().synced();
+    }
+
+    /// Sends one value; `false` if the link is over.
+    pub(crate) fn send(&self, value: &T) -> bool {
+        match self {
+            ValueLink::Typed(sink) => {
+                if sink.is_closed() {
+                    return false;
+                }
+                sink.event(value.clone());
+                true
+            }
+            ValueLink::Recon(sink) => {
+                if sink.is_closed() {
+                    return false;
+                }
+                let converted = crate::recon::to_value(value)
+                    .map_err(|err| err.to_string())
+                    .and_then(|value| sink.event_recon(&value));
+                match converted {
+                    Ok(()) => true,
+                    Err(reason) => {
+                        sink.unlinked(UnlinkReason::BadValue(reason));
+                        false
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T> ValueLink<T> {
+    fn sink(&self) -> &dyn LinkSink {
+        match self {
+            ValueLink::Typed(sink) => sink.as_ref(),
+            ValueLink::Recon(sink) => sink.as_ref(),
+        }
+    }
+}
+
+impl<T> Drop for ValueLink<T> {
+    fn drop(&mut self) {
+        let sink = self.sink();
+        if !sink.is_closed() {
+            sink.unlinked(UnlinkReason::AgentStopped);
+        }
+    }
+}
+
+/// Either path of a map subscriber, as a lane keeps it.
+pub(crate) enum MapLink<K, V> {
+    Typed(Arc<dyn MapSink<K, V>>),
+    Recon(Arc<dyn ReconMapSink>),
+}
+
+impl<K, V> MapLink<K, V>
+where
+    K: Clone + serde::Serialize + 'static,
+    V: Clone + serde::Serialize + 'static,
+{
+    /// Picks the typed path when the subscriber wants `K` and `V`.
+    pub(crate) fn new(typed: Box<dyn Any + Send>, recon: Arc<dyn ReconMapSink>) -> Self {
+        match typed.downcast::<Arc<dyn MapSink<K, V>>>() {
+            Ok(sink) => MapLink::Typed(*sink),
+            Err(_) => MapLink::Recon(recon),
+        }
+    }
+
+    pub(crate) fn linked(&self) {
+        self.sink().linked();
+    }
+
+    pub(crate) fn synced(&self) {
+        self.sink().synced();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.sink().is_closed()
+    }
+
+    /// Sends one operation; `false` if the link is over.
+    pub(crate) fn send(&self, event: super::MapEvent<'_, K, V>) -> bool {
+        use super::MapEvent;
+        if self.is_closed() {
+            return false;
+        }
+        let result = match (self, event) {
+            (MapLink::Typed(sink), MapEvent::Update(key, value)) => {
+                sink.update(key.clone(), value.clone());
+                Ok(())
+            }
+            (MapLink::Typed(sink), MapEvent::Remove(key)) => {
+                sink.remove(key.clone());
+                Ok(())
+            }
+            (MapLink::Typed(sink), MapEvent::Clear) => {
+                sink.clear();
+                Ok(())
+            }
+            (MapLink::Recon(sink), MapEvent::Update(key, value)) => to_recon(key)
+                .and_then(|key| Ok((key, to_recon(value)?)))
+                .and_then(|(key, value)| sink.update_recon(&key, &value)),
+            (MapLink::Recon(sink), MapEvent::Remove(key)) => {
+                to_recon(key).and_then(|key| sink.remove_recon(&key))
+            }
+            (MapLink::Recon(sink), MapEvent::Clear) => {
+                sink.clear();
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => true,
+            Err(reason) => {
+                self.sink().unlinked(UnlinkReason::BadValue(reason));
+                false
+            }
+        }
+    }
+}
+
+impl<K, V> MapLink<K, V> {
+    fn sink(&self) -> &dyn LinkSink {
+        match self {
+            MapLink::Typed(sink) => sink.as_ref(),
+            MapLink::Recon(sink) => sink.as_ref(),
+        }
+    }
+}
+
+impl<K, V> Drop for MapLink<K, V> {
+    fn drop(&mut self) {
+        let sink = self.sink();
+        if !sink.is_closed() {
+            sink.unlinked(UnlinkReason::AgentStopped);
+        }
+    }
+}
+
+fn to_recon<T: serde::Serialize>(value: &T) -> Result<Value, String> {
+    crate::recon::to_value(value).map_err(|err| err.to_string())
+}
+
+impl<T> super::ValueOutlet<T> for ValueLink<T>
+where
+    T: Clone + serde::Serialize + Send + 'static,
+{
+    fn publish(&mut self, value: &T) -> super::OutletStatus {
+        if self.send(value) {
+            super::OutletStatus::Open
+        } else {
+            super::OutletStatus::Closed
+        }
+    }
+}
+
+impl<K, V> super::MapOutlet<K, V> for MapLink<K, V>
+where
+    K: Clone + serde::Serialize + Send + 'static,
+    V: Clone + serde::Serialize + Send + 'static,
+{
+    fn publish(&mut self, event: super::MapEvent<'_, K, V>) -> super::OutletStatus {
+        if self.send(event) {
+            super::OutletStatus::Open
+        } else {
+            super::OutletStatus::Closed
+        }
+    }
+}

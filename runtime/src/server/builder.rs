@@ -1,0 +1,264 @@
+//! `ServerBuilder`, `Server` and `ServerHandle`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::registry::{AgentFactory, Registry, Route};
+use super::route::RoutePattern;
+use crate::agent_lifecycle::AgentLifecycle;
+use serde::Serialize;
+
+use crate::agent_model::environment::{send_command, Environment};
+use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
+use crate::config::AgentConfig;
+use crate::lanes::{CommandPayload, UnlinkReason};
+
+/// Settings of a server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The settings of every agent the server starts.
+    pub agent: AgentConfig,
+}
+
+/// Why a server could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerBuilderError {
+    /// Two routes match some node URI in common.
+    #[error("the routes `{first}` and `{second}` overlap: some node URI matches both")]
+    AmbiguousRoutes {
+        /// The first route.
+        first: String,
+        /// The second route.
+        second: String,
+    },
+}
+
+/// Why a server stopped with an error, or could not do what its handle asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerError {
+    /// No route matches the node URI.
+    #[error("no agent route matches `{0}`")]
+    NodeNotFound(String),
+    /// The server is stopping or has stopped.
+    #[error("the server has stopped")]
+    Stopped,
+}
+
+/// Builds a [`Server`]: routes, settings, then [`build`](ServerBuilder::build).
+pub struct ServerBuilder {
+    plane: String,
+    bind: Option<SocketAddr>,
+    routes: Vec<Route>,
+    config: ServerConfig,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder::with_plane_name("tidal")
+    }
+}
+
+impl ServerBuilder {
+    /// A builder for a server (a "plane") of this name.
+    pub fn with_plane_name(name: &str) -> Self {
+        ServerBuilder {
+            plane: name.to_owned(),
+            bind: None,
+            routes: Vec::new(),
+            config: ServerConfig::default(),
+        }
+    }
+
+    /// The address the server will listen on for WARP connections.
+    pub fn set_bind_addr(mut self, addr: SocketAddr) -> Self {
+        self.bind = Some(addr);
+        self
+    }
+
+    /// Serves the node URIs matching `pattern` with instances of `agent`.
+    pub fn add_route<A, L>(mut self, pattern: RoutePattern, agent: AgentModel<A, L>) -> Self
+    where
+        A: AgentLaneModel,
+        L: AgentLifecycle<A>,
+    {
+        let factory: Arc<dyn AgentFactory> = Arc::new(agent);
+        self.routes.push(Route { pattern, factory });
+        self
+    }
+
+    /// Changes the server's settings.
+    pub fn update_config(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Checks the routes and builds the server.
+    pub async fn build(self) -> Result<Server, ServerBuilderError> {
+        for (i, first) in self.routes.iter().enumerate() {
+            if let Some(second) = self.routes[i + 1..]
+                .iter()
+                .find(|other| other.pattern.overlaps(&first.pattern))
+            {
+                return Err(ServerBuilderError::AmbiguousRoutes {
+                    first: first.pattern.to_string(),
+                    second: second.pattern.to_string(),
+                });
+            }
+        }
+        Ok(Server {
+            plane: self.plane,
+            bind: self.bind,
+            registry: Registry::new(self.routes, self.config.agent),
+        })
+    }
+}
+
+/// A server, built and ready to [`run`](Server::run).
+pub struct Server {
+    plane: String,
+    bind: Option<SocketAddr>,
+    registry: Arc<Registry>,
+}
+
+impl Server {
+    /// The name of the server's plane.
+    pub fn plane_name(&self) -> &str {
+        &self.plane
+    }
+
+    /// Runs the server: returns the task to await (or spawn) and a handle to control it. The
+    /// task ends once [`ServerHandle::stop`] is called (or every handle is dropped) and every
+    /// agent has run its `on_stop`.
+    pub fn run(
+        self,
+    ) -> (
+        impl Future<Output = Result<(), ServerError>> + Send + 'static,
+        ServerHandle,
+    ) {
+        let shared = Arc::new(Shutdown::default());
+        let handle = ServerHandle {
+            registry: self.registry.clone(),
+            shutdown: shared.clone(),
+            bind: self.bind,
+        };
+        let registry = self.registry;
+        let task = async move {
+            shared.wait().await;
+            registry.stop_all().await;
+            Ok(())
+        };
+        (task, handle)
+    }
+}
+
+/// The stop signal shared by a server task and its handle.
+#[derive(Default)]
+struct Shutdown {
+    requested: AtomicBool,
+    notify: Notify,
+}
+
+impl Shutdown {
+    fn trigger(&self) {
+        self.requested.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    async fn wait(&self) {
+        while !self.requested.load(Ordering::Acquire) {
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// Controls a running server. Dropping it stops the server.
+pub struct ServerHandle {
+    registry: Arc<Registry>,
+    shutdown: Arc<Shutdown>,
+    bind: Option<SocketAddr>,
+}
+
+impl ServerHandle {
+    /// Stops the server: every agent runs its `on_stop`, downlinks are unlinked, and the server
+    /// task ends.
+    pub fn stop(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// The address the server listens on for WARP connections, once it is bound.
+    ///
+    /// The WARP endpoint is not part of this version yet, so this is the configured address,
+    /// if any.
+    pub async fn bound_addr(&self) -> Option<SocketAddr> {
+        self.bind
+    }
+
+    /// Starts the agent for `uri` now, rather than when it is first addressed.
+    pub async fn start_agent(&self, uri: &str) -> Result<(), ServerError> {
+        self.registry
+            .resolve(None, uri)
+            .map(|_| ())
+            .map_err(|reason| server_error(uri.to_owned(), reason))
+    }
+
+    /// Sends `value` as a command to the lane `lane` of the agent at `node` (starting it if
+    /// needed), as a client would. A value of another type than the lane's is converted through
+    /// Recon; one that does not convert is logged and dropped by the agent.
+    pub async fn command<T>(&self, node: &str, lane: &str, value: T) -> Result<(), ServerError>
+    where
+        T: Serialize + Send + 'static,
+    {
+        send_command(
+            self.registry.as_ref(),
+            None,
+            node,
+            lane,
+            CommandPayload::typed(value),
+        )
+        .await
+        .map_err(|reason| server_error(node.to_owned(), reason))
+    }
+
+    /// A handle to the agent at `uri` (started if needed), to run handlers in it.
+    ///
+    /// `A` must be the agent type of the route that serves `uri`; a handler sent to an agent of
+    /// another type is logged and dropped.
+    pub async fn agent_ref<A: AgentLaneModel>(
+        &self,
+        uri: &str,
+    ) -> Result<AgentRef<A>, ServerError> {
+        self.registry
+            .resolve(None, uri)
+            .map(|mailbox| AgentRef::new(uri.into(), mailbox))
+            .map_err(|reason| server_error(uri.to_owned(), reason))
+    }
+
+    /// Whether the agent for `uri` is running.
+    pub fn is_running(&self, uri: &str) -> bool {
+        self.registry.resolve_running(None, uri).is_some()
+    }
+
+    /// How many agents are running.
+    pub fn running_agents(&self) -> usize {
+        self.registry.running()
+    }
+}
+
+fn server_error(uri: String, reason: UnlinkReason) -> ServerError {
+    match reason {
+        UnlinkReason::NodeNotFound => ServerError::NodeNotFound(uri),
+        _ => ServerError::Stopped,
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}

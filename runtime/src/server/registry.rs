@@ -1,0 +1,154 @@
+//! The agents of a server, by node URI: found, or started from their route.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tokio::task::JoinHandle;
+
+use super::route::RoutePattern;
+use crate::agent_lifecycle::AgentLifecycle;
+use crate::agent_model::environment::{Environment, Mailbox, Request};
+use crate::agent_model::{AgentLaneModel, AgentModel};
+use crate::config::AgentConfig;
+use crate::lanes::UnlinkReason;
+
+/// Starts agent instances of one type (an `AgentModel`, type-erased).
+pub(crate) trait AgentFactory: Send + Sync + 'static {
+    fn start(
+        &self,
+        uri: String,
+        parameters: HashMap<String, String>,
+        config: AgentConfig,
+        environment: Arc<dyn Environment>,
+    ) -> (Mailbox, JoinHandle<()>);
+}
+
+impl<A, L> AgentFactory for AgentModel<A, L>
+where
+    A: AgentLaneModel,
+    L: AgentLifecycle<A>,
+{
+    fn start(
+        &self,
+        uri: String,
+        parameters: HashMap<String, String>,
+        config: AgentConfig,
+        environment: Arc<dyn Environment>,
+    ) -> (Mailbox, JoinHandle<()>) {
+        let (mailbox, _, task) =
+            AgentModel::start(self, uri, parameters, config, Some(environment));
+        (mailbox, task)
+    }
+}
+
+pub(crate) struct Route {
+    pub(crate) pattern: RoutePattern,
+    pub(crate) factory: Arc<dyn AgentFactory>,
+}
+
+struct Running {
+    mailbox: Mailbox,
+    task: JoinHandle<()>,
+}
+
+/// The server's agents.
+pub(crate) struct Registry {
+    routes: Vec<Route>,
+    config: AgentConfig,
+    agents: Mutex<HashMap<String, Running>>,
+    stopping: AtomicBool,
+    this: Weak<Registry>,
+}
+
+impl Registry {
+    pub(crate) fn new(routes: Vec<Route>, config: AgentConfig) -> Arc<Self> {
+        Arc::new_cyclic(|this| Registry {
+            routes,
+            config,
+            agents: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            this: this.clone(),
+        })
+    }
+
+    fn agents(&self) -> MutexGuard<'_, HashMap<String, Running>> {
+        self.agents
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many agents are running.
+    pub(crate) fn running(&self) -> usize {
+        self.agents()
+            .values()
+            .filter(|agent| !agent.mailbox.is_closed())
+            .count()
+    }
+
+    /// Stops every agent (each runs `on_stop`) and waits for their tasks.
+    pub(crate) async fn stop_all(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let agents: Vec<Running> = self.agents().drain().map(|(_, agent)| agent).collect();
+        for agent in &agents {
+            // An agent that already stopped has closed its inbox.
+            let _ = agent.mailbox.send(Request::Stop).await;
+        }
+        for agent in agents {
+            if let Err(err) = agent.task.await {
+                tracing::error!(%err, "an agent task panicked");
+            }
+        }
+    }
+}
+
+impl Environment for Registry {
+    fn resolve_running(&self, host: Option<&str>, node: &str) -> Option<Mailbox> {
+        if host.is_some() {
+            return None;
+        }
+        self.agents()
+            .get(node)
+            .filter(|agent| !agent.mailbox.is_closed())
+            .map(|agent| agent.mailbox.clone())
+    }
+
+    fn resolve(&self, host: Option<&str>, node: &str) -> Result<Mailbox, UnlinkReason> {
+        if let Some(host) = host {
+            return Err(UnlinkReason::Unreachable(format!(
+                "remote host {host}: remote downlinks are not supported yet"
+            )));
+        }
+        let mut agents = self.agents();
+        if let Some(agent) = agents.get(node) {
+            if !agent.mailbox.is_closed() {
+                return Ok(agent.mailbox.clone());
+            }
+        }
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(UnlinkReason::AgentStopped);
+        }
+        let Some((route, parameters)) = self
+            .routes
+            .iter()
+            .find_map(|route| route.pattern.match_uri(node).map(|params| (route, params)))
+        else {
+            return Err(UnlinkReason::NodeNotFound);
+        };
+        let Some(this) = self.this.upgrade() else {
+            return Err(UnlinkReason::AgentStopped);
+        };
+        let (mailbox, task) =
+            route
+                .factory
+                .start(node.to_owned(), parameters, self.config.clone(), this);
+        agents.insert(
+            node.to_owned(),
+            Running {
+                mailbox: mailbox.clone(),
+                task,
+            },
+        );
+        Ok(mailbox)
+    }
+}
