@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::item::apply_payload;
-use super::link::ValueLink;
+use super::link::{Parts, ValueLink};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, ModificationSink,
     Outlets, ValueOutlet,
@@ -157,7 +157,13 @@ where
     }
 
     fn link(&self, subscriber: LinkSubscriber) {
-        let Some((id, typed, recon, sync)) = subscriber.into_value("command lane") else {
+        let Some(Parts {
+            id,
+            typed,
+            recon,
+            sync,
+        }) = subscriber.into_value("command lane")
+        else {
             return;
         };
         let link = ValueLink::new(typed, recon);

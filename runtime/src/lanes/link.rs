@@ -109,6 +109,14 @@ pub trait ReconMapSink: LinkSink {
     fn clear(&self);
 }
 
+/// The parts of a link request of the kind a lane expected.
+pub(crate) struct Parts<S: ?Sized> {
+    pub(crate) id: u64,
+    pub(crate) typed: Box<dyn Any + Send>,
+    pub(crate) recon: Arc<S>,
+    pub(crate) sync: bool,
+}
+
 /// A new, process-wide unique link id (0 is never used).
 pub fn next_link_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,33 +173,37 @@ impl LinkSubscriber {
     }
 
     /// The parts of a value subscriber; any other is refused (the lane is a `lane`).
-    pub(crate) fn into_value(
-        self,
-        lane: &'static str,
-    ) -> Option<(u64, Box<dyn Any + Send>, Arc<dyn ReconValueSink>, bool)> {
+    pub(crate) fn into_value(self, lane: &'static str) -> Option<Parts<dyn ReconValueSink>> {
         match self {
             LinkSubscriber::Value {
                 id,
                 typed,
                 recon,
                 sync,
-            } => Some((id, typed, recon, sync)),
+            } => Some(Parts {
+                id,
+                typed,
+                recon,
+                sync,
+            }),
             other => other.refuse_kind(lane),
         }
     }
 
     /// The parts of a map subscriber; any other is refused (the lane is a `lane`).
-    pub(crate) fn into_map(
-        self,
-        lane: &'static str,
-    ) -> Option<(u64, Box<dyn Any + Send>, Arc<dyn ReconMapSink>, bool)> {
+    pub(crate) fn into_map(self, lane: &'static str) -> Option<Parts<dyn ReconMapSink>> {
         match self {
             LinkSubscriber::Map {
                 id,
                 typed,
                 recon,
                 sync,
-            } => Some((id, typed, recon, sync)),
+            } => Some(Parts {
+                id,
+                typed,
+                recon,
+                sync,
+            }),
             other => other.refuse_kind(lane),
         }
     }

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::item::apply_payload;
-use super::link::MapLink;
+use super::link::{MapLink, Parts};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, MapOutlet,
     ModificationSink, Outlets,
@@ -405,7 +405,13 @@ where
     }
 
     fn link(&self, subscriber: LinkSubscriber) {
-        let Some((id, typed, recon, sync)) = subscriber.into_map("map lane") else {
+        let Some(Parts {
+            id,
+            typed,
+            recon,
+            sync,
+        }) = subscriber.into_map("map lane")
+        else {
             return;
         };
         let link = MapLink::new(typed, recon);

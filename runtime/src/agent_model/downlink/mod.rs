@@ -1,7 +1,7 @@
 //! Downlinks hosted by an agent: links from the agent to lanes of other agents.
 //!
 //! A downlink opened with `HandlerContext::value_downlink_builder` (or `map_`, `event_`) lives
-//! inside the opening agent's task. Its lane writes into a [slot](slot) that coalesces what
+//! inside the opening agent's task. Its lane writes into a slot that coalesces what
 //! arrives; the agent task takes it all when the downlink is ready and runs the downlink's
 //! handlers, in the order linked → synced → events → unlinked, like any other event.
 

@@ -1,0 +1,629 @@
+//! Downlinks between agents of one server: value, map and event downlinks, their handles,
+//! their configuration, bad targets, and many agents at once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tidal::agent::{
+    agent_lifecycle::HandlerContext,
+    agent_model::downlink::hosted::{
+        DownlinkError, EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle,
+    },
+    agent_model::AgentModel,
+    config::{MapDownlinkConfig, SimpleDownlinkConfig},
+    event_handler::{EventHandler, HandlerActionExt},
+    lanes::{CommandLane, MapLane, MapMessage, ValueLane},
+    lifecycle, projections,
+    state::State,
+    AgentLaneModel,
+};
+use tidal::route::RoutePattern;
+use tidal::server::{ServerBuilder, ServerError, ServerHandle};
+use tokio::task::JoinHandle;
+
+/// What the agents of a test saw, in order.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+/// A handler that logs `line`.
+fn note<A: 'static>(log: &Log, line: String) -> impl EventHandler<A> {
+    let log = log.clone();
+    HandlerContext::<A>::default().effect(move || log.push(line))
+}
+
+impl Log {
+    fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn contains(&self, line: &str) -> bool {
+        self.lines().iter().any(|l| l == line)
+    }
+
+    /// Waits (at most 5 s) until `line` has been logged.
+    async fn wait_for(&self, line: &str) {
+        let found = tokio::time::timeout(Duration::from_secs(5), async {
+            while !self.contains(line) {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(
+            found.is_ok(),
+            "`{line}` never came; log: {:?}",
+            self.lines()
+        );
+    }
+}
+
+/// The agent downlinks link to.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Source {
+    value: ValueLane<i64>,
+    entries: MapLane<String, i32>,
+    shout: CommandLane<String>,
+    stop: CommandLane<i32>,
+}
+
+#[derive(Clone)]
+pub struct SourceLifecycle;
+
+#[lifecycle(Source)]
+impl SourceLifecycle {
+    #[on_command(stop)]
+    fn stop(&self, context: HandlerContext<Source>, _: &i32) -> impl EventHandler<Source> {
+        context.stop()
+    }
+}
+
+/// Which downlink a watcher opens.
+#[derive(Clone)]
+pub enum Plan {
+    Value(&'static str, &'static str, SimpleDownlinkConfig),
+    Map(&'static str, &'static str, MapDownlinkConfig),
+    Event(&'static str, &'static str),
+}
+
+#[derive(Default)]
+pub struct Handles {
+    value: Option<ValueDownlinkHandle<i32>>,
+    map: Option<MapDownlinkHandle<String, i32>>,
+    event: Option<EventDownlinkHandle>,
+}
+
+/// An agent that opens one downlink and takes commands to use its handle.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Watcher {
+    /// Sets the remote value through the value downlink's handle.
+    set: CommandLane<i32>,
+    /// Updates the remote map through the map downlink's handle (`key=value`, or `-key`).
+    put: CommandLane<String>,
+    /// 1: stop the downlink through its handle; 2: drop the handle.
+    end: CommandLane<i32>,
+}
+
+pub struct WatcherLifecycle {
+    plan: Plan,
+    log: Log,
+    handles: State<Watcher, Handles>,
+}
+
+#[lifecycle(Watcher)]
+impl WatcherLifecycle {
+    #[on_start]
+    fn start(&self, context: HandlerContext<Watcher>) -> impl EventHandler<Watcher> + '_ {
+        let log = self.log.clone();
+        let handles = &self.handles;
+        match self.plan.clone() {
+            Plan::Value(node, lane, config) => {
+                let (l1, l2, l3, l4, l5, l6) = (
+                    log.clone(),
+                    log.clone(),
+                    log.clone(),
+                    log.clone(),
+                    log.clone(),
+                    log,
+                );
+                context
+                    .value_downlink_builder::<i32>(None, node, lane, config)
+                    .on_linked(move |_| note(&l1, "linked".into()))
+                    .on_synced(move |_, v| {
+                        let v = *v;
+                        note(&l2, format!("synced {v}"))
+                    })
+                    .on_event(move |_, v| {
+                        let v = *v;
+                        note(&l3, format!("event {v}"))
+                    })
+                    .on_set(move |_, previous, v| {
+                        let v = *v;
+                        note(&l4, format!("set {previous:?} -> {v}"))
+                    })
+                    .on_unlinked(move |_| note(&l5, "unlinked".into()))
+                    .on_failed(move |_| note(&l6, "failed".into()))
+                    .done()
+                    .and_then(move |handle| handles.with_mut(move |h| h.value = Some(handle)))
+                    .boxed_local()
+            }
+            Plan::Map(node, lane, config) => {
+                let (l1, l2, l3, l4, l5, l6, l7) = (
+                    log.clone(),
+                    log.clone(),
+                    log.clone(),
+                    log.clone(),
+                    log.clone(),
+                    log.clone(),
+                    log,
+                );
+                context
+                    .map_downlink_builder::<String, i32>(None, node, lane, config)
+                    .on_linked(move |_| note(&l1, "linked".into()))
+                    .on_synced(move |_, map| {
+                        let mut entries: Vec<_> =
+                            map.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        entries.sort();
+                        note(&l2, format!("synced {entries:?}"))
+                    })
+                    .on_update(move |_, map, key, previous, value| {
+                        let line =
+                            format!("update {key} {previous:?} -> {value} ({} keys)", map.len());
+                        note(&l3, line)
+                    })
+                    .on_remove(move |_, map, key, removed| {
+                        let line = format!("remove {key} {removed} ({} keys)", map.len());
+                        note(&l4, line)
+                    })
+                    .on_clear(move |_, before| {
+                        let line = format!("clear {}", before.len());
+                        note(&l5, line)
+                    })
+                    .on_unlinked(move |_| note(&l6, "unlinked".into()))
+                    .on_failed(move |_| note(&l7, "failed".into()))
+                    .done()
+                    .and_then(move |handle| handles.with_mut(move |h| h.map = Some(handle)))
+                    .boxed_local()
+            }
+            Plan::Event(node, lane) => {
+                let (l1, l2, l3) = (log.clone(), log.clone(), log);
+                context
+                    .event_downlink_builder::<String>(
+                        None,
+                        node,
+                        lane,
+                        SimpleDownlinkConfig::default(),
+                    )
+                    .on_linked(move |_| note(&l1, "linked".into()))
+                    .on_event(move |_, text| note(&l2, format!("event {text}")))
+                    .on_unlinked(move |_| note(&l3, "unlinked".into()))
+                    .done()
+                    .and_then(move |handle| handles.with_mut(move |h| h.event = Some(handle)))
+                    .boxed_local()
+            }
+        }
+    }
+
+    #[on_command(set)]
+    fn set(
+        &self,
+        context: HandlerContext<Watcher>,
+        value: &i32,
+    ) -> impl EventHandler<Watcher> + '_ {
+        let (value, log) = (*value, self.log.clone());
+        self.handles
+            .with_mut(move |h| h.value.as_mut().map(|handle| handle.set(value)))
+            .and_then(move |result| {
+                context.effect(move || {
+                    if let Some(Err(DownlinkError::Stopped)) = result {
+                        log.push("set refused".into());
+                    }
+                })
+            })
+    }
+
+    #[on_command(put)]
+    fn put(&self, _context: HandlerContext<Watcher>, op: &str) -> impl EventHandler<Watcher> + '_ {
+        let op = op.to_owned();
+        self.handles.with_mut(move |h| {
+            if let Some(handle) = &h.map {
+                let result = match op.split_once('=') {
+                    Some((key, value)) => handle.update(key.to_owned(), value.parse().unwrap_or(0)),
+                    None if op == "clear" => handle.clear(),
+                    None => handle.remove(op.trim_start_matches('-').to_owned()),
+                };
+                result.expect("the downlink runs");
+            }
+        })
+    }
+
+    #[on_command(end)]
+    fn end(&self, context: HandlerContext<Watcher>, how: &i32) -> impl EventHandler<Watcher> + '_ {
+        let (how, log) = (*how, self.log.clone());
+        self.handles
+            .with_mut(move |h| {
+                if how == 1 {
+                    if let Some(handle) = h.value.as_mut() {
+                        handle.stop();
+                    }
+                    h.map.as_ref().map(MapDownlinkHandle::stop);
+                    h.event.as_ref().map(EventDownlinkHandle::stop);
+                } else {
+                    *h = Handles::default();
+                }
+                h.value.as_ref().and_then(|handle| handle.get())
+            })
+            .and_then(move |last| context.effect(move || log.push(format!("ended, last {last:?}"))))
+    }
+}
+
+struct Running {
+    server: ServerHandle,
+    task: JoinHandle<Result<(), ServerError>>,
+    log: Log,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.server.stop();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn serve(plan: Plan) -> Running {
+    let log = Log::default();
+    let watcher_log = log.clone();
+    let server = ServerBuilder::with_plane_name("downlinks")
+        .add_route(
+            RoutePattern::parse_str("/source/:id").unwrap(),
+            AgentModel::new(Source::default, SourceLifecycle),
+        )
+        .add_route(
+            RoutePattern::parse_str("/watcher").unwrap(),
+            AgentModel::from_fn(Watcher::default, move || WatcherLifecycle {
+                plan: plan.clone(),
+                log: watcher_log.clone(),
+                handles: State::default(),
+            }),
+        )
+        .update_config(|config| config.agent.inactive_timeout = Some(Duration::from_millis(100)))
+        .build()
+        .await
+        .unwrap();
+    let (task, server) = server.run();
+    let task = tokio::spawn(task);
+    server.start_agent("/watcher").await.unwrap();
+    Running { server, task, log }
+}
+
+fn value_plan(config: SimpleDownlinkConfig) -> Plan {
+    Plan::Value("/source/1", "value", config)
+}
+
+#[tokio::test]
+async fn a_value_downlink_converts_the_lane_type_and_writes_through_its_handle() {
+    let running = serve(value_plan(SimpleDownlinkConfig::default())).await;
+    let log = &running.log;
+    log.wait_for("synced 0").await;
+    // The lane holds i64, the downlink i32: values are converted.
+    running
+        .server
+        .command("/source/1", "value", 41i64)
+        .await
+        .unwrap();
+    log.wait_for("set Some(0) -> 41").await;
+    // Writes through the handle go to the remote lane and come back as events.
+    running.server.command("/watcher", "set", 7).await.unwrap();
+    log.wait_for("set Some(41) -> 7").await;
+    assert_eq!(
+        log.lines(),
+        [
+            "linked",
+            "synced 0",
+            "event 41",
+            "set Some(0) -> 41",
+            "event 7",
+            "set Some(41) -> 7"
+        ]
+    );
+    // `get` reads the last value received.
+    running.server.command("/watcher", "end", 1).await.unwrap();
+    log.wait_for("ended, last Some(7)").await;
+    log.wait_for("unlinked").await;
+    // A stopped downlink refuses writes.
+    running.server.command("/watcher", "set", 8).await.unwrap();
+    log.wait_for("set refused").await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn events_before_the_sync_reach_handlers_only_when_configured() {
+    let config = SimpleDownlinkConfig {
+        events_when_not_synced: true,
+        ..SimpleDownlinkConfig::default()
+    };
+    let running = serve(value_plan(config)).await;
+    running.log.wait_for("synced 0").await;
+    // The lane's state arrives as an event before the sync completes.
+    assert_eq!(
+        running.log.lines(),
+        ["linked", "event 0", "set None -> 0", "synced 0"]
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_map_downlink_syncs_entries_then_follows_updates_removals_and_clears() {
+    let running = serve(Plan::Map(
+        "/source/1",
+        "entries",
+        MapDownlinkConfig::default(),
+    ))
+    .await;
+    let (server, log) = (&running.server, &running.log);
+    let update = |key: &str, value| MapMessage::Update {
+        key: key.to_owned(),
+        value,
+    };
+    server
+        .command("/source/1", "entries", update("a", 1))
+        .await
+        .unwrap();
+    log.wait_for(r#"synced ["a=1"]"#).await;
+    server
+        .command("/source/1", "entries", update("b", 2))
+        .await
+        .unwrap();
+    log.wait_for("update b None -> 2 (2 keys)").await;
+    server
+        .command("/source/1", "entries", update("a", 3))
+        .await
+        .unwrap();
+    log.wait_for("update a Some(1) -> 3 (2 keys)").await;
+    server
+        .command(
+            "/source/1",
+            "entries",
+            MapMessage::<String, i32>::Remove { key: "b".into() },
+        )
+        .await
+        .unwrap();
+    log.wait_for("remove b 2 (1 keys)").await;
+    // Writes through the handle.
+    server
+        .command("/watcher", "put", "c=9".to_owned())
+        .await
+        .unwrap();
+    log.wait_for("update c None -> 9 (2 keys)").await;
+    server
+        .command("/watcher", "put", "-a".to_owned())
+        .await
+        .unwrap();
+    log.wait_for("remove a 3 (1 keys)").await;
+    server
+        .command("/watcher", "put", "clear".to_owned())
+        .await
+        .unwrap();
+    log.wait_for("clear 1").await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_downlink_receives_every_command_of_a_command_lane() {
+    let running = serve(Plan::Event("/source/1", "shout")).await;
+    let (server, log) = (&running.server, &running.log);
+    log.wait_for("linked").await;
+    for word in ["one", "two", "three"] {
+        server
+            .command("/source/1", "shout", word.to_owned())
+            .await
+            .unwrap();
+    }
+    log.wait_for("event three").await;
+    assert_eq!(
+        log.lines(),
+        ["linked", "event one", "event two", "event three"]
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_nodes_and_lanes_unlink_and_wrong_kinds_fail() {
+    for (plan, expected) in [
+        (
+            Plan::Value("/nowhere", "value", SimpleDownlinkConfig::default()),
+            vec!["unlinked"],
+        ),
+        (
+            Plan::Value("/source/1", "missing", SimpleDownlinkConfig::default()),
+            vec!["unlinked"],
+        ),
+        (
+            Plan::Map("/source/1", "value", MapDownlinkConfig::default()),
+            vec!["failed"],
+        ),
+        (
+            Plan::Value("/source/1", "entries", SimpleDownlinkConfig::default()),
+            vec!["failed"],
+        ),
+    ] {
+        let running = serve(plan).await;
+        running.log.wait_for(expected[0]).await;
+        assert_eq!(running.log.lines(), expected);
+        running.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_downlink_and_releases_the_lane() {
+    let running = serve(value_plan(SimpleDownlinkConfig::default())).await;
+    let (server, log) = (&running.server, &running.log);
+    log.wait_for("synced 0").await;
+    server.command("/watcher", "end", 2).await.unwrap();
+    log.wait_for("unlinked").await;
+    // Nothing links to the source any more: it passivates (100 ms of inactivity).
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while server.is_running("/source/1") {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the source passivates");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn terminate_on_unlinked_decides_whether_a_downlink_relinks() {
+    // Default: the downlink stops when its lane goes away.
+    let running = serve(value_plan(SimpleDownlinkConfig::default())).await;
+    running.log.wait_for("synced 0").await;
+    running
+        .server
+        .command("/source/1", "stop", 0)
+        .await
+        .unwrap();
+    running.log.wait_for("unlinked").await;
+    assert_eq!(running.log.lines(), ["linked", "synced 0", "unlinked"]);
+    running.stop().await;
+
+    // Otherwise it links again (starting the agent again) and resyncs.
+    let config = SimpleDownlinkConfig {
+        terminate_on_unlinked: false,
+        ..SimpleDownlinkConfig::default()
+    };
+    let running = serve(value_plan(config)).await;
+    let (server, log) = (&running.server, &running.log);
+    log.wait_for("synced 0").await;
+    server.command("/source/1", "value", 5i64).await.unwrap();
+    log.wait_for("event 5").await;
+    server.command("/source/1", "stop", 0).await.unwrap();
+    log.wait_for("unlinked").await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while log.lines().iter().filter(|l| *l == "synced 0").count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("relinked and resynced");
+    assert_eq!(
+        log.lines(),
+        [
+            "linked",
+            "synced 0",
+            "event 5",
+            "set Some(0) -> 5",
+            "unlinked",
+            "linked",
+            "synced 0"
+        ]
+    );
+    running.stop().await;
+}
+
+/// A thousand agents, each with a value downlink to one lane.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Follower {
+    seen: ValueLane<i64>,
+}
+
+pub struct FollowerLifecycle {
+    linked: Arc<AtomicUsize>,
+    latest: Arc<AtomicUsize>,
+    handle: State<Follower, Option<ValueDownlinkHandle<i64>>>,
+}
+
+#[lifecycle(Follower)]
+impl FollowerLifecycle {
+    #[on_start]
+    fn start(&self, context: HandlerContext<Follower>) -> impl EventHandler<Follower> + '_ {
+        let (linked, latest) = (self.linked.clone(), self.latest.clone());
+        context
+            .value_downlink_builder::<i64>(
+                None,
+                "/source/1",
+                "value",
+                SimpleDownlinkConfig::default(),
+            )
+            .on_synced(move |context, _| {
+                let linked = linked.clone();
+                context.effect(move || {
+                    linked.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .on_event(move |context, value| {
+                let (value, latest) = (*value, latest.clone());
+                context
+                    .set_value(Follower::SEEN, value)
+                    .followed_by(context.effect(move || {
+                        if value == 1000 {
+                            latest.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }))
+            })
+            .done()
+            .and_then(move |handle| self.handle.set(Some(handle)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_agents_follow_one_lane() {
+    let linked = Arc::new(AtomicUsize::new(0));
+    let latest = Arc::new(AtomicUsize::new(0));
+    let (l, t) = (linked.clone(), latest.clone());
+    let server = ServerBuilder::with_plane_name("many")
+        .add_route(
+            RoutePattern::parse_str("/source/:id").unwrap(),
+            AgentModel::new(Source::default, SourceLifecycle),
+        )
+        .add_route(
+            RoutePattern::parse_str("/follower/:id").unwrap(),
+            AgentModel::from_fn(Follower::default, move || FollowerLifecycle {
+                linked: l.clone(),
+                latest: t.clone(),
+                handle: State::default(),
+            }),
+        )
+        .build()
+        .await
+        .unwrap();
+    let (task, server) = server.run();
+    let task = tokio::spawn(task);
+    for i in 0..1000 {
+        server.start_agent(&format!("/follower/{i}")).await.unwrap();
+    }
+    let wait = |counter: Arc<AtomicUsize>| async move {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while counter.load(Ordering::SeqCst) < 1000 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("every follower got there")
+    };
+    wait(linked.clone()).await;
+    for value in 1..=1000i64 {
+        server.command("/source/1", "value", value).await.unwrap();
+    }
+    wait(latest.clone()).await;
+    assert_eq!(server.running_agents(), 1001);
+    let follower = server.agent_ref::<Follower>("/follower/999").await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let context = HandlerContext::<Follower>::default();
+    follower
+        .run(
+            context
+                .get_value(Follower::SEEN)
+                .and_then(move |v| context.effect(move || tx.send(v).unwrap())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rx.await.unwrap(), 1000);
+    server.stop();
+    task.await.unwrap().unwrap();
+}
