@@ -15,3 +15,4 @@ pub mod server;
 pub mod state;
 pub mod stores;
 pub mod testing;
+pub mod warp;

@@ -322,6 +322,11 @@ where
                     lane: lane_id.and_then(A::item_spec).map(|spec| spec.name),
                     error,
                 };
+                if let EventHandlerError::BadCommand(_) = failure.error {
+                    // Bad input from outside is dropped; it says nothing about the agent's health.
+                    tracing::warn!(node = %failure.node, lane = failure.lane, error = %failure.error, "command dropped");
+                    return Err(failure);
+                }
                 tracing::error!(node = %failure.node, lane = failure.lane, error = %failure.error, "event handler failed");
                 if self.config.on_handler_error == HandlerErrorPolicy::Stop {
                     self.stopping = true;

@@ -37,6 +37,9 @@ pub(crate) trait Environment: Send + Sync + 'static {
 
     /// The inbox of the agent serving `node` on `host` if it is running (never starts it).
     fn resolve_running(&self, host: Option<&str>, node: &str) -> Option<Mailbox>;
+
+    /// Whether some route of this process serves `node`.
+    fn serves(&self, node: &str) -> bool;
 }
 
 /// Sends a command to a lane of any agent, waiting while its inbox is full.

@@ -12,7 +12,7 @@ use super::item::apply_payload;
 use super::link::{Parts, ValueLink};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, ModificationSink,
-    Outlets, ValueOutlet,
+    Outlets, SharedEncoding, ValueOutlet,
 };
 use crate::event_handler::{EventHandlerError, Modification};
 
@@ -141,9 +141,11 @@ where
             return;
         }
         let mut commands = self.commands.borrow_mut();
+        let mut shared: Vec<SharedEncoding> = Vec::new();
+        shared.resize_with(commands.len(), SharedEncoding::default);
         self.outlets.publish(|outlet| {
-            for command in commands.iter() {
-                if outlet.publish(command) == super::OutletStatus::Closed {
+            for (command, shared) in commands.iter().zip(shared.iter_mut()) {
+                if outlet.publish_shared(command, shared) == super::OutletStatus::Closed {
                     return super::OutletStatus::Closed;
                 }
             }
@@ -166,6 +168,7 @@ where
         else {
             return;
         };
+        recon.lane_kind(ItemKind::CommandLane);
         let link = ValueLink::new(typed, recon);
         link.linked();
         if sync {

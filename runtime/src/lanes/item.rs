@@ -144,10 +144,14 @@ impl CommandPayload {
         CommandPayload::Typed(Box::new(command))
     }
 
-    /// The command as a `T`: taken as it is if it is one, converted through Recon otherwise.
-    pub(crate) fn into_command<T>(self) -> Result<T, String>
+    /// The command as a `T`: taken as it is if it is one, decoded from its Recon form with
+    /// `decode` otherwise.
+    pub(crate) fn into_command<T>(
+        self,
+        decode: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Result<T, String>
     where
-        T: DeserializeOwned + 'static,
+        T: 'static,
     {
         let value = match self {
             CommandPayload::Typed(typed) => {
@@ -162,12 +166,7 @@ impl CommandPayload {
             }
             CommandPayload::Recon(value) => value,
         };
-        crate::recon::from_value_ref::<T>(&value).map_err(|err| {
-            format!(
-                "`{value}` is not a valid `{}`: {err}",
-                std::any::type_name::<T>()
-            )
-        })
+        decode(&value)
     }
 }
 
@@ -186,6 +185,17 @@ pub trait CommandTarget: AgentItem {
     /// [`MapMessage`](super::MapMessage) for a map lane, the command for a command lane.
     type Command: Serialize + DeserializeOwned + Send + 'static;
 
+    /// Decodes a command from its Recon form (as received over WARP, or converted from a
+    /// command of another type).
+    fn decode(value: &Value) -> Result<Self::Command, String> {
+        crate::recon::from_value_ref::<Self::Command>(value).map_err(|err| {
+            format!(
+                "`{value}` is not a valid `{}`: {err}",
+                std::any::type_name::<Self::Command>()
+            )
+        })
+    }
+
     /// Applies a typed command, reporting each change to `sink`.
     fn apply(
         &self,
@@ -201,7 +211,7 @@ pub(crate) fn apply_payload<L: CommandTarget>(
     sink: &mut dyn ModificationSink,
 ) -> Result<(), EventHandlerError> {
     let command = command
-        .into_command::<L::Command>()
+        .into_command::<L::Command>(L::decode)
         .map_err(EventHandlerError::BadCommand)?;
     lane.apply(command, sink)
 }

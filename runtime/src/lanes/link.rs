@@ -8,8 +8,9 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::ItemKind;
 use crate::recon::Value;
 
 /// Why a link ended.
@@ -65,8 +66,62 @@ impl fmt::Display for UnlinkReason {
     }
 }
 
+/// A value in Recon form whose text is encoded at most once, however many subscribers of one
+/// event ask for it.
+#[derive(Debug)]
+pub struct Encoded {
+    value: Value,
+    text: OnceLock<Arc<str>>,
+}
+
+impl Encoded {
+    /// Wraps a Recon value.
+    pub fn new(value: Value) -> Self {
+        Encoded {
+            value,
+            text: OnceLock::new(),
+        }
+    }
+
+    /// The value.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The value's compact Recon text, encoded on first use.
+    pub fn text(&self) -> &Arc<str> {
+        self.text.get_or_init(|| self.value.to_string().into())
+    }
+}
+
+/// The Recon form of one lane event, computed for the first subscriber that needs it and
+/// shared by the others.
+#[derive(Default)]
+pub struct SharedEncoding {
+    encoded: Option<Result<Encoded, String>>,
+}
+
+impl SharedEncoding {
+    /// The event in Recon form (converted on the first call).
+    pub fn get<T: serde::Serialize>(&mut self, value: &T) -> Result<&Encoded, &str> {
+        self.encoded
+            .get_or_insert_with(|| {
+                crate::recon::to_value(value)
+                    .map(Encoded::new)
+                    .map_err(|err| err.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
 /// What every subscriber hears about the state of its link.
 pub trait LinkSink: Send + Sync + 'static {
+    /// The kind of lane the link is to (told before `linked`).
+    fn lane_kind(&self, kind: ItemKind) {
+        let _ = kind;
+    }
+
     /// The link is established.
     fn linked(&self);
     /// The lane's state has been sent in full.
@@ -86,7 +141,7 @@ pub trait ValueSink<T>: LinkSink {
 /// A subscriber to a value or command lane that takes values in Recon form.
 pub trait ReconValueSink: LinkSink {
     /// One value; `Err` if it does not fit the subscriber's type.
-    fn event_recon(&self, value: &Value) -> Result<(), String>;
+    fn event_recon(&self, value: &Encoded) -> Result<(), String>;
 }
 
 /// A subscriber to a map lane that takes keys and values of types `K` and `V` as they are.
@@ -102,9 +157,9 @@ pub trait MapSink<K, V>: LinkSink {
 /// A subscriber to a map lane that takes keys and values in Recon form.
 pub trait ReconMapSink: LinkSink {
     /// The entry for `key` is now `value`; `Err` if either does not fit.
-    fn update_recon(&self, key: &Value, value: &Value) -> Result<(), String>;
+    fn update_recon(&self, key: &Encoded, value: &Encoded) -> Result<(), String>;
     /// The entry for `key` is gone; `Err` if the key does not fit.
-    fn remove_recon(&self, key: &Value) -> Result<(), String>;
+    fn remove_recon(&self, key: &Encoded) -> Result<(), String>;
     /// Every entry is gone.
     fn clear(&self);
 }
@@ -137,6 +192,18 @@ pub enum LinkSubscriber {
         /// Whether to send the lane's state first (`@sync` rather than `@link`).
         sync: bool,
     },
+    /// To a lane of any kind, with Recon values (e.g. for a remote client, which does not know
+    /// the kind of the lane it links to).
+    Untyped {
+        /// The link's id, to unlink it later.
+        id: u64,
+        /// Receives the events of value and command lanes.
+        value: Arc<dyn ReconValueSink>,
+        /// Receives the events of map lanes (usually the same object as `value`).
+        map: Arc<dyn ReconMapSink>,
+        /// Whether to send the lane's state first.
+        sync: bool,
+    },
     /// To a map lane.
     Map {
         /// The link's id, to unlink it later.
@@ -161,6 +228,7 @@ impl LinkSubscriber {
         match self {
             LinkSubscriber::Value { recon, .. } => recon.as_ref(),
             LinkSubscriber::Map { recon, .. } => recon.as_ref(),
+            LinkSubscriber::Untyped { value, .. } => value.as_ref(),
         }
     }
 
@@ -169,6 +237,7 @@ impl LinkSubscriber {
         match self {
             LinkSubscriber::Value { .. } => "value or command lane",
             LinkSubscriber::Map { .. } => "map lane",
+            LinkSubscriber::Untyped { .. } => "lane",
         }
     }
 
@@ -184,6 +253,14 @@ impl LinkSubscriber {
                 id,
                 typed,
                 recon,
+                sync,
+            }),
+            LinkSubscriber::Untyped {
+                id, value, sync, ..
+            } => Some(Parts {
+                id,
+                typed: Box::new(()),
+                recon: value,
                 sync,
             }),
             other => other.refuse_kind(lane),
@@ -202,6 +279,12 @@ impl LinkSubscriber {
                 id,
                 typed,
                 recon,
+                sync,
+            }),
+            LinkSubscriber::Untyped { id, map, sync, .. } => Some(Parts {
+                id,
+                typed: Box::new(()),
+                recon: map,
                 sync,
             }),
             other => other.refuse_kind(lane),
@@ -249,6 +332,12 @@ where
 
     /// Sends one value; `false` if the link is over.
     pub(crate) fn send(&self, value: &T) -> bool {
+        self.send_shared(value, &mut SharedEncoding::default())
+    }
+
+    /// Sends one value, converting it through `shared` (so that the subscribers of one event
+    /// share one conversion); `false` if the link is over.
+    pub(crate) fn send_shared(&self, value: &T, shared: &mut SharedEncoding) -> bool {
         match self {
             ValueLink::Typed(sink) => {
                 if sink.is_closed() {
@@ -261,9 +350,10 @@ where
                 if sink.is_closed() {
                     return false;
                 }
-                let converted = crate::recon::to_value(value)
-                    .map_err(|err| err.to_string())
-                    .and_then(|value| sink.event_recon(&value));
+                let converted = shared
+                    .get(value)
+                    .map_err(str::to_owned)
+                    .and_then(|encoded| sink.event_recon(encoded));
                 match converted {
                     Ok(()) => true,
                     Err(reason) => {
@@ -383,8 +473,10 @@ impl<K, V> Drop for MapLink<K, V> {
     }
 }
 
-fn to_recon<T: serde::Serialize>(value: &T) -> Result<Value, String> {
-    crate::recon::to_value(value).map_err(|err| err.to_string())
+fn to_recon<T: serde::Serialize>(value: &T) -> Result<Encoded, String> {
+    crate::recon::to_value(value)
+        .map(Encoded::new)
+        .map_err(|err| err.to_string())
 }
 
 impl<T> super::ValueOutlet<T> for ValueLink<T>
@@ -392,7 +484,11 @@ where
     T: Clone + serde::Serialize + Send + 'static,
 {
     fn publish(&mut self, value: &T) -> super::OutletStatus {
-        if self.send(value) {
+        self.publish_shared(value, &mut SharedEncoding::default())
+    }
+
+    fn publish_shared(&mut self, value: &T, shared: &mut SharedEncoding) -> super::OutletStatus {
+        if self.send_shared(value, shared) {
             super::OutletStatus::Open
         } else {
             super::OutletStatus::Closed

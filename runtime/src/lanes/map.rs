@@ -17,6 +17,7 @@ use super::{
     ModificationSink, Outlets,
 };
 use crate::event_handler::{EventHandlerError, Modification};
+use crate::recon::Value;
 
 /// An operation on a map lane: what a command to a map lane (and a map downlink) carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -414,6 +415,7 @@ where
         else {
             return;
         };
+        recon.lane_kind(ItemKind::MapLane);
         let link = MapLink::new(typed, recon);
         link.linked();
         if sync {
@@ -528,6 +530,15 @@ where
     M: MapBacking<K, V>,
 {
     type Command = MapMessage<K, V>;
+
+    /// The WARP form (`@update(key:K) V`, `@remove(key:K)`, `@clear`, `@take(n)`, `@drop(n)`),
+    /// or the serde form of `MapMessage`.
+    fn decode(value: &Value) -> Result<MapMessage<K, V>, String> {
+        super::map_message_from_value(value).or_else(|warp_error| {
+            crate::recon::from_value_ref::<MapMessage<K, V>>(value)
+                .map_err(|_| format!("`{value}` is not a map operation: {warp_error}"))
+        })
+    }
 
     fn apply(
         &self,

@@ -17,6 +17,7 @@ mod command;
 mod item;
 mod link;
 mod map;
+mod map_wire;
 mod outlet;
 mod value;
 
@@ -26,12 +27,16 @@ pub use item::{
     TypedCommand,
 };
 pub use link::{
-    next_link_id, LinkSink, LinkSubscriber, MapSink, ReconMapSink, ReconValueSink, UnlinkReason,
-    ValueSink,
+    next_link_id, Encoded, LinkSink, LinkSubscriber, MapSink, ReconMapSink, ReconValueSink,
+    SharedEncoding, UnlinkReason, ValueSink,
 };
 pub(crate) use map::MapCell;
 pub use map::{
     MapBacking, MapEvent, MapLane, MapLaneEvent, MapLikeItem, MapMessage, OrderedMapLane,
+};
+pub use map_wire::{
+    map_event_body, map_message_from_value, map_message_to_value, map_remove_value,
+    map_update_value,
 };
 pub(crate) use outlet::Outlets;
 pub use outlet::{MapOutlet, OutletStatus, ValueOutlet};

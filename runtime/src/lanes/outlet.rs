@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use super::MapEvent;
+use super::{MapEvent, SharedEncoding};
 
 /// Whether an outlet wants more events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,13 @@ pub enum OutletStatus {
 pub trait ValueOutlet<T>: Send {
     /// Receives the lane's value after an event (or one command).
     fn publish(&mut self, value: &T) -> OutletStatus;
+
+    /// Like [`publish`](Self::publish), with the event's Recon form shared by every outlet of
+    /// the lane (outlets that need it convert the value once for all).
+    fn publish_shared(&mut self, value: &T, shared: &mut SharedEncoding) -> OutletStatus {
+        let _ = shared;
+        self.publish(value)
+    }
 }
 
 impl<T, F> ValueOutlet<T> for F

@@ -11,7 +11,7 @@ use super::item::apply_payload;
 use super::link::{Parts, ValueLink};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, ModificationSink,
-    Outlets, ValueOutlet,
+    Outlets, SharedEncoding, ValueOutlet,
 };
 use crate::event_handler::{EventHandlerError, Modification};
 
@@ -160,7 +160,9 @@ where
     fn flush(&self) {
         if self.dirty.replace(false) {
             let value = self.cell.value.borrow();
-            self.outlets.publish(|outlet| outlet.publish(&value));
+            let mut shared = SharedEncoding::default();
+            self.outlets
+                .publish(|outlet| outlet.publish_shared(&value, &mut shared));
         }
     }
 
@@ -178,6 +180,7 @@ where
         else {
             return;
         };
+        recon.lane_kind(ItemKind::ValueLane);
         let link = ValueLink::new(typed, recon);
         link.linked();
         if sync {

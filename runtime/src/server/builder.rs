@@ -2,11 +2,12 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
+use super::endpoint::{self, EndpointConfig};
 use super::registry::{AgentFactory, Registry, Route};
 use super::route::RoutePattern;
 use crate::agent_lifecycle::AgentLifecycle;
@@ -23,6 +24,8 @@ use crate::lanes::{CommandPayload, UnlinkReason};
 pub struct ServerConfig {
     /// The settings of every agent the server starts.
     pub agent: AgentConfig,
+    /// The settings of the WARP endpoint.
+    pub endpoint: EndpointConfig,
 }
 
 /// Why a server could not be built.
@@ -35,6 +38,14 @@ pub enum ServerBuilderError {
         first: String,
         /// The second route.
         second: String,
+    },
+    /// The server could not listen on its address.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
     },
 }
 
@@ -110,9 +121,25 @@ impl ServerBuilder {
                 });
             }
         }
+        let listener = match self.bind {
+            Some(addr) => {
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|err| ServerBuilderError::Bind {
+                            addr,
+                            reason: err.to_string(),
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let bound = listener.as_ref().and_then(|l| l.local_addr().ok());
         Ok(Server {
             plane: self.plane,
-            bind: self.bind,
+            listener,
+            bound,
+            endpoint: self.config.endpoint,
             registry: Registry::new(self.routes, self.config.agent),
         })
     }
@@ -121,7 +148,9 @@ impl ServerBuilder {
 /// A server, built and ready to [`run`](Server::run).
 pub struct Server {
     plane: String,
-    bind: Option<SocketAddr>,
+    listener: Option<TcpListener>,
+    bound: Option<SocketAddr>,
+    endpoint: EndpointConfig,
     registry: Arc<Registry>,
 }
 
@@ -132,71 +161,63 @@ impl Server {
     }
 
     /// Runs the server: returns the task to await (or spawn) and a handle to control it. The
-    /// task ends once [`ServerHandle::stop`] is called (or every handle is dropped) and every
-    /// agent has run its `on_stop`.
+    /// task ends once [`ServerHandle::stop`] is called (or every handle is dropped): client
+    /// connections are closed (code 1001) and every agent runs its `on_stop`.
     pub fn run(
         self,
     ) -> (
         impl Future<Output = Result<(), ServerError>> + Send + 'static,
         ServerHandle,
     ) {
-        let shared = Arc::new(Shutdown::default());
+        let (stop, stopped) = watch::channel(false);
         let handle = ServerHandle {
             registry: self.registry.clone(),
-            shutdown: shared.clone(),
-            bind: self.bind,
+            stop,
+            bound: self.bound,
         };
         let registry = self.registry;
+        let (listener, config) = (self.listener, self.endpoint);
         let task = async move {
-            shared.wait().await;
-            registry.stop_all().await;
+            let environment: Arc<dyn Environment> = registry.clone();
+            let endpoint = async {
+                if let Some(listener) = listener {
+                    endpoint::serve(listener, environment, config, stopped.clone()).await;
+                }
+            };
+            let mut signal = stopped.clone();
+            let agents = async move {
+                while !*signal.borrow_and_update() {
+                    if signal.changed().await.is_err() {
+                        break;
+                    }
+                }
+                registry.stop_all().await;
+            };
+            tokio::join!(endpoint, agents);
             Ok(())
         };
         (task, handle)
     }
 }
 
-/// The stop signal shared by a server task and its handle.
-#[derive(Default)]
-struct Shutdown {
-    requested: AtomicBool,
-    notify: Notify,
-}
-
-impl Shutdown {
-    fn trigger(&self) {
-        self.requested.store(true, Ordering::Release);
-        self.notify.notify_waiters();
-        self.notify.notify_one();
-    }
-
-    async fn wait(&self) {
-        while !self.requested.load(Ordering::Acquire) {
-            self.notify.notified().await;
-        }
-    }
-}
-
 /// Controls a running server. Dropping it stops the server.
 pub struct ServerHandle {
     registry: Arc<Registry>,
-    shutdown: Arc<Shutdown>,
-    bind: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    bound: Option<SocketAddr>,
 }
 
 impl ServerHandle {
     /// Stops the server: every agent runs its `on_stop`, downlinks are unlinked, and the server
     /// task ends.
     pub fn stop(&self) {
-        self.shutdown.trigger();
+        self.stop.send_replace(true);
     }
 
-    /// The address the server listens on for WARP connections, once it is bound.
-    ///
-    /// The WARP endpoint is not part of this version yet, so this is the configured address,
-    /// if any.
+    /// The address the server listens on for WARP connections (with the actual port when it
+    /// was bound to port 0), or `None` when it has no bind address.
     pub async fn bound_addr(&self) -> Option<SocketAddr> {
-        self.bind
+        self.bound
     }
 
     /// Starts the agent for `uri` now, rather than when it is first addressed.
@@ -259,6 +280,6 @@ fn server_error(uri: String, reason: UnlinkReason) -> ServerError {
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        self.shutdown.trigger();
+        self.stop.send_replace(true);
     }
 }

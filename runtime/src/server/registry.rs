@@ -103,6 +103,12 @@ impl Registry {
 }
 
 impl Environment for Registry {
+    fn serves(&self, node: &str) -> bool {
+        self.routes
+            .iter()
+            .any(|route| route.pattern.match_uri(node).is_some())
+    }
+
     fn resolve_running(&self, host: Option<&str>, node: &str) -> Option<Mailbox> {
         if host.is_some() {
             return None;

@@ -14,8 +14,10 @@ use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-use crate::lanes::{LinkSink, MapSink, ReconMapSink, ReconValueSink, UnlinkReason, ValueSink};
-use crate::recon::{from_value_ref, Value};
+use crate::lanes::{
+    Encoded, ItemKind, LinkSink, MapSink, ReconMapSink, ReconValueSink, UnlinkReason, ValueSink,
+};
+use crate::recon::from_value_ref;
 
 /// How many events an event downlink keeps before dropping the oldest.
 pub(crate) const EVENT_QUEUE_BOUND: usize = 1024;
@@ -60,6 +62,16 @@ pub(crate) struct LinkEvents {
 /// Pending events of some kind of downlink.
 pub(crate) trait Pending: Default + Send + 'static {
     fn link_events(&mut self) -> &mut LinkEvents;
+
+    /// Takes everything pending, leaving an empty state (that may keep settings).
+    fn take(&mut self) -> Self {
+        std::mem::take(self)
+    }
+
+    /// The kind of lane linked to (told before `linked`).
+    fn lane_kind(&mut self, kind: ItemKind) {
+        let _ = kind;
+    }
 }
 
 /// The shared mailbox of a downlink.
@@ -96,7 +108,7 @@ impl<P: Pending> Slot<P> {
     /// Takes everything pending (the agent task calls this when the downlink is ready).
     pub(crate) fn take(&self) -> P {
         self.notifier.queued.store(false, Ordering::Release);
-        std::mem::take(&mut *self.lock())
+        self.lock().take()
     }
 
     /// Wakes the agent without new events (e.g. to process a stop request).
@@ -117,6 +129,10 @@ impl<P: Pending> Slot<P> {
 }
 
 impl<P: Pending> LinkSink for Slot<P> {
+    fn lane_kind(&self, kind: ItemKind) {
+        self.lock().lane_kind(kind);
+    }
+
     fn linked(&self) {
         self.update(|p| p.link_events().linked = true);
     }
@@ -164,8 +180,8 @@ impl<T: Send + 'static> ValueSink<T> for Slot<ValuePending<T>> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> ReconValueSink for Slot<ValuePending<T>> {
-    fn event_recon(&self, value: &Value) -> Result<(), String> {
-        let value = from_value_ref::<T>(value).map_err(|err| err.to_string())?;
+    fn event_recon(&self, value: &Encoded) -> Result<(), String> {
+        let value = from_value_ref::<T>(value.value()).map_err(|err| err.to_string())?;
         self.event(value);
         Ok(())
     }
@@ -207,8 +223,8 @@ impl<T: Send + 'static> ValueSink<T> for Slot<EventPending<T>> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> ReconValueSink for Slot<EventPending<T>> {
-    fn event_recon(&self, value: &Value) -> Result<(), String> {
-        let value = from_value_ref::<T>(value).map_err(|err| err.to_string())?;
+    fn event_recon(&self, value: &Encoded) -> Result<(), String> {
+        let value = from_value_ref::<T>(value.value()).map_err(|err| err.to_string())?;
         self.event(value);
         Ok(())
     }
@@ -268,15 +284,15 @@ where
     K: Eq + Hash + DeserializeOwned + Send + 'static,
     V: DeserializeOwned + Send + 'static,
 {
-    fn update_recon(&self, key: &Value, value: &Value) -> Result<(), String> {
-        let key = from_value_ref::<K>(key).map_err(|err| err.to_string())?;
-        let value = from_value_ref::<V>(value).map_err(|err| err.to_string())?;
+    fn update_recon(&self, key: &Encoded, value: &Encoded) -> Result<(), String> {
+        let key = from_value_ref::<K>(key.value()).map_err(|err| err.to_string())?;
+        let value = from_value_ref::<V>(value.value()).map_err(|err| err.to_string())?;
         MapSink::update(self, key, value);
         Ok(())
     }
 
-    fn remove_recon(&self, key: &Value) -> Result<(), String> {
-        let key = from_value_ref::<K>(key).map_err(|err| err.to_string())?;
+    fn remove_recon(&self, key: &Encoded) -> Result<(), String> {
+        let key = from_value_ref::<K>(key.value()).map_err(|err| err.to_string())?;
         MapSink::remove(self, key);
         Ok(())
     }

@@ -1,0 +1,316 @@
+//! One WARP client connection: envelopes in, link events and replies out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::remote::RemotePending;
+use super::EndpointConfig;
+use crate::agent_model::downlink::slot::{Notifier, Slot};
+use crate::agent_model::environment::{send_command, send_link, send_unlink, Environment};
+use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
+use crate::warp::{write_frame, Envelope, EnvelopeKind};
+
+/// A client's link to one lane.
+struct ClientLink {
+    node: String,
+    lane: String,
+    slot: Arc<Slot<RemotePending>>,
+    linked_sent: bool,
+}
+
+/// The links of one connection and where their events are announced.
+struct Links {
+    environment: Arc<dyn Environment>,
+    ready: mpsc::UnboundedSender<u64>,
+    by_id: HashMap<u64, ClientLink>,
+    by_address: HashMap<(String, String), u64>,
+}
+
+impl Links {
+    /// `@link` (sync = false) or `@sync` (sync = true).
+    fn link(&mut self, node: String, lane: String, sync: bool) {
+        let address = (node, lane);
+        let mut linked_sent = false;
+        if let Some(id) = self.by_address.get(&address).copied() {
+            if !sync {
+                return; // Already linked: nothing to do.
+            }
+            // A sync on a linked lane sends the state again, without a second `@linked`.
+            if let Some(old) = self.by_id.remove(&id) {
+                linked_sent = old.linked_sent;
+                self.close(&old, id);
+            }
+        }
+        let (node, lane) = address;
+        let id = next_link_id();
+        let slot = Arc::new(Slot::new(Notifier::new(id, self.ready.clone())));
+        let subscriber = LinkSubscriber::Untyped {
+            id,
+            value: slot.clone(),
+            map: slot.clone(),
+            sync,
+        };
+        send_link(
+            Some(self.environment.as_ref()),
+            None,
+            &node,
+            &lane,
+            subscriber,
+        );
+        self.by_address.insert((node.clone(), lane.clone()), id);
+        self.by_id.insert(
+            id,
+            ClientLink {
+                node,
+                lane,
+                slot,
+                linked_sent,
+            },
+        );
+    }
+
+    /// `@unlink`: closes the link and confirms, or says the node does not exist.
+    fn unlink(&mut self, node: String, lane: String, out: &mut Vec<String>) {
+        if let Some(id) = self.by_address.remove(&(node, lane)) {
+            if let Some(link) = self.by_id.remove(&id) {
+                self.close(&link, id);
+                out.push(frame(
+                    EnvelopeKind::Unlinked,
+                    &link.node,
+                    &link.lane,
+                    Some("\"Link closed.\""),
+                ));
+            }
+        }
+    }
+
+    fn close(&self, link: &ClientLink, id: u64) {
+        link.slot.close();
+        send_unlink(
+            Some(self.environment.as_ref()),
+            None,
+            &link.node,
+            &link.lane,
+            id,
+        );
+    }
+
+    /// Writes the frames for what the link `id` has received.
+    fn render(&mut self, id: u64, out: &mut Vec<String>) {
+        let Some(link) = self.by_id.get_mut(&id) else {
+            return;
+        };
+        let mut pending = link.slot.take();
+        let (node, lane) = (&link.node, &link.lane);
+        if pending.link.linked && !link.linked_sent {
+            link.linked_sent = true;
+            out.push(frame(EnvelopeKind::Linked, node, lane, None));
+        }
+        if pending.lost > 0 {
+            tracing::warn!(%node, %lane, lost = pending.lost, "client fell behind; oldest command events dropped");
+        }
+        if pending.cleared {
+            out.push(frame(EnvelopeKind::Event, node, lane, Some("@clear")));
+        }
+        for body in pending.events.drain(..) {
+            out.push(frame(EnvelopeKind::Event, node, lane, Some(&body)));
+        }
+        for (_, body) in pending.ops.drain(..) {
+            out.push(frame(EnvelopeKind::Event, node, lane, Some(&body)));
+        }
+        if pending.link.synced {
+            out.push(frame(EnvelopeKind::Synced, node, lane, None));
+        }
+        if let Some(reason) = pending.link.unlinked.take() {
+            let body = match &reason {
+                UnlinkReason::NodeNotFound => "@nodeNotFound".to_owned(),
+                UnlinkReason::LaneNotFound => "@laneNotFound".to_owned(),
+                UnlinkReason::Closed => "\"Link closed.\"".to_owned(),
+                other => crate::recon::Value::Text(other.to_string()).to_string(),
+            };
+            out.push(frame(EnvelopeKind::Unlinked, node, lane, Some(&body)));
+            let address = (link.node.clone(), link.lane.clone());
+            link.slot.close();
+            self.by_id.remove(&id);
+            if self.by_address.get(&address) == Some(&id) {
+                self.by_address.remove(&address);
+            }
+        }
+    }
+
+    /// The connection is over: every link is closed at its lane.
+    fn close_all(&mut self) {
+        for (id, link) in std::mem::take(&mut self.by_id) {
+            self.close(&link, id);
+        }
+        self.by_address.clear();
+    }
+}
+
+fn frame(kind: EnvelopeKind, node: &str, lane: &str, body: Option<&str>) -> String {
+    let mut out = String::with_capacity(node.len() + lane.len() + body.map_or(0, str::len) + 32);
+    write_frame(&mut out, kind, node, lane, body);
+    out
+}
+
+fn close_frame(code: CloseCode, reason: &'static str) -> Option<CloseFrame> {
+    Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })
+}
+
+/// Runs a connection until the client leaves, misbehaves, stops reading, or the server stops.
+pub(crate) async fn run(
+    socket: WebSocketStream<TcpStream>,
+    environment: Arc<dyn Environment>,
+    config: EndpointConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (ready, mut ready_events) = mpsc::unbounded_channel();
+    let mut links = Links {
+        environment: environment.clone(),
+        ready,
+        by_id: HashMap::new(),
+        by_address: HashMap::new(),
+    };
+    let (mut sink, mut stream) = socket.split();
+    let mut out: Vec<String> = Vec::new();
+    let close = loop {
+        let mut flush = false;
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break close_frame(CloseCode::Away, "Server is stopping."),
+            message = stream.next() => match message {
+                None | Some(Ok(Message::Close(_))) => break None,
+                Some(Err(err)) => break close_for(&err),
+                Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
+                    Ok(envelope) => {
+                        if let Err(close) = handle(envelope, &mut links, environment.as_ref(), &mut out).await {
+                            break close;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::debug!(%err, "bad envelope; closing the connection");
+                        break close_frame(CloseCode::Protocol, "Expected a valid Warp envelope.");
+                    }
+                },
+                Some(Ok(Message::Binary(_))) => {
+                    break close_frame(CloseCode::Protocol, "Expected string data.");
+                }
+                // The pong is queued by the WebSocket layer; flushing sends it.
+                Some(Ok(Message::Ping(_))) => flush = true,
+                Some(Ok(_)) => {}
+            },
+            Some(id) = ready_events.recv() => {
+                links.render(id, &mut out);
+                while let Ok(id) = ready_events.try_recv() {
+                    links.render(id, &mut out);
+                }
+            }
+        }
+        if out.is_empty() && !flush {
+            continue;
+        }
+        let write = async {
+            for text in out.drain(..) {
+                sink.feed(Message::text(text)).await?;
+            }
+            sink.flush().await
+        };
+        match tokio::time::timeout(config.write_timeout, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::debug!(%err, "client connection failed");
+                break None;
+            }
+            Err(_) => {
+                tracing::warn!("client stopped reading; disconnecting it");
+                break None;
+            }
+        }
+    };
+    links.close_all();
+    if let Some(frame) = close {
+        let closing = async {
+            sink.send(Message::Close(Some(frame))).await?;
+            sink.close().await
+        };
+        let _ = tokio::time::timeout(config.write_timeout, closing).await;
+    }
+}
+
+/// The close frame for a failed read, if the connection is still usable to send one.
+fn close_for(err: &WsError) -> Option<CloseFrame> {
+    match err {
+        WsError::Utf8(_) => close_frame(CloseCode::Protocol, "Invalid encoding."),
+        WsError::Capacity(_) => close_frame(CloseCode::Size, "Frame too large."),
+        WsError::Protocol(_) => close_frame(CloseCode::Protocol, "Protocol error."),
+        _ => None,
+    }
+}
+
+/// Acts on one envelope from the client; `Err` closes the connection with that frame.
+async fn handle(
+    envelope: Envelope,
+    links: &mut Links,
+    environment: &dyn Environment,
+    out: &mut Vec<String>,
+) -> Result<(), Option<CloseFrame>> {
+    let Envelope {
+        kind,
+        node,
+        lane,
+        body,
+        ..
+    } = envelope;
+    match kind {
+        EnvelopeKind::Link => links.link(node, lane, false),
+        EnvelopeKind::Sync => links.link(node, lane, true),
+        EnvelopeKind::Unlink => {
+            if !links.by_address.contains_key(&(node.clone(), lane.clone()))
+                && !environment.serves(&node)
+            {
+                out.push(frame(
+                    EnvelopeKind::Unlinked,
+                    &node,
+                    &lane,
+                    Some("@nodeNotFound"),
+                ));
+            } else {
+                links.unlink(node, lane, out);
+            }
+        }
+        EnvelopeKind::Command => {
+            if let Err(reason) =
+                send_command(environment, None, &node, &lane, CommandPayload::Recon(body)).await
+            {
+                tracing::debug!(%node, %lane, %reason, "command from a client dropped");
+            }
+        }
+        EnvelopeKind::Auth | EnvelopeKind::Deauth => {
+            tracing::debug!("authentication is not supported; envelope ignored");
+        }
+        EnvelopeKind::Authed | EnvelopeKind::Deauthed => {
+            return Err(close_frame(
+                CloseCode::Protocol,
+                "Expected a valid Warp envelope.",
+            ));
+        }
+        EnvelopeKind::Event
+        | EnvelopeKind::Linked
+        | EnvelopeKind::Synced
+        | EnvelopeKind::Unlinked => {
+            tracing::debug!(%node, %lane, ?kind, "server-side envelope from a client ignored");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,546 @@
+//! The WARP endpoint over real WebSocket connections on 127.0.0.1: the semantics of
+//! `shared/reference/warp.md` sections 3 and 7, and bad input of every kind.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tidal::agent::{
+    agent_lifecycle::HandlerContext,
+    agent_model::AgentModel,
+    event_handler::{EventHandler, HandlerActionExt},
+    lanes::{CommandLane, MapLane, ValueLane},
+    lifecycle, projections, AgentLaneModel,
+};
+use tidal::route::RoutePattern;
+use tidal::server::{ServerBuilder, ServerError, ServerHandle};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The agent of the reference's examples.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Unit {
+    value: ValueLane<i32>,
+    map: MapLane<String, i32>,
+    add: CommandLane<i32>,
+    text: ValueLane<String>,
+}
+
+#[derive(Clone)]
+pub struct UnitLifecycle;
+
+#[lifecycle(Unit)]
+impl UnitLifecycle {
+    #[on_command(add)]
+    fn add(&self, context: HandlerContext<Unit>, n: &i32) -> impl EventHandler<Unit> {
+        let n = *n;
+        context
+            .update(Unit::MAP, format!("k{n}"), n)
+            .followed_by(context.set_value(Unit::VALUE, n))
+    }
+}
+
+struct Running {
+    server: ServerHandle,
+    task: JoinHandle<Result<(), ServerError>>,
+    url: String,
+}
+
+async fn serve() -> Running {
+    serve_with(|_| {}).await
+}
+
+async fn serve_with(configure: impl FnOnce(&mut tidal::server::ServerConfig)) -> Running {
+    let server = ServerBuilder::with_plane_name("warp")
+        .set_bind_addr("127.0.0.1:0".parse().unwrap())
+        .add_route(
+            RoutePattern::parse_str("/unit/:id").unwrap(),
+            AgentModel::new(Unit::default, UnitLifecycle),
+        )
+        .update_config(configure)
+        .build()
+        .await
+        .unwrap();
+    let (task, server) = server.run();
+    let task = tokio::spawn(task);
+    let addr = server.bound_addr().await.expect("bound");
+    Running {
+        server,
+        task,
+        url: format!("ws://{addr}/"),
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.server.stop();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the server stops")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+struct Client {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    async fn connect(url: &str) -> Client {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connects");
+        Client { socket }
+    }
+
+    async fn send(&mut self, text: &str) {
+        self.socket.send(Message::text(text)).await.expect("sends");
+    }
+
+    /// The next text frame (at most 5 s away).
+    async fn recv(&mut self) -> String {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.socket.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the connection is open")
+                .expect("a valid frame");
+            match message {
+                Message::Text(text) => return text.as_str().to_owned(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    async fn expect(&mut self, expected: &[&str]) {
+        for line in expected {
+            assert_eq!(self.recv().await, *line);
+        }
+    }
+
+    /// Waits for the server to close the connection; returns the close code and reason.
+    async fn closed(&mut self) -> (CloseCode, String) {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.socket.next())
+                .await
+                .expect("closed within 5 s");
+            match message {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (frame.code, frame.reason.as_str().to_owned())
+                }
+                Some(Ok(Message::Close(None))) | None => return (CloseCode::Status, String::new()),
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => panic!("error instead of a close frame: {err}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sync_sends_linked_the_state_and_synced() {
+    let running = serve().await;
+    let mut client = Client::connect(&running.url).await;
+    client.send(r#"@sync(node:"/unit/a",lane:value)"#).await;
+    client
+        .expect(&[
+            r#"@linked(node:"/unit/a",lane:value)"#,
+            r#"@event(node:"/unit/a",lane:value) 0"#,
+            r#"@synced(node:"/unit/a",lane:value)"#,
+        ])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn commands_reach_lanes_and_events_reach_every_link() {
+    let running = serve().await;
+    let mut client = Client::connect(&running.url).await;
+    let mut other = Client::connect(&running.url).await;
+    client.send(r#"@sync(node:"/unit/a",lane:value)"#).await;
+    client.send(r#"@sync(node:"/unit/a",lane:map)"#).await;
+    client
+        .expect(&[
+            r#"@linked(node:"/unit/a",lane:value)"#,
+            r#"@event(node:"/unit/a",lane:value) 0"#,
+            r#"@synced(node:"/unit/a",lane:value)"#,
+            r#"@linked(node:"/unit/a",lane:map)"#,
+            r#"@synced(node:"/unit/a",lane:map)"#,
+        ])
+        .await;
+    other.send(r#"@link(node:"/unit/a",lane:value)"#).await;
+    other
+        .expect(&[r#"@linked(node:"/unit/a",lane:value)"#])
+        .await;
+    // The Python client's glued body.
+    client.send(r#"@command(node:"/unit/a",lane:add)5"#).await;
+    client
+        .expect(&[
+            r#"@event(node:"/unit/a",lane:map)@update(key:k5) 5"#,
+            r#"@event(node:"/unit/a",lane:value) 5"#,
+        ])
+        .await;
+    other
+        .expect(&[r#"@event(node:"/unit/a",lane:value) 5"#])
+        .await;
+    // The Rust Commander's spelling; a command to a value lane sets it.
+    other
+        .send(r#"@command(node: "/unit/a", lane: "value") 42"#)
+        .await;
+    client
+        .expect(&[r#"@event(node:"/unit/a",lane:value) 42"#])
+        .await;
+    other
+        .expect(&[r#"@event(node:"/unit/a",lane:value) 42"#])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn map_lanes_sync_their_entries_and_take_every_operation() {
+    let running = serve().await;
+    let mut client = Client::connect(&running.url).await;
+    for n in [1, 2, 3, 4] {
+        client
+            .send(&format!(r#"@command(node:"/unit/m",lane:add) {n}"#))
+            .await;
+    }
+    client
+        .send(r#"@command(node:"/unit/m",lane:map)@update(key:"x y") 9"#)
+        .await;
+    client
+        .send(r#"@command(node:"/unit/m",lane:map)@remove(key:k1)"#)
+        .await;
+    client.send(r#"@sync(node:"/unit/m",lane:map)"#).await;
+    assert_eq!(client.recv().await, r#"@linked(node:"/unit/m",lane:map)"#);
+    let mut entries = Vec::new();
+    loop {
+        let frame = client.recv().await;
+        if frame == r#"@synced(node:"/unit/m",lane:map)"# {
+            break;
+        }
+        entries.push(frame);
+    }
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            r#"@event(node:"/unit/m",lane:map)@update(key:"x y") 9"#,
+            r#"@event(node:"/unit/m",lane:map)@update(key:k2) 2"#,
+            r#"@event(node:"/unit/m",lane:map)@update(key:k3) 3"#,
+            r#"@event(node:"/unit/m",lane:map)@update(key:k4) 4"#,
+        ]
+    );
+    // take and drop remove keys in key order, one event each.
+    client
+        .send(r#"@command(node:"/unit/m",lane:map)@take(3)"#)
+        .await;
+    client
+        .expect(&[r#"@event(node:"/unit/m",lane:map)@remove(key:"x y")"#])
+        .await;
+    client
+        .send(r#"@command(node:"/unit/m",lane:map)@drop(1)"#)
+        .await;
+    client
+        .expect(&[r#"@event(node:"/unit/m",lane:map)@remove(key:k2)"#])
+        .await;
+    client
+        .send(r#"@command(node:"/unit/m",lane:map)@clear"#)
+        .await;
+    client
+        .expect(&[r#"@event(node:"/unit/m",lane:map)@clear"#])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn command_lanes_echo_commands_to_linked_clients() {
+    let running = serve().await;
+    let mut client = Client::connect(&running.url).await;
+    client.send(r#"@link(node:"/unit/c",lane:add)"#).await;
+    client
+        .expect(&[r#"@linked(node:"/unit/c",lane:add)"#])
+        .await;
+    for n in [7, 8, 9] {
+        client
+            .send(&format!(r#"@command(node:"/unit/c",lane:add) {n}"#))
+            .await;
+    }
+    client
+        .expect(&[
+            r#"@event(node:"/unit/c",lane:add) 7"#,
+            r#"@event(node:"/unit/c",lane:add) 8"#,
+            r#"@event(node:"/unit/c",lane:add) 9"#,
+        ])
+        .await;
+    // Unlike the reference, a sync on a command lane is answered.
+    client.send(r#"@sync(node:"/unit/c2",lane:add)"#).await;
+    client
+        .expect(&[
+            r#"@linked(node:"/unit/c2",lane:add)"#,
+            r#"@synced(node:"/unit/c2",lane:add)"#,
+        ])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn link_unlink_and_repeated_syncs() {
+    let running = serve().await;
+    let mut client = Client::connect(&running.url).await;
+    // `@link` sends no state.
+    client.send(r#"@link(node:"/unit/l",lane:value)"#).await;
+    client
+        .expect(&[r#"@linked(node:"/unit/l",lane:value)"#])
+        .await;
+    // A sync on a linked lane: the state again and `@synced`, no second `@linked`.
+    client.send(r#"@sync(node:"/unit/l",lane:value)"#).await;
+    client.send(r#"@sync(node:"/unit/l",lane:value)"#).await;
+    client
+        .expect(&[
+            r#"@event(node:"/unit/l",lane:value) 0"#,
+            r#"@synced(node:"/unit/l",lane:value)"#,
+            r#"@event(node:"/unit/l",lane:value) 0"#,
+            r#"@synced(node:"/unit/l",lane:value)"#,
+        ])
+        .await;
+    client.send(r#"@unlink(node:"/unit/l",lane:value)"#).await;
+    client
+        .expect(&[r#"@unlinked(node:"/unit/l",lane:value) "Link closed.""#])
+        .await;
+    // No more events, and an unlink of a lane that is not linked gets no reply: the next
+    // frame is the answer to the next request.
+    client
+        .send(r#"@command(node:"/unit/l",lane:value) 3"#)
+        .await;
+    client.send(r#"@unlink(node:"/unit/l",lane:value)"#).await;
+    client.send(r#"@sync(node:"/unit/l",lane:value)"#).await;
+    client
+        .expect(&[
+            r#"@linked(node:"/unit/l",lane:value)"#,
+            r#"@event(node:"/unit/l",lane:value) 3"#,
+            r#"@synced(node:"/unit/l",lane:value)"#,
+        ])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_nodes_and_lanes_are_reported_and_commands_to_them_dropped() {
+    let running = serve().await;
+    let mut client = Client::connect(&running.url).await;
+    client.send(r#"@sync(node:"/nope/x",lane:value)"#).await;
+    client
+        .expect(&[r#"@unlinked(node:"/nope/x",lane:value)@nodeNotFound"#])
+        .await;
+    client.send(r#"@sync(node:"/unit/a",lane:nolane)"#).await;
+    client
+        .expect(&[r#"@unlinked(node:"/unit/a",lane:nolane)@laneNotFound"#])
+        .await;
+    client.send(r#"@unlink(node:"/nope/x",lane:value)"#).await;
+    client
+        .expect(&[r#"@unlinked(node:"/nope/x",lane:value)@nodeNotFound"#])
+        .await;
+    for (node, misses) in [("/unit/a/b", 1), ("unit/x", 1), ("/unit/x/", 1)] {
+        client
+            .send(&format!(r#"@link(node:"{node}",lane:value)"#))
+            .await;
+        let expected = format!(r#"@unlinked(node:"{node}",lane:value)@nodeNotFound"#);
+        for _ in 0..misses {
+            assert_eq!(client.recv().await, expected);
+        }
+    }
+    // Commands to unknown targets, and payloads of the wrong type, are dropped; the
+    // connection and the agent keep working.
+    client
+        .send(r#"@command(node:"/nope/x",lane:value) 1"#)
+        .await;
+    client
+        .send(r#"@command(node:"/unit/a",lane:nolane) 1"#)
+        .await;
+    client.send(r#"@link(node:"/unit/a",lane:value)"#).await;
+    client
+        .expect(&[r#"@linked(node:"/unit/a",lane:value)"#])
+        .await;
+    for bad in ["2.0", r#""str""#, "{5}", "@update(key:k) 1"] {
+        client
+            .send(&format!(r#"@command(node:"/unit/a",lane:value) {bad}"#))
+            .await;
+    }
+    client
+        .send(r#"@command(node:"/unit/a",lane:value) 0x10"#)
+        .await;
+    client
+        .expect(&[r#"@event(node:"/unit/a",lane:value) 16"#])
+        .await;
+    // Authentication is accepted and ignored.
+    client.send(r#"@auth @openId("jwt")"#).await;
+    client
+        .send(r#"@command(node:"/unit/a",lane:value) 17"#)
+        .await;
+    client
+        .expect(&[r#"@event(node:"/unit/a",lane:value) 17"#])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn bad_frames_close_the_connection_with_1002_and_a_reason() {
+    let running = serve().await;
+    let cases: Vec<(Message, &str)> = vec![
+        (
+            Message::text("this is not an envelope"),
+            "Expected a valid Warp envelope.",
+        ),
+        (
+            Message::text(r#"@bogus(node:"/unit/a",lane:value)"#),
+            "Expected a valid Warp envelope.",
+        ),
+        (
+            Message::text(r#"@link("/unit/a", value)"#),
+            "Expected a valid Warp envelope.",
+        ),
+        (
+            Message::text(r#"@command(node:"/unit/a",lane:value,prio:1) 5"#),
+            "Expected a valid Warp envelope.",
+        ),
+        (
+            Message::text(r#"@authed"#),
+            "Expected a valid Warp envelope.",
+        ),
+        (Message::binary(vec![1u8, 2, 3]), "Expected string data."),
+        (
+            Message::Frame(Frame::message(
+                vec![0xffu8, 0xfe, 0x40],
+                OpCode::Data(Data::Text),
+                true,
+            )),
+            "Invalid encoding.",
+        ),
+    ];
+    for (message, reason) in cases {
+        let mut client = Client::connect(&running.url).await;
+        client.socket.send(message).await.unwrap();
+        assert_eq!(
+            client.closed().await,
+            (CloseCode::Protocol, reason.to_owned())
+        );
+    }
+    // The server is still there.
+    let mut client = Client::connect(&running.url).await;
+    client.send(r#"@sync(node:"/unit/a",lane:value)"#).await;
+    client
+        .expect(&[r#"@linked(node:"/unit/a",lane:value)"#])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn frames_over_the_limit_are_refused() {
+    let running = serve_with(|config| config.endpoint.max_frame_size = 1024).await;
+    let mut client = Client::connect(&running.url).await;
+    let huge = format!(
+        r#"@command(node:"/unit/a",lane:text) "{}""#,
+        "x".repeat(4096)
+    );
+    client.send(&huge).await;
+    assert_eq!(client.closed().await.0, CloseCode::Size);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn subprotocols_pings_and_shutdown() {
+    let running = serve().await;
+    // `warp0` offered: echoed.
+    let mut request = running.url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "warp0".parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "warp0"
+    );
+    // Pings are answered.
+    socket
+        .send(Message::Ping(b"Heartbeat".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap();
+    assert!(matches!(pong, Some(Ok(Message::Pong(payload))) if payload.as_ref() == b"Heartbeat"));
+    // Only other subprotocols offered: refused.
+    let mut request = format!("{}some/path", running.url)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "mqtt".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+    // Any path, no subprotocol: accepted.
+    let mut client = Client::connect(&format!("{}any/path/at/all", running.url)).await;
+    client.send(r#"@link(node:"/unit/s",lane:value)"#).await;
+    client
+        .expect(&[r#"@linked(node:"/unit/s",lane:value)"#])
+        .await;
+    // Stopping the server closes connections with 1001.
+    running.server.stop();
+    assert_eq!(
+        client.closed().await,
+        (CloseCode::Away, "Server is stopping.".to_owned())
+    );
+    tokio::time::timeout(Duration::from_secs(10), running.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
+    let running =
+        serve_with(|config| config.endpoint.write_timeout = Duration::from_millis(300)).await;
+    let mut slow = Client::connect(&running.url).await;
+    slow.send(r#"@link(node:"/unit/big",lane:text)"#).await;
+    slow.expect(&[r#"@linked(node:"/unit/big",lane:text)"#])
+        .await;
+    let mut fast = Client::connect(&running.url).await;
+    fast.send(r#"@link(node:"/unit/big",lane:value)"#).await;
+    fast.expect(&[r#"@linked(node:"/unit/big",lane:value)"#])
+        .await;
+    // The slow client never reads again, while big command events pile up for it: the server
+    // keeps at most a bounded number per link and gives up on it after the write timeout.
+    let filler = "y".repeat(60_000);
+    let mut sender = Client::connect(&running.url).await;
+    for i in 0..400 {
+        sender
+            .send(&format!(
+                r#"@command(node:"/unit/big",lane:text) "{filler}{i}""#
+            ))
+            .await;
+        sender
+            .send(&format!(r#"@command(node:"/unit/big",lane:add) {i}"#))
+            .await;
+    }
+    // The fast client sees the last value.
+    let last = r#"@event(node:"/unit/big",lane:value) 399"#;
+    loop {
+        if fast.recv().await == last {
+            break;
+        }
+    }
+    // The slow client was disconnected: its socket ends once the buffered frames are read.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(_)) = slow.socket.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the slow client is disconnected");
+    running.stop().await;
+}
