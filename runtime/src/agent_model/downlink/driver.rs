@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::handle::{Control, DownlinkStatus};
+use super::handle::{Control, DownlinkStatus, Lifeline, Target};
 use super::lifecycle::{Address, DynRunner, Outcome};
 use super::slot::{Pending, Slot};
 use crate::agent_model::environment::{send_link, send_unlink, Environment};
 use crate::config::SimpleDownlinkConfig;
-use crate::event_handler::EventHandlerError;
+use crate::event_handler::{ActionContext, EventHandlerError};
 use crate::lanes::{next_link_id, LinkSubscriber, UnlinkReason};
 
 /// What the agent does with a downlink after it handled its events.
@@ -174,4 +174,29 @@ impl<K: Kind<A>, A: 'static> HostedDownlink<A> for Hosted<K, A> {
         self.attempts += 1;
         (Next::Relink(delay), result)
     }
+}
+
+/// Hosts a new downlink of kind `K` in the running agent: `make` builds the kind and the handle
+/// from the downlink's lifeline; the downlink links once the current event is over.
+pub(crate) fn open<A, K, H>(
+    context: &mut ActionContext<A>,
+    address: Address,
+    config: SimpleDownlinkConfig,
+    make: impl FnOnce(Lifeline, Target) -> (K, H),
+) -> H
+where
+    A: 'static,
+    K: Kind<A>,
+{
+    let notifier = context.new_downlink();
+    let id = notifier.id();
+    let slot = Arc::new(Slot::new(notifier));
+    let control = Arc::new(Control::new());
+    let target = Target::new(context.environment(), &address);
+    let (kind, handle) = make(Lifeline::new(control.clone(), slot.clone()), target);
+    context.open_downlink(
+        id,
+        Box::new(Hosted::new(kind, slot, control, address, config)),
+    );
+    handle
 }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use super::driver::Hosted;
+use super::driver::open;
 use super::driver::Kind;
-use super::handle::{Control, EventDownlinkHandle};
+use super::handle::EventDownlinkHandle;
 use super::lifecycle::{call_handler, downlink_lifecycle, DynRunner, LifecycleState, Outcome};
 use super::slot::{EventPending, Slot};
 use crate::config::SimpleDownlinkConfig;
@@ -111,16 +111,9 @@ where
             config,
         } = self;
         OnceHandler::new(move |context: &mut ActionContext<A>, _, _: &A| {
-            let notifier = context.new_downlink();
-            let id = notifier.id();
-            let slot = Arc::new(Slot::new(notifier));
-            let control = Arc::new(Control::new());
-            let handle = EventDownlinkHandle::new(control.clone(), slot.clone());
-            let kind = EventKind { lifecycle };
-            context.open_downlink(
-                id,
-                Box::new(Hosted::new(kind, slot, control, address, config)),
-            );
+            let handle = open(context, address, config, |lifeline, _| {
+                (EventKind { lifecycle }, EventDownlinkHandle::new(lifeline))
+            });
             StepResult::done(handle)
         })
     }

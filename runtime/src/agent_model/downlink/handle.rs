@@ -82,6 +82,40 @@ impl Control {
     }
 }
 
+/// What every handle has: the downlink's status, and a way to ask it to stop.
+pub(crate) struct Lifeline {
+    control: Arc<Control>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Lifeline {
+    pub(crate) fn new<P: Pending + 'static>(control: Arc<Control>, slot: Arc<Slot<P>>) -> Self {
+        Lifeline {
+            control,
+            wake: Arc::new(move || slot.wake()),
+        }
+    }
+
+    fn stop(&self) {
+        self.control.stop(&self.wake);
+    }
+
+    fn is_linked(&self) -> bool {
+        matches!(
+            self.control.status(),
+            DownlinkStatus::Linked | DownlinkStatus::Synced
+        )
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.control.is_stopped()
+    }
+
+    fn status(&self) -> DownlinkStatus {
+        self.control.status()
+    }
+}
+
 /// Where a downlink's writes go.
 #[derive(Clone)]
 pub(crate) struct Target {
@@ -237,8 +271,7 @@ async fn send_all<Q: Queue>(outbox: Arc<Outbox<Q>>, target: Target) {
 ///
 /// Dropping the handle stops the downlink.
 pub struct ValueDownlinkHandle<T> {
-    control: Arc<Control>,
-    wake: Arc<dyn Fn() + Send + Sync>,
+    lifeline: Lifeline,
     last: Arc<Mutex<Option<T>>>,
     writer: Writer<Latest<T>>,
 }
@@ -247,15 +280,9 @@ impl<T> ValueDownlinkHandle<T>
 where
     T: Clone + Serialize + Send + 'static,
 {
-    pub(crate) fn new<P: Pending + 'static>(
-        control: Arc<Control>,
-        slot: Arc<Slot<P>>,
-        last: Arc<Mutex<Option<T>>>,
-        target: Target,
-    ) -> Self {
+    pub(crate) fn new(lifeline: Lifeline, last: Arc<Mutex<Option<T>>>, target: Target) -> Self {
         ValueDownlinkHandle {
-            control,
-            wake: Arc::new(move || slot.wake()),
+            lifeline,
             last,
             writer: Writer::new(target),
         }
@@ -266,7 +293,7 @@ where
     ///
     /// The downlink's own state changes when the lane sends the new value back.
     pub fn set(&mut self, value: T) -> Result<(), DownlinkError> {
-        if self.control.is_stopped() {
+        if self.lifeline.is_stopped() {
             return Err(DownlinkError::Stopped);
         }
         self.writer.push(|latest| latest.0 = Some(value))
@@ -283,32 +310,29 @@ where
     /// Stops the downlink: it unlinks (running `on_unlinked` if it was linked); writes already
     /// queued are still sent.
     pub fn stop(&mut self) {
-        self.control.stop(&self.wake);
+        self.lifeline.stop();
         self.writer.close();
     }
 
     /// Whether the downlink is linked (or linked and synced).
     pub fn is_linked(&self) -> bool {
-        matches!(
-            self.control.status(),
-            DownlinkStatus::Linked | DownlinkStatus::Synced
-        )
+        self.lifeline.is_linked()
     }
 
     /// Whether the downlink has stopped.
     pub fn is_stopped(&self) -> bool {
-        self.control.is_stopped()
+        self.lifeline.is_stopped()
     }
 
     /// Where the downlink is in its life.
     pub fn status(&self) -> DownlinkStatus {
-        self.control.status()
+        self.lifeline.status()
     }
 }
 
 impl<T> Drop for ValueDownlinkHandle<T> {
     fn drop(&mut self) {
-        self.control.stop(&self.wake);
+        self.lifeline.stop();
         self.writer.close();
     }
 }
@@ -318,7 +342,7 @@ impl<T> fmt::Debug for ValueDownlinkHandle<T> {
         f.debug_struct("ValueDownlinkHandle")
             .field("node", &self.writer.target.node)
             .field("lane", &self.writer.target.lane)
-            .field("status", &self.control.status())
+            .field("status", &self.lifeline.status())
             .finish()
     }
 }
@@ -327,8 +351,7 @@ impl<T> fmt::Debug for ValueDownlinkHandle<T> {
 ///
 /// Dropping the handle stops the downlink.
 pub struct MapDownlinkHandle<K, V> {
-    control: Arc<Control>,
-    wake: Arc<dyn Fn() + Send + Sync>,
+    lifeline: Lifeline,
     last: Arc<Mutex<HashMap<K, V>>>,
     writer: Writer<Operations<K, V>>,
 }
@@ -338,22 +361,16 @@ where
     K: Eq + Hash + Clone + Serialize + Send + 'static,
     V: Clone + Serialize + Send + 'static,
 {
-    pub(crate) fn new<P: Pending + 'static>(
-        control: Arc<Control>,
-        slot: Arc<Slot<P>>,
-        last: Arc<Mutex<HashMap<K, V>>>,
-        target: Target,
-    ) -> Self {
+    pub(crate) fn new(lifeline: Lifeline, last: Arc<Mutex<HashMap<K, V>>>, target: Target) -> Self {
         MapDownlinkHandle {
-            control,
-            wake: Arc::new(move || slot.wake()),
+            lifeline,
             last,
             writer: Writer::new(target),
         }
     }
 
     fn write(&self, message: MapMessage<K, V>) -> Result<(), DownlinkError> {
-        if self.control.is_stopped() {
+        if self.lifeline.is_stopped() {
             return Err(DownlinkError::Stopped);
         }
         self.writer.push(|queue| queue.0.push_back(message))
@@ -393,32 +410,29 @@ where
 
     /// Stops the downlink (see [`ValueDownlinkHandle::stop`]).
     pub fn stop(&self) {
-        self.control.stop(&self.wake);
+        self.lifeline.stop();
         self.writer.close();
     }
 
     /// Whether the downlink is linked (or linked and synced).
     pub fn is_linked(&self) -> bool {
-        matches!(
-            self.control.status(),
-            DownlinkStatus::Linked | DownlinkStatus::Synced
-        )
+        self.lifeline.is_linked()
     }
 
     /// Whether the downlink has stopped.
     pub fn is_stopped(&self) -> bool {
-        self.control.is_stopped()
+        self.lifeline.is_stopped()
     }
 
     /// Where the downlink is in its life.
     pub fn status(&self) -> DownlinkStatus {
-        self.control.status()
+        self.lifeline.status()
     }
 }
 
 impl<K, V> Drop for MapDownlinkHandle<K, V> {
     fn drop(&mut self) {
-        self.control.stop(&self.wake);
+        self.lifeline.stop();
         self.writer.close();
     }
 }
@@ -428,7 +442,7 @@ impl<K, V> fmt::Debug for MapDownlinkHandle<K, V> {
         f.debug_struct("MapDownlinkHandle")
             .field("node", &self.writer.target.node)
             .field("lane", &self.writer.target.lane)
-            .field("status", &self.control.status())
+            .field("status", &self.lifeline.status())
             .finish()
     }
 }
@@ -437,34 +451,27 @@ impl<K, V> fmt::Debug for MapDownlinkHandle<K, V> {
 ///
 /// Dropping the handle stops the downlink.
 pub struct EventDownlinkHandle {
-    control: Arc<Control>,
-    wake: Arc<dyn Fn() + Send + Sync>,
+    lifeline: Lifeline,
 }
 
 impl EventDownlinkHandle {
-    pub(crate) fn new<P: Pending + 'static>(control: Arc<Control>, slot: Arc<Slot<P>>) -> Self {
-        EventDownlinkHandle {
-            control,
-            wake: Arc::new(move || slot.wake()),
-        }
+    pub(crate) fn new(lifeline: Lifeline) -> Self {
+        EventDownlinkHandle { lifeline }
     }
 
     /// Stops the downlink.
     pub fn stop(&self) {
-        self.control.stop(&self.wake);
+        self.lifeline.stop();
     }
 
     /// Whether the downlink is linked.
     pub fn is_linked(&self) -> bool {
-        matches!(
-            self.control.status(),
-            DownlinkStatus::Linked | DownlinkStatus::Synced
-        )
+        self.lifeline.is_linked()
     }
 
     /// Whether the downlink has stopped.
     pub fn is_stopped(&self) -> bool {
-        self.control.is_stopped()
+        self.lifeline.is_stopped()
     }
 }
 
@@ -477,7 +484,7 @@ impl Drop for EventDownlinkHandle {
 impl fmt::Debug for EventDownlinkHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventDownlinkHandle")
-            .field("status", &self.control.status())
+            .field("status", &self.lifeline.status())
             .finish()
     }
 }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::driver::Hosted;
+use super::driver::open;
 use super::driver::Kind;
-use super::handle::{Control, MapDownlinkHandle, Target};
+use super::handle::MapDownlinkHandle;
 use super::lifecycle::{call_handler, downlink_lifecycle, DynRunner, LifecycleState, Outcome};
 use super::slot::{MapPending, Slot};
 use crate::config::MapDownlinkConfig;
@@ -181,21 +181,16 @@ where
             config,
         } = self;
         OnceHandler::new(move |context: &mut ActionContext<A>, _, _: &A| {
-            let notifier = context.new_downlink();
-            let id = notifier.id();
-            let slot = Arc::new(Slot::new(notifier));
-            let control = Arc::new(Control::new());
-            let last = Arc::new(Mutex::new(HashMap::new()));
-            let target = Target::new(context.environment(), &address);
-            let handle =
-                MapDownlinkHandle::new(control.clone(), slot.clone(), last.clone(), target);
-            let kind = MapKind {
-                lifecycle,
-                map: HashMap::new(),
-                last,
-            };
-            let hosted = Hosted::new(kind, slot, control, address, config.into());
-            context.open_downlink(id, Box::new(hosted));
+            let handle = open(context, address, config.into(), |lifeline, target| {
+                let last = Arc::new(Mutex::new(HashMap::new()));
+                let handle = MapDownlinkHandle::new(lifeline, last.clone(), target);
+                let kind = MapKind {
+                    lifecycle,
+                    map: HashMap::new(),
+                    last,
+                };
+                (kind, handle)
+            });
             StepResult::done(handle)
         })
     }

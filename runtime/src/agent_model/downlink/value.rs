@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::driver::Hosted;
+use super::driver::open;
 use super::driver::Kind;
-use super::handle::{Control, Target, ValueDownlinkHandle};
+use super::handle::ValueDownlinkHandle;
 use super::lifecycle::{call_handler, downlink_lifecycle, DynRunner, LifecycleState, Outcome};
 use super::slot::{Slot, ValuePending};
 use crate::config::SimpleDownlinkConfig;
@@ -127,23 +127,16 @@ where
             config,
         } = self;
         OnceHandler::new(move |context: &mut ActionContext<A>, _, _: &A| {
-            let notifier = context.new_downlink();
-            let id = notifier.id();
-            let slot = Arc::new(Slot::new(notifier));
-            let control = Arc::new(Control::new());
-            let last = Arc::new(Mutex::new(None));
-            let target = Target::new(context.environment(), &address);
-            let handle =
-                ValueDownlinkHandle::new(control.clone(), slot.clone(), last.clone(), target);
-            let kind = ValueKind {
-                lifecycle,
-                current: None,
-                last,
-            };
-            context.open_downlink(
-                id,
-                Box::new(Hosted::new(kind, slot, control, address, config)),
-            );
+            let handle = open(context, address, config, |lifeline, target| {
+                let last = Arc::new(Mutex::new(None));
+                let handle = ValueDownlinkHandle::new(lifeline, last.clone(), target);
+                let kind = ValueKind {
+                    lifecycle,
+                    current: None,
+                    last,
+                };
+                (kind, handle)
+            });
             StepResult::done(handle)
         })
     }
