@@ -5,7 +5,9 @@
 //!   command, so each its own event and its own publication), until every one of the `N` agents
 //!   `/sink/:id` holding a value downlink to it has seen the last value in its `on_event`
 //!   handler. Intermediate values may be coalesced (and are). The baseline: one `watch::Sender`,
-//!   `N` tasks awaiting `changed()` on their receivers, doing the same recording.
+//!   `N` tasks awaiting `changed()` on their receivers, doing the same recording. Rounds of a
+//!   single update are measured too: they separate the cost of waking `N` observers from the
+//!   cost of publishing each update to them.
 //! - **Memory per idle agent**: the growth of the resident set when `K` more sink agents are
 //!   started and synced, divided by `K`; the baseline is `K` idle tasks each holding a `watch`
 //!   receiver.
@@ -39,7 +41,7 @@ use tokio::task::JoinHandle;
 
 /// Downlinks (or watch receivers) in the latency bench.
 const N: usize = 1_000;
-/// Updates per round.
+/// Updates per round (each round size is also measured with single updates).
 const M: u64 = 100;
 /// Idle agents (or tasks) in the memory measurement.
 const K: usize = 10_000;
@@ -191,19 +193,21 @@ async fn start_sinks(server: &ServerHandle, fanout: &Fanout, first: usize, count
 struct Rounds {
     /// The first value of the next round.
     next: u64,
+    /// Updates per round.
+    size: u64,
 }
 
 impl Rounds {
     /// The values of the next round.
     fn next_round(&mut self) -> std::ops::RangeInclusive<u64> {
         let first = self.next;
-        self.next += M;
-        first..=first + M - 1
+        self.next += self.size;
+        first..=first + self.size - 1
     }
 }
 
-/// `rounds` rounds of `M` commands to the source's lane, each until every sink saw its last
-/// value.
+/// `rounds` rounds of commands to the source's lane (`values.size` per round), each until every
+/// sink saw the last value of the round.
 async fn tidal_rounds(
     server: &ServerHandle,
     fanout: &Fanout,
@@ -252,7 +256,8 @@ fn watch_receivers(
     (sender, tasks)
 }
 
-/// `rounds` rounds of `M` sends on the watch, each until every receiver saw its last value.
+/// `rounds` rounds of sends on the watch (`values.size` per round), each until every receiver saw
+/// the last value of the round.
 async fn watch_rounds(
     sender: &watch::Sender<u64>,
     fanout: &Fanout,
@@ -275,6 +280,8 @@ async fn watch_rounds(
 
 /// Mean time per round, and observed values per round, as criterion measured them.
 struct Measured {
+    /// Updates per round.
+    updates_per_round: u64,
     /// Mean time from the first update to the last sighting of the last one.
     ns_per_round: f64,
     /// Mean number of values the observers saw per round (at most `M * N`).
@@ -287,6 +294,7 @@ fn measure(
     c: &mut Criterion,
     name: &str,
     fanout: &Fanout,
+    updates_per_round: u64,
     mut f: impl FnMut(u64) -> Duration,
 ) -> Option<Measured> {
     let totals = RefCell::new((Duration::ZERO, 0u64, 0u64));
@@ -303,6 +311,7 @@ fn measure(
     });
     let (time, rounds, events) = totals.into_inner();
     (rounds > 0).then(|| Measured {
+        updates_per_round,
         ns_per_round: time.as_nanos() as f64 / rounds as f64,
         events_per_round: events as f64 / rounds as f64,
     })
@@ -319,11 +328,11 @@ fn report(name: &str, measured: Option<&Measured>) {
          {:5.0} events/round reach the handlers = {:5.2} M events/s \
          ({:5.1} M logical deliveries/s)",
         m.ns_per_round,
-        m.ns_per_round / M as f64,
-        M as f64 * 1e3 / m.ns_per_round,
+        m.ns_per_round / m.updates_per_round as f64,
+        m.updates_per_round as f64 * 1e3 / m.ns_per_round,
         m.events_per_round,
         m.events_per_round * 1e3 / m.ns_per_round,
-        (M as f64 * N as f64) * 1e3 / m.ns_per_round,
+        (m.updates_per_round as f64 * N as f64) * 1e3 / m.ns_per_round,
     );
 }
 
@@ -393,13 +402,18 @@ fn main() {
         .measurement_time(Duration::from_secs(5))
         .configure_from_args();
 
-    // Baseline: watch.
+    // Baseline: watch, with M updates per round, then 1.
     let fanout = Arc::new(Fanout::default());
     let (sender, tasks) = watch_receivers(&runtime, &fanout, N);
-    let mut values = Rounds { next: 1 };
-    let watch = measure(&mut c, "fanout/watch_1000 (baseline)", &fanout, |rounds| {
-        runtime.block_on(watch_rounds(&sender, &fanout, &mut values, rounds))
-    });
+    let mut values = Rounds { next: 1, size: M };
+    let mut watch = Vec::new();
+    for size in [M, 1] {
+        values.size = size;
+        let name = format!("fanout/watch_{N}/{size}_per_round (baseline)");
+        watch.push(measure(&mut c, &name, &fanout, size, |rounds| {
+            runtime.block_on(watch_rounds(&sender, &fanout, &mut values, rounds))
+        }));
+    }
     drop(sender);
     runtime.block_on(async {
         for task in tasks {
@@ -407,17 +421,22 @@ fn main() {
         }
     });
 
-    // tidal: 1000 sink agents linked to the source's lane.
+    // tidal: N sink agents linked to the source's lane.
     let fanout = Arc::new(Fanout::default());
     let (server, server_task) = runtime.block_on(async {
         let (server, task) = serve(&fanout).await;
         start_sinks(&server, &fanout, 0, N).await;
         (server, task)
     });
-    let mut values = Rounds { next: 1 };
-    let tidal = measure(&mut c, "fanout/value_downlinks_1000", &fanout, |rounds| {
-        runtime.block_on(tidal_rounds(&server, &fanout, &mut values, rounds))
-    });
+    let mut values = Rounds { next: 1, size: M };
+    let mut tidal = Vec::new();
+    for size in [M, 1] {
+        values.size = size;
+        let name = format!("fanout/value_downlinks_{N}/{size}_per_round");
+        tidal.push(measure(&mut c, &name, &fanout, size, |rounds| {
+            runtime.block_on(tidal_rounds(&server, &fanout, &mut values, rounds))
+        }));
+    }
     server.stop();
     runtime
         .block_on(server_task)
@@ -425,15 +444,17 @@ fn main() {
         .expect("the server stops");
 
     c.final_summary();
-    println!();
-    println!("fan-out of {M} updates in a row to {N} observers, until all saw the last one:");
-    report("watch (baseline)     ", watch.as_ref());
-    report("tidal value downlinks", tidal.as_ref());
-    if let (Some(watch), Some(tidal)) = (&watch, &tidal) {
-        println!(
-            "tidal / watch = {:.2}x (target <= 2x)",
-            tidal.ns_per_round / watch.ns_per_round
-        );
+    for ((size, watch), tidal) in [M, 1].into_iter().zip(&watch).zip(&tidal) {
+        println!();
+        println!("{size} update(s) in a row, fanned out to {N} observers, until all saw the last:");
+        report("watch (baseline)     ", watch.as_ref());
+        report("tidal value downlinks", tidal.as_ref());
+        if let (Some(watch), Some(tidal)) = (watch, tidal) {
+            println!(
+                "tidal / watch = {:.2}x (target <= 2x)",
+                tidal.ns_per_round / watch.ns_per_round
+            );
+        }
     }
     println!();
     println!("resident memory per idle observer ({K} of them):");

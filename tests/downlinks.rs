@@ -627,3 +627,40 @@ async fn a_thousand_agents_follow_one_lane() {
     server.stop();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn servers_refuse_ambiguous_routes_and_unknown_nodes() {
+    let ambiguous = ServerBuilder::with_plane_name("routes")
+        .add_route(
+            RoutePattern::parse_str("/rooms/kitchen").unwrap(),
+            AgentModel::new(Source::default, SourceLifecycle),
+        )
+        .add_route(
+            RoutePattern::parse_str("/rooms/:id").unwrap(),
+            AgentModel::new(Source::default, SourceLifecycle),
+        )
+        .build()
+        .await;
+    match ambiguous {
+        Err(err) => assert_eq!(
+            err.to_string(),
+            "the routes `/rooms/kitchen` and `/rooms/:id` overlap: some node URI matches both"
+        ),
+        Ok(_) => panic!("overlapping routes were accepted"),
+    }
+
+    let running = serve(value_plan(SimpleDownlinkConfig::default())).await;
+    assert_eq!(
+        running.server.start_agent("/rooms/1").await,
+        Err(ServerError::NodeNotFound("/rooms/1".to_owned()))
+    );
+    assert_eq!(
+        running.server.command("/nowhere", "value", 1).await,
+        Err(ServerError::NodeNotFound("/nowhere".to_owned()))
+    );
+    // Agents start on demand, one per node URI.
+    running.server.start_agent("/source/7").await.unwrap();
+    assert!(running.server.is_running("/source/7"));
+    assert!(!running.server.is_running("/source/8"));
+    running.stop().await;
+}

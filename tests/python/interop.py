@@ -16,8 +16,8 @@ Prints one line per check, `ok <name>` or `FAIL <name>: <why>`, then `N passed, 
 exits 0 only if every check passed. Every wait is bounded (WAIT seconds); a watchdog ends the
 program with exit code 3 if it is still running after HARD_LIMIT seconds, whatever hangs.
 
-Quirks of swimos 1.6.0a0 this file works around (read in its source, see the report in
-`tests/warp_python.rs`):
+Quirks of swimos 1.6.0a0 this file works around (found in its source under
+`.venv/lib/python3.*/site-packages/swimos/client/`, and each seen happen):
 
 * `SwimClient.__exit__` returns the client, which is truthy, so **an exception raised inside
   `with SwimClient() as client:` is swallowed** (only a UserWarning is printed). Checks therefore
@@ -27,9 +27,11 @@ Quirks of swimos 1.6.0a0 this file works around (read in its source, see the rep
 * `did_unlink` only fires if a `did_link` callback is set too (`_execute_did_unlink` tests
   `self._did_link_callback`), so the missing-node check sets both.
 * `get(wait_sync=True)` does not wait for `@synced`; we wait for `did_sync` instead.
-* An `@unlinked ...@laneNotFound` (or any envelope tag the client does not know, or `@synced`
-  on an event downlink) raises inside the one reader task of the connection and silently kills
-  every downlink sharing it, so the bad-lane check has a client of its own.
+* An `@unlinked ...@laneNotFound` raises inside the one reader task of the connection and
+  silently kills every downlink sharing it, so the bad-lane check has a client of its own. So
+  does any `@unlinked` whose body is not a record with a tag (no body, or `"Link closed."`),
+  any envelope tag the client does not know, and `@synced` for an event downlink. Only
+  `@unlinked ...@nodeNotFound` reaches `did_unlink`.
 * Only the first downlink of a client to a host is usable through `get`/`set`/`put`/`remove`:
   every later one is marked closed a few milliseconds after `open()` (each downlink model
   schedules the connection's reader loop; on a running connection that task returns at once, and

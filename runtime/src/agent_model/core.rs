@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use std::sync::Arc;
 
@@ -62,7 +63,7 @@ pub(crate) struct AgentCore<A, L> {
     effects: Effects<A>,
     dirty: DirtyItems,
     chain: Vec<u64>,
-    downlinks: HashMap<u64, Box<dyn HostedDownlink<A>>>,
+    downlinks: HashMap<u64, Box<dyn HostedDownlink<A>>, BuildHasherDefault<IdHasher>>,
     stopping: bool,
 }
 
@@ -89,7 +90,7 @@ where
             effects: Effects::new(environment, ready),
             dirty: DirtyItems::new(A::ITEMS.len()),
             chain: Vec::new(),
-            downlinks: HashMap::new(),
+            downlinks: HashMap::default(),
             stopping: false,
         }
     }
@@ -334,6 +335,26 @@ where
                 Err(failure)
             }
         }
+    }
+}
+
+/// Hashes downlink ids, which are distinct counters already: the id is its own hash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id;
     }
 }
 

@@ -169,7 +169,7 @@ where
             return;
         };
         recon.lane_kind(ItemKind::CommandLane);
-        let link = ValueLink::new(typed, recon);
+        let link = ValueLink::new(typed, recon, None);
         link.linked();
         if sync {
             // A command lane has no state: the sync is complete at once.

@@ -8,7 +8,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use super::ItemKind;
 use crate::recon::Value;
@@ -136,6 +136,73 @@ pub trait LinkSink: Send + Sync + 'static {
 pub trait ValueSink<T>: LinkSink {
     /// One value (the lane's state, or a command).
     fn event(&self, value: T);
+}
+
+/// The latest value of a value lane, shared by all its coalescing subscribers: the lane writes
+/// it once per event and wakes only the subscribers that are waiting for a change; each reads
+/// it when it gets round to it, then waits again. A burst of `M` changes seen by `N`
+/// subscribers costs about `M + N`, not `M * N`.
+pub struct Latest<T> {
+    value: std::sync::Mutex<Option<T>>,
+    waiting: std::sync::Mutex<Vec<Weak<dyn LatestSink<T>>>>,
+}
+
+impl<T: Clone + 'static> Latest<T> {
+    /// A shared copy of `value`.
+    pub(crate) fn new_shared(value: &T) -> Self {
+        Latest {
+            value: std::sync::Mutex::new(Some(value.clone())),
+            waiting: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn value(&self) -> std::sync::MutexGuard<'_, Option<T>> {
+        self.value
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn LatestSink<T>>>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A copy of the latest value.
+    pub fn get(&self) -> Option<T> {
+        self.value().clone()
+    }
+
+    /// Tells `sink` (once) of the next change.
+    pub fn wait(&self, sink: Weak<dyn LatestSink<T>>) {
+        self.waiting().push(sink);
+    }
+
+    pub(crate) fn set(&self, value: &T) {
+        *self.value() = Some(value.clone());
+    }
+
+    /// Sets the value and wakes the waiting subscribers (`spare` is reused storage).
+    pub(crate) fn publish(&self, value: &T, spare: &mut Vec<Weak<dyn LatestSink<T>>>) {
+        self.set(value);
+        std::mem::swap(&mut *self.waiting(), spare);
+        for sink in spare.drain(..) {
+            if let Some(sink) = sink.upgrade() {
+                sink.changed();
+            }
+        }
+    }
+}
+
+/// A subscriber to a value lane that only needs its latest value (a value downlink of the
+/// lane's type): the lane shares one copy with all such subscribers and wakes each, once, when
+/// it changes.
+pub trait LatestSink<T>: LinkSink {
+    /// The lane's shared latest value, and the subscriber itself, for it to wait again after
+    /// each change (given once, before `linked`).
+    fn attach(&self, latest: Arc<Latest<T>>, this: Weak<dyn LatestSink<T>>);
+    /// The latest value has changed.
+    fn changed(&self);
 }
 
 /// A subscriber to a value or command lane that takes values in Recon form.
@@ -304,8 +371,9 @@ impl fmt::Debug for LinkSubscriber {
     }
 }
 
-/// Either path of a value subscriber, as a lane keeps it.
+/// The paths of a value subscriber, as a lane keeps it.
 pub(crate) enum ValueLink<T> {
+    Latest(Arc<dyn LatestSink<T>>),
     Typed(Arc<dyn ValueSink<T>>),
     Recon(Arc<dyn ReconValueSink>),
 }
@@ -314,11 +382,40 @@ impl<T> ValueLink<T>
 where
     T: Clone + serde::Serialize + 'static,
 {
-    /// Picks the typed path when the subscriber wants `T`.
-    pub(crate) fn new(typed: Box<dyn Any + Send>, recon: Arc<dyn ReconValueSink>) -> Self {
+    /// Picks the cheapest path the subscriber supports: the lane's shared latest value (if
+    /// the lane has one to give), then typed values, then Recon.
+    pub(crate) fn new(
+        typed: Box<dyn Any + Send>,
+        recon: Arc<dyn ReconValueSink>,
+        latest: Option<&dyn Fn() -> Arc<Latest<T>>>,
+    ) -> Self {
+        let typed = match (typed.downcast::<Arc<dyn LatestSink<T>>>(), latest) {
+            (Ok(sink), Some(latest)) => {
+                let latest = latest();
+                let this = Arc::downgrade(&*sink);
+                latest.wait(this.clone());
+                sink.attach(latest, this);
+                return ValueLink::Latest(*sink);
+            }
+            (Ok(_), None) => return ValueLink::Recon(recon),
+            (Err(typed), _) => typed,
+        };
         match typed.downcast::<Arc<dyn ValueSink<T>>>() {
             Ok(sink) => ValueLink::Typed(*sink),
             Err(_) => ValueLink::Recon(recon),
+        }
+    }
+
+    /// Whether the link reads the lane's shared latest value (the lane then wakes it, rather
+    /// than publishing to it).
+    pub(crate) fn is_latest(&self) -> bool {
+        matches!(self, ValueLink::Latest(_))
+    }
+
+    /// Tells a shared-latest subscriber that the value changed (for the sync).
+    pub(crate) fn changed(&self) {
+        if let ValueLink::Latest(sink) = self {
+            sink.changed();
         }
     }
 
@@ -339,6 +436,13 @@ where
     /// share one conversion); `false` if the link is over.
     pub(crate) fn send_shared(&self, value: &T, shared: &mut SharedEncoding) -> bool {
         match self {
+            ValueLink::Latest(sink) => {
+                if sink.is_closed() {
+                    return false;
+                }
+                sink.changed();
+                true
+            }
             ValueLink::Typed(sink) => {
                 if sink.is_closed() {
                     return false;
@@ -369,6 +473,7 @@ where
 impl<T> ValueLink<T> {
     fn sink(&self) -> &dyn LinkSink {
         match self {
+            ValueLink::Latest(sink) => sink.as_ref(),
             ValueLink::Typed(sink) => sink.as_ref(),
             ValueLink::Recon(sink) => sink.as_ref(),
         }

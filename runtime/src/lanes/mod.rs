@@ -27,8 +27,8 @@ pub use item::{
     TypedCommand,
 };
 pub use link::{
-    next_link_id, Encoded, LinkSink, LinkSubscriber, MapSink, ReconMapSink, ReconValueSink,
-    SharedEncoding, UnlinkReason, ValueSink,
+    next_link_id, Encoded, Latest, LatestSink, LinkSink, LinkSubscriber, MapSink, ReconMapSink,
+    ReconValueSink, SharedEncoding, UnlinkReason, ValueSink,
 };
 pub(crate) use map::MapCell;
 pub use map::{

@@ -1,14 +1,15 @@
 //! Value lanes: one observable value.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
+use std::sync::{Arc, Weak};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::item::apply_payload;
-use super::link::{Parts, ValueLink};
+use super::link::{Latest, LatestSink, Parts, ValueLink};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, ModificationSink,
     Outlets, SharedEncoding, ValueOutlet,
@@ -88,6 +89,12 @@ pub struct ValueLane<T> {
     cell: ValueCell<T>,
     dirty: Cell<bool>,
     outlets: Outlets<dyn ValueOutlet<T>>,
+    /// The copy shared by subscribers that only need the latest value (made on first use).
+    latest: OnceCell<Arc<Latest<T>>>,
+    /// Those subscribers' links: woken through `latest`, not visited on each event.
+    latest_links: Outlets<dyn ValueOutlet<T>>,
+    /// Reused storage for waking them.
+    spare: RefCell<Vec<Weak<dyn LatestSink<T>>>>,
 }
 
 impl<T> ValueLane<T> {
@@ -98,6 +105,9 @@ impl<T> ValueLane<T> {
             cell: ValueCell::new(value),
             dirty: Cell::new(false),
             outlets: Outlets::default(),
+            latest: OnceCell::new(),
+            latest_links: Outlets::default(),
+            spare: RefCell::new(Vec::new()),
         }
     }
 
@@ -160,6 +170,9 @@ where
     fn flush(&self) {
         if self.dirty.replace(false) {
             let value = self.cell.value.borrow();
+            if let Some(latest) = self.latest.get() {
+                latest.publish(&value, &mut self.spare.borrow_mut());
+            }
             let mut shared = SharedEncoding::default();
             self.outlets
                 .publish(|outlet| outlet.publish_shared(&value, &mut shared));
@@ -167,7 +180,7 @@ where
     }
 
     fn has_subscribers(&self) -> bool {
-        !self.outlets.is_empty()
+        !self.outlets.is_empty() || !self.latest_links.is_empty()
     }
 
     fn link(&self, subscriber: LinkSubscriber) {
@@ -181,8 +194,25 @@ where
             return;
         };
         recon.lane_kind(ItemKind::ValueLane);
-        let link = ValueLink::new(typed, recon);
+        let latest = || {
+            self.latest
+                .get_or_init(|| Arc::new(self.cell.read(|value| Latest::new_shared(value))))
+                .clone()
+        };
+        let link = ValueLink::new(typed, recon, Some(&latest));
         link.linked();
+        if link.is_latest() {
+            if sync {
+                // The shared copy may predate changes made since the last event.
+                if let Some(latest) = self.latest.get() {
+                    self.cell.read(|value| latest.set(value));
+                }
+                link.changed();
+                link.synced();
+            }
+            self.latest_links.add_link(id, Box::new(link));
+            return;
+        }
         if sync {
             if !self.cell.read(|value| link.send(value)) {
                 return;
@@ -193,7 +223,7 @@ where
     }
 
     fn unlink(&self, id: u64) -> bool {
-        self.outlets.remove_link(id)
+        self.outlets.remove_link(id) || self.latest_links.remove_link(id)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -213,7 +243,7 @@ where
 
     fn set(&self, value: T) {
         self.cell.set(value);
-        if !self.outlets.is_empty() {
+        if !self.outlets.is_empty() || !self.latest_links.is_empty() {
             self.dirty.set(true);
         }
     }

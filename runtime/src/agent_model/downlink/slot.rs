@@ -8,14 +8,15 @@
 use std::collections::VecDeque;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::lanes::{
-    Encoded, ItemKind, LinkSink, MapSink, ReconMapSink, ReconValueSink, UnlinkReason, ValueSink,
+    Encoded, ItemKind, Latest, LatestSink, LinkSink, MapSink, ReconMapSink, ReconValueSink,
+    UnlinkReason, ValueSink,
 };
 use crate::recon::from_value_ref;
 
@@ -72,6 +73,9 @@ pub(crate) trait Pending: Default + Send + 'static {
     fn lane_kind(&mut self, kind: ItemKind) {
         let _ = kind;
     }
+
+    /// Shared data changed since the last take (see [`Slot::changed`]).
+    fn set_changed(&mut self) {}
 }
 
 /// The shared mailbox of a downlink.
@@ -79,6 +83,9 @@ pub(crate) struct Slot<P> {
     pending: Mutex<P>,
     notifier: Notifier,
     closed: AtomicBool,
+    /// Set when data the subscriber reads from elsewhere (a lane's shared latest value) has
+    /// changed: no lock is taken for it.
+    changed: AtomicBool,
 }
 
 impl<P: Pending> Slot<P> {
@@ -87,6 +94,7 @@ impl<P: Pending> Slot<P> {
             pending: Mutex::new(P::default()),
             notifier,
             closed: AtomicBool::new(false),
+            changed: AtomicBool::new(false),
         }
     }
 
@@ -108,7 +116,21 @@ impl<P: Pending> Slot<P> {
     /// Takes everything pending (the agent task calls this when the downlink is ready).
     pub(crate) fn take(&self) -> P {
         self.notifier.queued.store(false, Ordering::Release);
-        self.lock().take()
+        let mut pending = self.lock().take();
+        if self.changed.swap(false, Ordering::AcqRel) {
+            pending.set_changed();
+        }
+        pending
+    }
+
+    /// Shared data changed: flags it and wakes the agent, without locking (a subscriber that
+    /// is already flagged costs one atomic read).
+    pub(crate) fn changed(&self) {
+        if self.is_closed() {
+            return;
+        }
+        self.changed.store(true, Ordering::Release);
+        self.notifier.notify();
     }
 
     /// Wakes the agent without new events (e.g. to process a stop request).
@@ -152,10 +174,19 @@ impl<P: Pending> LinkSink for Slot<P> {
     }
 }
 
-/// What a value downlink has not handled yet: the latest value.
+/// A lane's shared latest value, and the downlink that waits on it.
+pub(crate) type SharedLatest<T> = (Arc<Latest<T>>, Weak<dyn LatestSink<T>>);
+
+/// What a value downlink has not handled yet: the latest value, received (converted from
+/// another type) or to be read from the lane's shared copy.
 pub(crate) struct ValuePending<T> {
     pub(crate) link: LinkEvents,
     pub(crate) value: Option<T>,
+    /// The lane's shared latest value, when the lane has the downlink's type, and the
+    /// downlink itself, to wait on it again (both kept across takes).
+    pub(crate) latest: Option<SharedLatest<T>>,
+    /// Whether the shared latest value changed.
+    pub(crate) changed: bool,
 }
 
 impl<T> Default for ValuePending<T> {
@@ -163,6 +194,8 @@ impl<T> Default for ValuePending<T> {
         ValuePending {
             link: LinkEvents::default(),
             value: None,
+            latest: None,
+            changed: false,
         }
     }
 }
@@ -171,18 +204,51 @@ impl<T: Send + 'static> Pending for ValuePending<T> {
     fn link_events(&mut self) -> &mut LinkEvents {
         &mut self.link
     }
+
+    fn take(&mut self) -> Self {
+        let latest = self.latest.clone();
+        let taken = std::mem::take(self);
+        self.latest = latest;
+        taken
+    }
+
+    fn set_changed(&mut self) {
+        self.changed = true;
+    }
 }
 
-impl<T: Send + 'static> ValueSink<T> for Slot<ValuePending<T>> {
-    fn event(&self, value: T) {
-        self.update(|p| p.value = Some(value));
+impl<T> ValuePending<T>
+where
+    T: Clone + 'static,
+{
+    /// The newest value this batch carries, if any. Reading the shared latest value waits
+    /// for its next change first, so no change is missed.
+    pub(crate) fn newest(&mut self) -> Option<T> {
+        match self.value.take() {
+            Some(value) => Some(value),
+            None if self.changed => self.latest.as_ref().and_then(|(latest, this)| {
+                latest.wait(this.clone());
+                latest.get()
+            }),
+            None => None,
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> LatestSink<T> for Slot<ValuePending<T>> {
+    fn attach(&self, latest: Arc<Latest<T>>, this: Weak<dyn LatestSink<T>>) {
+        self.lock().latest = Some((latest, this));
+    }
+
+    fn changed(&self) {
+        Slot::changed(self);
     }
 }
 
 impl<T: DeserializeOwned + Send + 'static> ReconValueSink for Slot<ValuePending<T>> {
     fn event_recon(&self, value: &Encoded) -> Result<(), String> {
         let value = from_value_ref::<T>(value.value()).map_err(|err| err.to_string())?;
-        self.event(value);
+        self.update(|p| p.value = Some(value));
         Ok(())
     }
 }

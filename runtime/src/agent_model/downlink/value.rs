@@ -12,7 +12,7 @@ use super::lifecycle::{call_handler, downlink_lifecycle, DynRunner, LifecycleSta
 use super::slot::{Slot, ValuePending};
 use crate::config::SimpleDownlinkConfig;
 use crate::event_handler::{ActionContext, HandlerAction, OnceHandler, StepResult};
-use crate::lanes::{LinkSubscriber, ReconValueSink, UnlinkReason, ValueSink};
+use crate::lanes::{LatestSink, LinkSubscriber, ReconValueSink, UnlinkReason};
 
 downlink_lifecycle! {
     /// The handlers of a value downlink (see [`ValueDownlinkBuilder`]).
@@ -58,7 +58,7 @@ where
     fn subscriber(id: u64, slot: &Arc<Slot<ValuePending<T>>>) -> LinkSubscriber {
         LinkSubscriber::Value {
             id,
-            typed: Box::new(slot.clone() as Arc<dyn ValueSink<T>>),
+            typed: Box::new(slot.clone() as Arc<dyn LatestSink<T>>),
             recon: slot.clone() as Arc<dyn ReconValueSink>,
             sync: true,
         }
@@ -74,7 +74,7 @@ where
         deliver: bool,
         runner: &mut dyn DynRunner<A>,
     ) -> Outcome {
-        let Some(value) = pending.value.take() else {
+        let Some(value) = pending.newest() else {
             return Ok(());
         };
         *self

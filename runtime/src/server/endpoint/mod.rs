@@ -83,7 +83,10 @@ async fn accept(
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%err, "could not set TCP_NODELAY");
     }
+    // A 16 KiB read buffer (grown on demand for larger frames): the library zeroes the whole
+    // buffer on each read attempt, and its 128 KiB default made every wake-up costly.
     let websocket = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
         .max_message_size(Some(config.max_frame_size))
         .max_frame_size(Some(config.max_frame_size));
     let handshake =

@@ -1,0 +1,1003 @@
+//! A WARP load generator: a tidal server in-process, driven over real WebSocket connections on
+//! 127.0.0.1 by tokio-tungstenite clients, next to a bare WebSocket baseline in the same run.
+//!
+//! Run: `cargo bench --bench warp_load` (the measurements take about 10 s on 2 cores, so the
+//! counts of the issue are used unscaled: `C` = 200,000, `F` = 100, `U` = 10,000, `N` = 10,000,
+//! `R` = 5,000, 5 runs each; see [`FULL`]). Without `--bench` (as
+//! `cargo test --benches` runs it) it does a smoke run with tiny counts whose figures mean
+//! nothing. `WARP_LOAD_SCENARIOS=1,4` runs only the scenarios listed (e.g. under a profiler).
+//!
+//! # Set-up
+//!
+//! The server (tidal, and the baseline servers) runs on its own multi-thread tokio runtime with
+//! **one** worker thread; the load generator runs on another runtime with one worker. On a
+//! 2-core machine each side gets a core. Every scenario runs [`Counts::runs`] times against
+//! tidal and against the baseline, alternating; each figure is printed as `median [min–max]`
+//! over the runs, next to the baseline's, their ratio (`tidal/baseline` of the medians: above 1
+//! is worse for times and latencies, below 1 is worse for rates), and the anchor's figure. Rows
+//! counting events show how much each server coalesced; their ratio is not a score. The load
+//! average at start is printed because other work on the machine widens the spread.
+//!
+//! The **baseline** is a WebSocket server written here with tokio-tungstenite that does the
+//! minimum for each scenario and parses nothing: a frame starting with `@link` or `@sync`
+//! subscribes the connection (answered with `@linked`); any other text frame is, depending on
+//! the scenario, counted and published to the subscribers as the latest value (scenario 1, a
+//! `watch` channel: coalescing like a value lane), broadcast to every subscriber (scenario 2, a
+//! `broadcast` channel; a lagging subscriber skips the oldest frames), or echoed (scenario 4).
+//! Its sockets use `TCP_NODELAY`, like tidal's, and tungstenite's default configuration, like
+//! tidal's. The clients are the same code for both servers: they only look at the integer at the
+//! end of each frame. They use a 16 KiB read buffer (see [`CLIENT_READ_BUFFER`]).
+//!
+//! The **anchor** figures are fixed numbers, not measured here (the SwimOS server cannot run on
+//! this machine): SwimOS (swim-rust 0.1.1) on this kind of machine, from
+//! `shared/reference/warp.md` and the issue.
+//!
+//! # Scenarios
+//!
+//! 1. **Command throughput into one value lane.** A watcher connection `@link`s to `/unit/t`
+//!    lane `value`; another connection sends `C` frames `@command(node:"/unit/t",lane:value) <i>`
+//!    as fast as it can (fed into the socket, flushed every `BATCH` frames). The clock runs from
+//!    the first command until the watcher sees the event carrying the last value. Read
+//!    `commands/s` (higher is better). The watcher's event count shows how much the lane
+//!    coalesced; `events out of order` counts values that went backwards and must be 0.
+//! 2. **Fan-out.** `F` connections each `@link` to `/unit/f` lane `value`; then one more
+//!    connection sends `U` commands to it. Read the time until every client has seen the last
+//!    value, the events actually delivered (summed over clients; coalescing for clients that
+//!    fall behind is allowed, so this is at most `F × U`) and delivered events per second.
+//! 3. **Sync of `N` distinct agents.** One connection sends `@sync(node:"/unit/s<i>",lane:value)`
+//!    for `N` new node URIs (pipelined) and counts the `@synced` replies. Read the total time
+//!    (activation and sync) and the growth of this process's resident set (`VmRSS`, measured
+//!    before connecting and after the last `@synced`, with the links still open) per agent. The
+//!    client keeps only a counter, so the growth is the server's, give or take the process's
+//!    allocator noise. Each run uses fresh agents, and keeps its connection until all runs are
+//!    done (so later runs cannot reuse memory freed by closed links). No baseline: a bare
+//!    WebSocket server has no agents.
+//! 4. **Round-trip latency.** One connection `@link`s to `/unit/r` lane `value`, then `R` times
+//!    sends a command with a new value and waits for its event (after `WARM_UP` untimed ones).
+//!    Read p50, p99 and max in µs (lower is better). It is measured on a connection with
+//!    `TCP_NODELAY` set on the client side, and again on a fresh connection without it: the
+//!    second must show no ~40 ms delayed-ACK stalls (the row `stalls >= 20 ms` counts them).
+//!
+//! Every wait has a timeout whose message says what was awaited; the bench never sleeps.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tidal::agent::{
+    agent_lifecycle::HandlerContext,
+    agent_model::AgentModel,
+    event_handler::{EventHandler, HandlerActionExt},
+    lanes::{CommandLane, MapLane, ValueLane},
+    lifecycle, projections, AgentLaneModel,
+};
+use tidal::route::RoutePattern;
+use tidal::server::ServerBuilder;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+/// The agent at `/unit/:id`, as in `tests/warp.rs`.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Unit {
+    /// Set by commands; the lane every scenario uses.
+    value: ValueLane<i32>,
+    /// `add n` puts `k<n> -> n` here.
+    map: MapLane<String, i32>,
+    /// `add n` sets `value` and `map["k<n>"]` to `n`.
+    add: CommandLane<i32>,
+}
+
+/// The lifecycle of [`Unit`].
+#[derive(Clone)]
+pub struct UnitLifecycle;
+
+#[lifecycle(Unit)]
+impl UnitLifecycle {
+    #[on_command(add)]
+    fn add(&self, context: HandlerContext<Unit>, n: &i32) -> impl EventHandler<Unit> {
+        let n = *n;
+        context
+            .update(Unit::MAP, format!("k{n}"), n)
+            .followed_by(context.set_value(Unit::VALUE, n))
+    }
+}
+
+/// How much work each scenario does.
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    /// Scenario 1: commands sent.
+    commands: i32,
+    /// Scenario 2: linked clients.
+    fanout_clients: usize,
+    /// Scenario 2: updates sent.
+    fanout_updates: i32,
+    /// Scenario 3: agents synced per run.
+    agents: i32,
+    /// Scenario 4: timed round trips per connection.
+    round_trips: usize,
+    /// Repetitions of every scenario.
+    runs: usize,
+}
+
+/// The counts of the issue.
+const FULL: Counts = Counts {
+    commands: 200_000,
+    fanout_clients: 100,
+    fanout_updates: 10_000,
+    agents: 10_000,
+    round_trips: 5_000,
+    runs: 5,
+};
+
+/// Without `--bench`: just check that everything works.
+const SMOKE: Counts = Counts {
+    commands: 2_000,
+    fanout_clients: 5,
+    fanout_updates: 100,
+    agents: 100,
+    round_trips: 100,
+    runs: 1,
+};
+
+/// Commands fed into the socket between flushes.
+const BATCH: i32 = 256;
+/// Untimed round trips before the timed ones.
+const WARM_UP: usize = 200;
+/// A round trip at least this long counts as a stall (delayed ACK is ~40 ms).
+const STALL: Duration = Duration::from_millis(20);
+
+/// The clients' read buffer. tungstenite zeroes the whole read buffer (128 KiB by default)
+/// before every read attempt, even one that finds nothing, which would make the load generator
+/// spend much of its core in `memset`; the servers keep the default.
+const CLIENT_READ_BUFFER: usize = 16 * 1024;
+
+/// Time limits of the waits.
+const CONNECT_LIMIT: Duration = Duration::from_secs(10);
+const REPLY_LIMIT: Duration = Duration::from_secs(10);
+const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
+
+type Client = WebSocketStream<TcpStream>;
+
+fn main() {
+    let full = std::env::args().any(|arg| arg == "--bench");
+    let counts = if full { FULL } else { SMOKE };
+    let started = Instant::now();
+    let server_rt = runtime("server");
+    let client_rt = runtime("load");
+
+    let (tidal, tidal_addr) = server_rt.block_on(async {
+        let server = ServerBuilder::with_plane_name("warp-load")
+            .set_bind_addr("127.0.0.1:0".parse().unwrap())
+            .add_route(
+                RoutePattern::parse_str("/unit/:id").unwrap(),
+                AgentModel::new(Unit::default, UnitLifecycle),
+            )
+            .build()
+            .await
+            .expect("the tidal server builds");
+        let (task, handle) = server.run();
+        let task = tokio::spawn(task);
+        let addr = handle.bound_addr().await.expect("the server is bound");
+        ((handle, task), addr)
+    });
+    let baseline = server_rt.block_on(async {
+        Baselines {
+            coalesce: baseline_server(Mode::Coalesce).await,
+            broadcast: baseline_server(Mode::Broadcast).await,
+            echo: baseline_server(Mode::Echo).await,
+        }
+    });
+
+    println!("WARP load: tidal vs a bare tokio-tungstenite WebSocket server, on 127.0.0.1");
+    println!(
+        "server runtime: 1 worker thread; load generator runtime: 1 worker thread; {} cores; \
+         load average at start: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if full {
+        println!("counts as in the issue (not scaled down): {counts:?}");
+    } else {
+        println!(
+            "SMOKE RUN (no --bench flag): counts scaled down to {counts:?}; figures meaningless"
+        );
+    }
+    println!(
+        "each figure: median [min–max] over {} runs; ratio = tidal median / baseline median; \
+         anchor = SwimOS 0.1.1 figures quoted from warp.md/the issue (fixed, NOT measured here)",
+        counts.runs
+    );
+
+    client_rt
+        .block_on(async move { tokio::spawn(run_all(counts, tidal_addr, baseline)).await })
+        .expect("the scenarios ran (see the panic message above)");
+
+    let (handle, task) = tidal;
+    handle.stop();
+    let stopped = server_rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .is_ok()
+    });
+    if !stopped {
+        println!("note: the tidal server did not stop within 60 s");
+    }
+    println!("total wall time: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn runtime(name: &str) -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// The addresses of the baseline servers, one per scenario with a baseline.
+#[derive(Clone, Copy)]
+struct Baselines {
+    coalesce: SocketAddr,
+    broadcast: SocketAddr,
+    echo: SocketAddr,
+}
+
+async fn run_all(counts: Counts, tidal: SocketAddr, baseline: Baselines) {
+    let only = std::env::var("WARP_LOAD_SCENARIOS").unwrap_or_default();
+    let selected = |n: &str| only.is_empty() || only.split(',').any(|s| s.trim() == n);
+    if selected("1") {
+        scenario_commands(counts, tidal, baseline.coalesce).await;
+    }
+    if selected("2") {
+        scenario_fanout(counts, tidal, baseline.broadcast).await;
+    }
+    if selected("3") {
+        scenario_sync(counts, tidal).await;
+    }
+    if selected("4") {
+        scenario_latency(counts, tidal, baseline.echo).await;
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Scenarios
+// ----------------------------------------------------------------------------------------------
+
+/// Scenario 1: commands into one value lane, until a linked watcher sees the last one.
+async fn scenario_commands(counts: Counts, tidal: SocketAddr, baseline: SocketAddr) {
+    let c = counts.commands;
+    println!();
+    println!(
+        "== 1. command throughput into one value lane: {c} commands, pipelined (flush every \
+         {BATCH}), until a linked watcher sees the last value =="
+    );
+    let mut rates = [Samples::default(), Samples::default()];
+    let mut seconds = [Samples::default(), Samples::default()];
+    let mut events = [Samples::default(), Samples::default()];
+    let mut backwards = [Samples::default(), Samples::default()];
+    for run in 0..counts.runs {
+        for (side, addr) in [tidal, baseline].into_iter().enumerate() {
+            let base = run as i32 * c;
+            let (elapsed, seen) = within(
+                SCENARIO_LIMIT,
+                format!("scenario 1 ({}, run {run})", SIDES[side]),
+                command_throughput(addr, "/unit/t", base, c),
+            )
+            .await;
+            rates[side].push(c as f64 / elapsed.as_secs_f64());
+            seconds[side].push(elapsed.as_secs_f64());
+            events[side].push(seen.events as f64);
+            backwards[side].push(seen.backwards as f64);
+        }
+    }
+    header();
+    row(
+        "commands/s (higher is better)",
+        &rates,
+        Show::Rate,
+        "~104k/s",
+    );
+    row("time to the last value", &seconds, Show::Seconds, "n/a");
+    row("events seen by the watcher", &events, Show::Count, "n/a");
+    row(
+        "events out of order (must be 0)",
+        &backwards,
+        Show::Count,
+        "n/a",
+    );
+}
+
+/// One run of scenario 1; returns the time to the last value and the events the watcher saw.
+async fn command_throughput(addr: SocketAddr, node: &str, base: i32, c: i32) -> (Duration, Seen) {
+    let mut watcher = connect(addr, true).await;
+    link(&mut watcher, node).await;
+    let mut sender = connect(addr, true).await;
+    let last = i64::from(base + c);
+    let start = Instant::now();
+    let send = async {
+        for i in 1..=c {
+            let text = format!(r#"@command(node:"{node}",lane:value) {}"#, base + i);
+            feed(&mut sender, text).await;
+            if i % BATCH == 0 {
+                flush(&mut sender).await;
+            }
+        }
+        flush(&mut sender).await;
+    };
+    let watch = async {
+        let mut seen = Seen::default();
+        loop {
+            let text = next_text(&mut watcher, "the watcher's events").await;
+            if let Some(value) = body_int(&text) {
+                seen.record(value);
+                if value == last {
+                    return (start.elapsed(), seen);
+                }
+            }
+        }
+    };
+    let ((), result) = tokio::join!(send, watch);
+    result
+}
+
+/// Scenario 2: fan-out of one value lane to many connections.
+async fn scenario_fanout(counts: Counts, tidal: SocketAddr, baseline: SocketAddr) {
+    let (f, u) = (counts.fanout_clients, counts.fanout_updates);
+    println!();
+    println!(
+        "== 2. fan-out: {f} connections linked to one value lane, {u} updates sent from one more \
+         connection; at most {} events can be delivered ==",
+        f as u64 * u as u64
+    );
+    let mut seconds = [Samples::default(), Samples::default()];
+    let mut delivered = [Samples::default(), Samples::default()];
+    let mut rates = [Samples::default(), Samples::default()];
+    let mut fewest = [Samples::default(), Samples::default()];
+    let mut backwards = [Samples::default(), Samples::default()];
+    for run in 0..counts.runs {
+        for (side, addr) in [tidal, baseline].into_iter().enumerate() {
+            let base = run as i32 * u;
+            let (elapsed, per_client) = within(
+                SCENARIO_LIMIT,
+                format!("scenario 2 ({}, run {run})", SIDES[side]),
+                fanout(addr, "/unit/f", f, base, u),
+            )
+            .await;
+            let total: u64 = per_client.iter().map(|seen| seen.events).sum();
+            seconds[side].push(elapsed.as_secs_f64());
+            delivered[side].push(total as f64);
+            rates[side].push(total as f64 / elapsed.as_secs_f64());
+            let least = per_client.iter().map(|seen| seen.events).min();
+            fewest[side].push(least.unwrap_or(0) as f64);
+            backwards[side].push(per_client.iter().map(|seen| seen.backwards).sum::<u64>() as f64);
+        }
+    }
+    header();
+    row(
+        "time until every client has the last value",
+        &seconds,
+        Show::Seconds,
+        "~2.6 s",
+    );
+    row(
+        "events delivered (all clients)",
+        &delivered,
+        Show::Count,
+        "~1M",
+    );
+    row("events delivered/s", &rates, Show::Rate, "~380k/s");
+    row(
+        "events at the client that got fewest",
+        &fewest,
+        Show::Count,
+        "n/a",
+    );
+    row(
+        "events out of order (must be 0)",
+        &backwards,
+        Show::Count,
+        "n/a",
+    );
+}
+
+/// One run of scenario 2; returns the time until the last client saw the last value, and the
+/// events each client received.
+async fn fanout(
+    addr: SocketAddr,
+    node: &'static str,
+    clients: usize,
+    base: i32,
+    updates: i32,
+) -> (Duration, Vec<Seen>) {
+    let mut sockets = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let mut socket = connect(addr, true).await;
+        send(&mut socket, format!(r#"@link(node:"{node}",lane:value)"#)).await;
+        sockets.push(socket);
+    }
+    for socket in &mut sockets {
+        wait_linked(socket).await;
+    }
+    let last = i64::from(base + updates);
+    let start = Instant::now();
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move {
+                let mut seen = Seen::default();
+                loop {
+                    let text = next_text(&mut socket, "fan-out events").await;
+                    if let Some(value) = body_int(&text) {
+                        seen.record(value);
+                        if value == last {
+                            return (Instant::now(), seen);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut sender = connect(addr, true).await;
+    for i in 1..=updates {
+        feed(
+            &mut sender,
+            format!(r#"@command(node:"{node}",lane:value) {}"#, base + i),
+        )
+        .await;
+        if i % BATCH == 0 {
+            flush(&mut sender).await;
+        }
+    }
+    flush(&mut sender).await;
+    let mut latest = start;
+    let mut per_client = Vec::with_capacity(clients);
+    for reader in readers {
+        let (at, seen) = reader.await.expect("a fan-out reader panicked");
+        latest = latest.max(at);
+        per_client.push(seen);
+    }
+    (latest - start, per_client)
+}
+
+/// Scenario 3: `@sync` of many distinct agents over one connection.
+async fn scenario_sync(counts: Counts, tidal: SocketAddr) {
+    let n = counts.agents;
+    println!();
+    println!(
+        "== 3. sync of {n} distinct agents (new ones each run) over one connection, pipelined; \
+         RSS = this whole process (server + client, client keeps a counter) =="
+    );
+    let mut seconds = Samples::default();
+    let mut rates = Samples::default();
+    let mut per_agent = Samples::default();
+    let mut kept = Vec::new();
+    for run in 0..counts.runs {
+        let before = vm_rss_kib();
+        let (elapsed, socket) = within(
+            SCENARIO_LIMIT,
+            format!("scenario 3 (run {run}): {n} @synced replies"),
+            sync_agents(tidal, run as i32 * n, n),
+        )
+        .await;
+        let after = vm_rss_kib();
+        kept.push(socket);
+        seconds.push(elapsed.as_secs_f64());
+        rates.push(n as f64 / elapsed.as_secs_f64());
+        per_agent.push((after as f64 - before as f64) / n as f64);
+    }
+    header();
+    let none = Samples::default();
+    row(
+        "time to activate and sync all",
+        &[seconds, none.clone()],
+        Show::Seconds,
+        "~3.3 s",
+    );
+    row(
+        "agents synced/s",
+        &[rates, none.clone()],
+        Show::Rate,
+        "~3.0k/s (derived)",
+    );
+    row(
+        "RSS growth per synced agent",
+        &[per_agent, none],
+        Show::KiB,
+        "~232 KB",
+    );
+    println!("  (baseline n/a: a bare WebSocket server has no agents)");
+    drop(kept);
+}
+
+/// One run of scenario 3: syncs `/unit/s<first>`.. and returns the time to the last `@synced`
+/// and the still open connection.
+async fn sync_agents(addr: SocketAddr, first: i32, n: i32) -> (Duration, Client) {
+    let socket = connect(addr, true).await;
+    let (mut sink, mut stream) = socket.split();
+    let start = Instant::now();
+    let send = async {
+        for i in 0..n {
+            let text = format!(r#"@sync(node:"/unit/s{}",lane:value)"#, first + i);
+            feed(&mut sink, text).await;
+            if (i + 1) % BATCH == 0 {
+                flush(&mut sink).await;
+            }
+        }
+        flush(&mut sink).await;
+    };
+    let count = async {
+        let mut synced = 0;
+        while synced < n {
+            if next_text(&mut stream, "@synced replies")
+                .await
+                .starts_with("@synced")
+            {
+                synced += 1;
+            }
+        }
+        start.elapsed()
+    };
+    let ((), elapsed) = tokio::join!(send, count);
+    let socket = sink
+        .reunite(stream)
+        .expect("the halves of one socket reunite");
+    (elapsed, socket)
+}
+
+/// Scenario 4: round trips command -> event, with and without `TCP_NODELAY` on the client.
+async fn scenario_latency(counts: Counts, tidal: SocketAddr, baseline: SocketAddr) {
+    let r = counts.round_trips;
+    println!();
+    println!(
+        "== 4. round-trip latency: {r} times (after {WARM_UP} untimed) send a command to a linked \
+         value lane, wait for its event =="
+    );
+    let mut next_base = 0i32;
+    for nodelay in [true, false] {
+        let mut p50 = [Samples::default(), Samples::default()];
+        let mut p99 = [Samples::default(), Samples::default()];
+        let mut max = [Samples::default(), Samples::default()];
+        let mut stalls = [Samples::default(), Samples::default()];
+        for run in 0..counts.runs {
+            for (side, addr) in [tidal, baseline].into_iter().enumerate() {
+                let mut times = within(
+                    SCENARIO_LIMIT,
+                    format!("scenario 4 ({}, nodelay {nodelay}, run {run})", SIDES[side]),
+                    round_trips(addr, "/unit/r", nodelay, next_base, r),
+                )
+                .await;
+                next_base += (r + WARM_UP) as i32;
+                times.sort_unstable();
+                let micros = |d: Duration| d.as_secs_f64() * 1e6;
+                p50[side].push(micros(percentile(&times, 0.50)));
+                p99[side].push(micros(percentile(&times, 0.99)));
+                max[side].push(micros(*times.last().expect("round trips")));
+                stalls[side].push(times.iter().filter(|t| **t >= STALL).count() as f64);
+            }
+        }
+        println!();
+        println!(
+            "  client socket {} TCP_NODELAY (server side always sets it)",
+            if nodelay { "WITH" } else { "WITHOUT" }
+        );
+        header();
+        row("p50 (lower is better)", &p50, Show::Micros, "~140 µs");
+        row("p99", &p99, Show::Micros, "~210-460 µs");
+        row("max", &max, Show::Micros, "n/a");
+        row(
+            &format!("stalls >= {} ms (of {r})", STALL.as_millis()),
+            &stalls,
+            Show::Count,
+            "n/a",
+        );
+    }
+}
+
+/// One run of scenario 4: the timed round trips.
+async fn round_trips(
+    addr: SocketAddr,
+    node: &str,
+    nodelay: bool,
+    base: i32,
+    n: usize,
+) -> Vec<Duration> {
+    let mut socket = connect(addr, nodelay).await;
+    link(&mut socket, node).await;
+    let mut times = Vec::with_capacity(n);
+    for i in 0..(WARM_UP + n) {
+        let value = base + i as i32 + 1;
+        let start = Instant::now();
+        send(
+            &mut socket,
+            format!(r#"@command(node:"{node}",lane:value) {value}"#),
+        )
+        .await;
+        within(
+            REPLY_LIMIT,
+            format!("the event for round trip {i} (value {value})"),
+            async {
+                while body_int(&next_text(&mut socket, "round-trip events").await)
+                    != Some(i64::from(value))
+                {}
+            },
+        )
+        .await;
+        if i >= WARM_UP {
+            times.push(start.elapsed());
+        }
+    }
+    times
+}
+
+// ----------------------------------------------------------------------------------------------
+// The baseline server
+// ----------------------------------------------------------------------------------------------
+
+/// What a baseline server does with a text frame that is not a link.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Scenario 1: count it and publish it as the latest value to the subscribers.
+    Coalesce,
+    /// Scenario 2: send it to every subscriber.
+    Broadcast,
+    /// Scenario 4: send it back.
+    Echo,
+}
+
+/// State shared by the connections of one baseline server.
+struct Shared {
+    mode: Mode,
+    /// Text frames received that were not links.
+    received: AtomicU64,
+    latest: watch::Sender<Utf8Bytes>,
+    all: broadcast::Sender<Utf8Bytes>,
+}
+
+/// Starts a baseline server on the current runtime; returns its address.
+async fn baseline_server(mode: Mode) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the baseline binds");
+    let addr = listener.local_addr().expect("a bound address");
+    let shared = Arc::new(Shared {
+        mode,
+        received: AtomicU64::new(0),
+        latest: watch::channel(Utf8Bytes::from_static("")).0,
+        all: broadcast::channel(1024).0,
+    });
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(baseline_connection(stream, shared.clone()));
+        }
+    });
+    addr
+}
+
+/// A subscription of a baseline connection.
+enum Subscription {
+    None,
+    Latest(watch::Receiver<Utf8Bytes>),
+    All(broadcast::Receiver<Utf8Bytes>),
+}
+
+async fn baseline_connection(stream: TcpStream, shared: Arc<Shared>) {
+    let Ok(socket) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    let (mut sink, mut stream) = socket.split();
+    let mut subscription = Subscription::None;
+    loop {
+        let result: Result<(), WsError> = tokio::select! {
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if text.starts_with("@link") || text.starts_with("@sync") {
+                        subscription = match shared.mode {
+                            Mode::Coalesce => Subscription::Latest(shared.latest.subscribe()),
+                            Mode::Broadcast => Subscription::All(shared.all.subscribe()),
+                            Mode::Echo => Subscription::None,
+                        };
+                        sink.send(Message::text("@linked")).await
+                    } else {
+                        shared.received.fetch_add(1, Ordering::Relaxed);
+                        match shared.mode {
+                            Mode::Coalesce => {
+                                shared.latest.send_replace(text);
+                                Ok(())
+                            }
+                            Mode::Broadcast => {
+                                let _ = shared.all.send(text);
+                                Ok(())
+                            }
+                            Mode::Echo => sink.send(Message::Text(text)).await,
+                        }
+                    }
+                }
+                Some(Ok(_)) => Ok(()),
+                None | Some(Err(_)) => break,
+            },
+            out = subscribed(&mut subscription) => match out {
+                Some(text) => write_all_ready(&mut sink, &mut subscription, text).await,
+                None => break,
+            },
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+}
+
+/// The next frame to write to a subscribed connection: the latest value (`Latest`) or the next
+/// frame broadcast, skipping what it lagged behind on (`All`). Never ready without a
+/// subscription; `None` when the server's channel is gone.
+async fn subscribed(subscription: &mut Subscription) -> Option<Utf8Bytes> {
+    match subscription {
+        Subscription::Latest(receiver) => {
+            receiver.changed().await.ok()?;
+            Some(receiver.borrow_and_update().clone())
+        }
+        Subscription::All(receiver) => loop {
+            match receiver.recv().await {
+                Ok(text) => return Some(text),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        },
+        Subscription::None => std::future::pending().await,
+    }
+}
+
+/// Writes `first` and (broadcast) everything else already sent, then flushes once.
+async fn write_all_ready<S>(
+    sink: &mut S,
+    subscription: &mut Subscription,
+    first: Utf8Bytes,
+) -> Result<(), WsError>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    sink.feed(Message::Text(first)).await?;
+    if let Subscription::All(receiver) = subscription {
+        loop {
+            match receiver.try_recv() {
+                Ok(text) => sink.feed(Message::Text(text)).await?,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    sink.flush().await
+}
+
+// ----------------------------------------------------------------------------------------------
+// Client helpers
+// ----------------------------------------------------------------------------------------------
+
+/// Panics with a message saying what was awaited if `future` takes longer than `limit`.
+async fn within<T>(limit: Duration, what: impl Display, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
+
+/// A WebSocket connection to `addr`, with or without `TCP_NODELAY` on the client socket.
+async fn connect(addr: SocketAddr, nodelay: bool) -> Client {
+    within(CONNECT_LIMIT, format!("a connection to {addr}"), async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|err| panic!("cannot connect to {addr}: {err}"));
+        stream.set_nodelay(nodelay).expect("TCP_NODELAY can be set");
+        let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
+        let (socket, _) = tokio_tungstenite::client_async_with_config(
+            format!("ws://{addr}/"),
+            stream,
+            Some(config),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("WebSocket handshake with {addr} failed: {err}"));
+        socket
+    })
+    .await
+}
+
+/// Sends `@link` for `node` lane `value` and waits for `@linked`.
+async fn link(socket: &mut Client, node: &str) {
+    send(socket, format!(r#"@link(node:"{node}",lane:value)"#)).await;
+    wait_linked(socket).await;
+}
+
+async fn wait_linked(socket: &mut Client) {
+    within(REPLY_LIMIT, "@linked", async {
+        while !next_text(socket, "@linked").await.starts_with("@linked") {}
+    })
+    .await;
+}
+
+async fn send<S>(sink: &mut S, text: String)
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    sink.send(Message::text(text))
+        .await
+        .unwrap_or_else(|err| panic!("sending a frame failed: {err}"));
+}
+
+async fn feed<S>(sink: &mut S, text: String)
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    sink.feed(Message::text(text))
+        .await
+        .unwrap_or_else(|err| panic!("sending a frame failed: {err}"));
+}
+
+async fn flush<S>(sink: &mut S)
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    sink.flush()
+        .await
+        .unwrap_or_else(|err| panic!("flushing frames failed: {err}"));
+}
+
+/// The next text frame (callers bound the wait); panics if the connection ends.
+async fn next_text<S>(stream: &mut S, what: &str) -> Utf8Bytes
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    loop {
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) => return text,
+            Some(Ok(Message::Close(frame))) => {
+                panic!("the server closed the connection ({frame:?}) while we waited for {what}")
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => panic!("the connection failed while we waited for {what}: {err}"),
+            None => panic!("the connection ended while we waited for {what}"),
+        }
+    }
+}
+
+/// What a client saw of a lane: how many events, and how many of them went backwards (a lane
+/// keeps the order of its events, and coalescing only skips values, so that must stay 0).
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    events: u64,
+    backwards: u64,
+    previous: Option<i64>,
+}
+
+impl Seen {
+    fn record(&mut self, value: i64) {
+        self.events += 1;
+        if self.previous.is_some_and(|previous| value <= previous) {
+            self.backwards += 1;
+        }
+        self.previous = Some(value);
+    }
+}
+
+/// The integer at the end of a frame (`@event(...) 5` or the baseline's echoed `@command(...) 5`).
+fn body_int(text: &str) -> Option<i64> {
+    text.rsplit_once(' ')?.1.parse().ok()
+}
+
+/// This process's resident set, in KiB.
+fn vm_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line")
+}
+
+// ----------------------------------------------------------------------------------------------
+// Figures
+// ----------------------------------------------------------------------------------------------
+
+const SIDES: [&str; 2] = ["tidal", "baseline"];
+
+/// The figures of one metric over the runs.
+#[derive(Default, Clone)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn push(&mut self, value: f64) {
+        self.0.push(value);
+    }
+
+    fn sorted(&self) -> Vec<f64> {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted
+    }
+
+    fn median(&self) -> Option<f64> {
+        let sorted = self.sorted();
+        match sorted.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(sorted[n / 2]),
+            n => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+        }
+    }
+
+    fn show(&self, unit: Show) -> String {
+        let sorted = self.sorted();
+        match (self.median(), sorted.first(), sorted.last()) {
+            (Some(median), Some(min), Some(max)) => format!(
+                "{} [{}–{}]",
+                unit.show(median),
+                unit.show(*min),
+                unit.show(*max)
+            ),
+            _ => "n/a".to_owned(),
+        }
+    }
+}
+
+/// How a figure is shown.
+#[derive(Clone, Copy)]
+enum Show {
+    Rate,
+    Seconds,
+    Micros,
+    Count,
+    KiB,
+}
+
+impl Show {
+    fn show(self, value: f64) -> String {
+        match self {
+            Show::Rate if value >= 1e6 => format!("{:.2}M/s", value / 1e6),
+            Show::Rate => format!("{:.1}k/s", value / 1e3),
+            Show::Seconds => format!("{value:.3} s"),
+            Show::Micros => format!("{value:.0} µs"),
+            Show::Count => format!("{value:.0}"),
+            Show::KiB => format!("{value:.1} KiB"),
+        }
+    }
+}
+
+fn header() {
+    println!(
+        "  {:<44} {:<34} {:<34} {:<8} anchor (SwimOS 0.1.1, fixed)",
+        "", "tidal", "baseline", "ratio"
+    );
+}
+
+fn row(label: &str, samples: &[Samples; 2], unit: Show, anchor: &str) {
+    let ratio = match (samples[0].median(), samples[1].median()) {
+        (Some(tidal), Some(baseline)) if baseline != 0.0 => format!("{:.2}x", tidal / baseline),
+        _ => "n/a".to_owned(),
+    };
+    println!(
+        "  {:<44} {:<34} {:<34} {:<8} {}",
+        label,
+        samples[0].show(unit),
+        samples[1].show(unit),
+        ratio,
+        anchor
+    );
+}
+
+/// The `q` quantile of sorted durations (nearest rank).
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
