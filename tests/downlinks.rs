@@ -111,6 +111,8 @@ pub struct Watcher {
 
 pub struct WatcherLifecycle {
     plan: Plan,
+    /// The host of the source (`None`: this server).
+    host: Option<String>,
     log: Log,
     handles: State<Watcher, Handles>,
 }
@@ -121,6 +123,7 @@ impl WatcherLifecycle {
     fn start(&self, context: HandlerContext<Watcher>) -> impl EventHandler<Watcher> + '_ {
         let log = self.log.clone();
         let handles = &self.handles;
+        let host = self.host.as_deref();
         match self.plan.clone() {
             Plan::Value(node, lane, config) => {
                 let (l1, l2, l3, l4, l5, l6) = (
@@ -132,7 +135,7 @@ impl WatcherLifecycle {
                     log,
                 );
                 context
-                    .value_downlink_builder::<i32>(None, node, lane, config)
+                    .value_downlink_builder::<i32>(host, node, lane, config)
                     .on_linked(move |_| note(&l1, "linked".into()))
                     .on_synced(move |_, v| {
                         let v = *v;
@@ -163,7 +166,7 @@ impl WatcherLifecycle {
                     log,
                 );
                 context
-                    .map_downlink_builder::<String, i32>(None, node, lane, config)
+                    .map_downlink_builder::<String, i32>(host, node, lane, config)
                     .on_linked(move |_| note(&l1, "linked".into()))
                     .on_synced(move |_, map| {
                         let mut entries: Vec<_> =
@@ -194,7 +197,7 @@ impl WatcherLifecycle {
                 let (l1, l2, l3) = (log.clone(), log.clone(), log);
                 context
                     .event_downlink_builder::<String>(
-                        None,
+                        host,
                         node,
                         lane,
                         SimpleDownlinkConfig::default(),
@@ -287,6 +290,7 @@ async fn serve(plan: Plan) -> Running {
             RoutePattern::parse_str("/watcher").unwrap(),
             AgentModel::from_fn(Watcher::default, move || WatcherLifecycle {
                 plan: plan.clone(),
+                host: None,
                 log: watcher_log.clone(),
                 handles: State::default(),
             }),
@@ -663,4 +667,217 @@ async fn servers_refuse_ambiguous_routes_and_unknown_nodes() {
     assert!(running.server.is_running("/source/7"));
     assert!(!running.server.is_running("/source/8"));
     running.stop().await;
+}
+
+/// Downlinks to lanes of another server, over WARP.
+mod remote {
+    use super::*;
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    /// A server with the source agents, listening on `addr`.
+    async fn source_server(addr: SocketAddr) -> Running {
+        let server = ServerBuilder::with_plane_name("source")
+            .set_bind_addr(addr)
+            .add_route(
+                RoutePattern::parse_str("/source/:id").unwrap(),
+                AgentModel::new(Source::default, SourceLifecycle),
+            )
+            .build()
+            .await
+            .unwrap();
+        let (task, server) = server.run();
+        Running {
+            server,
+            task: tokio::spawn(task),
+            log: Log::default(),
+        }
+    }
+
+    /// A server whose watcher agents (`/watcher/:id`) link to `host` as `plan` says.
+    async fn watcher_server(plan: Plan, host: String, max_attempts: Option<u32>) -> Running {
+        let log = Log::default();
+        let watcher_log = log.clone();
+        let server = ServerBuilder::with_plane_name("watchers")
+            .add_route(
+                RoutePattern::parse_str("/watcher/:id").unwrap(),
+                AgentModel::from_fn(Watcher::default, move || WatcherLifecycle {
+                    plan: plan.clone(),
+                    host: Some(host.clone()),
+                    log: watcher_log.clone(),
+                    handles: State::default(),
+                }),
+            )
+            .update_config(|config| {
+                config.remote.initial_delay = Duration::from_millis(20);
+                config.remote.max_delay = Duration::from_millis(200);
+                config.remote.max_attempts = max_attempts;
+            })
+            .build()
+            .await
+            .unwrap();
+        let (task, server) = server.run();
+        Running {
+            server,
+            task: tokio::spawn(task),
+            log,
+        }
+    }
+
+    async fn count(log: &Log, line: &str, n: usize) {
+        let reached = tokio::time::timeout(Duration::from_secs(10), async {
+            while log.lines().iter().filter(|l| *l == line).count() < n {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        let seen = log.lines().iter().filter(|l| *l == line).count();
+        assert!(reached.is_ok(), "`{line}` came {seen} times, not {n}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_remote_downlink_survives_a_restart_of_its_host_and_delivers_writes_made_meanwhile() {
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let addr = source.server.bound_addr().await.unwrap();
+        let watchers = watcher_server(
+            value_plan(SimpleDownlinkConfig::default()),
+            format!("ws://{addr}"),
+            None,
+        )
+        .await;
+        watchers.server.start_agent("/watcher/1").await.unwrap();
+        let log = watchers.log.clone();
+        log.wait_for("synced 0").await;
+        source
+            .server
+            .command("/source/1", "value", 5i64)
+            .await
+            .unwrap();
+        log.wait_for("set Some(0) -> 5").await;
+        // A write through the handle reaches the remote lane and comes back.
+        watchers
+            .server
+            .command("/watcher/1", "set", 7)
+            .await
+            .unwrap();
+        log.wait_for("set Some(5) -> 7").await;
+
+        // The host goes away: not an unlink.
+        source.stop().await;
+        // A value set during the outage is kept (the latest one) and sent on reconnection.
+        watchers
+            .server
+            .command("/watcher/1", "set", 8)
+            .await
+            .unwrap();
+        watchers
+            .server
+            .command("/watcher/1", "set", 9)
+            .await
+            .unwrap();
+        let source = source_server(addr).await;
+        // Relinked and resynced. The new host's agent starts from 0 and the queued write sets 9,
+        // possibly before the sync completes (then the downlink syncs straight to 9).
+        count(&log, "linked", 2).await;
+        let resynced = tokio::time::timeout(Duration::from_secs(10), async {
+            while !log.contains("synced 9") && !log.contains("event 9") {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        let lines = log.lines();
+        assert!(resynced.is_ok(), "{lines:?}");
+        assert!(
+            !lines.iter().any(|l| l == "unlinked" || l == "failed"),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("synced")).count(),
+            2,
+            "{lines:?}"
+        );
+        watchers.stop().await;
+        source.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn remote_map_downlinks_sync_and_write() {
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let addr = source.server.bound_addr().await.unwrap();
+        let plan = Plan::Map("/source/1", "entries", MapDownlinkConfig::default());
+        let watchers = watcher_server(plan, format!("warp://{addr}"), None).await;
+        watchers.server.start_agent("/watcher/1").await.unwrap();
+        let log = watchers.log.clone();
+        log.wait_for("synced []").await;
+        watchers
+            .server
+            .command("/watcher/1", "put", "a=1".to_owned())
+            .await
+            .unwrap();
+        log.wait_for("update a None -> 1 (1 keys)").await;
+        watchers
+            .server
+            .command("/watcher/1", "put", "-a".to_owned())
+            .await
+            .unwrap();
+        log.wait_for("remove a 1 (0 keys)").await;
+        watchers.stop().await;
+        source.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_thousand_remote_downlinks_share_one_connection() {
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let addr = source.server.bound_addr().await.unwrap();
+        let watchers = watcher_server(
+            value_plan(SimpleDownlinkConfig::default()),
+            format!("ws://{addr}"),
+            None,
+        )
+        .await;
+        for i in 0..1000 {
+            watchers
+                .server
+                .start_agent(&format!("/watcher/{i}"))
+                .await
+                .unwrap();
+        }
+        count(&watchers.log, "synced 0", 1000).await;
+        assert_eq!(source.server.open_connections(), 1);
+        source
+            .server
+            .command("/source/1", "value", 3i64)
+            .await
+            .unwrap();
+        count(&watchers.log, "event 3", 1000).await;
+        assert_eq!(source.server.open_connections(), 1);
+        watchers.stop().await;
+        source.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_host_is_retried_with_backoff_then_fails_without_unlinking() {
+        // A port where nothing listens.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let started = Instant::now();
+        let watchers = watcher_server(
+            value_plan(SimpleDownlinkConfig::default()),
+            format!("ws://{addr}"),
+            Some(3),
+        )
+        .await;
+        watchers.server.start_agent("/watcher/1").await.unwrap();
+        watchers.log.wait_for("failed").await;
+        // Three attempts with two waits between them: at least half of 20 ms + 40 ms (jitter).
+        assert!(
+            started.elapsed() >= Duration::from_millis(30),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(watchers.log.lines(), ["failed"]);
+        watchers.stop().await;
+    }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod event_handler;
 pub mod lanes;
 pub mod recon;
+pub mod remote;
 pub mod server;
 pub mod state;
 pub mod stores;

@@ -5,6 +5,13 @@ use std::any::Any;
 use tokio::sync::mpsc;
 
 use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
+use crate::remote::RemotePool;
+
+fn no_remote(host: &str) -> UnlinkReason {
+    UnlinkReason::Unreachable(format!(
+        "{host}: this agent has no connections to other hosts"
+    ))
+}
 
 /// A message for an agent's task.
 pub(crate) enum Request {
@@ -40,6 +47,9 @@ pub(crate) trait Environment: Send + Sync + 'static {
 
     /// Whether some route of this process serves `node`.
     fn serves(&self, node: &str) -> bool;
+
+    /// The connections to other hosts, if this environment has them.
+    fn remote(&self) -> Option<&RemotePool>;
 }
 
 /// Sends a command to a lane of any agent, waiting while its inbox is full.
@@ -50,6 +60,10 @@ pub(crate) async fn send_command(
     lane: &str,
     payload: CommandPayload,
 ) -> Result<(), UnlinkReason> {
+    if let Some(host) = host {
+        let pool = environment.remote().ok_or_else(|| no_remote(host))?;
+        return pool.command(host, node, lane, payload);
+    }
     let mailbox = environment.resolve(host, node)?;
     mailbox
         .send(Request::Command {
@@ -72,6 +86,13 @@ pub(crate) fn send_link(
         subscriber.refuse(UnlinkReason::NodeNotFound);
         return;
     };
+    if let Some(host) = host {
+        match environment.remote() {
+            Some(pool) => pool.link(host, node, lane, subscriber),
+            None => subscriber.refuse(no_remote(host)),
+        }
+        return;
+    }
     let mailbox = match environment.resolve(host, node) {
         Ok(mailbox) => mailbox,
         Err(reason) => {
@@ -110,6 +131,10 @@ pub(crate) fn send_unlink(
     lane: &str,
     link: u64,
 ) {
+    if let (Some(host), Some(pool)) = (host, environment.and_then(|e| e.remote())) {
+        pool.unlink(host, link);
+        return;
+    }
     let Some(mailbox) = environment.and_then(|environment| environment.resolve_running(host, node))
     else {
         return;

@@ -128,6 +128,9 @@ pub trait LinkSink: Send + Sync + 'static {
     fn synced(&self);
     /// The link has ended.
     fn unlinked(&self, reason: UnlinkReason);
+    /// The connection carrying a remote link was lost; it will be linked (and synced) again
+    /// when the connection is back. This is not an unlink.
+    fn connection_lost(&self) {}
     /// Whether the subscriber is gone (the lane then drops the link).
     fn is_closed(&self) -> bool;
 }
@@ -288,6 +291,24 @@ impl LinkSubscriber {
     /// Tells the subscriber that the link failed before it was made.
     pub fn refuse(self, reason: UnlinkReason) {
         self.sink().unlinked(reason);
+    }
+
+    /// The link's id.
+    pub fn id(&self) -> u64 {
+        match self {
+            LinkSubscriber::Value { id, .. }
+            | LinkSubscriber::Map { id, .. }
+            | LinkSubscriber::Untyped { id, .. } => *id,
+        }
+    }
+
+    /// Whether the subscriber asked for the lane's state first.
+    pub fn wants_sync(&self) -> bool {
+        match self {
+            LinkSubscriber::Value { sync, .. }
+            | LinkSubscriber::Map { sync, .. }
+            | LinkSubscriber::Untyped { sync, .. } => *sync,
+        }
     }
 
     /// The subscriber's link notifications.

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -17,15 +18,18 @@ use crate::agent_model::environment::{send_command, Environment};
 use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
 use crate::config::AgentConfig;
 use crate::lanes::{CommandPayload, UnlinkReason};
+use crate::remote::RemoteConfig;
 
 /// Settings of a server.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ServerConfig {
     /// The settings of every agent the server starts.
     pub agent: AgentConfig,
     /// The settings of the WARP endpoint.
     pub endpoint: EndpointConfig,
+    /// How connections to other hosts (remote downlinks and commands) retry.
+    pub remote: RemoteConfig,
 }
 
 /// Why a server could not be built.
@@ -140,7 +144,7 @@ impl ServerBuilder {
             listener,
             bound,
             endpoint: self.config.endpoint,
-            registry: Registry::new(self.routes, self.config.agent),
+            registry: Registry::new(self.routes, self.config.agent, self.config.remote),
         })
     }
 }
@@ -170,10 +174,12 @@ impl Server {
         ServerHandle,
     ) {
         let (stop, stopped) = watch::channel(false);
+        let connections = Arc::new(AtomicUsize::new(0));
         let handle = ServerHandle {
             registry: self.registry.clone(),
             stop,
             bound: self.bound,
+            connections: connections.clone(),
         };
         let registry = self.registry;
         let (listener, config) = (self.listener, self.endpoint);
@@ -181,7 +187,8 @@ impl Server {
             let environment: Arc<dyn Environment> = registry.clone();
             let endpoint = async {
                 if let Some(listener) = listener {
-                    endpoint::serve(listener, environment, config, stopped.clone()).await;
+                    endpoint::serve(listener, environment, config, stopped.clone(), connections)
+                        .await;
                 }
             };
             let mut signal = stopped.clone();
@@ -193,7 +200,10 @@ impl Server {
                 }
                 registry.stop_all().await;
             };
-            tokio::join!(endpoint, agents);
+            // Connections close first (code 1001), so that clients see a server going away
+            // (and reconnect later) rather than each of their links being unlinked.
+            endpoint.await;
+            agents.await;
             Ok(())
         };
         (task, handle)
@@ -205,6 +215,7 @@ pub struct ServerHandle {
     registry: Arc<Registry>,
     stop: watch::Sender<bool>,
     bound: Option<SocketAddr>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl ServerHandle {
@@ -263,6 +274,11 @@ impl ServerHandle {
     /// Whether the agent for `uri` is running.
     pub fn is_running(&self, uri: &str) -> bool {
         self.registry.resolve_running(None, uri).is_some()
+    }
+
+    /// How many WARP connections are open.
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::Acquire)
     }
 
     /// How many agents are running.

@@ -12,6 +12,7 @@ use crate::agent_model::environment::{Environment, Mailbox, Request};
 use crate::agent_model::{AgentLaneModel, AgentModel};
 use crate::config::AgentConfig;
 use crate::lanes::UnlinkReason;
+use crate::remote::{RemoteConfig, RemotePool};
 
 /// Starts agent instances of one type (an `AgentModel`, type-erased).
 pub(crate) trait AgentFactory: Send + Sync + 'static {
@@ -56,16 +57,18 @@ struct Running {
 pub(crate) struct Registry {
     routes: Vec<Route>,
     config: AgentConfig,
+    remote: RemotePool,
     agents: Mutex<HashMap<String, Running>>,
     stopping: AtomicBool,
     this: Weak<Registry>,
 }
 
 impl Registry {
-    pub(crate) fn new(routes: Vec<Route>, config: AgentConfig) -> Arc<Self> {
+    pub(crate) fn new(routes: Vec<Route>, config: AgentConfig, remote: RemoteConfig) -> Arc<Self> {
         Arc::new_cyclic(|this| Registry {
             routes,
             config,
+            remote: RemotePool::new(remote),
             agents: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             this: this.clone(),
@@ -103,6 +106,10 @@ impl Registry {
 }
 
 impl Environment for Registry {
+    fn remote(&self) -> Option<&RemotePool> {
+        Some(&self.remote)
+    }
+
     fn serves(&self, node: &str) -> bool {
         self.routes
             .iter()
@@ -122,7 +129,7 @@ impl Environment for Registry {
     fn resolve(&self, host: Option<&str>, node: &str) -> Result<Mailbox, UnlinkReason> {
         if let Some(host) = host {
             return Err(UnlinkReason::Unreachable(format!(
-                "remote host {host}: remote downlinks are not supported yet"
+                "{host}: agents on other hosts are reached through links, not inboxes"
             )));
         }
         let mut agents = self.agents();

@@ -142,6 +142,12 @@ impl<K: Kind<A>, A: 'static> HostedDownlink<A> for Hosted<K, A> {
         }
         let mut pending = self.slot.take();
         let events = std::mem::take(pending.link_events());
+        if events.lost {
+            // Not an unlink: the link starts again once the connection is back.
+            self.linked = false;
+            self.synced = false;
+            self.control.set_status(DownlinkStatus::Pending);
+        }
         if events.linked && !self.linked {
             self.linked = true;
             self.control.set_status(DownlinkStatus::Linked);

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use super::lifecycle::Address;
 use super::slot::{Pending, Slot};
 use crate::agent_model::environment::{send_command, Environment};
-use crate::lanes::{CommandPayload, MapMessage};
+use crate::lanes::{map_message_to_value, CommandPayload, MapMessage};
 
 /// Why a downlink handle could not do what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -148,6 +148,12 @@ struct Outbox<Q> {
 trait Queue: Default + Send + 'static {
     type Command: Serialize + Send + 'static;
     fn next(&mut self) -> Option<Self::Command>;
+
+    /// The command as sent to a local agent, or in WARP form to a remote host.
+    fn payload(command: Self::Command, remote: bool) -> CommandPayload {
+        let _ = remote;
+        CommandPayload::typed(command)
+    }
 }
 
 /// A value downlink's writes: only the latest value is kept.
@@ -183,6 +189,13 @@ where
     type Command = MapMessage<K, V>;
     fn next(&mut self) -> Option<MapMessage<K, V>> {
         self.0.pop_front()
+    }
+
+    fn payload(command: MapMessage<K, V>, remote: bool) -> CommandPayload {
+        match remote.then(|| map_message_to_value(&command)) {
+            Some(Ok(value)) => CommandPayload::Recon(value),
+            _ => CommandPayload::typed(command),
+        }
     }
 }
 
@@ -248,7 +261,7 @@ async fn send_all<Q: Queue>(outbox: Arc<Outbox<Q>>, target: Target) {
                     tracing::warn!(node = %target.node, lane = %target.lane, "downlink write dropped: the agent is not in a server");
                     continue;
                 };
-                let payload = CommandPayload::typed(command);
+                let payload = Q::payload(command, target.host.is_some());
                 if let Err(reason) = send_command(
                     environment.as_ref(),
                     target.host.as_deref(),

@@ -55,6 +55,8 @@ impl Notifier {
 /// The link-state events, in the order they are handled.
 #[derive(Debug, Default)]
 pub(crate) struct LinkEvents {
+    /// The connection was lost: the link starts again (handled first).
+    pub(crate) lost: bool,
     pub(crate) linked: bool,
     pub(crate) synced: bool,
     pub(crate) unlinked: Option<UnlinkReason>,
@@ -161,6 +163,15 @@ impl<P: Pending> LinkSink for Slot<P> {
 
     fn synced(&self) {
         self.update(|p| p.link_events().synced = true);
+    }
+
+    fn connection_lost(&self) {
+        self.update(|p| {
+            let events = p.link_events();
+            events.lost = true;
+            events.linked = false;
+            events.synced = false;
+        });
     }
 
     fn unlinked(&self, reason: UnlinkReason) {

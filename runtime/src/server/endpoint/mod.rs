@@ -12,6 +12,7 @@
 mod connection;
 mod remote;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ pub(crate) async fn serve(
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
     mut shutdown: watch::Receiver<bool>,
+    open: Arc<AtomicUsize>,
 ) {
     let mut connections = JoinSet::new();
     loop {
@@ -63,7 +65,15 @@ pub(crate) async fn serve(
                 Ok((stream, peer)) => {
                     let span = tracing::info_span!("connection", %peer);
                     let task = accept(stream, environment.clone(), config.clone(), shutdown.clone());
-                    connections.spawn(tracing::Instrument::instrument(task, span));
+                    let open = open.clone();
+                    open.fetch_add(1, Ordering::AcqRel);
+                    connections.spawn(tracing::Instrument::instrument(
+                        async move {
+                            task.await;
+                            open.fetch_sub(1, Ordering::AcqRel);
+                        },
+                        span,
+                    ));
                 }
                 Err(err) => tracing::warn!(%err, "accepting a connection failed"),
             },

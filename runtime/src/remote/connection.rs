@@ -1,0 +1,494 @@
+//! The task of one remote host: connect, link, route frames to links, reconnect.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::{HostRequest, RemoteConfig};
+use crate::lanes::{Encoded, LinkSubscriber, UnlinkReason};
+use crate::recon::{Item, Value};
+use crate::warp::{write_frame, Envelope, EnvelopeKind};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Address = (String, String);
+
+/// The links of one host and their state on the wire.
+#[derive(Default)]
+struct Links {
+    by_id: HashMap<u64, (Address, LinkSubscriber)>,
+    by_address: HashMap<Address, Vec<u64>>,
+    /// Addresses the remote host has confirmed (`@linked`) on the current connection.
+    linked: HashSet<Address>,
+    /// Addresses a sync was asked for on the current connection.
+    sync_requested: HashSet<Address>,
+    /// Addresses the remote host has synced on the current connection.
+    synced: HashSet<Address>,
+    /// Links that joined while their address was being synced: they get the cached state
+    /// when the sync completes (they may have missed its first events).
+    late: HashMap<Address, Vec<u64>>,
+    /// The state of addresses being synced or synced, to sync later subscribers locally: one
+    /// wire link per address however many downlinks share it.
+    cache: HashMap<Address, Cached>,
+}
+
+/// The last known state of a remote lane: its latest value, or its entries by key.
+#[derive(Default)]
+struct Cached {
+    last: Option<Value>,
+    entries: indexmap::IndexMap<String, Value>,
+}
+
+impl Cached {
+    fn record(&mut self, body: &Value) {
+        match map_operation(body) {
+            Some(MapOperation::Update(key, _)) => {
+                self.entries.insert(key.to_string(), body.clone());
+            }
+            Some(MapOperation::Remove(key)) => {
+                self.entries.shift_remove(&key.to_string());
+            }
+            Some(MapOperation::Clear) => self.entries.clear(),
+            None => {}
+        }
+        self.last = Some(body.clone());
+    }
+
+    /// Sends the state to one subscriber.
+    fn replay(&self, subscriber: &LinkSubscriber) -> Result<(), String> {
+        match subscriber {
+            LinkSubscriber::Map { .. } => self
+                .entries
+                .values()
+                .try_for_each(|body| deliver(subscriber, &Encoded::new(body.clone()))),
+            _ => match &self.last {
+                Some(value) => deliver(subscriber, &Encoded::new(value.clone())),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+impl Links {
+    fn add(&mut self, address: Address, subscriber: LinkSubscriber) -> bool {
+        let id = subscriber.id();
+        let ids = self.by_address.entry(address.clone()).or_default();
+        let first = ids.is_empty();
+        ids.push(id);
+        self.by_id.insert(id, (address, subscriber));
+        first
+    }
+
+    /// Removes a link; returns its address if no other link uses it.
+    fn remove(&mut self, id: u64) -> Option<Address> {
+        let (address, _) = self.by_id.remove(&id)?;
+        let ids = self.by_address.get_mut(&address)?;
+        ids.retain(|other| *other != id);
+        if ids.is_empty() {
+            self.by_address.remove(&address);
+            self.forget(&address);
+            Some(address)
+        } else {
+            None
+        }
+    }
+
+    fn at(&self, address: &Address) -> impl Iterator<Item = &LinkSubscriber> {
+        self.by_address
+            .get(address)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id).map(|(_, subscriber)| subscriber))
+    }
+
+    /// Ends every link at `address` with `reason`.
+    fn unlink_all(&mut self, address: &Address, reason: UnlinkReason) {
+        for id in self.by_address.remove(address).unwrap_or_default() {
+            if let Some((_, subscriber)) = self.by_id.remove(&id) {
+                subscriber.sink().unlinked(reason.clone());
+            }
+        }
+        self.forget(address);
+    }
+
+    /// Forgets what the current connection knew of `address`.
+    fn forget(&mut self, address: &Address) {
+        self.linked.remove(address);
+        self.sync_requested.remove(address);
+        self.synced.remove(address);
+        self.late.remove(address);
+        self.cache.remove(address);
+    }
+
+    /// The connection is gone: nothing is linked any more.
+    fn disconnected(&mut self) {
+        self.linked.clear();
+        self.sync_requested.clear();
+        self.synced.clear();
+        self.late.clear();
+        self.cache.clear();
+    }
+
+    /// The link request for an address: a sync if any of its links wants one.
+    fn request(&self, address: &Address) -> EnvelopeKind {
+        if self.at(address).any(LinkSubscriber::wants_sync) {
+            EnvelopeKind::Sync
+        } else {
+            EnvelopeKind::Link
+        }
+    }
+}
+
+fn frame(kind: EnvelopeKind, (node, lane): &Address, body: Option<&str>) -> Message {
+    let mut out = String::new();
+    write_frame(&mut out, kind, node, lane, body);
+    Message::text(out)
+}
+
+/// Runs the connection to `url` until the pool drops its queue.
+pub(crate) async fn run(
+    url: String,
+    mut requests: mpsc::UnboundedReceiver<HostRequest>,
+    config: RemoteConfig,
+) {
+    let mut links = Links::default();
+    let mut commands: VecDeque<(Address, Value)> = VecDeque::new();
+    let mut attempt = 0u32;
+    let mut jitter = Jitter::new(&url);
+    loop {
+        let socket = match connect(&url).await {
+            Ok(socket) => socket,
+            Err(err) => {
+                attempt += 1;
+                tracing::debug!(%err, attempt, "connection failed");
+                if config.max_attempts.is_some_and(|max| attempt >= max) {
+                    let reason = UnlinkReason::Unreachable(format!("{url}: {err}"));
+                    for address in links.by_address.keys().cloned().collect::<Vec<_>>() {
+                        links.unlink_all(&address, reason.clone());
+                    }
+                    commands.clear();
+                    attempt = 0;
+                    // Wait for new work before trying again.
+                    match requests.recv().await {
+                        Some(request) => offline(request, &mut links, &mut commands, &config),
+                        None => return,
+                    }
+                    continue;
+                }
+                let delay = jitter.apply(config.delay(attempt));
+                let sleep = tokio::time::sleep(delay);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        _ = &mut sleep => break,
+                        request = requests.recv() => match request {
+                            Some(request) => offline(request, &mut links, &mut commands, &config),
+                            None => return,
+                        },
+                    }
+                }
+                continue;
+            }
+        };
+        attempt = 0;
+        match online(socket, &mut requests, &mut links, &mut commands).await {
+            Online::Closed => return,
+            Online::Lost => {
+                tracing::debug!("connection lost; reconnecting");
+                links.disconnected();
+                for (_, subscriber) in links.by_id.values() {
+                    subscriber.sink().connection_lost();
+                }
+            }
+        }
+    }
+}
+
+async fn connect(url: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static("warp0"));
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    Ok(socket)
+}
+
+/// Records a request while there is no connection.
+fn offline(
+    request: HostRequest,
+    links: &mut Links,
+    commands: &mut VecDeque<(Address, Value)>,
+    config: &RemoteConfig,
+) {
+    match request {
+        HostRequest::Link {
+            node,
+            lane,
+            subscriber,
+        } => {
+            links.add((node, lane), subscriber);
+        }
+        HostRequest::Unlink { id } => {
+            links.remove(id);
+        }
+        HostRequest::Command { node, lane, body } => {
+            if commands.len() >= config.max_queued_commands.max(1) {
+                commands.pop_front();
+                tracing::warn!(
+                    "too many commands waiting for the connection; the oldest was dropped"
+                );
+            }
+            commands.push_back(((node, lane), body));
+        }
+    }
+}
+
+enum Online {
+    /// The pool dropped the queue: the task ends.
+    Closed,
+    /// The connection failed: reconnect.
+    Lost,
+}
+
+async fn online(
+    socket: Socket,
+    requests: &mut mpsc::UnboundedReceiver<HostRequest>,
+    links: &mut Links,
+    commands: &mut VecDeque<(Address, Value)>,
+) -> Online {
+    let (mut sink, mut stream) = socket.split();
+    let mut out: Vec<Message> = Vec::new();
+    let addresses: Vec<Address> = links.by_address.keys().cloned().collect();
+    for address in addresses {
+        let request = links.request(&address);
+        if request == EnvelopeKind::Sync {
+            links.sync_requested.insert(address.clone());
+        }
+        out.push(frame(request, &address, None));
+    }
+    for (address, body) in commands.drain(..) {
+        out.push(command_frame(&address, &body));
+    }
+    loop {
+        if !out.is_empty() {
+            let mut sent = Ok(());
+            for message in out.drain(..) {
+                sent = sink.feed(message).await;
+                if sent.is_err() {
+                    break;
+                }
+            }
+            if sent.and(sink.flush().await).is_err() {
+                return Online::Lost;
+            }
+        }
+        tokio::select! {
+            request = requests.recv() => match request {
+                None => {
+                    let _ = sink.close().await;
+                    return Online::Closed;
+                }
+                Some(HostRequest::Link { node, lane, subscriber }) => {
+                    let address = (node, lane);
+                    let sync = subscriber.wants_sync();
+                    if links.linked.contains(&address) {
+                        subscriber.sink().linked();
+                        // Already synced: the cached state syncs the newcomer, with no traffic.
+                        if sync && links.synced.contains(&address) {
+                            let replayed = match links.cache.get(&address) {
+                                Some(cached) => cached.replay(&subscriber),
+                                None => Ok(()),
+                            };
+                            match replayed {
+                                Ok(()) => subscriber.sink().synced(),
+                                Err(reason) => {
+                                    subscriber.refuse(UnlinkReason::BadValue(reason));
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    let id = subscriber.id();
+                    let first = links.add(address.clone(), subscriber);
+                    if sync
+                        && links.sync_requested.contains(&address)
+                        && !links.synced.contains(&address)
+                    {
+                        links.late.entry(address.clone()).or_default().push(id);
+                    }
+                    if sync && !links.sync_requested.contains(&address) {
+                        links.sync_requested.insert(address.clone());
+                        out.push(frame(EnvelopeKind::Sync, &address, None));
+                    } else if first && !sync {
+                        out.push(frame(EnvelopeKind::Link, &address, None));
+                    }
+                }
+                Some(HostRequest::Unlink { id }) => {
+                    if let Some(address) = links.remove(id) {
+                        out.push(frame(EnvelopeKind::Unlink, &address, None));
+                    }
+                }
+                Some(HostRequest::Command { node, lane, body }) => {
+                    out.push(command_frame(&(node, lane), &body));
+                }
+            },
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
+                    Ok(envelope) => dispatch(envelope, links),
+                    Err(err) => tracing::warn!(%err, "bad envelope from the remote host ignored"),
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Online::Lost,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+fn command_frame(address: &Address, body: &Value) -> Message {
+    let text = body.to_string();
+    let body = (!matches!(body, Value::Absent)).then_some(text.as_str());
+    frame(EnvelopeKind::Command, address, body)
+}
+
+/// Hands an envelope from the remote host to the links it concerns.
+fn dispatch(envelope: Envelope, links: &mut Links) {
+    let address = (envelope.node, envelope.lane);
+    match envelope.kind {
+        EnvelopeKind::Linked => {
+            if links.linked.insert(address.clone()) {
+                links.at(&address).for_each(|s| s.sink().linked());
+            }
+        }
+        EnvelopeKind::Synced => {
+            links.synced.insert(address.clone());
+            for id in links.late.remove(&address).unwrap_or_default() {
+                if let (Some((_, subscriber)), Some(cached)) =
+                    (links.by_id.get(&id), links.cache.get(&address))
+                {
+                    if let Err(reason) = cached.replay(subscriber) {
+                        tracing::debug!(%reason, "cached state did not fit a late link");
+                    }
+                }
+            }
+            links.at(&address).for_each(|s| s.sink().synced());
+        }
+        EnvelopeKind::Event => {
+            if links.sync_requested.contains(&address) {
+                links
+                    .cache
+                    .entry(address.clone())
+                    .or_default()
+                    .record(&envelope.body);
+            }
+            let mut failed = Vec::new();
+            let event = Encoded::new(envelope.body);
+            for subscriber in links.at(&address) {
+                if let Err(reason) = deliver(subscriber, &event) {
+                    failed.push((subscriber.id(), reason));
+                }
+            }
+            for (id, reason) in failed {
+                if let Some((_, subscriber)) = links.by_id.get(&id) {
+                    subscriber.sink().unlinked(UnlinkReason::BadValue(reason));
+                }
+                links.remove(id);
+            }
+        }
+        EnvelopeKind::Unlinked => {
+            let reason = match envelope.body.tag() {
+                Some("nodeNotFound") => UnlinkReason::NodeNotFound,
+                Some("laneNotFound") => UnlinkReason::LaneNotFound,
+                _ => UnlinkReason::Closed,
+            };
+            links.unlink_all(&address, reason);
+        }
+        _ => tracing::debug!(kind = %envelope.kind, "envelope from the remote host ignored"),
+    }
+}
+
+/// Delivers an event to one link: a value, or a map operation for map links.
+fn deliver(subscriber: &LinkSubscriber, event: &Encoded) -> Result<(), String> {
+    match subscriber {
+        LinkSubscriber::Value { recon, .. } => recon.event_recon(event),
+        LinkSubscriber::Untyped { value, .. } => value.event_recon(event),
+        LinkSubscriber::Map { recon, .. } => match map_operation(event.value()) {
+            Some(MapOperation::Update(key, value)) => {
+                recon.update_recon(&Encoded::new(key), &Encoded::new(value))
+            }
+            Some(MapOperation::Remove(key)) => recon.remove_recon(&Encoded::new(key)),
+            Some(MapOperation::Clear) => {
+                recon.clear();
+                Ok(())
+            }
+            None => Err(format!("`{}` is not a map event", event.value())),
+        },
+    }
+}
+
+enum MapOperation {
+    Update(Value, Value),
+    Remove(Value),
+    Clear,
+}
+
+/// Reads `@update(key:K) V`, `@remove(key:K)` or `@clear` (keys and values as Recon values).
+fn map_operation(body: &Value) -> Option<MapOperation> {
+    let Value::Record(record) = body else {
+        return None;
+    };
+    let (head, rest) = record.attrs.split_first()?;
+    let key = || match &head.value {
+        Value::Record(header) => header.items.iter().find_map(|item| match item {
+            Item::Slot(Value::Text(name), key) if name == "key" => Some(key.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    match head.name.as_str() {
+        "update" => {
+            let value = match (rest.is_empty(), record.items.as_slice()) {
+                (true, []) => Value::Extant,
+                (true, [Item::ValueItem(value)]) => value.clone(),
+                _ => Value::Record(crate::recon::Record {
+                    attrs: rest.to_vec(),
+                    items: record.items.clone(),
+                }),
+            };
+            Some(MapOperation::Update(key()?, value))
+        }
+        "remove" => Some(MapOperation::Remove(key()?)),
+        "clear" => Some(MapOperation::Clear),
+        _ => None,
+    }
+}
+
+/// A small xorshift generator spreading retry delays over [50%, 100%] of their nominal value,
+/// so that many clients of a failed host do not all retry at once.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(seed: &str) -> Self {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for byte in seed.bytes() {
+            state = (state ^ u64::from(byte)).wrapping_mul(0x1000_0000_01B3);
+        }
+        state ^= std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos().into());
+        Jitter(state | 1)
+    }
+
+    fn apply(&mut self, delay: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let fraction = 0.5 + (self.0 % 1000) as f64 / 2000.0;
+        delay.mul_f64(fraction)
+    }
+}

@@ -1,0 +1,208 @@
+//! Outgoing connections: downlinks and commands to lanes on other hosts, over WARP.
+//!
+//! Every downlink and command to the same host, from every agent of the process, shares one
+//! WebSocket to that host. A failed connection is retried with jittered exponential backoff
+//! ([`RemoteConfig`]); this is not an unlink, so downlinks do not run `on_unlinked`. When the
+//! connection is back, every live link is linked (and synced) again, and the downlinks run
+//! `on_linked`/`on_synced` again. Commands sent while the connection is down wait (up to
+//! [`RemoteConfig::max_queued_commands`]) and go out once it is back; a value downlink's
+//! handle keeps only its latest value meanwhile.
+
+mod connection;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
+use crate::recon::Value;
+
+/// How outgoing connections retry.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RemoteConfig {
+    /// The delay before the first retry. Default 100 ms.
+    pub initial_delay: Duration,
+    /// How much the delay grows with each failed attempt. Default 2.
+    pub factor: f64,
+    /// The longest delay. Default 5 s.
+    pub max_delay: Duration,
+    /// Give up after this many failed attempts in a row (the links then fail, running
+    /// `on_failed`). Default `None`: retry forever.
+    pub max_attempts: Option<u32>,
+    /// How many commands may wait for a connection; older ones are dropped first. Default
+    /// 1024.
+    pub max_queued_commands: usize,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            initial_delay: Duration::from_millis(100),
+            factor: 2.0,
+            max_delay: Duration::from_secs(5),
+            max_attempts: None,
+            max_queued_commands: 1024,
+        }
+    }
+}
+
+impl RemoteConfig {
+    /// The delay before retry number `attempt` (from 1), before jitter.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(64) as i32;
+        let delay = self.initial_delay.as_secs_f64() * self.factor.max(1.0).powi(exponent);
+        Duration::from_secs_f64(delay.min(self.max_delay.as_secs_f64()))
+    }
+}
+
+/// What the task of one host is asked to do.
+pub(crate) enum HostRequest {
+    Link {
+        node: String,
+        lane: String,
+        subscriber: LinkSubscriber,
+    },
+    Unlink {
+        id: u64,
+    },
+    Command {
+        node: String,
+        lane: String,
+        body: Value,
+    },
+}
+
+/// The connections of a process, one per host.
+pub(crate) struct RemotePool {
+    config: RemoteConfig,
+    hosts: Mutex<HashMap<String, mpsc::UnboundedSender<HostRequest>>>,
+}
+
+impl RemotePool {
+    pub(crate) fn new(config: RemoteConfig) -> Self {
+        RemotePool {
+            config,
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The queue of the task for `host`, started if needed.
+    fn host(&self, host: &str) -> Result<mpsc::UnboundedSender<HostRequest>, UnlinkReason> {
+        let url = websocket_url(host)?;
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(queue) = hosts.get(&url) {
+            if !queue.is_closed() {
+                return Ok(queue.clone());
+            }
+        }
+        let (queue, requests) = mpsc::unbounded_channel();
+        let span = tracing::info_span!("remote", host = %url);
+        tokio::spawn(tracing::Instrument::instrument(
+            connection::run(url.clone(), requests, self.config.clone()),
+            span,
+        ));
+        hosts.insert(url, queue.clone());
+        Ok(queue)
+    }
+
+    /// Links `subscriber` to `lane` of `node` on `host`.
+    pub(crate) fn link(&self, host: &str, node: &str, lane: &str, subscriber: LinkSubscriber) {
+        let request = HostRequest::Link {
+            node: node.to_owned(),
+            lane: lane.to_owned(),
+            subscriber,
+        };
+        match self.host(host) {
+            Ok(queue) => {
+                if let Err(mpsc::error::SendError(HostRequest::Link { subscriber, .. })) =
+                    queue.send(request)
+                {
+                    subscriber.refuse(UnlinkReason::Unreachable(host.to_owned()));
+                }
+            }
+            Err(reason) => {
+                if let HostRequest::Link { subscriber, .. } = request {
+                    subscriber.refuse(reason);
+                }
+            }
+        }
+    }
+
+    /// Closes the link `id` to `host`.
+    pub(crate) fn unlink(&self, host: &str, id: u64) {
+        if let Ok(queue) = self.host(host) {
+            let _ = queue.send(HostRequest::Unlink { id });
+        }
+    }
+
+    /// Sends a command to `lane` of `node` on `host` (queued while the connection is down).
+    pub(crate) fn command(
+        &self,
+        host: &str,
+        node: &str,
+        lane: &str,
+        payload: CommandPayload,
+    ) -> Result<(), UnlinkReason> {
+        let body = match payload {
+            CommandPayload::Typed(typed) => typed.to_recon().map_err(UnlinkReason::BadValue)?,
+            CommandPayload::Recon(value) => value,
+        };
+        self.host(host)?
+            .send(HostRequest::Command {
+                node: node.to_owned(),
+                lane: lane.to_owned(),
+                body,
+            })
+            .map_err(|_| UnlinkReason::Unreachable(host.to_owned()))
+    }
+}
+
+/// The WebSocket URL for a host string: `ws://` as it is, `warp://` as `ws://`. TLS
+/// (`wss://`, `warps://`) is not supported yet.
+fn websocket_url(host: &str) -> Result<String, UnlinkReason> {
+    if let Some(rest) = host.strip_prefix("ws://") {
+        return Ok(format!("ws://{rest}"));
+    }
+    if let Some(rest) = host.strip_prefix("warp://") {
+        return Ok(format!("ws://{rest}"));
+    }
+    if host.starts_with("wss://") || host.starts_with("warps://") {
+        return Err(UnlinkReason::Unreachable(format!(
+            "{host}: TLS connections are not supported yet"
+        )));
+    }
+    Err(UnlinkReason::Unreachable(format!(
+        "{host}: expected a ws:// or warp:// URL"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_strings_become_websocket_urls() {
+        assert_eq!(
+            websocket_url("ws://127.0.0.1:9001").unwrap(),
+            "ws://127.0.0.1:9001"
+        );
+        assert_eq!(websocket_url("warp://h:1/").unwrap(), "ws://h:1/");
+        assert!(websocket_url("wss://h").is_err());
+        assert!(websocket_url("http://h").is_err());
+    }
+
+    #[test]
+    fn delays_grow_and_are_capped() {
+        let config = RemoteConfig::default();
+        assert_eq!(config.delay(1), Duration::from_millis(100));
+        assert_eq!(config.delay(2), Duration::from_millis(200));
+        assert_eq!(config.delay(4), Duration::from_millis(800));
+        assert_eq!(config.delay(100), Duration::from_secs(5));
+    }
+}
