@@ -58,7 +58,7 @@ pub mod agent {
     };
 }
 
-pub use tidal_runtime::{recon, testing};
+pub use tidal_runtime::{client, recon, testing};
 
 /// Servers that host agents: `ServerBuilder`, `Server`, `ServerHandle`.
 pub mod server {

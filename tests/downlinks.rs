@@ -880,4 +880,48 @@ mod remote {
         assert_eq!(watchers.log.lines(), ["failed"]);
         watchers.stop().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plain_rust_client_links_writes_and_commands() {
+        use tidal::client::Client;
+
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+        let client = Client::new();
+        let log = Log::default();
+        let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+        let mut value = client
+            .value_downlink::<i64>(&host, "/source/1", "value")
+            .on_synced(move |v| l1.push(format!("synced {v}")))
+            .on_event(move |v| l2.push(format!("event {v}")))
+            .open()
+            .await
+            .unwrap();
+        let entries = client
+            .map_downlink::<String, i32>(&host, "/source/1", "entries")
+            .on_update(move |_, key, _, v| l3.push(format!("update {key} {v}")))
+            .open()
+            .await
+            .unwrap();
+        log.wait_for("synced 0").await;
+        client
+            .command(&host, "/source/1", "value", 4i64)
+            .await
+            .unwrap();
+        log.wait_for("event 4").await;
+        value.set(5).unwrap();
+        log.wait_for("event 5").await;
+        assert_eq!(value.get(), Some(5));
+        entries.update("k".to_owned(), 1).unwrap();
+        log.wait_for("update k 1").await;
+        assert_eq!(entries.get(&"k".to_owned()), Some(1));
+        // Only remote hosts can be reached.
+        assert!(client
+            .command("http://nowhere", "/a", "b", 1)
+            .await
+            .is_err());
+        value.stop();
+        drop(client);
+        source.stop().await;
+    }
 }

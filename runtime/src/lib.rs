@@ -7,6 +7,7 @@
 
 pub mod agent_lifecycle;
 pub mod agent_model;
+pub mod client;
 pub mod config;
 pub mod event_handler;
 pub mod lanes;

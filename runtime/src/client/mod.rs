@@ -1,0 +1,206 @@
+//! A client for plain Rust programs: downlinks and commands to WARP servers, without an agent.
+//!
+//! The client runs the same downlinks as agents do (same state machines, same handles, same
+//! connection pool: one WebSocket per host, reconnection with backoff), hosted by a hidden agent
+//! of its own; the closures you register run in that agent's task.
+//!
+//! ```no_run
+//! use tidal_runtime::client::Client;
+//!
+//! # async fn run() -> Result<(), tidal_runtime::client::ClientError> {
+//! let client = Client::new();
+//! let mut temperature = client
+//!     .value_downlink::<f64>("ws://127.0.0.1:9001", "/rooms/kitchen", "temperature")
+//!     .on_event(|t| println!("temperature: {t}"))
+//!     .open()
+//!     .await?;
+//! client.command("ws://127.0.0.1:9001", "/rooms/kitchen", "temperature", 21.5).await?;
+//! println!("last seen: {:?}", temperature.get());
+//! temperature.stop();
+//! # Ok(())
+//! # }
+//! ```
+
+mod views;
+
+pub use views::{ClientEventDownlink, ClientMapDownlink, ClientValueDownlink};
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::agent_lifecycle::{AgentLifecycle, HandlerContext};
+use crate::agent_model::environment::{send_command, Environment, Mailbox};
+use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
+use crate::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
+use crate::lanes::{AgentItem, CommandPayload, ItemSpec, UnlinkReason};
+use crate::remote::{RemoteConfig, RemotePool};
+
+/// Why the client could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The client has stopped (it was dropped, or its runtime is shutting down).
+    #[error("the client has stopped")]
+    Stopped,
+    /// The host cannot be used (for instance, not a `ws://` or `warp://` URL).
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// The hidden agent hosting a client's downlinks: it has no lanes.
+pub struct ClientAgent;
+
+impl AgentLaneModel for ClientAgent {
+    const ITEMS: &'static [ItemSpec] = &[];
+
+    fn item(&self, _: u64) -> Option<&dyn AgentItem> {
+        None
+    }
+
+    fn item_id(_: &str) -> Option<u64> {
+        None
+    }
+}
+
+/// The client agent's lifecycle: it only hosts downlinks.
+#[derive(Clone, Copy)]
+struct ClientLifecycle;
+
+impl AgentLifecycle<ClientAgent> for ClientLifecycle {}
+
+/// What the client's agent can reach: remote hosts only.
+struct ClientEnvironment {
+    remote: RemotePool,
+}
+
+impl Environment for ClientEnvironment {
+    fn resolve(&self, _: Option<&str>, node: &str) -> Result<Mailbox, UnlinkReason> {
+        Err(UnlinkReason::Unreachable(format!(
+            "{node}: a client reaches agents on hosts only; give the host"
+        )))
+    }
+
+    fn resolve_running(&self, _: Option<&str>, _: &str) -> Option<Mailbox> {
+        None
+    }
+
+    fn serves(&self, _: &str) -> bool {
+        false
+    }
+
+    fn remote(&self) -> Option<&RemotePool> {
+        Some(&self.remote)
+    }
+}
+
+/// A client: open downlinks to lanes on WARP servers and send them commands.
+///
+/// It runs on the current tokio runtime. Dropping it stops its downlinks.
+pub struct Client {
+    agent: AgentRef<ClientAgent>,
+    environment: Arc<ClientEnvironment>,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default reconnection settings. Must be called within a tokio runtime.
+    pub fn new() -> Self {
+        Client::with_config(RemoteConfig::default())
+    }
+
+    /// A client whose connections retry as `config` says.
+    pub fn with_config(config: RemoteConfig) -> Self {
+        let environment = Arc::new(ClientEnvironment {
+            remote: RemotePool::new(config),
+        });
+        let model = AgentModel::new(|| ClientAgent, ClientLifecycle);
+        let shared: Arc<dyn Environment> = environment.clone();
+        let (mailbox, uri, _task) = model.start(
+            "client".to_owned(),
+            HashMap::new(),
+            AgentConfig::default(),
+            Some(shared),
+        );
+        Client {
+            agent: AgentRef::new(uri, mailbox),
+            environment,
+        }
+    }
+
+    /// Starts building a downlink to the value lane `lane` of `node` on `host`.
+    pub fn value_downlink<T>(&self, host: &str, node: &str, lane: &str) -> ClientValueDownlink<T>
+    where
+        T: Clone + Serialize + DeserializeOwned + Send + 'static,
+    {
+        let builder = HandlerContext::<ClientAgent>::default().value_downlink_builder(
+            Some(host),
+            node,
+            lane,
+            SimpleDownlinkConfig::default(),
+        );
+        ClientValueDownlink::new(self.agent.clone(), builder)
+    }
+
+    /// Starts building a downlink to the map lane `lane` of `node` on `host`.
+    pub fn map_downlink<K, V>(&self, host: &str, node: &str, lane: &str) -> ClientMapDownlink<K, V>
+    where
+        K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + 'static,
+    {
+        let builder = HandlerContext::<ClientAgent>::default().map_downlink_builder(
+            Some(host),
+            node,
+            lane,
+            MapDownlinkConfig::default(),
+        );
+        ClientMapDownlink::new(self.agent.clone(), builder)
+    }
+
+    /// Starts building a downlink receiving every event of the lane `lane` of `node` on `host`.
+    pub fn event_downlink<T>(&self, host: &str, node: &str, lane: &str) -> ClientEventDownlink<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let builder = HandlerContext::<ClientAgent>::default().event_downlink_builder(
+            Some(host),
+            node,
+            lane,
+            SimpleDownlinkConfig::default(),
+        );
+        ClientEventDownlink::new(self.agent.clone(), builder)
+    }
+
+    /// Sends `value` as a command to the lane `lane` of `node` on `host` (queued while the
+    /// connection is down).
+    pub async fn command<T>(
+        &self,
+        host: &str,
+        node: &str,
+        lane: &str,
+        value: T,
+    ) -> Result<(), ClientError>
+    where
+        T: Serialize + Send + 'static,
+    {
+        send_command(
+            self.environment.as_ref(),
+            Some(host),
+            node,
+            lane,
+            CommandPayload::typed(value),
+        )
+        .await
+        .map_err(|reason| match reason {
+            UnlinkReason::Unreachable(why) => ClientError::Unreachable(why),
+            other => ClientError::Unreachable(other.to_string()),
+        })
+    }
+}
