@@ -67,6 +67,11 @@ pub mod server {
     };
 }
 
+/// Connections to other hosts: how they retry.
+pub mod remote {
+    pub use tidal_runtime::remote::RemoteConfig;
+}
+
 /// Route patterns for node URIs (`/rooms/:id`).
 pub mod route {
     pub use tidal_runtime::server::{RouteError, RoutePattern};

@@ -21,8 +21,10 @@
 //! # }
 //! ```
 
+mod raw;
 mod views;
 
+pub use raw::{RawEvent, RawLink};
 pub use views::{ClientEventDownlink, ClientMapDownlink, ClientValueDownlink};
 
 use std::collections::HashMap;
@@ -72,7 +74,7 @@ struct ClientLifecycle;
 impl AgentLifecycle<ClientAgent> for ClientLifecycle {}
 
 /// What the client's agent can reach: remote hosts only.
-struct ClientEnvironment {
+pub(crate) struct ClientEnvironment {
     remote: RemotePool,
 }
 
@@ -176,6 +178,31 @@ impl Client {
             SimpleDownlinkConfig::default(),
         );
         ClientEventDownlink::new(self.agent.clone(), builder)
+    }
+
+    /// Sends a command given in Recon form (for tools that do not know the lane's type).
+    pub async fn command_recon(
+        &self,
+        host: &str,
+        node: &str,
+        lane: &str,
+        body: crate::recon::Value,
+    ) -> Result<(), ClientError> {
+        send_command(
+            self.environment.as_ref(),
+            Some(host),
+            node,
+            lane,
+            CommandPayload::Recon(body),
+        )
+        .await
+        .map_err(|reason| ClientError::Unreachable(reason.to_string()))
+    }
+
+    /// Links to the lane `lane` of `node` on `host` whatever its type, receiving its events as
+    /// Recon values (with its state first if `sync`).
+    pub fn raw_link(&self, host: &str, node: &str, lane: &str, sync: bool) -> RawLink {
+        RawLink::open(&self.environment, host, node, lane, sync)
     }
 
     /// Sends `value` as a command to the lane `lane` of `node` on `host` (queued while the
