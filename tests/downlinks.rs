@@ -924,4 +924,35 @@ mod remote {
         drop(client);
         source.stop().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn terminate_on_unlinked_decides_whether_a_remote_downlink_relinks() {
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+        for (terminate, expected) in [(true, 1), (false, 2)] {
+            let config = SimpleDownlinkConfig {
+                terminate_on_unlinked: terminate,
+                ..SimpleDownlinkConfig::default()
+            };
+            let watchers = watcher_server(value_plan(config), host.clone(), None).await;
+            watchers.server.start_agent("/watcher/1").await.unwrap();
+            watchers.log.wait_for("synced 0").await;
+            // The remote agent stops: a real unlink, unlike a lost connection.
+            source.server.command("/source/1", "stop", 0).await.unwrap();
+            watchers.log.wait_for("unlinked").await;
+            if !terminate {
+                // Linked again (the source starts anew on demand) and resynced.
+                count(&watchers.log, "synced 0", 2).await;
+            }
+            let linked = watchers
+                .log
+                .lines()
+                .iter()
+                .filter(|l| *l == "linked")
+                .count();
+            assert_eq!(linked, expected, "{:?}", watchers.log.lines());
+            watchers.stop().await;
+        }
+        source.stop().await;
+    }
 }

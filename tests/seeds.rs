@@ -552,3 +552,128 @@ mod stop_example {
         task.await.unwrap().unwrap();
     }
 }
+
+/// The complete example once more, with `host = Some(..)`: the lane is on a second server,
+/// reached over WARP. The sample is unchanged but for the host argument.
+mod complete_example_remote {
+    use std::sync::OnceLock;
+    use tidal::agent::{
+        agent_lifecycle::utility::HandlerContext,
+        agent_model::downlink::hosted::ValueDownlinkHandle,
+        config::SimpleDownlinkConfig,
+        event_handler::{EventHandler, HandlerActionExt},
+        lanes::ValueLane,
+        lifecycle, projections,
+        state::State,
+        AgentLaneModel,
+    };
+
+    /// The host of the second server, known once it is listening.
+    static REMOTE: OnceLock<String> = OnceLock::new();
+
+    fn remote() -> Option<&'static str> {
+        REMOTE.get().map(String::as_str)
+    }
+
+    #[projections]
+    #[derive(AgentLaneModel)]
+    pub struct ExampleAgent {
+        lane: ValueLane<i32>,
+    }
+
+    #[derive(Debug, Default)]
+    pub struct ExampleLifecycle {
+        handle: State<ExampleAgent, Option<ValueDownlinkHandle<i32>>>,
+    }
+
+    #[lifecycle(ExampleAgent, no_clone)]
+    impl ExampleLifecycle {
+        #[on_start]
+        pub fn on_start(
+            &self,
+            context: HandlerContext<ExampleAgent>,
+        ) -> impl EventHandler<ExampleAgent> + '_ {
+            let ExampleLifecycle { handle } = self;
+
+            context
+                .value_downlink_builder(
+                    remote(),
+                    "/example/2",
+                    "lane",
+                    SimpleDownlinkConfig::default(),
+                )
+                .on_linked(|context| context.effect(|| println!("Link opened.")))
+                .on_synced(|context, v| {
+                    let value = *v;
+                    context.effect(move || println!("Link synchronized: {}", value))
+                })
+                .on_event(|context, v| {
+                    let value = *v;
+                    context.effect(move || println!("Received value on link: {}", value))
+                })
+                .on_unlinked(|context| context.effect(|| println!("Link closed.")))
+                .on_failed(|context| context.effect(|| println!("Link failed.")))
+                .done()
+                .and_then(move |downlink_handle| handle.set(Some(downlink_handle)))
+        }
+    }
+
+    use super::*;
+
+    fn sample_lines() -> Vec<String> {
+        printed()
+            .into_iter()
+            .filter(|line| !line.starts_with("target"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_sample_runs_against_a_second_server() {
+        // The server holding the lane.
+        let target = ServerBuilder::with_plane_name("target")
+            .set_bind_addr("127.0.0.1:0".parse().unwrap())
+            .add_route(
+                RoutePattern::parse_str("/example/2").unwrap(),
+                AgentModel::new(Target::<i32>::default, TargetLifecycle),
+            )
+            .build()
+            .await
+            .unwrap();
+        let (target_task, target) = target.run();
+        let target_task = tokio::spawn(target_task);
+        let addr = target.bound_addr().await.unwrap();
+        REMOTE.set(format!("ws://{addr}")).unwrap();
+        // The server of the sample.
+        let sample = ServerBuilder::with_plane_name("sample")
+            .add_route(
+                RoutePattern::parse_str("/example/1").unwrap(),
+                AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default),
+            )
+            .build()
+            .await
+            .unwrap();
+        let (sample_task, sample) = sample.run();
+        let sample_task = tokio::spawn(sample_task);
+        sample.start_agent("/example/1").await.unwrap();
+        until(|| sample_lines().len() == 2).await;
+        assert_eq!(sample_lines(), ["Link opened.", "Link synchronized: 0"]);
+        target.command("/example/2", "lane", 5).await.unwrap();
+        until(|| sample_lines().len() == 3).await;
+        // The remote agent stops: its lane unlinks the downlink.
+        target.command("/example/2", "stop", 0).await.unwrap();
+        until(|| sample_lines().len() == 4).await;
+        assert_eq!(
+            sample_lines(),
+            [
+                "Link opened.",
+                "Link synchronized: 0",
+                "Received value on link: 5",
+                "Link closed."
+            ]
+        );
+        sample.stop();
+        sample_task.await.unwrap().unwrap();
+        target.stop();
+        target_task.await.unwrap().unwrap();
+    }
+}
