@@ -40,6 +40,42 @@ fn nothing() -> UnitHandler {
     UnitHandler::default()
 }
 
+/// The setters every kind of client downlink has: `on_linked`, `on_unlinked`, `on_failed`.
+macro_rules! link_setters {
+    () => {
+        /// Called when the link is established.
+        pub fn on_linked(self, mut f: impl FnMut() + Send + 'static) -> Self {
+            self.with(|b| {
+                b.on_linked(move |_| {
+                    f();
+                    nothing()
+                })
+            })
+        }
+
+        /// Called when the link is closed (also when the node or lane does not exist).
+        pub fn on_unlinked(self, mut f: impl FnMut() + Send + 'static) -> Self {
+            self.with(|b| {
+                b.on_unlinked(move |_| {
+                    f();
+                    nothing()
+                })
+            })
+        }
+
+        /// Called when the link fails: a value that does not fit, a lane of another kind, or
+        /// a host given up on.
+        pub fn on_failed(self, mut f: impl FnMut() + Send + 'static) -> Self {
+            self.with(|b| {
+                b.on_failed(move |_| {
+                    f();
+                    nothing()
+                })
+            })
+        }
+    };
+}
+
 /// A value downlink being built by a [`Client`](super::Client).
 pub struct ClientValueDownlink<T> {
     agent: AgentRef<ClientAgent>,
@@ -69,20 +105,12 @@ where
         }
     }
 
+    link_setters!();
+
     /// The downlink's configuration.
     pub fn config(mut self, config: SimpleDownlinkConfig) -> Self {
         self.builder.config = config;
         self
-    }
-
-    /// Called when the link is established.
-    pub fn on_linked(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_linked(move |_| {
-                f();
-                nothing()
-            })
-        })
     }
 
     /// Called with the lane's value once synchronised.
@@ -110,26 +138,6 @@ where
         self.with(|b| {
             b.on_set(move |_, previous, value| {
                 f(previous, value);
-                nothing()
-            })
-        })
-    }
-
-    /// Called when the link is closed (also when the node or lane does not exist).
-    pub fn on_unlinked(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_unlinked(move |_| {
-                f();
-                nothing()
-            })
-        })
-    }
-
-    /// Called when the link fails (a value that does not fit `T`, or the host given up on).
-    pub fn on_failed(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_failed(move |_| {
-                f();
                 nothing()
             })
         })
@@ -171,20 +179,12 @@ where
         }
     }
 
+    link_setters!();
+
     /// The downlink's configuration.
     pub fn config(mut self, config: MapDownlinkConfig) -> Self {
         self.builder.config = config;
         self
-    }
-
-    /// Called when the link is established.
-    pub fn on_linked(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_linked(move |_| {
-                f();
-                nothing()
-            })
-        })
     }
 
     /// Called with the whole map once synchronised.
@@ -230,26 +230,6 @@ where
         })
     }
 
-    /// Called when the link is closed.
-    pub fn on_unlinked(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_unlinked(move |_| {
-                f();
-                nothing()
-            })
-        })
-    }
-
-    /// Called when the link fails.
-    pub fn on_failed(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_failed(move |_| {
-                f();
-                nothing()
-            })
-        })
-    }
-
     /// Opens the downlink; the link is made in the background.
     pub async fn open(self) -> Result<MapDownlinkHandle<K, V>, ClientError> {
         open(&self.agent, self.builder.done()).await
@@ -285,41 +265,13 @@ where
         }
     }
 
-    /// Called when the link is established.
-    pub fn on_linked(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_linked(move |_| {
-                f();
-                nothing()
-            })
-        })
-    }
+    link_setters!();
 
     /// Called with every event.
     pub fn on_event(self, mut f: impl FnMut(T) + Send + 'static) -> Self {
         self.with(|b| {
             b.on_event(move |_, event| {
                 f(event);
-                nothing()
-            })
-        })
-    }
-
-    /// Called when the link is closed.
-    pub fn on_unlinked(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_unlinked(move |_| {
-                f();
-                nothing()
-            })
-        })
-    }
-
-    /// Called when the link fails.
-    pub fn on_failed(self, mut f: impl FnMut() + Send + 'static) -> Self {
-        self.with(|b| {
-            b.on_failed(move |_| {
-                f();
                 nothing()
             })
         })
