@@ -955,4 +955,31 @@ mod remote {
         }
         source.stop().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lane_linked_again_right_after_an_unlink_syncs() {
+        use tidal::client::Client;
+
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+        let client = Client::new();
+        let log = Log::default();
+        for round in 0..5 {
+            let (synced, unlinked) = (log.clone(), log.clone());
+            let mut downlink = client
+                .value_downlink::<i64>(&host, "/source/1", "value")
+                .on_synced(move |v| synced.push(format!("synced {round} {v}")))
+                .on_unlinked(move || unlinked.push(format!("unlinked {round}")))
+                .open()
+                .await
+                .unwrap();
+            log.wait_for(&format!("synced {round} 0")).await;
+            // Stopping unlinks at once; the next round links the same lane before the remote
+            // host has answered the `@unlink`.
+            downlink.stop();
+            log.wait_for(&format!("unlinked {round}")).await;
+        }
+        drop(client);
+        source.stop().await;
+    }
 }

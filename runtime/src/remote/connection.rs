@@ -28,6 +28,9 @@ struct Links {
     linked: HashSet<Address>,
     /// Addresses a sync was asked for on the current connection.
     sync_requested: HashSet<Address>,
+    /// `@unlink`s sent and not yet answered, per address: their `@unlinked` replies concern
+    /// the old wire link, not a link made again since.
+    unlinking: HashMap<Address, u32>,
     /// Addresses the remote host has synced on the current connection.
     synced: HashSet<Address>,
     /// Links that joined while their address was being synced: they get the cached state
@@ -126,8 +129,28 @@ impl Links {
         self.cache.remove(address);
     }
 
+    /// An `@unlink` is sent for `address`.
+    fn unlink_sent(&mut self, address: &Address) {
+        *self.unlinking.entry(address.clone()).or_default() += 1;
+    }
+
+    /// Whether an `@unlinked` for `address` answers an `@unlink` of ours (and consumes it).
+    fn answers_unlink(&mut self, address: &Address) -> bool {
+        match self.unlinking.get_mut(address) {
+            Some(count) => {
+                *count -= 1;
+                if *count == 0 {
+                    self.unlinking.remove(address);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The connection is gone: nothing is linked any more.
     fn disconnected(&mut self) {
+        self.unlinking.clear();
         self.linked.clear();
         self.sync_requested.clear();
         self.synced.clear();
@@ -162,7 +185,23 @@ pub(crate) async fn run(
     let mut attempt = 0u32;
     let mut jitter = Jitter::new(&url);
     loop {
-        let socket = match connect(&url).await {
+        let connecting = tokio::time::timeout(config.connect_timeout, connect(&url));
+        tokio::pin!(connecting);
+        let connected = loop {
+            tokio::select! {
+                result = &mut connecting => break result,
+                request = requests.recv() => match request {
+                    Some(request) => offline(request, &mut links, &mut commands, &config),
+                    None => return,
+                },
+            }
+        };
+        let connected = connected.unwrap_or_else(|_| {
+            Err(tokio_tungstenite::tungstenite::Error::Io(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"),
+            ))
+        });
+        let socket = match connected {
             Ok(socket) => socket,
             Err(err) => {
                 attempt += 1;
@@ -331,6 +370,7 @@ async fn online(
                 }
                 Some(HostRequest::Unlink { id }) => {
                     if let Some(address) = links.remove(id) {
+                        links.unlink_sent(&address);
                         out.push(frame(EnvelopeKind::Unlink, &address, None));
                     }
                 }
@@ -340,7 +380,12 @@ async fn online(
             },
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
-                    Ok(envelope) => dispatch(envelope, links),
+                    Ok(envelope) => {
+                        for address in dispatch(envelope, links) {
+                            links.unlink_sent(&address);
+                            out.push(frame(EnvelopeKind::Unlink, &address, None));
+                        }
+                    }
                     Err(err) => tracing::warn!(%err, "bad envelope from the remote host ignored"),
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Online::Lost,
@@ -356,9 +401,19 @@ fn command_frame(address: &Address, body: &Value) -> Message {
     frame(EnvelopeKind::Command, address, body)
 }
 
-/// Hands an envelope from the remote host to the links it concerns.
-fn dispatch(envelope: Envelope, links: &mut Links) {
+/// Hands an envelope from the remote host to the links it concerns; returns the addresses
+/// whose last link failed (to unlink on the wire).
+fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
     let address = (envelope.node, envelope.lane);
+    if envelope.kind == EnvelopeKind::Unlinked && links.answers_unlink(&address) {
+        // The reply to our `@unlink`: links made again since are on a new wire link.
+        return Vec::new();
+    }
+    if !links.by_address.contains_key(&address) {
+        // Nothing links there (any more): nothing to record.
+        return Vec::new();
+    }
+    let mut unlink = Vec::new();
     match envelope.kind {
         EnvelopeKind::Linked => {
             if links.linked.insert(address.clone()) {
@@ -397,7 +452,7 @@ fn dispatch(envelope: Envelope, links: &mut Links) {
                 if let Some((_, subscriber)) = links.by_id.get(&id) {
                     subscriber.sink().unlinked(UnlinkReason::BadValue(reason));
                 }
-                links.remove(id);
+                unlink.extend(links.remove(id));
             }
         }
         EnvelopeKind::Unlinked => {
@@ -410,6 +465,7 @@ fn dispatch(envelope: Envelope, links: &mut Links) {
         }
         _ => tracing::debug!(kind = %envelope.kind, "envelope from the remote host ignored"),
     }
+    unlink
 }
 
 /// Delivers an event to one link: a value, or a map operation for map links.

@@ -35,6 +35,8 @@ pub struct RemoteConfig {
     /// How many commands may wait for a connection; older ones are dropped first. Default
     /// 1024.
     pub max_queued_commands: usize,
+    /// How long one attempt to connect (TCP and WebSocket handshake) may take. Default 10 s.
+    pub connect_timeout: Duration,
 }
 
 impl Default for RemoteConfig {
@@ -45,6 +47,7 @@ impl Default for RemoteConfig {
             max_delay: Duration::from_secs(5),
             max_attempts: None,
             max_queued_commands: 1024,
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
