@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{HostRequest, RemoteConfig};
@@ -16,7 +16,7 @@ use crate::lanes::{Encoded, LinkSubscriber, UnlinkReason};
 use crate::recon::{Item, Value};
 use crate::warp::{write_frame, Envelope, EnvelopeKind};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Address = (String, String);
 
 /// The links of one host and their state on the wire.
@@ -177,15 +177,31 @@ fn frame(kind: EnvelopeKind, (node, lane): &Address, body: Option<&str>) -> Mess
 /// Runs the connection to `url` until the pool drops its queue.
 pub(crate) async fn run(
     url: String,
+    requests: mpsc::UnboundedReceiver<HostRequest>,
+    config: RemoteConfig,
+) {
+    run_with(url, requests, config, |url| Box::pin(connect(url))).await
+}
+
+/// A way to open the WebSocket (replaced in tests).
+pub(crate) type Connector =
+    fn(
+        String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Socket, WsError>> + Send>>;
+
+/// [`run`], connecting with `connector`.
+pub(crate) async fn run_with(
+    url: String,
     mut requests: mpsc::UnboundedReceiver<HostRequest>,
     config: RemoteConfig,
+    connector: Connector,
 ) {
     let mut links = Links::default();
     let mut commands: VecDeque<(Address, Value)> = VecDeque::new();
     let mut attempt = 0u32;
     let mut jitter = Jitter::new(&url);
     loop {
-        let connecting = tokio::time::timeout(config.connect_timeout, connect(&url));
+        let connecting = tokio::time::timeout(config.connect_timeout, connector(url.clone()));
         tokio::pin!(connecting);
         let connected = loop {
             tokio::select! {
@@ -249,7 +265,7 @@ pub(crate) async fn run(
     }
 }
 
-async fn connect(url: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+async fn connect(url: String) -> Result<Socket, WsError> {
     let mut request = url.into_client_request()?;
     request
         .headers_mut()
@@ -546,5 +562,120 @@ impl Jitter {
         self.0 ^= self.0 << 17;
         let fraction = 0.5 + (self.0 % 1000) as f64 / 2000.0;
         delay.mul_f64(fraction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::time::{Duration, Instant};
+
+    use super::*;
+    use crate::lanes::{LinkSink, ReconMapSink, ReconValueSink};
+
+    /// Records what a link hears.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>, tokio::sync::Notify);
+
+    impl LinkSink for Recorder {
+        fn linked(&self) {
+            self.0.lock().unwrap().push("linked".into());
+        }
+        fn synced(&self) {
+            self.0.lock().unwrap().push("synced".into());
+        }
+        fn unlinked(&self, reason: UnlinkReason) {
+            self.0.lock().unwrap().push(format!("unlinked: {reason}"));
+            self.1.notify_one();
+        }
+        fn connection_lost(&self) {
+            self.0.lock().unwrap().push("lost".into());
+        }
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
+
+    impl ReconValueSink for Recorder {
+        fn event_recon(&self, _: &Encoded) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    impl ReconMapSink for Recorder {
+        fn update_recon(&self, _: &Encoded, _: &Encoded) -> Result<(), String> {
+            Ok(())
+        }
+        fn remove_recon(&self, _: &Encoded) -> Result<(), String> {
+            Ok(())
+        }
+        fn clear(&self) {}
+    }
+
+    static ATTEMPTS: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
+
+    fn refused(
+        _: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Socket, WsError>> + Send>> {
+        ATTEMPTS.lock().unwrap().push(Instant::now());
+        Box::pin(async {
+            Err(WsError::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "refused",
+            )))
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_connections_back_off_exponentially_with_jitter_then_give_up() {
+        let config = RemoteConfig {
+            initial_delay: Duration::from_millis(100),
+            factor: 2.0,
+            max_delay: Duration::from_millis(500),
+            max_attempts: Some(6),
+            ..RemoteConfig::default()
+        };
+        let recorder = Arc::new(Recorder::default());
+        let (requests, queue) = mpsc::unbounded_channel();
+        requests
+            .send(HostRequest::Link {
+                node: "/a".into(),
+                lane: "b".into(),
+                subscriber: LinkSubscriber::Untyped {
+                    id: 1,
+                    value: recorder.clone(),
+                    map: recorder.clone(),
+                    sync: true,
+                },
+            })
+            .unwrap();
+        let task = tokio::spawn(run_with(
+            "ws://nowhere".into(),
+            queue,
+            config.clone(),
+            refused,
+        ));
+        // Waiting lets the paused clock jump from one retry to the next.
+        recorder.1.notified().await;
+        let attempts = ATTEMPTS.lock().unwrap().clone();
+        assert_eq!(attempts.len(), 6);
+        for (i, pair) in attempts.windows(2).enumerate() {
+            let nominal = config.delay(i as u32 + 1);
+            let waited = pair[1] - pair[0];
+            assert!(
+                waited >= nominal / 2 && waited <= nominal,
+                "retry {} after {waited:?}, nominal {nominal:?}",
+                i + 1
+            );
+        }
+        // The delays grow, up to the cap: 100, 200, 400, 500, 500 ms (before jitter).
+        assert_eq!(config.delay(5), Duration::from_millis(500));
+        // Giving up fails the link; a connection failure is never an unlink before that.
+        let heard = recorder.0.lock().unwrap().clone();
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        assert!(heard[0].starts_with("unlinked: unreachable"), "{heard:?}");
+        drop(requests);
+        task.await.unwrap();
     }
 }
