@@ -17,11 +17,6 @@ use crate::lanes::{
     AgentItem, CommandLikeItem, MapBacking, MapLaneEvent, MapLikeItem, ValueLikeItem,
 };
 
-/// A fresh handler context.
-pub fn context<A>() -> HandlerContext<A> {
-    HandlerContext::default()
-}
-
 /// The context parameter of a handler: a `HandlerContext` for the lifecycle's agent.
 #[diagnostic::on_unimplemented(
     message = "the context parameter has type `{Self}`, but this lifecycle is for `{A}`",

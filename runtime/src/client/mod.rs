@@ -188,15 +188,8 @@ impl Client {
         lane: &str,
         body: crate::recon::Value,
     ) -> Result<(), ClientError> {
-        send_command(
-            self.environment.as_ref(),
-            Some(host),
-            node,
-            lane,
-            CommandPayload::Recon(body),
-        )
-        .await
-        .map_err(|reason| ClientError::Unreachable(reason.to_string()))
+        self.send(host, node, lane, CommandPayload::Recon(body))
+            .await
     }
 
     /// Links to the lane `lane` of `node` on `host` whatever its type, receiving its events as
@@ -217,17 +210,22 @@ impl Client {
     where
         T: Serialize + Send + 'static,
     {
-        send_command(
-            self.environment.as_ref(),
-            Some(host),
-            node,
-            lane,
-            CommandPayload::typed(value),
-        )
-        .await
-        .map_err(|reason| match reason {
-            UnlinkReason::Unreachable(why) => ClientError::Unreachable(why),
-            other => ClientError::Unreachable(other.to_string()),
-        })
+        self.send(host, node, lane, CommandPayload::typed(value))
+            .await
+    }
+
+    async fn send(
+        &self,
+        host: &str,
+        node: &str,
+        lane: &str,
+        payload: CommandPayload,
+    ) -> Result<(), ClientError> {
+        send_command(self.environment.as_ref(), Some(host), node, lane, payload)
+            .await
+            .map_err(|reason| match reason {
+                UnlinkReason::Unreachable(why) => ClientError::Unreachable(why),
+                other => ClientError::Unreachable(other.to_string()),
+            })
     }
 }
