@@ -966,7 +966,7 @@ mod remote {
         let log = Log::default();
         for round in 0..5 {
             let (synced, unlinked) = (log.clone(), log.clone());
-            let mut downlink = client
+            let downlink = client
                 .value_downlink::<i64>(&host, "/source/1", "value")
                 .on_synced(move |v| synced.push(format!("synced {round} {v}")))
                 .on_unlinked(move || unlinked.push(format!("unlinked {round}")))

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod event_handler;
 pub mod lanes;
+mod lock;
 pub mod recon;
 pub mod remote;
 pub mod server;

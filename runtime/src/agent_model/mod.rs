@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use crate::agent_lifecycle::AgentLifecycle;
 use crate::config::AgentConfig;
 use crate::lanes::{AgentItem, ItemSpec};
+use crate::lock::lock;
 
 /// A struct of lanes and stores that an agent is made of. Derive it with
 /// `#[derive(AgentLaneModel)]`.
@@ -96,12 +97,7 @@ where
         L: Clone,
     {
         let template = Mutex::new(lifecycle);
-        Self::from_fn(agent_factory, move || {
-            template
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .clone()
-        })
+        Self::from_fn(agent_factory, move || lock(&template).clone())
     }
 
     /// A model whose instances each get a lifecycle from `lifecycle_factory`.

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock, Weak};
 
 use super::ItemKind;
+use crate::lock::lock;
 use crate::recon::Value;
 
 /// Why a link ended.
@@ -160,15 +161,11 @@ impl<T: Clone + 'static> Latest<T> {
     }
 
     fn value(&self) -> std::sync::MutexGuard<'_, Option<T>> {
-        self.value
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.value)
     }
 
     fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn LatestSink<T>>>> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.waiting)
     }
 
     /// A copy of the latest value.

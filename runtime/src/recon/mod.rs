@@ -101,6 +101,48 @@
 //! enums, `flatten`) sees records with slots as maps, other records as sequences, and a
 //! record with attributes but no items as a map from attribute names to arguments.
 
+/// Implements serde's compound-serializer traits other than `SerializeMap` for `$ty`, whose
+/// inherent methods do the work: `$element(&mut self, value)` for each element of a sequence,
+/// tuple or tuple struct/variant, `$field(&mut self, key, value)` for each field of a struct or
+/// struct variant, and `$end(self) -> Result<$ok, Error>` for the end of any of them.
+macro_rules! impl_compound_serializers {
+    ($ty:ty, $ok:ty, $element:ident, $field:ident, $end:ident) => {
+        impl_compound_serializers!(@element $ty, $ok, $element, $end,
+            SerializeSeq::serialize_element, SerializeTuple::serialize_element,
+            SerializeTupleStruct::serialize_field, SerializeTupleVariant::serialize_field);
+        impl_compound_serializers!(@field $ty, $ok, $field, $end,
+            SerializeStruct, SerializeStructVariant);
+    };
+    (@element $ty:ty, $ok:ty, $element:ident, $end:ident, $($trait:ident::$method:ident),*) => {$(
+        impl serde::ser::$trait for $ty {
+            type Ok = $ok;
+            type Error = Error;
+            fn $method<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                <$ty>::$element(self, value)
+            }
+            fn end(self) -> Result<$ok, Error> {
+                <$ty>::$end(self)
+            }
+        }
+    )*};
+    (@field $ty:ty, $ok:ty, $field:ident, $end:ident, $($trait:ident),*) => {$(
+        impl serde::ser::$trait for $ty {
+            type Ok = $ok;
+            type Error = Error;
+            fn serialize_field<T: serde::Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                <$ty>::$field(self, key, value)
+            }
+            fn end(self) -> Result<$ok, Error> {
+                <$ty>::$end(self)
+            }
+        }
+    )*};
+}
+
 pub mod de;
 mod de_access;
 pub mod error;

@@ -16,7 +16,7 @@
 use std::fmt::{self, Write};
 
 use super::lexical::write_text;
-use super::printer::write_compact;
+use super::printer::{write_compact, Body};
 use super::record::{Attr, Item, Record};
 use super::value::Value;
 
@@ -49,14 +49,13 @@ fn block_record<W: Write + ?Sized>(out: &mut W, record: &Record, indent: usize) 
         return block_braced(out, &record.items, indent);
     }
     write_attrs(out, &record.attrs)?;
-    match record.items.as_slice() {
-        [] => Ok(()),
-        [Item::ValueItem(v)] if v.is_empty_value() => Ok(()),
-        [Item::ValueItem(v)] if !matches!(v, Value::Record(_)) => {
+    match Body::of(&record.items) {
+        Body::None => Ok(()),
+        Body::Simple(v) => {
             out.write_char(' ')?;
             write_compact(out, v)
         }
-        items => {
+        Body::Braced(items) => {
             out.write_char(' ')?;
             block_braced(out, items, indent)
         }
@@ -142,14 +141,13 @@ fn inline_record<W: Write + ?Sized>(out: &mut W, record: &Record) -> fmt::Result
         return inline_braced(out, &record.items);
     }
     write_attrs(out, &record.attrs)?;
-    match record.items.as_slice() {
-        [] => Ok(()),
-        [Item::ValueItem(v)] if v.is_empty_value() => Ok(()),
-        [Item::ValueItem(v)] if !matches!(v, Value::Record(_)) => {
+    match Body::of(&record.items) {
+        Body::None => Ok(()),
+        Body::Simple(v) => {
             out.write_char(' ')?;
             write_compact(out, v)
         }
-        items => {
+        Body::Braced(items) => {
             out.write_char(' ')?;
             inline_braced(out, items)
         }

@@ -73,14 +73,35 @@ fn write_record<W: Write + ?Sized>(out: &mut W, record: &Record) -> fmt::Result 
     for attr in &record.attrs {
         write_attr(out, attr)?;
     }
-    match record.items.as_slice() {
-        [] => Ok(()),
-        [Item::ValueItem(v)] if v.is_empty_value() => Ok(()),
-        [Item::ValueItem(v)] if !matches!(v, Value::Record(_)) => {
+    match Body::of(&record.items) {
+        Body::None => Ok(()),
+        Body::Simple(v) => {
             out.write_char(' ')?;
             write_compact(out, v)
         }
-        items => write_braced(out, items),
+        Body::Braced(items) => write_braced(out, items),
+    }
+}
+
+/// What follows the attributes of a record that has some; the one rule both printers follow.
+pub(super) enum Body<'a> {
+    /// Nothing (no items, or one empty value).
+    None,
+    /// One value that is not a record, written bare: `@a 1`.
+    Simple(&'a Value),
+    /// The items in braces: `@a {1,2}`.
+    Braced(&'a [Item]),
+}
+
+impl<'a> Body<'a> {
+    /// The body for `items`.
+    pub(super) fn of(items: &'a [Item]) -> Self {
+        match items {
+            [] => Body::None,
+            [Item::ValueItem(v)] if v.is_empty_value() => Body::None,
+            [Item::ValueItem(v)] if !matches!(v, Value::Record(_)) => Body::Simple(v),
+            items => Body::Braced(items),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
+use crate::lock::lock;
 use crate::recon::Value;
 
 /// How outgoing connections retry.
@@ -95,10 +96,7 @@ impl RemotePool {
     /// The queue of the task for `host`, started if needed.
     fn host(&self, host: &str) -> Result<mpsc::UnboundedSender<HostRequest>, UnlinkReason> {
         let url = websocket_url(host)?;
-        let mut hosts = self
-            .hosts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut hosts = lock(&self.hosts);
         if let Some(queue) = hosts.get(&url) {
             if !queue.is_closed() {
                 return Ok(queue.clone());

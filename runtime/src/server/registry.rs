@@ -12,6 +12,7 @@ use crate::agent_model::environment::{Environment, Mailbox, Request};
 use crate::agent_model::{AgentLaneModel, AgentModel};
 use crate::config::AgentConfig;
 use crate::lanes::UnlinkReason;
+use crate::lock::lock;
 use crate::remote::{RemoteConfig, RemotePool};
 
 /// Starts agent instances of one type (an `AgentModel`, type-erased).
@@ -76,9 +77,7 @@ impl Registry {
     }
 
     fn agents(&self) -> MutexGuard<'_, HashMap<String, Running>> {
-        self.agents
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.agents)
     }
 
     /// How many agents are running.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::lanes::{
     CommandLane, MapBacking, MapEvent, MapLane, MapMessage, OutletStatus, ValueLane,
 };
+use crate::lock::lock;
 
 /// The events a lane published, collected for a test (see `AgentHarness::record`).
 pub struct Recording<E> {
@@ -33,9 +34,7 @@ impl<E> Default for Recording<E> {
 
 impl<E> Recording<E> {
     fn events(&self) -> MutexGuard<'_, Vec<E>> {
-        self.events
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.events)
     }
 
     /// Adds an event.

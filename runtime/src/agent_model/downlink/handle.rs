@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -13,6 +13,7 @@ use super::lifecycle::Address;
 use super::slot::{Pending, Slot};
 use crate::agent_model::environment::{send_command, Environment};
 use crate::lanes::{map_message_to_value, CommandPayload, MapMessage};
+use crate::lock::lock;
 
 /// Why a downlink handle could not do what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +83,8 @@ impl Control {
     }
 }
 
-/// What every handle has: the downlink's status, and a way to ask it to stop.
+/// What every handle has: the downlink's status, and a way to ask it to stop. Dropping it (with
+/// its handle) stops the downlink.
 pub(crate) struct Lifeline {
     control: Arc<Control>,
     wake: Arc<dyn Fn() + Send + Sync>,
@@ -113,6 +115,12 @@ impl Lifeline {
 
     fn status(&self) -> DownlinkStatus {
         self.control.status()
+    }
+}
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -199,7 +207,8 @@ where
     }
 }
 
-/// The writing half of a handle.
+/// The writing half of a handle. Dropping it (with its handle) closes it: what is queued is
+/// still sent.
 struct Writer<Q> {
     outbox: Arc<Outbox<Q>>,
     target: Target,
@@ -218,16 +227,9 @@ impl<Q: Queue> Writer<Q> {
         }
     }
 
-    fn queue(&self) -> MutexGuard<'_, Q> {
-        self.outbox
-            .queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Queues a write and makes sure the sending task runs.
     fn push(&self, f: impl FnOnce(&mut Q)) -> Result<(), DownlinkError> {
-        f(&mut self.queue());
+        f(&mut lock(&self.outbox.queue));
         if !self.outbox.running.swap(true, Ordering::AcqRel) {
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 tracing::warn!(node = %self.target.node, lane = %self.target.lane, "downlink write outside a tokio runtime dropped");
@@ -248,13 +250,15 @@ impl<Q> Writer<Q> {
     }
 }
 
+impl<Q> Drop for Writer<Q> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 async fn send_all<Q: Queue>(outbox: Arc<Outbox<Q>>, target: Target) {
     loop {
-        let next = outbox
-            .queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .next();
+        let next = lock(&outbox.queue).next();
         match next {
             Some(command) => {
                 let Some(environment) = &target.environment else {
@@ -314,15 +318,12 @@ where
 
     /// The last value received from the lane (`None` before the first).
     pub fn get(&self) -> Option<T> {
-        self.last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        lock(&self.last).clone()
     }
 
     /// Stops the downlink: it unlinks (running `on_unlinked` if it was linked); writes already
     /// queued are still sent.
-    pub fn stop(&mut self) {
+    pub fn stop(&self) {
         self.lifeline.stop();
         self.writer.close();
     }
@@ -340,13 +341,6 @@ where
     /// Where the downlink is in its life.
     pub fn status(&self) -> DownlinkStatus {
         self.lifeline.status()
-    }
-}
-
-impl<T> Drop for ValueDownlinkHandle<T> {
-    fn drop(&mut self) {
-        self.lifeline.stop();
-        self.writer.close();
     }
 }
 
@@ -406,19 +400,12 @@ where
 
     /// The value for `key` as last received from the lane.
     pub fn get(&self, key: &K) -> Option<V> {
-        self.last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(key)
-            .cloned()
+        lock(&self.last).get(key).cloned()
     }
 
     /// A copy of the whole map as last received from the lane.
     pub fn get_map(&self) -> HashMap<K, V> {
-        self.last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        lock(&self.last).clone()
     }
 
     /// Stops the downlink (see [`ValueDownlinkHandle::stop`]).
@@ -440,13 +427,6 @@ where
     /// Where the downlink is in its life.
     pub fn status(&self) -> DownlinkStatus {
         self.lifeline.status()
-    }
-}
-
-impl<K, V> Drop for MapDownlinkHandle<K, V> {
-    fn drop(&mut self) {
-        self.lifeline.stop();
-        self.writer.close();
     }
 }
 
@@ -485,12 +465,6 @@ impl EventDownlinkHandle {
     /// Whether the downlink has stopped.
     pub fn is_stopped(&self) -> bool {
         self.lifeline.is_stopped()
-    }
-}
-
-impl Drop for EventDownlinkHandle {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -15,6 +15,7 @@ use super::slot::{MapPending, Slot};
 use crate::config::MapDownlinkConfig;
 use crate::event_handler::{ActionContext, HandlerAction, OnceHandler, StepResult};
 use crate::lanes::{LinkSubscriber, MapSink, ReconMapSink, UnlinkReason};
+use crate::lock::lock;
 
 downlink_lifecycle! {
     /// The handlers of a map downlink (see [`MapDownlinkBuilder`]).
@@ -57,10 +58,7 @@ where
     V: Clone,
 {
     fn mirror(&self, f: impl FnOnce(&mut HashMap<K, V>)) {
-        f(&mut self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()));
+        f(&mut lock(&self.last));
     }
 }
 

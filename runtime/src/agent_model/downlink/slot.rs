@@ -18,6 +18,7 @@ use crate::lanes::{
     Encoded, ItemKind, Latest, LatestSink, LinkSink, MapSink, ReconMapSink, ReconValueSink,
     UnlinkReason, ValueSink,
 };
+use crate::lock::lock;
 use crate::recon::from_value_ref;
 
 /// How many events an event downlink keeps before dropping the oldest.
@@ -101,9 +102,7 @@ impl<P: Pending> Slot<P> {
     }
 
     fn lock(&self) -> MutexGuard<'_, P> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.pending)
     }
 
     /// Records events and wakes the downlink's agent.

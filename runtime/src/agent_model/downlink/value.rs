@@ -13,6 +13,7 @@ use super::slot::{Slot, ValuePending};
 use crate::config::SimpleDownlinkConfig;
 use crate::event_handler::{ActionContext, HandlerAction, OnceHandler, StepResult};
 use crate::lanes::{LatestSink, LinkSubscriber, ReconValueSink, UnlinkReason};
+use crate::lock::lock;
 
 downlink_lifecycle! {
     /// The handlers of a value downlink (see [`ValueDownlinkBuilder`]).
@@ -77,10 +78,7 @@ where
         let Some(value) = pending.newest() else {
             return Ok(());
         };
-        *self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(value.clone());
+        *lock(&self.last) = Some(value.clone());
         let previous = self.current.replace(value);
         let Some(current) = &self.current else {
             return Ok(());

@@ -9,51 +9,16 @@
 //! part of the panic message on failure.
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use tidal::agent::{
-    agent_lifecycle::HandlerContext,
-    agent_model::AgentModel,
-    event_handler::{EventHandler, HandlerActionExt},
-    lanes::{CommandLane, MapLane, ValueLane},
-    lifecycle, projections, AgentLaneModel,
-};
-use tidal::route::RoutePattern;
-use tidal::server::ServerBuilder;
-
-/// The agent `interop.py` expects, as in the examples of `shared/reference/warp.md` (2.3).
-#[projections]
-#[derive(AgentLaneModel)]
-pub struct Unit {
-    value: ValueLane<i32>,
-    map: MapLane<String, i32>,
-    add: CommandLane<i32>,
-}
-
-#[derive(Clone)]
-pub struct UnitLifecycle;
-
-#[lifecycle(Unit)]
-impl UnitLifecycle {
-    /// `add n`: `map["k<n>"] = n`, then `value = n` (the order of the reference's events).
-    #[on_command(add)]
-    fn add(&self, context: HandlerContext<Unit>, n: &i32) -> impl EventHandler<Unit> {
-        let n = *n;
-        context
-            .update(Unit::MAP, format!("k{n}"), n)
-            .followed_by(context.set_value(Unit::VALUE, n))
-    }
-}
+use super::serve;
 
 /// Setting up the venv: a first `pip install` takes seconds to a minute.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(300);
 /// The Python program bounds itself (a 45 s watchdog); this is the backstop.
 const INTEROP_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long the server may take to report the address it listens on.
-const BIND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a child process ended, and what it printed.
 struct Finished {
@@ -168,32 +133,9 @@ async fn the_swimos_python_client_interoperates() {
             .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
     };
 
-    let server = ServerBuilder::with_plane_name("warp-python")
-        .set_bind_addr("127.0.0.1:0".parse().unwrap())
-        .add_route(
-            RoutePattern::parse_str("/unit/:id").unwrap(),
-            AgentModel::new(Unit::default, UnitLifecycle),
-        )
-        .build()
-        .await
-        .unwrap();
-    let (task, handle) = server.run();
-    let server_task = tokio::spawn(task);
-
-    // Port 0 asks the OS for a free port: the real one is known once the listener is bound.
-    let bound_by = Instant::now() + BIND_TIMEOUT;
-    let addr: SocketAddr = loop {
-        let addr = handle.bound_addr().await;
-        match addr {
-            Some(addr) if addr.port() != 0 => break addr,
-            _ if Instant::now() > bound_by => panic!(
-                "the server reported no bound WARP address within {BIND_TIMEOUT:?} \
-                 (`bound_addr()` = {addr:?}): is tidal's WebSocket endpoint serving?"
-            ),
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
-
+    // `interop.py` is served the agent of the other tests here, at `/unit/:id`.
+    let running = serve().await;
+    let addr = running.addr;
     let url = format!("ws://{addr}");
     let mut command = Command::new(&python);
     command
@@ -212,8 +154,8 @@ async fn the_swimos_python_client_interoperates() {
         interop.transcript()
     );
 
-    handle.stop();
-    let stopped = tokio::time::timeout(Duration::from_secs(10), server_task).await;
+    running.server.stop();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), running.task).await;
 
     assert!(
         interop.success(),

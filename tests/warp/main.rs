@@ -1,5 +1,8 @@
 //! The WARP endpoint over real WebSocket connections on 127.0.0.1: the semantics of
-//! `shared/reference/warp.md` sections 3 and 7, and bad input of every kind.
+//! `shared/reference/warp.md` sections 3 and 7, and bad input of every kind; and, in `python`,
+//! the same server driven by the real SwimOS Python client.
+
+mod python;
 
 use std::time::Duration;
 
@@ -48,6 +51,7 @@ impl UnitLifecycle {
 struct Running {
     server: ServerHandle,
     task: JoinHandle<Result<(), ServerError>>,
+    addr: std::net::SocketAddr,
     url: String,
 }
 
@@ -72,6 +76,7 @@ async fn serve_with(configure: impl FnOnce(&mut tidal::server::ServerConfig)) ->
     Running {
         server,
         task,
+        addr,
         url: format!("ws://{addr}/"),
     }
 }
