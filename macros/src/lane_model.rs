@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use crate::errors::{did_you_mean, Errors};
 use crate::naming::{Convention, CONVENTIONS};
 use crate::root::tidal_root;
-use crate::spans::{first_last, respan};
+use crate::spans::{first_span, respan};
 
 /// `#[agent(...)]` on the struct.
 #[derive(Default)]
@@ -254,7 +254,7 @@ fn expand(input: &syn::DeriveInput, options: &AgentOptions, items: &[ItemModel])
         let field_name = field.to_string();
         // Every use of the field's type needs `T: Item` at the type's first token (the same bound
         // at the same span), so a field that is not a lane or store gives exactly one error.
-        let (first, _) = first_last(ty);
+        let first = first_span(ty);
         let item_ty = respan(ty.to_token_stream(), first);
         let kind = quote_spanned!(first=> <#item_ty as #lanes::Item>::KIND);
         specs.push(quote! {

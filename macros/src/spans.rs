@@ -24,13 +24,11 @@ pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// The spans of the first and last tokens of `tokens` (a group counts as one token).
-pub(crate) fn first_last(tokens: &impl ToTokens) -> (Span, Span) {
-    let mut spans = tokens
+/// The span of the first token of `tokens` (a group counts as one token).
+pub(crate) fn first_span(tokens: &impl ToTokens) -> Span {
+    tokens
         .to_token_stream()
         .into_iter()
-        .map(|token| token.span());
-    let first = spans.next().unwrap_or_else(Span::call_site);
-    let last = spans.last().unwrap_or(first);
-    (first, last)
+        .next()
+        .map_or_else(Span::call_site, |token| token.span())
 }

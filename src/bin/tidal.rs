@@ -128,7 +128,7 @@ fn write_json(out: &mut String, value: &Value) {
         Value::Float(f) if f.is_finite() => out.push_str(&f.to_string()),
         Value::Float(_) => out.push_str("null"),
         Value::Text(text) => write_json_string(out, text),
-        Value::Data(bytes) => write_json_string(out, &Value::Data(bytes.clone()).to_string()),
+        Value::Data(_) => write_json_string(out, &value.to_string()),
         Value::Record(record) => {
             let only_values = record.attrs.is_empty()
                 && record

@@ -6,7 +6,7 @@ use quote::{quote, quote_spanned};
 use super::kinds::{Category, Kind};
 use super::model::{by_lane, Args, Handler, LaneHandlers};
 use crate::root::tidal_root;
-use crate::spans::{first_last, respan};
+use crate::spans::{first_span, respan};
 
 /// Paths into the runtime, as seen from the user's crate.
 struct Paths {
@@ -104,7 +104,7 @@ fn call(paths: &Paths, handler: &Handler, arguments: TokenStream) -> TokenStream
     let agent = &paths.agent;
     let method = &handler.method;
     let context = &handler.context;
-    let (first, _) = first_last(context);
+    let first = first_span(context);
     let context_as = respan(quote!(context_as), first);
     let context = quote_spanned!(first=> #dispatch::#context_as::<#agent, #context>());
     let call = quote!(<Self>::#method(self, #context #arguments));
@@ -149,7 +149,7 @@ fn converted(
     function: TokenStream,
     value: TokenStream,
 ) -> TokenStream {
-    let (first, _) = first_last(ty);
+    let first = first_span(ty);
     let function = respan(function, first);
     let dispatch = &paths.dispatch;
     quote_spanned!(first=> #dispatch::#function::<#ty, _>(#value))

@@ -257,6 +257,10 @@ where
 
     /// Links the downlinks opened and sends the commands issued during the last event.
     fn dispatch_effects(&mut self) {
+        // Most events do neither: they pay nothing here.
+        if self.effects.opened.is_empty() && self.effects.commands.is_empty() {
+            return;
+        }
         let environment = self.effects.environment().cloned();
         for (id, downlink) in self.effects.opened.drain(..) {
             downlink.link(environment.as_deref());

@@ -69,10 +69,7 @@ impl ReconMapSink for RawSink {
     }
 
     fn clear(&self) {
-        let body = Value::Record(
-            crate::recon::Record::new().with_attr(crate::recon::Attr::new("clear", Value::Extant)),
-        );
-        let _ = self.events.send(RawEvent::Event(body));
+        let _ = self.events.send(RawEvent::Event(Value::of_attr("clear")));
     }
 }
 

@@ -29,6 +29,9 @@ pub struct CommandLane<T> {
     commands: RefCell<VecDeque<T>>,
     lost: Cell<u64>,
     outlets: Outlets<dyn ValueOutlet<T>>,
+    /// The Recon form of each command, shared by the outlets during a flush (kept between
+    /// flushes, empty, so that a flush does not allocate it again).
+    encodings: RefCell<Vec<SharedEncoding>>,
 }
 
 impl<T> CommandLane<T> {
@@ -39,6 +42,7 @@ impl<T> CommandLane<T> {
             commands: RefCell::new(VecDeque::new()),
             lost: Cell::new(0),
             outlets: Outlets::default(),
+            encodings: RefCell::new(Vec::new()),
         }
     }
 
@@ -141,10 +145,10 @@ where
             return;
         }
         let mut commands = self.commands.borrow_mut();
-        let mut shared: Vec<SharedEncoding> = Vec::new();
-        shared.resize_with(commands.len(), SharedEncoding::default);
+        let mut encodings = self.encodings.borrow_mut();
+        encodings.resize_with(commands.len(), SharedEncoding::default);
         self.outlets.publish(|outlet| {
-            for (command, shared) in commands.iter().zip(shared.iter_mut()) {
+            for (command, shared) in commands.iter().zip(encodings.iter_mut()) {
                 if outlet.publish_shared(command, shared) == super::OutletStatus::Closed {
                     return super::OutletStatus::Closed;
                 }
@@ -152,6 +156,7 @@ where
             super::OutletStatus::Open
         });
         commands.clear();
+        encodings.clear();
     }
 
     fn has_subscribers(&self) -> bool {

@@ -540,6 +540,21 @@ where
 
     /// Sends one operation; `false` if the link is over.
     pub(crate) fn send(&self, event: super::MapEvent<'_, K, V>) -> bool {
+        self.send_shared(
+            event,
+            &mut SharedEncoding::default(),
+            &mut SharedEncoding::default(),
+        )
+    }
+
+    /// Sends one operation, converting its key and value through the encodings shared by every
+    /// link of the lane; `false` if the link is over.
+    pub(crate) fn send_shared(
+        &self,
+        event: super::MapEvent<'_, K, V>,
+        shared_key: &mut SharedEncoding,
+        shared_value: &mut SharedEncoding,
+    ) -> bool {
         use super::MapEvent;
         if self.is_closed() {
             return false;
@@ -557,12 +572,16 @@ where
                 sink.clear();
                 Ok(())
             }
-            (MapLink::Recon(sink), MapEvent::Update(key, value)) => to_recon(key)
-                .and_then(|key| Ok((key, to_recon(value)?)))
-                .and_then(|(key, value)| sink.update_recon(&key, &value)),
-            (MapLink::Recon(sink), MapEvent::Remove(key)) => {
-                to_recon(key).and_then(|key| sink.remove_recon(&key))
+            (MapLink::Recon(sink), MapEvent::Update(key, value)) => {
+                match (shared_key.get(key), shared_value.get(value)) {
+                    (Ok(key), Ok(value)) => sink.update_recon(key, value),
+                    (Err(reason), _) | (_, Err(reason)) => Err(reason.to_owned()),
+                }
             }
+            (MapLink::Recon(sink), MapEvent::Remove(key)) => shared_key
+                .get(key)
+                .map_err(str::to_owned)
+                .and_then(|key| sink.remove_recon(key)),
             (MapLink::Recon(sink), MapEvent::Clear) => {
                 sink.clear();
                 Ok(())
@@ -596,12 +615,6 @@ impl<K, V> Drop for MapLink<K, V> {
     }
 }
 
-fn to_recon<T: serde::Serialize>(value: &T) -> Result<Encoded, String> {
-    crate::recon::to_value(value)
-        .map(Encoded::new)
-        .map_err(|err| err.to_string())
-}
-
 impl<T> super::ValueOutlet<T> for ValueLink<T>
 where
     T: Clone + serde::Serialize + Send + 'static,
@@ -625,7 +638,20 @@ where
     V: Clone + serde::Serialize + Send + 'static,
 {
     fn publish(&mut self, event: super::MapEvent<'_, K, V>) -> super::OutletStatus {
-        if self.send(event) {
+        self.publish_shared(
+            event,
+            &mut SharedEncoding::default(),
+            &mut SharedEncoding::default(),
+        )
+    }
+
+    fn publish_shared(
+        &mut self,
+        event: super::MapEvent<'_, K, V>,
+        key: &mut SharedEncoding,
+        value: &mut SharedEncoding,
+    ) -> super::OutletStatus {
+        if self.send_shared(event, key, value) {
             super::OutletStatus::Open
         } else {
             super::OutletStatus::Closed

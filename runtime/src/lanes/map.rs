@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::item::apply_payload;
-use super::link::{MapLink, Parts};
+use super::link::{MapLink, Parts, SharedEncoding};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, MapOutlet,
     ModificationSink, Outlets,
@@ -259,6 +259,9 @@ pub trait MapLikeItem: AgentItem {
 struct PendingKeys<K> {
     cleared: bool,
     keys: IndexSet<K>,
+    /// The Recon forms of each key's key and value, shared by the outlets during a flush (kept
+    /// between flushes, empty, so that a flush does not allocate it again).
+    encodings: Vec<(SharedEncoding, SharedEncoding)>,
 }
 
 /// A lane holding a map from `K` to `V`, backed by `M` (`HashMap` by default).
@@ -292,6 +295,7 @@ where
             pending: RefCell::new(PendingKeys {
                 cleared: false,
                 keys: IndexSet::new(),
+                encodings: Vec::new(),
             }),
             outlets: Outlets::default(),
         }
@@ -382,23 +386,32 @@ where
         }
         let map = self.cell.map.borrow();
         let mut pending = self.pending.borrow_mut();
-        let cleared = std::mem::replace(&mut pending.cleared, false);
+        let PendingKeys {
+            cleared,
+            keys,
+            encodings,
+        } = &mut *pending;
+        let cleared = std::mem::replace(cleared, false);
+        encodings.resize_with(keys.len(), Default::default);
         self.outlets.publish(|outlet| {
             if cleared && outlet.publish(MapEvent::Clear) == super::OutletStatus::Closed {
                 return super::OutletStatus::Closed;
             }
-            for key in &pending.keys {
+            for (key, (shared_key, shared_value)) in keys.iter().zip(encodings.iter_mut()) {
                 let event = match map.get(key) {
                     Some(value) => MapEvent::Update(key, value),
                     None => MapEvent::Remove(key),
                 };
-                if outlet.publish(event) == super::OutletStatus::Closed {
+                if outlet.publish_shared(event, shared_key, shared_value)
+                    == super::OutletStatus::Closed
+                {
                     return super::OutletStatus::Closed;
                 }
             }
             super::OutletStatus::Open
         });
-        pending.keys.clear();
+        keys.clear();
+        encodings.clear();
     }
 
     fn has_subscribers(&self) -> bool {

@@ -244,7 +244,7 @@ fn nothing_after(tag: &str, attrs: &[Attr], items: &[Item]) -> Result<(), String
 /// Calls `f` with what follows the first attribute of an operation, as a value:
 /// nothing is `Extant`, a single value item is that value (borrowed, not copied), and
 /// anything else is a record of the remaining attributes and items.
-fn with_rest<R>(attrs: &[Attr], items: &[Item], f: impl FnOnce(&Value) -> R) -> R {
+pub(crate) fn with_rest<R>(attrs: &[Attr], items: &[Item], f: impl FnOnce(&Value) -> R) -> R {
     match (attrs, items) {
         ([], []) => f(&Value::Extant),
         ([], [Item::ValueItem(v)]) => f(v),

@@ -34,6 +34,7 @@ pub(crate) use map::MapCell;
 pub use map::{
     MapBacking, MapEvent, MapLane, MapLaneEvent, MapLikeItem, MapMessage, OrderedMapLane,
 };
+pub(crate) use map_wire::with_rest;
 pub use map_wire::{
     map_event_body, map_message_from_value, map_message_to_value, map_remove_value,
     map_update_value,

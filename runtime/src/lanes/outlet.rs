@@ -43,6 +43,18 @@ where
 pub trait MapOutlet<K, V>: Send {
     /// Receives one coalesced operation.
     fn publish(&mut self, event: MapEvent<'_, K, V>) -> OutletStatus;
+
+    /// Like [`publish`](Self::publish), with the Recon forms of the operation's key and value
+    /// shared by every outlet of the lane (outlets that need them convert each once for all).
+    fn publish_shared(
+        &mut self,
+        event: MapEvent<'_, K, V>,
+        key: &mut SharedEncoding,
+        value: &mut SharedEncoding,
+    ) -> OutletStatus {
+        let _ = (key, value);
+        self.publish(event)
+    }
 }
 
 impl<K, V, F> MapOutlet<K, V> for F

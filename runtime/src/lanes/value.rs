@@ -243,7 +243,7 @@ where
 
     fn set(&self, value: T) {
         self.cell.set(value);
-        if !self.outlets.is_empty() || !self.latest_links.is_empty() {
+        if self.has_subscribers() {
             self.dirty.set(true);
         }
     }

@@ -129,15 +129,12 @@ impl<'de> Deserializer<'de> {
 
     fn float<V: Visitor<'de>>(self, visitor: V, f32: bool) -> Result<V::Value, Error> {
         let f = match self.value() {
-            Some(Value::Float(f)) => *f,
-            Some(Value::Int(i)) => *i as f64,
-            Some(Value::UInt(u)) => *u as f64,
-            Some(v @ Value::BigInt(_)) => v.as_f64().unwrap_or(f64::NAN),
-            Some(Value::Text(s)) => match special_float(s) {
-                Some(f) => f,
-                None => return Err(self.invalid_type(&visitor)),
-            },
-            _ => return Err(self.invalid_type(&visitor)),
+            Some(Value::Text(s)) => special_float(s),
+            Some(number) => number.as_f64(),
+            None => None,
+        };
+        let Some(f) = f else {
+            return Err(self.invalid_type(&visitor));
         };
         if f32 {
             visitor.visit_f32(f as f32)

@@ -54,6 +54,11 @@ pub fn write_attr_then_body<W: Write + ?Sized>(
     body: &Value,
 ) -> fmt::Result {
     write_attr(out, head)?;
+    write_body(out, body)
+}
+
+/// Prints what follows an envelope's head (see [`write_attr_then_body`]).
+pub(crate) fn write_body<W: Write + ?Sized>(out: &mut W, body: &Value) -> fmt::Result {
     match body {
         Value::Absent | Value::Extant => Ok(()),
         Value::Record(r) if !r.attrs.is_empty() => write_record(out, r),

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{HostRequest, RemoteConfig};
-use crate::lanes::{Encoded, LinkSubscriber, UnlinkReason};
+use crate::lanes::{with_rest, Encoded, LinkSubscriber, UnlinkReason};
 use crate::recon::{Item, Value};
 use crate::warp::{write_frame, Envelope, EnvelopeKind};
 
@@ -412,9 +412,8 @@ async fn online(
 }
 
 fn command_frame(address: &Address, body: &Value) -> Message {
-    let text = body.to_string();
-    let body = (!matches!(body, Value::Absent)).then_some(text.as_str());
-    frame(EnvelopeKind::Command, address, body)
+    // An empty body prints as nothing, which `write_frame` leaves out.
+    frame(EnvelopeKind::Command, address, Some(&body.to_string()))
 }
 
 /// Hands an envelope from the remote host to the links it concerns; returns the addresses
@@ -524,14 +523,7 @@ fn map_operation(body: &Value) -> Option<MapOperation> {
     };
     match head.name.as_str() {
         "update" => {
-            let value = match (rest.is_empty(), record.items.as_slice()) {
-                (true, []) => Value::Extant,
-                (true, [Item::ValueItem(value)]) => value.clone(),
-                _ => Value::Record(crate::recon::Record {
-                    attrs: rest.to_vec(),
-                    items: record.items.clone(),
-                }),
-            };
+            let value = with_rest(rest, &record.items, Value::clone);
             Some(MapOperation::Update(key()?, value))
         }
         "remove" => Some(MapOperation::Remove(key()?)),

@@ -193,11 +193,8 @@ impl Server {
             };
             let mut signal = stopped.clone();
             let agents = async move {
-                while !*signal.borrow_and_update() {
-                    if signal.changed().await.is_err() {
-                        break;
-                    }
-                }
+                // Ends on the signal, or when its sender is gone.
+                let _ = signal.wait_for(|stop| *stop).await;
                 registry.stop_all().await;
             };
             // Connections close first (code 1001), so that clients see a server going away

@@ -4,7 +4,8 @@
 use std::fmt::{self, Write};
 
 use crate::recon::lexical::{write_f32, write_quoted};
-use crate::recon::{write_compact, write_text, Value};
+use crate::recon::printer::write_body;
+use crate::recon::write_text;
 
 use super::envelope::{Envelope, EnvelopeKind};
 
@@ -83,14 +84,7 @@ pub(super) fn write_envelope_to<W: Write + ?Sized>(
         envelope.prio,
         envelope.rate,
     )?;
-    match &envelope.body {
-        Value::Absent | Value::Extant => Ok(()),
-        body @ Value::Record(r) if !r.attrs.is_empty() => write_compact(out, body),
-        body => {
-            out.write_char(' ')?;
-            write_compact(out, body)
-        }
-    }
+    write_body(out, &envelope.body)
 }
 
 /// Writes the tag and header: `@kind(node:"...",lane:...[,prio:p][,rate:r])`, or only

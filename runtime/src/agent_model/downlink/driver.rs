@@ -102,7 +102,7 @@ impl<K: Kind<A>, A> Hosted<K, A> {
 }
 
 /// Keeps the first error while the remaining handlers still run.
-fn keep_first(result: &mut Outcome, next: Outcome) {
+pub(super) fn keep_first(result: &mut Outcome, next: Outcome) {
     if result.is_ok() {
         *result = next;
     }

@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use super::driver::open;
-use super::driver::Kind;
+use super::driver::{keep_first, open, Kind};
 use super::handle::EventDownlinkHandle;
 use super::lifecycle::{call_handler, downlink_lifecycle, DynRunner, LifecycleState, Outcome};
 use super::slot::{EventPending, Slot};
@@ -76,9 +75,7 @@ where
         let mut result = Ok(());
         for event in pending.events.drain(..) {
             let outcome = call_handler!(self.lifecycle, on_event, runner, event);
-            if result.is_ok() {
-                result = outcome;
-            }
+            keep_first(&mut result, outcome);
         }
         result
     }

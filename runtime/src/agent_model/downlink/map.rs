@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::driver::open;
-use super::driver::Kind;
+use super::driver::{keep_first, open, Kind};
 use super::handle::MapDownlinkHandle;
 use super::lifecycle::{call_handler, downlink_lifecycle, DynRunner, LifecycleState, Outcome};
 use super::slot::{MapPending, Slot};
@@ -140,9 +139,7 @@ where
                     }
                 }
             };
-            if result.is_ok() {
-                result = outcome;
-            }
+            keep_first(&mut result, outcome);
         }
         result
     }
