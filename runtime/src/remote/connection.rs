@@ -1,6 +1,7 @@
 //! The task of one remote host: connect, link, route frames to links, reconnect.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -45,17 +46,19 @@ struct Links {
 #[derive(Default)]
 struct Cached {
     last: Option<Value>,
-    entries: indexmap::IndexMap<String, Value>,
+    /// Each key's latest `@update`, by the key's Recon text.
+    entries: indexmap::IndexMap<Arc<str>, Value>,
 }
 
 impl Cached {
-    fn record(&mut self, body: &Value) {
-        match map_operation(body) {
+    /// Records an event, read as `operation` if it is a map event.
+    fn record(&mut self, body: &Value, operation: Option<&MapOperation>) {
+        match operation {
             Some(MapOperation::Update(key, _)) => {
-                self.entries.insert(key.to_string(), body.clone());
+                self.entries.insert(key.text().clone(), body.clone());
             }
             Some(MapOperation::Remove(key)) => {
-                self.entries.shift_remove(&key.to_string());
+                self.entries.shift_remove(&**key.text());
             }
             Some(MapOperation::Clear) => self.entries.clear(),
             None => {}
@@ -66,12 +69,15 @@ impl Cached {
     /// Sends the state to one subscriber.
     fn replay(&self, subscriber: &LinkSubscriber) -> Result<(), String> {
         match subscriber {
-            LinkSubscriber::Map { .. } => self
-                .entries
-                .values()
-                .try_for_each(|body| deliver(subscriber, &Encoded::new(body.clone()))),
+            LinkSubscriber::Map { .. } => self.entries.values().try_for_each(|body| {
+                deliver(
+                    subscriber,
+                    &Encoded::new(body.clone()),
+                    map_operation(body).as_ref(),
+                )
+            }),
             _ => match &self.last {
-                Some(value) => deliver(subscriber, &Encoded::new(value.clone())),
+                Some(value) => deliver(subscriber, &Encoded::new(value.clone()), None),
                 None => Ok(()),
             },
         }
@@ -449,17 +455,19 @@ fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
             links.at(&address).for_each(|s| s.sink().synced());
         }
         EnvelopeKind::Event => {
+            // Read once for the cache and every map link.
+            let operation = map_operation(&envelope.body);
             if links.sync_requested.contains(&address) {
                 links
                     .cache
                     .entry(address.clone())
                     .or_default()
-                    .record(&envelope.body);
+                    .record(&envelope.body, operation.as_ref());
             }
             let mut failed = Vec::new();
             let event = Encoded::new(envelope.body);
             for subscriber in links.at(&address) {
-                if let Err(reason) = deliver(subscriber, &event) {
+                if let Err(reason) = deliver(subscriber, &event, operation.as_ref()) {
                     failed.push((subscriber.id(), reason));
                 }
             }
@@ -483,16 +491,18 @@ fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
     unlink
 }
 
-/// Delivers an event to one link: a value, or a map operation for map links.
-fn deliver(subscriber: &LinkSubscriber, event: &Encoded) -> Result<(), String> {
+/// Delivers an event to one link: a value, or, for map links, the event read as `operation`.
+fn deliver(
+    subscriber: &LinkSubscriber,
+    event: &Encoded,
+    operation: Option<&MapOperation>,
+) -> Result<(), String> {
     match subscriber {
         LinkSubscriber::Value { recon, .. } => recon.event_recon(event),
         LinkSubscriber::Untyped { value, .. } => value.event_recon(event),
-        LinkSubscriber::Map { recon, .. } => match map_operation(event.value()) {
-            Some(MapOperation::Update(key, value)) => {
-                recon.update_recon(&Encoded::new(key), &Encoded::new(value))
-            }
-            Some(MapOperation::Remove(key)) => recon.remove_recon(&Encoded::new(key)),
+        LinkSubscriber::Map { recon, .. } => match operation {
+            Some(MapOperation::Update(key, value)) => recon.update_recon(key, value),
+            Some(MapOperation::Remove(key)) => recon.remove_recon(key),
             Some(MapOperation::Clear) => {
                 recon.clear();
                 Ok(())
@@ -502,9 +512,10 @@ fn deliver(subscriber: &LinkSubscriber, event: &Encoded) -> Result<(), String> {
     }
 }
 
+/// A map event from the remote host, its key and value ready for every map link.
 enum MapOperation {
-    Update(Value, Value),
-    Remove(Value),
+    Update(Encoded, Encoded),
+    Remove(Encoded),
     Clear,
 }
 
@@ -516,7 +527,7 @@ fn map_operation(body: &Value) -> Option<MapOperation> {
     let (head, rest) = record.attrs.split_first()?;
     let key = || match &head.value {
         Value::Record(header) => header.items.iter().find_map(|item| match item {
-            Item::Slot(Value::Text(name), key) if name == "key" => Some(key.clone()),
+            Item::Slot(Value::Text(name), key) if name == "key" => Some(Encoded::new(key.clone())),
             _ => None,
         }),
         _ => None,
@@ -524,7 +535,7 @@ fn map_operation(body: &Value) -> Option<MapOperation> {
     match head.name.as_str() {
         "update" => {
             let value = with_rest(rest, &record.items, Value::clone);
-            Some(MapOperation::Update(key()?, value))
+            Some(MapOperation::Update(key()?, Encoded::new(value)))
         }
         "remove" => Some(MapOperation::Remove(key()?)),
         "clear" => Some(MapOperation::Clear),
