@@ -16,7 +16,7 @@
 use std::fmt::{self, Write};
 
 use super::lexical::write_text;
-use super::printer::{write_compact, Body};
+use super::printer::{write_compact, Arg, Body};
 use super::record::{Attr, Item, Record};
 use super::value::Value;
 
@@ -45,8 +45,17 @@ fn block_value<W: Write + ?Sized>(out: &mut W, value: &Value, indent: usize) -> 
 }
 
 fn block_record<W: Write + ?Sized>(out: &mut W, record: &Record, indent: usize) -> fmt::Result {
+    write_record(out, record, |out, items| block_braced(out, items, indent))
+}
+
+/// A record: its items as `braced` prints them, after its attributes if it has some.
+fn write_record<W: Write + ?Sized>(
+    out: &mut W,
+    record: &Record,
+    braced: impl FnOnce(&mut W, &[Item]) -> fmt::Result,
+) -> fmt::Result {
     if record.attrs.is_empty() {
-        return block_braced(out, &record.items, indent);
+        return braced(out, &record.items);
     }
     write_attrs(out, &record.attrs)?;
     match Body::of(&record.items) {
@@ -57,7 +66,7 @@ fn block_record<W: Write + ?Sized>(out: &mut W, record: &Record, indent: usize) 
         }
         Body::Braced(items) => {
             out.write_char(' ')?;
-            block_braced(out, items, indent)
+            braced(out, items)
         }
     }
 }
@@ -131,26 +140,8 @@ impl Write for Counter {
 /// A value on one line, with spaces: `{ a: 1, b: 2 }`, `@tag(x: 1) 2`.
 fn inline_value<W: Write + ?Sized>(out: &mut W, value: &Value) -> fmt::Result {
     match value {
-        Value::Record(r) => inline_record(out, r),
+        Value::Record(r) => write_record(out, r, inline_braced),
         other => write_compact(out, other),
-    }
-}
-
-fn inline_record<W: Write + ?Sized>(out: &mut W, record: &Record) -> fmt::Result {
-    if record.attrs.is_empty() {
-        return inline_braced(out, &record.items);
-    }
-    write_attrs(out, &record.attrs)?;
-    match Body::of(&record.items) {
-        Body::None => Ok(()),
-        Body::Simple(v) => {
-            out.write_char(' ')?;
-            write_compact(out, v)
-        }
-        Body::Braced(items) => {
-            out.write_char(' ')?;
-            inline_braced(out, items)
-        }
     }
 }
 
@@ -191,21 +182,14 @@ fn write_attrs<W: Write + ?Sized>(out: &mut W, attrs: &[Attr]) -> fmt::Result {
         }
         out.write_char('@')?;
         write_text(out, &attr.name)?;
-        match &attr.value {
-            Value::Absent | Value::Extant => {}
-            Value::Record(r) if r.attrs.is_empty() => {
-                out.write_char('(')?;
-                match r.items.as_slice() {
-                    [] | [Item::ValueItem(_)] => inline_braced(out, &r.items)?,
-                    items => inline_items(out, items)?,
-                }
-                out.write_char(')')?;
+        if let Some(arg) = Arg::of(&attr.value) {
+            out.write_char('(')?;
+            match arg {
+                Arg::Braced(items) => inline_braced(out, items)?,
+                Arg::Items(items) => inline_items(out, items)?,
+                Arg::Value(v) => inline_value(out, v)?,
             }
-            v => {
-                out.write_char('(')?;
-                inline_value(out, v)?;
-                out.write_char(')')?;
-            }
+            out.write_char(')')?;
         }
     }
     Ok(())

@@ -139,21 +139,39 @@ fn write_items<W: Write + ?Sized>(out: &mut W, items: &[Item]) -> fmt::Result {
 pub(crate) fn write_attr<W: Write + ?Sized>(out: &mut W, attr: &Attr) -> fmt::Result {
     out.write_char('@')?;
     write_text(out, &attr.name)?;
-    match &attr.value {
-        Value::Absent | Value::Extant => Ok(()),
-        Value::Record(r) if r.attrs.is_empty() => {
-            out.write_char('(')?;
-            match r.items.as_slice() {
-                // `@a()` and `@a(x)` would read back as `Extant` and `x`.
-                [] | [Item::ValueItem(_)] => write_braced(out, &r.items)?,
-                items => write_items(out, items)?,
-            }
-            out.write_char(')')
-        }
-        v => {
-            out.write_char('(')?;
-            write_compact(out, v)?;
-            out.write_char(')')
+    let Some(arg) = Arg::of(&attr.value) else {
+        return Ok(());
+    };
+    out.write_char('(')?;
+    match arg {
+        Arg::Braced(items) => write_braced(out, items)?,
+        Arg::Items(items) => write_items(out, items)?,
+        Arg::Value(v) => write_compact(out, v)?,
+    }
+    out.write_char(')')
+}
+
+/// What an attribute's parentheses hold; the one rule both printers follow.
+pub(super) enum Arg<'a> {
+    /// No items or one value item, in braces: `@a({})`, `@a({x})` (bare, `@a()` and `@a(x)`
+    /// would read back as `Extant` and `x`).
+    Braced(&'a [Item]),
+    /// Several items, or a slot, bare: `@a(x:1,y)`.
+    Items(&'a [Item]),
+    /// Any other value: `@a(1)`, `@a(@b)`.
+    Value(&'a Value),
+}
+
+impl<'a> Arg<'a> {
+    /// The argument for an attribute's value; `None` when the attribute has none (`@a`).
+    pub(super) fn of(value: &'a Value) -> Option<Self> {
+        match value {
+            Value::Absent | Value::Extant => None,
+            Value::Record(r) if r.attrs.is_empty() => Some(match r.items.as_slice() {
+                [] | [Item::ValueItem(_)] => Arg::Braced(&r.items),
+                items => Arg::Items(items),
+            }),
+            v => Some(Arg::Value(v)),
         }
     }
 }
