@@ -52,6 +52,22 @@ pub(crate) fn did_you_mean<'a>(
         .map(|(_, candidate)| candidate)
 }
 
+/// The message for an unknown option `key` in `#[attribute(..)]`: the known one closest to it,
+/// if any is, and what is `expected`.
+pub(crate) fn unknown_option_message(
+    key: &str,
+    attribute: &str,
+    known: &[&str],
+    expected: &str,
+) -> String {
+    match did_you_mean(key, known.iter().copied()) {
+        Some(close) => format!(
+            "unknown option `{key}` in `#[{attribute}(..)]`: did you mean `{close}`? (expected {expected})"
+        ),
+        None => format!("unknown option `{key}` in `#[{attribute}(..)]`: expected {expected}"),
+    }
+}
+
 /// Levenshtein distance between two short strings.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

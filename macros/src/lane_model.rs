@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
-use crate::errors::{did_you_mean, Errors};
+use crate::errors::{did_you_mean, unknown_option_message, Errors};
 use crate::naming::{Convention, CONVENTIONS};
 use crate::root::tidal_root;
 use crate::spans::{first_span, respan};
@@ -117,11 +117,10 @@ fn unknown_option(
     errors: &mut Errors,
 ) {
     let key = meta.path.to_token_stream().to_string().replace(' ', "");
-    let message = match did_you_mean(&key, known.iter().copied()) {
-        Some(close) => format!("unknown option `{key}` in `#[{attribute}(..)]`: did you mean `{close}`? (expected {expected})"),
-        None => format!("unknown option `{key}` in `#[{attribute}(..)]`: expected {expected}"),
-    };
-    errors.at(&meta.path, message);
+    errors.at(
+        &meta.path,
+        unknown_option_message(&key, attribute, known, expected),
+    );
 }
 
 fn parse_convention(meta: &syn::meta::ParseNestedMeta) -> syn::Result<Convention> {

@@ -6,7 +6,7 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 
 use super::kinds::{self, Category, Kind, Param};
-use crate::errors::{did_you_mean, type_text, Errors};
+use crate::errors::{did_you_mean, type_text, unknown_option_message, Errors};
 
 /// The arguments of `#[lifecycle(Agent, no_clone, root = path)]`.
 pub(crate) struct Args {
@@ -52,12 +52,12 @@ pub(crate) fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Args>
                 input.parse::<syn::Token![=]>()?;
                 root = Some(input.parse()?);
             } else {
-                let message = match did_you_mean(&key.to_string(), ["no_clone", "root"]) {
-                    Some(close) => format!(
-                        "unknown option `{key}` in `#[lifecycle(..)]`: did you mean `{close}`? (expected `no_clone` or `root = path`)"
-                    ),
-                    None => format!("unknown option `{key}` in `#[lifecycle(..)]`: expected `no_clone` or `root = path`"),
-                };
+                let message = unknown_option_message(
+                    &key.to_string(),
+                    "lifecycle",
+                    &["no_clone", "root"],
+                    "`no_clone` or `root = path`",
+                );
                 return Err(syn::Error::new(key.span(), message));
             }
         }
