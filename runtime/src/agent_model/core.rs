@@ -181,7 +181,7 @@ where
     /// Handles a message from the inbox.
     pub(crate) fn request(&mut self, request: Request) -> Result<(), HandlerFailure> {
         match request {
-            Request::Command { lane, payload } => match self.lane_id(&lane) {
+            Request::Command { lane, payload } => match A::lane_id(&lane) {
                 Some(id) => self.command(id, payload),
                 None => {
                     tracing::warn!(node = %self.uri, %lane, "command for an unknown lane dropped");
@@ -189,14 +189,14 @@ where
                 }
             },
             Request::Link { lane, subscriber } => {
-                match self.lane_id(&lane).and_then(|id| self.agent.item(id)) {
+                match A::lane_id(&lane).and_then(|id| self.agent.item(id)) {
                     Some(item) => item.link(subscriber),
                     None => subscriber.refuse(UnlinkReason::LaneNotFound),
                 }
                 Ok(())
             }
             Request::Unlink { lane, link } => {
-                if let Some(item) = self.lane_id(&lane).and_then(|id| self.agent.item(id)) {
+                if let Some(item) = A::lane_id(&lane).and_then(|id| self.agent.item(id)) {
                     item.unlink(link);
                 }
                 Ok(())
@@ -213,11 +213,6 @@ where
                 Ok(())
             }
         }
-    }
-
-    /// The id of the lane (not store) with this external name.
-    fn lane_id(&self, name: &str) -> Option<u64> {
-        A::item_id(name).filter(|id| A::item_spec(*id).is_some_and(|spec| spec.kind.is_lane()))
     }
 
     /// Runs the handlers of the downlink `id`, which has events ready.

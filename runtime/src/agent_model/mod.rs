@@ -45,6 +45,13 @@ pub trait AgentLaneModel: Send + 'static {
             .ok()
             .and_then(|index| Self::ITEMS.get(index))
     }
+
+    /// The id of the lane (not store) with the given external name: what commands and links
+    /// may address.
+    fn lane_id(name: &str) -> Option<u64> {
+        Self::item_id(name)
+            .filter(|id| Self::item_spec(*id).is_some_and(|spec| spec.kind.is_lane()))
+    }
 }
 
 type Factory<T> = Arc<dyn Fn() -> T + Send + Sync>;

@@ -58,10 +58,7 @@ impl<A: AgentLaneModel> AgentRef<A> {
     where
         T: Serialize + Send + 'static,
     {
-        let is_lane = A::item_id(lane)
-            .and_then(A::item_spec)
-            .is_some_and(|spec| spec.kind.is_lane());
-        if !is_lane {
+        if A::lane_id(lane).is_none() {
             return Err(SendError::LaneNotFound(lane.to_owned()));
         }
         self.send(Request::Command {

@@ -195,6 +195,27 @@ pub(crate) type Connector =
         String,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Socket, WsError>> + Send>>;
 
+/// Awaits `future` while taking requests as [`offline`] does; `None` when the pool has dropped
+/// the queue (the connection task ends).
+async fn offline_until<F: std::future::Future>(
+    future: F,
+    requests: &mut mpsc::UnboundedReceiver<HostRequest>,
+    links: &mut Links,
+    commands: &mut VecDeque<(Address, Value)>,
+    config: &RemoteConfig,
+) -> Option<F::Output> {
+    tokio::pin!(future);
+    loop {
+        tokio::select! {
+            output = &mut future => return Some(output),
+            request = requests.recv() => match request {
+                Some(request) => offline(request, links, commands, config),
+                None => return None,
+            },
+        }
+    }
+}
+
 /// [`run`], connecting with `connector`.
 pub(crate) async fn run_with(
     url: String,
@@ -208,15 +229,16 @@ pub(crate) async fn run_with(
     let mut jitter = Jitter::new(&url);
     loop {
         let connecting = tokio::time::timeout(config.connect_timeout, connector(url.clone()));
-        tokio::pin!(connecting);
-        let connected = loop {
-            tokio::select! {
-                result = &mut connecting => break result,
-                request = requests.recv() => match request {
-                    Some(request) => offline(request, &mut links, &mut commands, &config),
-                    None => return,
-                },
-            }
+        let Some(connected) = offline_until(
+            connecting,
+            &mut requests,
+            &mut links,
+            &mut commands,
+            &config,
+        )
+        .await
+        else {
+            return;
         };
         let connected = connected.unwrap_or_else(|_| {
             Err(tokio_tungstenite::tungstenite::Error::Io(
@@ -244,15 +266,11 @@ pub(crate) async fn run_with(
                 }
                 let delay = jitter.apply(config.delay(attempt));
                 let sleep = tokio::time::sleep(delay);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        _ = &mut sleep => break,
-                        request = requests.recv() => match request {
-                            Some(request) => offline(request, &mut links, &mut commands, &config),
-                            None => return,
-                        },
-                    }
+                if offline_until(sleep, &mut requests, &mut links, &mut commands, &config)
+                    .await
+                    .is_none()
+                {
+                    return;
                 }
                 continue;
             }
