@@ -38,12 +38,13 @@ pub(crate) type Mailbox = mpsc::Sender<Request>;
 
 /// The agents around an agent: a server's registry, or nothing (in the test harness).
 pub(crate) trait Environment: Send + Sync + 'static {
-    /// The inbox of the agent serving `node` on `host` (`None`: this process), starting it if
-    /// needed.
-    fn resolve(&self, host: Option<&str>, node: &str) -> Result<Mailbox, UnlinkReason>;
+    /// The inbox of the agent of this process serving `node`, starting it if needed. (Agents
+    /// on other hosts are reached through [`remote`](Self::remote).)
+    fn resolve(&self, node: &str) -> Result<Mailbox, UnlinkReason>;
 
-    /// The inbox of the agent serving `node` on `host` if it is running (never starts it).
-    fn resolve_running(&self, host: Option<&str>, node: &str) -> Option<Mailbox>;
+    /// The inbox of the agent of this process serving `node` if it is running (never starts
+    /// it).
+    fn resolve_running(&self, node: &str) -> Option<Mailbox>;
 
     /// Whether some route of this process serves `node`.
     fn serves(&self, node: &str) -> bool;
@@ -64,7 +65,7 @@ pub(crate) async fn send_command(
         let pool = environment.remote().ok_or_else(|| no_remote(host))?;
         return pool.command(host, node, lane, payload);
     }
-    let mailbox = environment.resolve(host, node)?;
+    let mailbox = environment.resolve(node)?;
     mailbox
         .send(Request::Command {
             lane: lane.to_owned(),
@@ -93,7 +94,7 @@ pub(crate) fn send_link(
         }
         return;
     }
-    let mailbox = match environment.resolve(host, node) {
+    let mailbox = match environment.resolve(node) {
         Ok(mailbox) => mailbox,
         Err(reason) => {
             subscriber.refuse(reason);
@@ -131,12 +132,16 @@ pub(crate) fn send_unlink(
     lane: &str,
     link: u64,
 ) {
-    if let (Some(host), Some(pool)) = (host, environment.and_then(|e| e.remote())) {
-        pool.unlink(host, link);
+    let Some(environment) = environment else {
+        return;
+    };
+    if let Some(host) = host {
+        if let Some(pool) = environment.remote() {
+            pool.unlink(host, link);
+        }
         return;
     }
-    let Some(mailbox) = environment.and_then(|environment| environment.resolve_running(host, node))
-    else {
+    let Some(mailbox) = environment.resolve_running(node) else {
         return;
     };
     let request = Request::Unlink {

@@ -79,13 +79,13 @@ pub(crate) struct ClientEnvironment {
 }
 
 impl Environment for ClientEnvironment {
-    fn resolve(&self, _: Option<&str>, node: &str) -> Result<Mailbox, UnlinkReason> {
+    fn resolve(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
         Err(UnlinkReason::Unreachable(format!(
             "{node}: a client reaches agents on hosts only; give the host"
         )))
     }
 
-    fn resolve_running(&self, _: Option<&str>, _: &str) -> Option<Mailbox> {
+    fn resolve_running(&self, _: &str) -> Option<Mailbox> {
         None
     }
 

@@ -231,7 +231,7 @@ impl ServerHandle {
     /// Starts the agent for `uri` now, rather than when it is first addressed.
     pub async fn start_agent(&self, uri: &str) -> Result<(), ServerError> {
         self.registry
-            .resolve(None, uri)
+            .resolve(uri)
             .map(|_| ())
             .map_err(|reason| server_error(uri.to_owned(), reason))
     }
@@ -263,14 +263,14 @@ impl ServerHandle {
         uri: &str,
     ) -> Result<AgentRef<A>, ServerError> {
         self.registry
-            .resolve(None, uri)
+            .resolve(uri)
             .map(|mailbox| AgentRef::new(uri.into(), mailbox))
             .map_err(|reason| server_error(uri.to_owned(), reason))
     }
 
     /// Whether the agent for `uri` is running.
     pub fn is_running(&self, uri: &str) -> bool {
-        self.registry.resolve_running(None, uri).is_some()
+        self.registry.resolve_running(uri).is_some()
     }
 
     /// How many WARP connections are open.

@@ -115,22 +115,14 @@ impl Environment for Registry {
             .any(|route| route.pattern.match_uri(node).is_some())
     }
 
-    fn resolve_running(&self, host: Option<&str>, node: &str) -> Option<Mailbox> {
-        if host.is_some() {
-            return None;
-        }
+    fn resolve_running(&self, node: &str) -> Option<Mailbox> {
         self.agents()
             .get(node)
             .filter(|agent| !agent.mailbox.is_closed())
             .map(|agent| agent.mailbox.clone())
     }
 
-    fn resolve(&self, host: Option<&str>, node: &str) -> Result<Mailbox, UnlinkReason> {
-        if let Some(host) = host {
-            return Err(UnlinkReason::Unreachable(format!(
-                "{host}: agents on other hosts are reached through links, not inboxes"
-            )));
-        }
+    fn resolve(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
         let mut agents = self.agents();
         if let Some(agent) = agents.get(node) {
             if !agent.mailbox.is_closed() {
