@@ -67,9 +67,9 @@ pub mod server {
     };
 }
 
-/// Connections to other hosts: how they retry.
+/// Connections to other hosts: how they retry, and which TLS certificates they trust.
 pub mod remote {
-    pub use tidal_runtime::remote::RemoteConfig;
+    pub use tidal_runtime::remote::{RemoteConfig, TlsConfig, TlsError};
 }
 
 /// Route patterns for node URIs (`/rooms/:id`).

@@ -982,4 +982,222 @@ mod remote {
         drop(client);
         source.stop().await;
     }
+
+    /// A TLS-terminating proxy on loopback in front of `backend`, with the test certificate for
+    /// `localhost` and `127.0.0.1` (see `tests/tls`).
+    async fn tls_proxy(backend: SocketAddr) -> (SocketAddr, JoinHandle<()>) {
+        use tokio_rustls::rustls::{self, pki_types::pem::PemObject};
+
+        let certificates =
+            rustls::pki_types::CertificateDer::pem_slice_iter(include_bytes!("tls/server.pem"))
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(include_bytes!("tls/server.key"))
+                .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certificates, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that does not trust the certificate ends the handshake.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut plain = tokio::net::TcpStream::connect(backend).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn downlinks_over_tls_trust_the_configured_roots_only() {
+        use tidal::client::Client;
+        use tidal::remote::{RemoteConfig, TlsConfig};
+
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let (proxy, proxy_task) = tls_proxy(source.server.bound_addr().await.unwrap()).await;
+        let tls = TlsConfig::default()
+            .add_root_certificates_pem(include_bytes!("tls/ca.pem"))
+            .unwrap();
+        let mut config = RemoteConfig::default();
+        config.tls = tls;
+        let client = Client::with_config(config);
+        let log = Log::default();
+        let (synced, event) = (log.clone(), log.clone());
+        let mut value = client
+            .value_downlink::<i64>(&format!("wss://{proxy}"), "/source/1", "value")
+            .on_synced(move |v| synced.push(format!("synced {v}")))
+            .on_event(move |v| event.push(format!("event {v}")))
+            .open()
+            .await
+            .unwrap();
+        log.wait_for("synced 0").await;
+        value.set(6).unwrap();
+        log.wait_for("event 6").await;
+        // `warps://` is the WARP name of `wss://`; the certificate also names `localhost`.
+        client
+            .command(
+                &format!("warps://localhost:{}", proxy.port()),
+                "/source/1",
+                "value",
+                7i64,
+            )
+            .await
+            .unwrap();
+        log.wait_for("event 7").await;
+
+        // Without the test authority among its roots, a client cannot connect: that is a
+        // connection failure (retried, then given up), never an unlink.
+        let mut config = RemoteConfig::default();
+        config.initial_delay = Duration::from_millis(10);
+        config.max_attempts = Some(2);
+        let untrusting = Client::with_config(config);
+        let (failed, unlinked) = (log.clone(), log.clone());
+        let _refused = untrusting
+            .value_downlink::<i64>(&format!("wss://{proxy}"), "/source/1", "value")
+            .on_failed(move || failed.push("untrusted failed".into()))
+            .on_unlinked(move || unlinked.push("untrusted unlinked".into()))
+            .open()
+            .await
+            .unwrap();
+        log.wait_for("untrusted failed").await;
+        assert!(!log.contains("untrusted unlinked"), "{:?}", log.lines());
+        value.stop();
+        drop((client, untrusting));
+        proxy_task.abort();
+        source.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_host_that_stops_reading_does_not_stop_its_events_arriving() {
+        use futures::{SinkExt, StreamExt};
+        use tidal::client::{Client, RawEvent, RawLink};
+        use tokio_tungstenite::tungstenite::Message;
+
+        // A WARP host that answers the sync, then never reads again but keeps sending. Its
+        // handshake names no subprotocol, as some WARP servers do not: the client then connects
+        // again without offering `warp0`.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (send_event, mut event_wanted) = tokio::sync::mpsc::unbounded_channel::<i64>();
+        let host = tokio::spawn(async move {
+            let mut socket = loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut socket = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                // The first client declines the handshake and closes.
+                if let Some(Ok(request)) = socket.next().await {
+                    assert!(request.to_text().unwrap().starts_with("@sync"), "{request}");
+                    break socket;
+                }
+            };
+            for frame in [
+                "@linked(node:\"/deaf\",lane:value)",
+                "@event(node:\"/deaf\",lane:value)0",
+                "@synced(node:\"/deaf\",lane:value)",
+            ] {
+                socket.send(Message::text(frame)).await.unwrap();
+            }
+            while let Some(n) = event_wanted.recv().await {
+                let frame = format!("@event(node:\"/deaf\",lane:value){n}");
+                socket.send(Message::text(frame)).await.unwrap();
+            }
+        });
+        let client = Client::new();
+        let target = format!("ws://{addr}");
+        let mut link = client.raw_link(&target, "/deaf", "value", true);
+        async fn next(link: &mut RawLink) -> Option<RawEvent> {
+            let next = tokio::time::timeout(Duration::from_secs(10), link.next()).await;
+            next.expect("the link reports within 10 s")
+        }
+        assert_eq!(next(&mut link).await, Some(RawEvent::Linked));
+        assert!(matches!(next(&mut link).await, Some(RawEvent::Event(_))));
+        assert_eq!(next(&mut link).await, Some(RawEvent::Synced));
+        // Far more than the socket buffers hold: the writes stall on the unread socket.
+        let big = "x".repeat(1 << 20);
+        for _ in 0..64 {
+            client
+                .command(&target, "/deaf", "value", big.clone())
+                .await
+                .unwrap();
+        }
+        send_event.send(42).unwrap();
+        let event = next(&mut link).await;
+        assert!(
+            matches!(&event, Some(RawEvent::Event(v)) if v.to_string() == "42"),
+            "{event:?}"
+        );
+        drop((client, send_event));
+        host.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_connection_closes_and_opens_again_when_needed() {
+        use tidal::client::Client;
+        use tidal::remote::RemoteConfig;
+
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+        let mut config = RemoteConfig::default();
+        config.idle_timeout = Duration::from_millis(100);
+        let client = Client::with_config(config);
+        let connections = |n: usize| {
+            let server = &source.server;
+            async move {
+                let reached = tokio::time::timeout(Duration::from_secs(10), async {
+                    while server.open_connections() != n {
+                        tokio::task::yield_now().await;
+                    }
+                })
+                .await;
+                assert!(
+                    reached.is_ok(),
+                    "{} connections, not {n}",
+                    server.open_connections()
+                );
+            }
+        };
+        let log = Log::default();
+        for round in 0..2 {
+            let synced = log.clone();
+            let downlink = client
+                .value_downlink::<i64>(&host, "/source/1", "value")
+                .on_synced(move |v| synced.push(format!("synced {round} {v}")))
+                .open()
+                .await
+                .unwrap();
+            log.wait_for(&format!("synced {round} 0")).await;
+            connections(1).await;
+            // While a downlink uses it, the connection stays open past the idle timeout.
+            let started = Instant::now();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(
+                source.server.open_connections(),
+                1,
+                "{:?}",
+                started.elapsed()
+            );
+            downlink.stop();
+            connections(0).await;
+        }
+        // A command opens the connection too.
+        client
+            .command(&host, "/source/1", "value", 3i64)
+            .await
+            .unwrap();
+        connections(1).await;
+        drop(client);
+        source.stop().await;
+    }
 }

@@ -8,44 +8,71 @@
 //!
 //! Events print as Recon (or JSON with `--json`). `sync` and `link` run until the link closes
 //! or Ctrl-C. Example: `tidal sync ws://127.0.0.1:9001 /unit/a value`.
+//!
+//! HOST is `ws://`, `wss://` (TLS), `warp://` or `warps://`. `--ca-file FILE` also trusts the
+//! root certificates in the PEM file FILE (for a server with a private certificate authority).
 
 use std::process::ExitCode;
 
 use tidal::agent::lanes::UnlinkReason;
 use tidal::client::{Client, RawEvent};
 use tidal::recon::{self, Item, Value};
-use tidal::remote::RemoteConfig;
+use tidal::remote::{RemoteConfig, TlsConfig};
 
 const USAGE: &str = "usage:
-  tidal sync HOST NODE LANE [--json]
-  tidal link HOST NODE LANE [--json]
-  tidal command HOST NODE LANE VALUE";
+  tidal sync HOST NODE LANE [--json] [--ca-file FILE]
+  tidal link HOST NODE LANE [--json] [--ca-file FILE]
+  tidal command HOST NODE LANE VALUE [--ca-file FILE]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let json = args.iter().any(|a| a == "--json");
-    let args: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| *a != "--json")
-        .collect();
-    let mut config = RemoteConfig::default();
-    config.max_attempts = Some(3);
-    let client = Client::with_config(config);
-    let result = match args.as_slice() {
-        ["sync", host, node, lane] => follow(&client, host, node, lane, true, json).await,
-        ["link", host, node, lane] => follow(&client, host, node, lane, false, json).await,
-        ["command", host, node, lane, value] => command(&client, host, node, lane, value).await,
-        _ => Err(USAGE.to_owned()),
-    };
-    match result {
+    match run(std::env::args().skip(1).collect()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("tidal: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn run(mut args: Vec<String>) -> Result<(), String> {
+    let json = take_flag(&mut args, "--json");
+    let mut config = RemoteConfig::default();
+    config.max_attempts = Some(3);
+    if let Some(file) = take_option(&mut args, "--ca-file")? {
+        let pem = std::fs::read(&file).map_err(|err| format!("cannot read {file}: {err}"))?;
+        config.tls = TlsConfig::default()
+            .add_root_certificates_pem(&pem)
+            .map_err(|err| format!("{file}: {err}"))?;
+    }
+    let client = Client::with_config(config);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["sync", host, node, lane] => follow(&client, host, node, lane, true, json).await,
+        ["link", host, node, lane] => follow(&client, host, node, lane, false, json).await,
+        ["command", host, node, lane, value] => command(&client, host, node, lane, value).await,
+        _ => Err(USAGE.to_owned()),
+    }
+}
+
+/// Removes every `flag` from `args`; whether there was one.
+fn take_flag(args: &mut Vec<String>, flag: &str) -> bool {
+    let before = args.len();
+    args.retain(|arg| arg != flag);
+    args.len() != before
+}
+
+/// Removes `name VALUE` from `args`; the value, if the option was given.
+fn take_option(args: &mut Vec<String>, name: &str) -> Result<Option<String>, String> {
+    let Some(at) = args.iter().position(|arg| arg == name) else {
+        return Ok(None);
+    };
+    if at + 1 == args.len() {
+        return Err(format!("{name} needs a value\n{USAGE}"));
+    }
+    let value = args.remove(at + 1);
+    args.remove(at);
+    Ok(Some(value))
 }
 
 /// What an unlink means for the user.

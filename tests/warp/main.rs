@@ -605,5 +605,33 @@ async fn the_command_line_tool_sends_commands_and_prints_events() {
     assert!(String::from_utf8_lossy(&bad_lane.stderr).contains("has no lane named nolane"));
     let usage = run(args(&["nonsense"])).await.unwrap();
     assert!(String::from_utf8_lossy(&usage.stderr).contains("usage:"));
+
+    // TLS: the roots file must be readable PEM; a plain server does not answer `wss://`.
+    let stderr =
+        |output: std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+    let no_file = run(args(&[
+        "link",
+        &host,
+        "/unit/cli",
+        "map",
+        "--ca-file",
+        "/nonexistent.pem",
+    ]));
+    assert!(stderr(no_file.await.unwrap()).contains("cannot read /nonexistent.pem"));
+    let no_value = run(args(&["link", &host, "/unit/cli", "map", "--ca-file"]));
+    assert!(stderr(no_value.await.unwrap()).contains("--ca-file needs a value"));
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tls/ca.pem");
+    let tls_host = host.replacen("ws://", "wss://", 1);
+    let plain = run(args(&[
+        "command",
+        &tls_host,
+        "/unit/cli",
+        "add",
+        "1",
+        "--ca-file",
+        ca,
+    ]));
+    let plain = stderr(plain.await.unwrap());
+    assert!(plain.contains("cannot reach the host"), "{plain}");
     running.stop().await;
 }

@@ -4,13 +4,19 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+use std::task::{ready, Poll};
+
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::{HostRequest, RemoteConfig};
 use crate::lanes::{with_rest, Encoded, LinkSubscriber, UnlinkReason};
@@ -186,18 +192,15 @@ pub(crate) async fn run(
     requests: mpsc::UnboundedReceiver<HostRequest>,
     config: RemoteConfig,
 ) {
-    run_with(url, requests, config, |url| Box::pin(connect(url))).await
+    let tls = url
+        .starts_with("wss://")
+        .then(|| Connector::Rustls(config.tls.client_config()));
+    run_with(url, requests, config, |url| connect(url, tls.clone())).await
 }
-
-/// A way to open the WebSocket (replaced in tests).
-pub(crate) type Connector =
-    fn(
-        String,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Socket, WsError>> + Send>>;
 
 /// Awaits `future` while taking requests as [`offline`] does; `None` when the pool has dropped
 /// the queue (the connection task ends).
-async fn offline_until<F: std::future::Future>(
+async fn offline_until<F: Future>(
     future: F,
     requests: &mut mpsc::UnboundedReceiver<HostRequest>,
     links: &mut Links,
@@ -217,12 +220,15 @@ async fn offline_until<F: std::future::Future>(
 }
 
 /// [`run`], connecting with `connector`.
-pub(crate) async fn run_with(
+pub(crate) async fn run_with<C, F>(
     url: String,
     mut requests: mpsc::UnboundedReceiver<HostRequest>,
     config: RemoteConfig,
-    connector: Connector,
-) {
+    mut connector: C,
+) where
+    C: FnMut(String) -> F,
+    F: Future<Output = Result<Socket, WsError>>,
+{
     let mut links = Links::default();
     let mut commands: VecDeque<(Address, Value)> = VecDeque::new();
     let mut attempt = 0u32;
@@ -249,7 +255,11 @@ pub(crate) async fn run_with(
             Ok(socket) => socket,
             Err(err) => {
                 attempt += 1;
-                tracing::debug!(%err, attempt, "connection failed");
+                if attempt == 1 {
+                    tracing::warn!(%err, "connection failed; retrying with backoff");
+                } else {
+                    tracing::debug!(%err, attempt, "connection failed again");
+                }
                 if config.max_attempts.is_some_and(|max| attempt >= max) {
                     let reason = UnlinkReason::Unreachable(format!("{url}: {err}"));
                     for address in links.by_address.keys().cloned().collect::<Vec<_>>() {
@@ -276,8 +286,15 @@ pub(crate) async fn run_with(
             }
         };
         attempt = 0;
-        match online(socket, &mut requests, &mut links, &mut commands).await {
+        match online(socket, &mut requests, &mut links, &mut commands, &config).await {
             Online::Closed => return,
+            Online::Idle => {
+                tracing::debug!("connection idle; closed until it is needed again");
+                match requests.recv().await {
+                    Some(request) => offline(request, &mut links, &mut commands, &config),
+                    None => return,
+                }
+            }
             Online::Lost => {
                 tracing::debug!("connection lost; reconnecting");
                 links.disconnected();
@@ -289,12 +306,31 @@ pub(crate) async fn run_with(
     }
 }
 
-async fn connect(url: String) -> Result<Socket, WsError> {
+/// Opens the WebSocket to `url`, offering the `warp0` subprotocol; `tls` secures `wss://`.
+/// A server that names no subprotocol in its reply (some WARP servers do not) is connected
+/// to again without the offer.
+async fn connect(url: String, tls: Option<Connector>) -> Result<Socket, WsError> {
+    match handshake(&url, tls.clone(), true).await {
+        Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+            SubProtocolError::NoSubProtocol,
+        ))) => handshake(&url, tls, false).await,
+        connected => connected,
+    }
+}
+
+async fn handshake(
+    url: &str,
+    tls: Option<Connector>,
+    offer_warp0: bool,
+) -> Result<Socket, WsError> {
     let mut request = url.into_client_request()?;
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static("warp0"));
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    if offer_warp0 {
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static("warp0"));
+    }
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls).await?;
     Ok(socket)
 }
 
@@ -333,6 +369,27 @@ enum Online {
     Closed,
     /// The connection failed: reconnect.
     Lost,
+    /// Nothing used the connection for [`RemoteConfig::idle_timeout`]: it was closed.
+    Idle,
+}
+
+/// Sends the messages of `out` as far as the socket takes them, then flushes. Dropping it
+/// part-way loses nothing: a message leaves `out` only when the socket has taken it.
+fn send_pending<'a>(
+    sink: &'a mut SplitSink<Socket, Message>,
+    out: &'a mut VecDeque<Message>,
+) -> impl Future<Output = Result<(), WsError>> + 'a {
+    futures::future::poll_fn(move |cx| {
+        while !out.is_empty() {
+            if let Err(err) = ready!(sink.poll_ready_unpin(cx)) {
+                return Poll::Ready(Err(err));
+            }
+            if let Some(message) = out.pop_front() {
+                sink.start_send_unpin(message)?;
+            }
+        }
+        sink.poll_flush_unpin(cx)
+    })
 }
 
 async fn online(
@@ -340,90 +397,53 @@ async fn online(
     requests: &mut mpsc::UnboundedReceiver<HostRequest>,
     links: &mut Links,
     commands: &mut VecDeque<(Address, Value)>,
+    config: &RemoteConfig,
 ) -> Online {
     let (mut sink, mut stream) = socket.split();
-    let mut out: Vec<Message> = Vec::new();
+    let mut out: VecDeque<Message> = VecDeque::new();
     let addresses: Vec<Address> = links.by_address.keys().cloned().collect();
     for address in addresses {
         let request = links.request(&address);
         if request == EnvelopeKind::Sync {
             links.sync_requested.insert(address.clone());
         }
-        out.push(frame(request, &address, None));
+        out.push_back(frame(request, &address, None));
     }
     for (address, body) in commands.drain(..) {
-        out.push(command_frame(&address, &body));
+        out.push_back(command_frame(&address, &body));
     }
+    // Whether `out` has messages or the socket unflushed ones.
+    let mut unsent = true;
+    let mut last_used = Instant::now();
     loop {
-        if !out.is_empty() {
-            let mut sent = Ok(());
-            for message in out.drain(..) {
-                sent = sink.feed(message).await;
-                if sent.is_err() {
-                    break;
-                }
-            }
-            if sent.and(sink.flush().await).is_err() {
-                return Online::Lost;
-            }
-        }
+        let idle = links.by_id.is_empty() && !unsent;
+        // Writes are one branch among the others, so that a host that stops reading never
+        // stops this task from reading its frames and taking requests.
         tokio::select! {
-            request = requests.recv() => match request {
-                None => {
-                    let _ = sink.close().await;
-                    return Online::Closed;
-                }
-                Some(HostRequest::Link { node, lane, subscriber }) => {
-                    let address = (node, lane);
-                    let sync = subscriber.wants_sync();
-                    if links.linked.contains(&address) {
-                        subscriber.sink().linked();
-                        // Already synced: the cached state syncs the newcomer, with no traffic.
-                        if sync && links.synced.contains(&address) {
-                            let replayed = match links.cache.get(&address) {
-                                Some(cached) => cached.replay(&subscriber),
-                                None => Ok(()),
-                            };
-                            match replayed {
-                                Ok(()) => subscriber.sink().synced(),
-                                Err(reason) => {
-                                    subscriber.refuse(UnlinkReason::BadValue(reason));
-                                    continue;
-                                }
-                            }
-                        }
-                    }
-                    let id = subscriber.id();
-                    let first = links.add(address.clone(), subscriber);
-                    if sync
-                        && links.sync_requested.contains(&address)
-                        && !links.synced.contains(&address)
-                    {
-                        links.late.entry(address.clone()).or_default().push(id);
-                    }
-                    if sync && !links.sync_requested.contains(&address) {
-                        links.sync_requested.insert(address.clone());
-                        out.push(frame(EnvelopeKind::Sync, &address, None));
-                    } else if first && !sync {
-                        out.push(frame(EnvelopeKind::Link, &address, None));
-                    }
-                }
-                Some(HostRequest::Unlink { id }) => {
-                    if let Some(address) = links.remove(id) {
-                        links.unlink_sent(&address);
-                        out.push(frame(EnvelopeKind::Unlink, &address, None));
-                    }
-                }
-                Some(HostRequest::Command { node, lane, body }) => {
-                    out.push(command_frame(&(node, lane), &body));
-                }
+            sent = send_pending(&mut sink, &mut out), if unsent => match sent {
+                Ok(()) => unsent = false,
+                Err(_) => return Online::Lost,
             },
+            () = tokio::time::sleep_until(last_used + config.idle_timeout), if idle => {
+                close(&mut sink).await;
+                return Online::Idle;
+            }
+            request = requests.recv() => {
+                let Some(request) = request else {
+                    close(&mut sink).await;
+                    return Online::Closed;
+                };
+                last_used = Instant::now();
+                unsent = true;
+                take_request(request, links, &mut out);
+            }
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
                     Ok(envelope) => {
                         for address in dispatch(envelope, links) {
                             links.unlink_sent(&address);
-                            out.push(frame(EnvelopeKind::Unlink, &address, None));
+                            out.push_back(frame(EnvelopeKind::Unlink, &address, None));
+                            unsent = true;
                         }
                     }
                     Err(err) => tracing::warn!(%err, "bad envelope from the remote host ignored"),
@@ -431,6 +451,62 @@ async fn online(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Online::Lost,
                 Some(Ok(_)) => {}
             },
+        }
+    }
+}
+
+/// Closes the socket, waiting at most a second for a host that does not read.
+async fn close(sink: &mut SplitSink<Socket, Message>) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Takes a request on a live connection, queueing the frames it needs in `out`.
+fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Message>) {
+    match request {
+        HostRequest::Link {
+            node,
+            lane,
+            subscriber,
+        } => {
+            let address = (node, lane);
+            let sync = subscriber.wants_sync();
+            if links.linked.contains(&address) {
+                subscriber.sink().linked();
+                // Already synced: the cached state syncs the newcomer, with no traffic.
+                if sync && links.synced.contains(&address) {
+                    let replayed = match links.cache.get(&address) {
+                        Some(cached) => cached.replay(&subscriber),
+                        None => Ok(()),
+                    };
+                    match replayed {
+                        Ok(()) => subscriber.sink().synced(),
+                        Err(reason) => {
+                            subscriber.refuse(UnlinkReason::BadValue(reason));
+                            return;
+                        }
+                    }
+                }
+            }
+            let id = subscriber.id();
+            let first = links.add(address.clone(), subscriber);
+            if sync && links.sync_requested.contains(&address) && !links.synced.contains(&address) {
+                links.late.entry(address.clone()).or_default().push(id);
+            }
+            if sync && !links.sync_requested.contains(&address) {
+                links.sync_requested.insert(address.clone());
+                out.push_back(frame(EnvelopeKind::Sync, &address, None));
+            } else if first && !sync {
+                out.push_back(frame(EnvelopeKind::Link, &address, None));
+            }
+        }
+        HostRequest::Unlink { id } => {
+            if let Some(address) = links.remove(id) {
+                links.unlink_sent(&address);
+                out.push_back(frame(EnvelopeKind::Unlink, &address, None));
+            }
+        }
+        HostRequest::Command { node, lane, body } => {
+            out.push_back(command_frame(&(node, lane), &body));
         }
     }
 }

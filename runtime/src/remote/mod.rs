@@ -7,8 +7,15 @@
 //! `on_linked`/`on_synced` again. Commands sent while the connection is down wait (up to
 //! [`RemoteConfig::max_queued_commands`]) and go out once it is back; a value downlink's
 //! handle keeps only its latest value meanwhile.
+//!
+//! Host strings are `ws://host:port`, `wss://host:port` (TLS, see [`TlsConfig`]), or the
+//! WARP aliases `warp://` (for `ws://`) and `warps://` (for `wss://`). A connection no link
+//! has used for [`RemoteConfig::idle_timeout`] is closed, and opened again when needed.
 
 mod connection;
+mod tls;
+
+pub use tls::{TlsConfig, TlsError};
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,8 +43,13 @@ pub struct RemoteConfig {
     /// How many commands may wait for a connection; older ones are dropped first. Default
     /// 1024.
     pub max_queued_commands: usize,
-    /// How long one attempt to connect (TCP and WebSocket handshake) may take. Default 10 s.
+    /// How long one attempt to connect (TCP, TLS and WebSocket handshakes) may take. Default
+    /// 10 s.
     pub connect_timeout: Duration,
+    /// How long a connection with no links and nothing to send stays open. Default 60 s.
+    pub idle_timeout: Duration,
+    /// Which certificates `wss://` hosts may present. Default: the built-in Mozilla roots.
+    pub tls: TlsConfig,
 }
 
 impl Default for RemoteConfig {
@@ -49,6 +61,8 @@ impl Default for RemoteConfig {
             max_attempts: None,
             max_queued_commands: 1024,
             connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -164,23 +178,26 @@ impl RemotePool {
     }
 }
 
-/// The WebSocket URL for a host string: `ws://` as it is, `warp://` as `ws://`. TLS
-/// (`wss://`, `warps://`) is not supported yet.
+/// The WebSocket URL for a host string: `ws://` and `wss://` as they are, `warp://` as
+/// `ws://` and `warps://` as `wss://`.
 fn websocket_url(host: &str) -> Result<String, UnlinkReason> {
-    if let Some(rest) = host.strip_prefix("ws://") {
-        return Ok(format!("ws://{rest}"));
-    }
-    if let Some(rest) = host.strip_prefix("warp://") {
-        return Ok(format!("ws://{rest}"));
-    }
-    if host.starts_with("wss://") || host.starts_with("warps://") {
-        return Err(UnlinkReason::Unreachable(format!(
-            "{host}: TLS connections are not supported yet"
-        )));
-    }
-    Err(UnlinkReason::Unreachable(format!(
-        "{host}: expected a ws:// or warp:// URL"
-    )))
+    const SCHEMES: [(&str, &str); 4] = [
+        ("ws://", "ws://"),
+        ("wss://", "wss://"),
+        ("warp://", "ws://"),
+        ("warps://", "wss://"),
+    ];
+    SCHEMES
+        .iter()
+        .find_map(|(scheme, websocket)| {
+            let rest = host.strip_prefix(scheme)?;
+            (!rest.is_empty()).then(|| format!("{websocket}{rest}"))
+        })
+        .ok_or_else(|| {
+            UnlinkReason::Unreachable(format!(
+                "{host}: expected a ws://, wss://, warp:// or warps:// URL"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -194,8 +211,10 @@ mod tests {
             "ws://127.0.0.1:9001"
         );
         assert_eq!(websocket_url("warp://h:1/").unwrap(), "ws://h:1/");
-        assert!(websocket_url("wss://h").is_err());
+        assert_eq!(websocket_url("wss://h").unwrap(), "wss://h");
+        assert_eq!(websocket_url("warps://h:9").unwrap(), "wss://h:9");
         assert!(websocket_url("http://h").is_err());
+        assert!(websocket_url("ws://").is_err());
     }
 
     #[test]
