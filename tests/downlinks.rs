@@ -45,20 +45,25 @@ impl Log {
         self.lines().iter().any(|l| l == line)
     }
 
-    /// Waits (at most 5 s) until `line` has been logged.
+    /// Waits until `line` has been logged.
     async fn wait_for(&self, line: &str) {
-        let found = tokio::time::timeout(Duration::from_secs(5), async {
-            while !self.contains(line) {
-                tokio::task::yield_now().await;
-            }
-        })
+        eventually(
+            || self.contains(line),
+            || format!("`{line}` never came; log: {:?}", self.lines()),
+        )
         .await;
-        assert!(
-            found.is_ok(),
-            "`{line}` never came; log: {:?}",
-            self.lines()
-        );
     }
+}
+
+/// Waits (at most 10 s) until `done` holds, or fails with the message `failure` makes.
+async fn eventually(done: impl Fn() -> bool, failure: impl FnOnce() -> String) {
+    let reached = tokio::time::timeout(Duration::from_secs(10), async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{}", failure());
 }
 
 /// The agent downlinks link to.
@@ -471,13 +476,11 @@ async fn dropping_the_handle_stops_the_downlink_and_releases_the_lane() {
     server.command("/watcher", "end", 2).await.unwrap();
     log.wait_for("unlinked").await;
     // Nothing links to the source any more: it passivates (100 ms of inactivity).
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while server.is_running("/source/1") {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the source passivates");
+    eventually(
+        || !server.is_running("/source/1"),
+        || "the source never passivated".to_owned(),
+    )
+    .await;
     running.stop().await;
 }
 
@@ -507,13 +510,12 @@ async fn terminate_on_unlinked_decides_whether_a_downlink_relinks() {
     log.wait_for("event 5").await;
     server.command("/source/1", "stop", 0).await.unwrap();
     log.wait_for("unlinked").await;
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while log.lines().iter().filter(|l| *l == "synced 0").count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("relinked and resynced");
+    let synced = || log.lines().iter().filter(|l| *l == "synced 0").count();
+    eventually(
+        || synced() == 2,
+        || format!("not resynced: {:?}", log.lines()),
+    )
+    .await;
     assert_eq!(
         log.lines(),
         [
@@ -602,13 +604,16 @@ async fn a_thousand_agents_follow_one_lane() {
         server.start_agent(&format!("/follower/{i}")).await.unwrap();
     }
     let wait = |counter: Arc<AtomicUsize>| async move {
-        tokio::time::timeout(Duration::from_secs(20), async {
-            while counter.load(Ordering::SeqCst) < 1000 {
-                tokio::task::yield_now().await;
-            }
-        })
+        eventually(
+            || counter.load(Ordering::SeqCst) >= 1000,
+            || {
+                format!(
+                    "{} followers got there, not 1000",
+                    counter.load(Ordering::SeqCst)
+                )
+            },
+        )
         .await
-        .expect("every follower got there")
     };
     wait(linked.clone()).await;
     for value in 1..=1000i64 {
@@ -725,14 +730,12 @@ mod remote {
     }
 
     async fn count(log: &Log, line: &str, n: usize) {
-        let reached = tokio::time::timeout(Duration::from_secs(10), async {
-            while log.lines().iter().filter(|l| *l == line).count() < n {
-                tokio::task::yield_now().await;
-            }
-        })
+        let seen = || log.lines().iter().filter(|l| *l == line).count();
+        eventually(
+            || seen() >= n,
+            || format!("`{line}` came {} times, not {n}", seen()),
+        )
         .await;
-        let seen = log.lines().iter().filter(|l| *l == line).count();
-        assert!(reached.is_ok(), "`{line}` came {seen} times, not {n}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -779,14 +782,12 @@ mod remote {
         // Relinked and resynced. The new host's agent starts from 0 and the queued write sets 9,
         // possibly before the sync completes (then the downlink syncs straight to 9).
         count(&log, "linked", 2).await;
-        let resynced = tokio::time::timeout(Duration::from_secs(10), async {
-            while !log.contains("synced 9") && !log.contains("event 9") {
-                tokio::task::yield_now().await;
-            }
-        })
+        eventually(
+            || log.contains("synced 9") || log.contains("event 9"),
+            || format!("9 never came: {:?}", log.lines()),
+        )
         .await;
         let lines = log.lines();
-        assert!(resynced.is_ok(), "{lines:?}");
         assert!(
             !lines.iter().any(|l| l == "unlinked" || l == "failed"),
             "{lines:?}"
@@ -1154,19 +1155,10 @@ mod remote {
         let client = Client::with_config(config);
         let connections = |n: usize| {
             let server = &source.server;
-            async move {
-                let reached = tokio::time::timeout(Duration::from_secs(10), async {
-                    while server.open_connections() != n {
-                        tokio::task::yield_now().await;
-                    }
-                })
-                .await;
-                assert!(
-                    reached.is_ok(),
-                    "{} connections, not {n}",
-                    server.open_connections()
-                );
-            }
+            eventually(
+                move || server.open_connections() == n,
+                move || format!("{} connections, not {n}", server.open_connections()),
+            )
         };
         let log = Log::default();
         for round in 0..2 {

@@ -1,5 +1,10 @@
 //! The code samples of `shared/seeds/value-downlinks.md`, with `swimos` replaced by `tidal`,
-//! each run in a server next to an agent holding the lane it links to.
+//! each run twice: in a server next to an agent holding the lane it links to, and against that
+//! agent on a second server, reached over WARP.
+//!
+//! The samples are as printed but for their host argument: `host()` instead of `None`. It has
+//! the same type (`Option<&str>`), and is `None` in the local runs and the second server
+//! (`Some("ws://127.0.0.1:port")`) in the remote ones.
 //!
 //! The samples print what happens. A `println!` defined here (macros shadow the prelude's)
 //! records each line, so the samples compile unchanged and the tests read what they printed.
@@ -8,11 +13,17 @@
 // One sample has a doc comment on an expression, as printed in the seed.
 #![allow(unused_doc_comments)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 thread_local! {
     static PRINTED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static HOST: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// The host argument of the samples: `None` locally, the second server in remote runs.
+fn host() -> Option<&'static str> {
+    HOST.with(Cell::get)
 }
 
 macro_rules! println {
@@ -83,16 +94,55 @@ mod target {
 use target::{Target, TargetLifecycle};
 use tidal::agent::agent_model::AgentModel;
 use tidal::route::RoutePattern;
-use tidal::server::{ServerBuilder, ServerHandle};
+use tidal::server::{Server, ServerBuilder, ServerHandle};
 
-/// A server with the sample agent at `/example/1` and a `Target<T>` at `target_uri`.
-async fn serve<A, L, T>(
-    sample: AgentModel<A, L>,
-    target_uri: &str,
+/// Where the lane a sample links to lives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Place {
+    /// On the sample's server (`host()` is `None`).
+    Local,
+    /// On a second server listening on loopback (`host()` is its URL).
+    Remote,
+}
+
+/// The servers of a test: the sample's, and the target's if it is another.
+struct Servers {
+    sample: ServerHandle,
+    target: Option<ServerHandle>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), tidal::server::ServerError>>>,
+}
+
+impl Servers {
+    /// The server holding the target agent.
+    fn target(&self) -> &ServerHandle {
+        self.target.as_ref().unwrap_or(&self.sample)
+    }
+
+    async fn stop(self) {
+        self.sample.stop();
+        if let Some(target) = &self.target {
+            target.stop();
+        }
+        for task in self.tasks {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+fn run(
+    server: Server,
 ) -> (
     ServerHandle,
     tokio::task::JoinHandle<Result<(), tidal::server::ServerError>>,
-)
+) {
+    let (task, handle) = server.run();
+    (handle, tokio::spawn(task))
+}
+
+/// The sample agent at `/example/1`, and a `Target<T>` at `target_uri` on the same server or,
+/// for [`Place::Remote`], on a second one (then `host()` names it). Targets passivate after
+/// 200 ms without links.
+async fn serve<A, L, T>(sample: AgentModel<A, L>, target_uri: &str, place: Place) -> Servers
 where
     A: tidal::agent::AgentLaneModel,
     L: tidal::agent::agent_lifecycle::AgentLifecycle<A>,
@@ -104,20 +154,58 @@ where
         + Send
         + 'static,
 {
-    let server = ServerBuilder::with_plane_name("seeds")
-        .add_route(RoutePattern::parse_str("/example/1").unwrap(), sample)
-        .add_route(
-            RoutePattern::parse_str(target_uri).unwrap(),
-            AgentModel::new(Target::<T>::default, TargetLifecycle),
-        )
-        .update_config(|config| {
-            config.agent.inactive_timeout = Some(Duration::from_millis(200));
-        })
-        .build()
-        .await
-        .unwrap();
-    let (task, handle) = server.run();
-    (handle, tokio::spawn(task))
+    let target = |builder: ServerBuilder| {
+        builder
+            .add_route(
+                RoutePattern::parse_str(target_uri).unwrap(),
+                AgentModel::new(Target::<T>::default, TargetLifecycle),
+            )
+            .update_config(|config| {
+                config.agent.inactive_timeout = Some(Duration::from_millis(200));
+            })
+    };
+    let sample = ServerBuilder::with_plane_name("seeds")
+        .add_route(RoutePattern::parse_str("/example/1").unwrap(), sample);
+    match place {
+        Place::Local => {
+            let (sample, task) = run(target(sample).build().await.unwrap());
+            Servers {
+                sample,
+                target: None,
+                tasks: vec![task],
+            }
+        }
+        Place::Remote => {
+            let builder = ServerBuilder::with_plane_name("target")
+                .set_bind_addr("127.0.0.1:0".parse().unwrap());
+            let (target, target_task) = run(target(builder).build().await.unwrap());
+            let url = format!("ws://{}", target.bound_addr().await.unwrap());
+            HOST.with(|host| host.set(Some(Box::leak(url.into_boxed_str()))));
+            let (sample, sample_task) = run(sample.build().await.unwrap());
+            Servers {
+                sample,
+                target: Some(target),
+                tasks: vec![sample_task, target_task],
+            }
+        }
+    }
+}
+
+/// Defines `local` and `remote` tests running `check` with each [`Place`].
+macro_rules! both_places {
+    ($check:ident) => {
+        mod $check {
+            #[tokio::test]
+            async fn local() {
+                super::$check(super::Place::Local).await
+            }
+
+            #[tokio::test]
+            async fn remote() {
+                super::$check(super::Place::Remote).await
+            }
+        }
+    };
 }
 
 /// "A complete example for opening a Value Downlink".
@@ -154,7 +242,12 @@ mod complete_example {
             let ExampleLifecycle { handle } = self;
 
             context
-                .value_downlink_builder(None, "/example/2", "lane", SimpleDownlinkConfig::default())
+                .value_downlink_builder(
+                    host(),
+                    "/example/2",
+                    "lane",
+                    SimpleDownlinkConfig::default(),
+                )
                 .on_linked(|context| context.effect(|| println!("Link opened.")))
                 .on_synced(|context, v| {
                     let value = *v;
@@ -184,21 +277,21 @@ mod complete_example {
             .collect()
     }
 
-    #[tokio::test]
-    async fn linked_synced_events_and_unlinked_arrive_in_order() {
-        let (server, task) = serve::<_, _, i32>(sample(), "/example/2").await;
-        server.start_agent("/example/1").await.unwrap();
+    async fn linked_synced_events_and_unlinked_arrive_in_order(place: Place) {
+        let servers = serve::<_, _, i32>(sample(), "/example/2", place).await;
+        servers.sample.start_agent("/example/1").await.unwrap();
         until(|| sample_lines().len() == 2).await;
         assert_eq!(sample_lines(), ["Link opened.", "Link synchronized: 0"]);
 
         // Each value is awaited before the next: a downlink that falls behind receives only the
         // latest value (see `a_slow_downlink_sees_the_latest_value` in tests/downlinks.rs).
-        server.command("/example/2", "lane", 5).await.unwrap();
+        let target = servers.target();
+        target.command("/example/2", "lane", 5).await.unwrap();
         until(|| sample_lines().len() == 3).await;
-        server.command("/example/2", "lane", 6).await.unwrap();
+        target.command("/example/2", "lane", 6).await.unwrap();
         until(|| sample_lines().len() == 4).await;
         // The remote lane stops: the link closes.
-        server.command("/example/2", "stop", 0).await.unwrap();
+        target.command("/example/2", "stop", 0).await.unwrap();
         until(|| sample_lines().len() == 5).await;
         assert_eq!(
             sample_lines(),
@@ -210,35 +303,28 @@ mod complete_example {
                 "Link closed.",
             ]
         );
-        server.stop();
-        task.await.unwrap().unwrap();
+        servers.stop().await;
     }
+    both_places!(linked_synced_events_and_unlinked_arrive_in_order);
 
-    #[tokio::test]
-    async fn a_lane_value_that_is_not_an_i32_fails_the_link() {
-        let (server, task) = serve::<_, _, String>(sample(), "/example/2").await;
-        server.start_agent("/example/1").await.unwrap();
+    async fn a_lane_value_that_is_not_an_i32_fails_the_link(place: Place) {
+        let servers = serve::<_, _, String>(sample(), "/example/2", place).await;
+        servers.sample.start_agent("/example/1").await.unwrap();
         until(|| sample_lines().len() == 2).await;
         assert_eq!(sample_lines(), ["Link opened.", "Link failed."]);
-        server.stop();
-        task.await.unwrap().unwrap();
+        servers.stop().await;
     }
+    both_places!(a_lane_value_that_is_not_an_i32_fails_the_link);
 
-    #[tokio::test]
-    async fn a_missing_node_unlinks_without_hanging() {
-        let server = ServerBuilder::with_plane_name("seeds")
-            .add_route(RoutePattern::parse_str("/example/1").unwrap(), sample())
-            .build()
-            .await
-            .unwrap();
-        let (task, server) = server.run();
-        let task = tokio::spawn(task);
-        server.start_agent("/example/1").await.unwrap();
+    async fn a_missing_node_unlinks_without_hanging(place: Place) {
+        // The target server has no agent at `/example/2`.
+        let servers = serve::<_, _, i32>(sample(), "/elsewhere", place).await;
+        servers.sample.start_agent("/example/1").await.unwrap();
         until(|| sample_lines().len() == 1).await;
         assert_eq!(sample_lines(), ["Link closed."]);
-        server.stop();
-        task.await.unwrap().unwrap();
+        servers.stop().await;
     }
+    both_places!(a_missing_node_unlinks_without_hanging);
 }
 
 /// "A worked example for publishing a downlink's event count".
@@ -277,7 +363,7 @@ mod shared_state_example {
             let state: Cell<u64> = Default::default();
 
             context
-                .value_downlink_builder(None, "node", "lane", SimpleDownlinkConfig::default())
+                .value_downlink_builder(host(), "node", "lane", SimpleDownlinkConfig::default())
                 .with_shared_state(state)
                 .on_event(|state: &Cell<_>, context: HandlerContext<_>, _: &i32| {
                     let count = state.get() + 1;
@@ -310,29 +396,34 @@ mod shared_state_example {
         rx.await.unwrap()
     }
 
-    #[tokio::test]
-    async fn the_shared_state_counts_events_into_the_lane() {
+    async fn the_shared_state_counts_events_into_the_lane(place: Place) {
         let sample = AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default);
-        let (server, task) = serve::<_, _, i32>(sample, "node").await;
-        server.start_agent("/example/1").await.unwrap();
+        let servers = serve::<_, _, i32>(sample, "node", place).await;
+        servers.sample.start_agent("/example/1").await.unwrap();
         // The sync is not an event: the count starts at 0.
-        until(|| printed().contains(&"target lane = 0".to_owned()) || server.running_agents() == 2)
-            .await;
+        until(|| {
+            printed().contains(&"target lane = 0".to_owned()) || servers.target().is_running("node")
+        })
+        .await;
         for (value, expected) in [(10, 1), (20, 2), (30, 3)] {
-            server.command("node", "lane", value).await.unwrap();
+            servers
+                .target()
+                .command("node", "lane", value)
+                .await
+                .unwrap();
             let mut count = 0;
             tokio::time::timeout(Duration::from_secs(5), async {
                 while count < expected {
-                    count = event_count(&server).await;
+                    count = event_count(&servers.sample).await;
                 }
             })
             .await
             .expect("the event is counted");
             assert_eq!(count, expected);
         }
-        server.stop();
-        task.await.unwrap().unwrap();
+        servers.stop().await;
     }
+    both_places!(the_shared_state_counts_events_into_the_lane);
 }
 
 /// "It is desirable to keep the handle to the downlink by placing it inside of the agent's
@@ -374,7 +465,7 @@ mod handle_example {
             let ExampleLifecycle { handle } = self;
 
             context
-                .value_downlink_builder(None, "node", "lane", SimpleDownlinkConfig::default())
+                .value_downlink_builder(host(), "node", "lane", SimpleDownlinkConfig::default())
                 .done()
                 .and_then(move |downlink_handle| {
                     /// Set the value of the State to be the downlink handle.
@@ -385,23 +476,33 @@ mod handle_example {
 
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn the_kept_handle_keeps_the_link_and_its_target_alive() {
+    /// The link keeps `node` from passivating (its inactivity limit is 200 ms): it is still
+    /// there well past that limit, after a value goes through it.
+    async fn the_kept_handle_keeps_the_link_and_its_target_alive(place: Place) {
         let sample = AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default);
-        let (server, task) = serve::<_, _, i32>(sample, "node").await;
-        server.start_agent("/example/1").await.unwrap();
+        let servers = serve::<_, _, i32>(sample, "node", place).await;
+        servers.sample.start_agent("/example/1").await.unwrap();
         // The downlink starts the agent at `node`.
-        until(|| server.running_agents() == 2).await;
-        // The link keeps `node` from passivating (its inactivity limit is 200 ms): it is still
-        // there after a value goes through it.
-        server.command("node", "lane", 1).await.unwrap();
+        until(|| servers.target().is_running("node")).await;
+        servers.target().command("node", "lane", 1).await.unwrap();
         until(|| printed().contains(&"target lane = 1".to_owned())).await;
-        // Ten times the inactivity limit, in virtual time: the link keeps `node` running.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert!(server.is_running("node"));
-        assert!(server.is_running("/example/1"));
-        server.stop();
-        task.await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(servers.target().is_running("node"));
+        assert!(servers.sample.is_running("/example/1"));
+        servers.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn local() {
+        // Ten times the inactivity limit, in virtual time.
+        the_kept_handle_keeps_the_link_and_its_target_alive(Place::Local).await
+    }
+
+    #[tokio::test]
+    async fn remote() {
+        // Five times the inactivity limit, in real time: virtual time would also hurry the
+        // network's timeouts.
+        the_kept_handle_keeps_the_link_and_its_target_alive(Place::Remote).await
     }
 }
 
@@ -438,7 +539,7 @@ mod set_example {
         ) -> impl EventHandler<ExampleAgent> + '_ {
             let ExampleLifecycle { handle } = self;
             context
-                .value_downlink_builder(None, "node", "lane", SimpleDownlinkConfig::default())
+                .value_downlink_builder(host(), "node", "lane", SimpleDownlinkConfig::default())
                 .done()
                 .and_then(move |downlink_handle| handle.set(Some(downlink_handle)))
         }
@@ -464,19 +565,19 @@ mod set_example {
 
     use super::*;
 
-    #[tokio::test]
-    async fn values_set_on_the_lane_arrive_doubled_at_the_remote_lane() {
+    async fn values_set_on_the_lane_arrive_doubled_at_the_remote_lane(place: Place) {
         let sample = AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default);
-        let (server, task) = serve::<_, _, u64>(sample, "node").await;
-        server.start_agent("/example/1").await.unwrap();
-        until(|| server.running_agents() == 2).await;
-        server.command("/example/1", "lane", 21u64).await.unwrap();
+        let servers = serve::<_, _, u64>(sample, "node", place).await;
+        servers.sample.start_agent("/example/1").await.unwrap();
+        until(|| servers.target().is_running("node")).await;
+        let sample = &servers.sample;
+        sample.command("/example/1", "lane", 21u64).await.unwrap();
         until(|| printed().contains(&"target lane = 42".to_owned())).await;
-        server.command("/example/1", "lane", 50u64).await.unwrap();
+        sample.command("/example/1", "lane", 50u64).await.unwrap();
         until(|| printed().contains(&"target lane = 100".to_owned())).await;
-        server.stop();
-        task.await.unwrap().unwrap();
+        servers.stop().await;
     }
+    both_places!(values_set_on_the_lane_arrive_doubled_at_the_remote_lane);
 }
 
 /// "Terminating a downlink if a sentinel value is received".
@@ -512,7 +613,7 @@ mod stop_example {
         ) -> impl EventHandler<ExampleAgent> + '_ {
             let ExampleLifecycle { handle } = self;
             context
-                .value_downlink_builder(None, "node", "lane", SimpleDownlinkConfig::default())
+                .value_downlink_builder(host(), "node", "lane", SimpleDownlinkConfig::default())
                 .done()
                 .and_then(move |downlink_handle| handle.set(Some(downlink_handle)))
         }
@@ -537,143 +638,25 @@ mod stop_example {
 
     use super::*;
 
-    #[tokio::test]
-    async fn the_sentinel_stops_the_downlink_and_releases_the_remote_agent() {
+    async fn the_sentinel_stops_the_downlink_and_releases_the_remote_agent(place: Place) {
         let sample = AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default);
-        let (server, task) = serve::<_, _, i32>(sample, "node").await;
-        server.start_agent("/example/1").await.unwrap();
-        until(|| server.running_agents() == 2).await;
-        server.command("/example/1", "lane", 7).await.unwrap();
-        server.command("/example/1", "lane", -1).await.unwrap();
+        let servers = serve::<_, _, i32>(sample, "node", place).await;
+        servers.sample.start_agent("/example/1").await.unwrap();
+        until(|| servers.target().is_running("node")).await;
+        servers
+            .sample
+            .command("/example/1", "lane", 7)
+            .await
+            .unwrap();
+        servers
+            .sample
+            .command("/example/1", "lane", -1)
+            .await
+            .unwrap();
         // The stopped downlink unlinks from the remote lane; with nothing linked any more,
         // `node` passivates after its 200 ms inactivity limit.
-        until(|| !server.is_running("node")).await;
-        server.stop();
-        task.await.unwrap().unwrap();
+        until(|| !servers.target().is_running("node")).await;
+        servers.stop().await;
     }
-}
-
-/// The complete example once more, with `host = Some(..)`: the lane is on a second server,
-/// reached over WARP. The sample is unchanged but for the host argument.
-mod complete_example_remote {
-    use std::sync::OnceLock;
-    use tidal::agent::{
-        agent_lifecycle::utility::HandlerContext,
-        agent_model::downlink::hosted::ValueDownlinkHandle,
-        config::SimpleDownlinkConfig,
-        event_handler::{EventHandler, HandlerActionExt},
-        lanes::ValueLane,
-        lifecycle, projections,
-        state::State,
-        AgentLaneModel,
-    };
-
-    /// The host of the second server, known once it is listening.
-    static REMOTE: OnceLock<String> = OnceLock::new();
-
-    fn remote() -> Option<&'static str> {
-        REMOTE.get().map(String::as_str)
-    }
-
-    #[projections]
-    #[derive(AgentLaneModel)]
-    pub struct ExampleAgent {
-        lane: ValueLane<i32>,
-    }
-
-    #[derive(Debug, Default)]
-    pub struct ExampleLifecycle {
-        handle: State<ExampleAgent, Option<ValueDownlinkHandle<i32>>>,
-    }
-
-    #[lifecycle(ExampleAgent, no_clone)]
-    impl ExampleLifecycle {
-        #[on_start]
-        pub fn on_start(
-            &self,
-            context: HandlerContext<ExampleAgent>,
-        ) -> impl EventHandler<ExampleAgent> + '_ {
-            let ExampleLifecycle { handle } = self;
-
-            context
-                .value_downlink_builder(
-                    remote(),
-                    "/example/2",
-                    "lane",
-                    SimpleDownlinkConfig::default(),
-                )
-                .on_linked(|context| context.effect(|| println!("Link opened.")))
-                .on_synced(|context, v| {
-                    let value = *v;
-                    context.effect(move || println!("Link synchronized: {}", value))
-                })
-                .on_event(|context, v| {
-                    let value = *v;
-                    context.effect(move || println!("Received value on link: {}", value))
-                })
-                .on_unlinked(|context| context.effect(|| println!("Link closed.")))
-                .on_failed(|context| context.effect(|| println!("Link failed.")))
-                .done()
-                .and_then(move |downlink_handle| handle.set(Some(downlink_handle)))
-        }
-    }
-
-    use super::*;
-
-    fn sample_lines() -> Vec<String> {
-        printed()
-            .into_iter()
-            .filter(|line| !line.starts_with("target"))
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn the_sample_runs_against_a_second_server() {
-        // The server holding the lane.
-        let target = ServerBuilder::with_plane_name("target")
-            .set_bind_addr("127.0.0.1:0".parse().unwrap())
-            .add_route(
-                RoutePattern::parse_str("/example/2").unwrap(),
-                AgentModel::new(Target::<i32>::default, TargetLifecycle),
-            )
-            .build()
-            .await
-            .unwrap();
-        let (target_task, target) = target.run();
-        let target_task = tokio::spawn(target_task);
-        let addr = target.bound_addr().await.unwrap();
-        REMOTE.set(format!("ws://{addr}")).unwrap();
-        // The server of the sample.
-        let sample = ServerBuilder::with_plane_name("sample")
-            .add_route(
-                RoutePattern::parse_str("/example/1").unwrap(),
-                AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default),
-            )
-            .build()
-            .await
-            .unwrap();
-        let (sample_task, sample) = sample.run();
-        let sample_task = tokio::spawn(sample_task);
-        sample.start_agent("/example/1").await.unwrap();
-        until(|| sample_lines().len() == 2).await;
-        assert_eq!(sample_lines(), ["Link opened.", "Link synchronized: 0"]);
-        target.command("/example/2", "lane", 5).await.unwrap();
-        until(|| sample_lines().len() == 3).await;
-        // The remote agent stops: its lane unlinks the downlink.
-        target.command("/example/2", "stop", 0).await.unwrap();
-        until(|| sample_lines().len() == 4).await;
-        assert_eq!(
-            sample_lines(),
-            [
-                "Link opened.",
-                "Link synchronized: 0",
-                "Received value on link: 5",
-                "Link closed."
-            ]
-        );
-        sample.stop();
-        sample_task.await.unwrap().unwrap();
-        target.stop();
-        target_task.await.unwrap().unwrap();
-    }
+    both_places!(the_sentinel_stops_the_downlink_and_releases_the_remote_agent);
 }
