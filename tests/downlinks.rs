@@ -802,7 +802,7 @@ mod remote {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn remote_map_downlinks_sync_and_write() {
+    async fn remote_map_downlinks_sync_write_and_keep_operations_made_during_an_outage() {
         let source = source_server("127.0.0.1:0".parse().unwrap()).await;
         let addr = source.server.bound_addr().await.unwrap();
         let plan = Plan::Map("/source/1", "entries", MapDownlinkConfig::default());
@@ -822,6 +822,49 @@ mod remote {
             .await
             .unwrap();
         log.wait_for("remove a 1 (0 keys)").await;
+
+        // Every operation made while the host is away is sent once it is back, in order.
+        source.stop().await;
+        for op in ["b=2", "c=3", "-b"] {
+            watchers
+                .server
+                .command("/watcher/1", "put", op.to_owned())
+                .await
+                .unwrap();
+        }
+        // The new host's agent starts empty. The operations may reach it before, during or
+        // after its sync of the relinked downlink: in every case the lane ends with `c` alone.
+        let source = source_server(addr).await;
+        let resynced = || {
+            let lines = log.lines();
+            let at = lines.iter().rposition(|l| l == "linked").unwrap();
+            lines[at..].to_vec()
+        };
+        eventually(
+            || {
+                let lines = resynced();
+                lines.contains(&"synced [\"c=3\"]".to_owned())
+                    || lines.contains(&"remove b 2 (1 keys)".to_owned())
+            },
+            || format!("the operations never came: {:?}", log.lines()),
+        )
+        .await;
+        let client = tidal::client::Client::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut tx = Some(tx);
+        let _remote = client
+            .map_downlink::<String, i32>(&format!("ws://{addr}"), "/source/1", "entries")
+            .on_synced(move |entries| {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(entries.clone());
+                }
+            })
+            .open()
+            .await
+            .unwrap();
+        let entries = tokio::time::timeout(Duration::from_secs(10), rx).await;
+        let expected = std::collections::HashMap::from([("c".to_owned(), 3)]);
+        assert_eq!(entries.unwrap().unwrap(), expected, "{:?}", log.lines());
         watchers.stop().await;
         source.stop().await;
     }
@@ -1090,7 +1133,12 @@ mod remote {
         // A WARP host that answers the sync, then never reads again but keeps sending. Its
         // handshake names no subprotocol, as some WARP servers do not: the client then connects
         // again without offering `warp0`.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // Its small receive buffer (accepted sockets inherit it) keeps the kernel from
+        // absorbing what it does not read.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(8).unwrap();
         let addr = listener.local_addr().unwrap();
         let (send_event, mut event_wanted) = tokio::sync::mpsc::unbounded_channel::<i64>();
         let host = tokio::spawn(async move {

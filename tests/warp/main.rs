@@ -104,6 +104,23 @@ impl Client {
         Client { socket }
     }
 
+    /// A client whose socket buffers few bytes (the kernel would otherwise grow the buffer to
+    /// tens of megabytes, hiding that the client does not read).
+    async fn connect_small(url: &str) -> Client {
+        let addr = url
+            .trim_start_matches("ws://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("a ws://ip:port URL");
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        tcp.set_recv_buffer_size(16 * 1024).unwrap();
+        let stream = tcp.connect(addr).await.expect("connects");
+        let (socket, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("upgrades");
+        Client { socket }
+    }
+
     async fn send(&mut self, text: &str) {
         self.socket.send(Message::text(text)).await.expect("sends");
     }
@@ -512,7 +529,7 @@ async fn subprotocols_pings_and_shutdown() {
 async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
     let running =
         serve_with(|config| config.endpoint.write_timeout = Duration::from_millis(300)).await;
-    let mut slow = Client::connect(&running.url).await;
+    let mut slow = Client::connect_small(&running.url).await;
     slow.send(r#"@link(node:"/unit/big",lane:text)"#).await;
     slow.expect(&[r#"@linked(node:"/unit/big",lane:text)"#])
         .await;

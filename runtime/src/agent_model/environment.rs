@@ -53,6 +53,14 @@ pub(crate) trait Environment: Send + Sync + 'static {
     fn remote(&self) -> Option<&RemotePool>;
 }
 
+/// The connections through which `environment` reaches `host`.
+pub(crate) fn remote_pool<'a>(
+    environment: &'a dyn Environment,
+    host: &str,
+) -> Result<&'a RemotePool, UnlinkReason> {
+    environment.remote().ok_or_else(|| no_remote(host))
+}
+
 /// Sends a command to a lane of any agent, waiting while its inbox is full.
 pub(crate) async fn send_command(
     environment: &dyn Environment,
@@ -62,8 +70,7 @@ pub(crate) async fn send_command(
     payload: CommandPayload,
 ) -> Result<(), UnlinkReason> {
     if let Some(host) = host {
-        let pool = environment.remote().ok_or_else(|| no_remote(host))?;
-        return pool.command(host, node, lane, payload);
+        return remote_pool(environment, host)?.command(host, node, lane, payload);
     }
     let mailbox = environment.resolve(node)?;
     mailbox

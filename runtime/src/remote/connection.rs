@@ -204,7 +204,7 @@ async fn offline_until<F: Future>(
     future: F,
     requests: &mut mpsc::UnboundedReceiver<HostRequest>,
     links: &mut Links,
-    commands: &mut VecDeque<(Address, Value)>,
+    commands: &mut VecDeque<Waiting>,
     config: &RemoteConfig,
 ) -> Option<F::Output> {
     tokio::pin!(future);
@@ -230,7 +230,7 @@ pub(crate) async fn run_with<C, F>(
     F: Future<Output = Result<Socket, WsError>>,
 {
     let mut links = Links::default();
-    let mut commands: VecDeque<(Address, Value)> = VecDeque::new();
+    let mut commands: VecDeque<Waiting> = VecDeque::new();
     let mut attempt = 0u32;
     let mut jitter = Jitter::new(&url);
     loop {
@@ -334,11 +334,19 @@ async fn handshake(
     Ok(socket)
 }
 
+/// A command waiting for the connection.
+struct Waiting {
+    address: Address,
+    body: Value,
+    /// A value downlink's write (see [`HostRequest::Command`]).
+    latest: bool,
+}
+
 /// Records a request while there is no connection.
 fn offline(
     request: HostRequest,
     links: &mut Links,
-    commands: &mut VecDeque<(Address, Value)>,
+    commands: &mut VecDeque<Waiting>,
     config: &RemoteConfig,
 ) {
     match request {
@@ -352,14 +360,27 @@ fn offline(
         HostRequest::Unlink { id } => {
             links.remove(id);
         }
-        HostRequest::Command { node, lane, body } => {
+        HostRequest::Command {
+            node,
+            lane,
+            body,
+            latest,
+        } => {
+            let address = (node, lane);
+            if latest {
+                commands.retain(|waiting| !(waiting.latest && waiting.address == address));
+            }
             if commands.len() >= config.max_queued_commands.max(1) {
                 commands.pop_front();
                 tracing::warn!(
                     "too many commands waiting for the connection; the oldest was dropped"
                 );
             }
-            commands.push_back(((node, lane), body));
+            commands.push_back(Waiting {
+                address,
+                body,
+                latest,
+            });
         }
     }
 }
@@ -396,7 +417,7 @@ async fn online(
     socket: Socket,
     requests: &mut mpsc::UnboundedReceiver<HostRequest>,
     links: &mut Links,
-    commands: &mut VecDeque<(Address, Value)>,
+    commands: &mut VecDeque<Waiting>,
     config: &RemoteConfig,
 ) -> Online {
     let (mut sink, mut stream) = socket.split();
@@ -409,8 +430,8 @@ async fn online(
         }
         out.push_back(frame(request, &address, None));
     }
-    for (address, body) in commands.drain(..) {
-        out.push_back(command_frame(&address, &body));
+    for waiting in commands.drain(..) {
+        out.push_back(command_frame(&waiting.address, &waiting.body));
     }
     // Whether `out` has messages or the socket unflushed ones.
     let mut unsent = true;
@@ -505,7 +526,9 @@ fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Mess
                 out.push_back(frame(EnvelopeKind::Unlink, &address, None));
             }
         }
-        HostRequest::Command { node, lane, body } => {
+        HostRequest::Command {
+            node, lane, body, ..
+        } => {
             out.push_back(command_frame(&(node, lane), &body));
         }
     }
@@ -708,6 +731,50 @@ mod tests {
             Ok(())
         }
         fn clear(&self) {}
+    }
+
+    #[test]
+    fn while_offline_value_writes_keep_the_latest_and_other_writes_queue_in_order_bounded() {
+        let config = RemoteConfig {
+            max_queued_commands: 4,
+            ..RemoteConfig::default()
+        };
+        let (mut links, mut commands) = (Links::default(), VecDeque::new());
+        let mut write = |lane: &str, body: i32, latest: bool| {
+            let request = HostRequest::Command {
+                node: "/n".into(),
+                lane: lane.into(),
+                body: Value::Int(body.into()),
+                latest,
+            };
+            offline(request, &mut links, &mut commands, &config);
+        };
+        write("value", 1, true);
+        write("map", 1, false);
+        write("value", 2, true);
+        write("other", 1, true);
+        write("map", 2, false);
+        write("value", 3, true);
+        let waiting = |commands: &VecDeque<Waiting>| {
+            commands
+                .iter()
+                .map(|w| format!("{} {}", w.address.1, w.body))
+                .collect::<Vec<_>>()
+        };
+        // One write per value lane, the latest, in the place of its last write.
+        assert_eq!(waiting(&commands), ["map 1", "other 1", "map 2", "value 3"]);
+        // Past the bound the oldest goes first.
+        let mut write = |body: i32| {
+            let request = HostRequest::Command {
+                node: "/n".into(),
+                lane: "map".into(),
+                body: Value::Int(body.into()),
+                latest: false,
+            };
+            offline(request, &mut links, &mut commands, &config);
+        };
+        write(3);
+        assert_eq!(waiting(&commands), ["other 1", "map 2", "value 3", "map 3"]);
     }
 
     static ATTEMPTS: Mutex<Vec<Instant>> = Mutex::new(Vec::new());

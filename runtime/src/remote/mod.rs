@@ -4,9 +4,20 @@
 //! WebSocket to that host. A failed connection is retried with jittered exponential backoff
 //! ([`RemoteConfig`]); this is not an unlink, so downlinks do not run `on_unlinked`. When the
 //! connection is back, every live link is linked (and synced) again, and the downlinks run
-//! `on_linked`/`on_synced` again. Commands sent while the connection is down wait (up to
-//! [`RemoteConfig::max_queued_commands`]) and go out once it is back; a value downlink's
-//! handle keeps only its latest value meanwhile.
+//! `on_linked`/`on_synced` again.
+//!
+//! # Writes while the connection is down
+//! Nothing written while the connection is down is lost, within one bound:
+//! - A value downlink's writes (`handle.set`): the latest one per remote lane waits, and
+//!   replaces any earlier one still waiting.
+//! - A map downlink's operations (`update`, `remove`, `clear`) and commands
+//!   (`send_command`, `Client::command`): all wait, in order.
+//! - At most [`RemoteConfig::max_queued_commands`] writes wait per host (1,024 by default);
+//!   past that, the oldest is dropped, with a warning in the log.
+//!
+//! Once the connection is back, the links are made again first, then the waiting writes are
+//! sent in the order they were made. A write is sent at most once: one in flight when the
+//! connection fails may be lost, as WARP has no acknowledgements.
 //!
 //! Host strings are `ws://host:port`, `wss://host:port` (TLS, see [`TlsConfig`]), or the
 //! WARP aliases `warp://` (for `ws://`) and `warps://` (for `wss://`). A connection no link
@@ -90,6 +101,9 @@ pub(crate) enum HostRequest {
         node: String,
         lane: String,
         body: Value,
+        /// A value downlink's write: it supersedes an earlier one to the same lane that is
+        /// still waiting for the connection.
+        latest: bool,
     },
 }
 
@@ -164,6 +178,29 @@ impl RemotePool {
         lane: &str,
         payload: CommandPayload,
     ) -> Result<(), UnlinkReason> {
+        self.queue_command(host, node, lane, payload, false)
+    }
+
+    /// Sends a value downlink's write to `lane` of `node` on `host`: while the connection is
+    /// down, only the latest write to the lane waits.
+    pub(crate) fn write_latest(
+        &self,
+        host: &str,
+        node: &str,
+        lane: &str,
+        payload: CommandPayload,
+    ) -> Result<(), UnlinkReason> {
+        self.queue_command(host, node, lane, payload, true)
+    }
+
+    fn queue_command(
+        &self,
+        host: &str,
+        node: &str,
+        lane: &str,
+        payload: CommandPayload,
+        latest: bool,
+    ) -> Result<(), UnlinkReason> {
         let body = match payload {
             CommandPayload::Typed(typed) => typed.to_recon().map_err(UnlinkReason::BadValue)?,
             CommandPayload::Recon(value) => value,
@@ -173,6 +210,7 @@ impl RemotePool {
                 node: node.to_owned(),
                 lane: lane.to_owned(),
                 body,
+                latest,
             })
             .map_err(|_| UnlinkReason::Unreachable(host.to_owned()))
     }

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::lifecycle::Address;
 use super::slot::{Pending, Slot};
-use crate::agent_model::environment::{send_command, Environment};
+use crate::agent_model::environment::{remote_pool, send_command, Environment};
 use crate::lanes::{map_message_to_value, CommandPayload, MapMessage};
 use crate::lock::lock;
 
@@ -155,6 +155,8 @@ struct Outbox<Q> {
 /// What an outbox holds: the latest value, or a queue of map operations.
 trait Queue: Default + Send + 'static {
     type Command: Serialize + Send + 'static;
+    /// Whether a write supersedes the earlier ones (a value downlink's).
+    const LATEST: bool = false;
     fn next(&mut self) -> Option<Self::Command>;
 
     /// The command as sent to a local agent, or in WARP form to a remote host.
@@ -175,6 +177,7 @@ impl<T> Default for Latest<T> {
 
 impl<T: Serialize + Send + 'static> Queue for Latest<T> {
     type Command = T;
+    const LATEST: bool = true;
     fn next(&mut self) -> Option<T> {
         self.0.take()
     }
@@ -266,15 +269,13 @@ async fn send_all<Q: Queue>(outbox: Arc<Outbox<Q>>, target: Target) {
                     continue;
                 };
                 let payload = Q::payload(command, target.host.is_some());
-                if let Err(reason) = send_command(
-                    environment.as_ref(),
-                    target.host.as_deref(),
-                    &target.node,
-                    &target.lane,
-                    payload,
-                )
-                .await
-                {
+                let (node, lane) = (&target.node, &target.lane);
+                let sent = match target.host.as_deref() {
+                    Some(host) if Q::LATEST => remote_pool(environment.as_ref(), host)
+                        .and_then(|pool| pool.write_latest(host, node, lane, payload)),
+                    host => send_command(environment.as_ref(), host, node, lane, payload).await,
+                };
+                if let Err(reason) = sent {
                     tracing::warn!(node = %target.node, lane = %target.lane, %reason, "downlink write dropped");
                 }
             }
