@@ -5,7 +5,7 @@ use std::any::Any;
 use tokio::sync::mpsc;
 
 use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
-use crate::remote::RemotePool;
+use crate::remote::{RemotePool, Waits};
 
 fn no_remote(host: &str) -> UnlinkReason {
     UnlinkReason::Unreachable(format!(
@@ -70,7 +70,7 @@ pub(crate) async fn send_command(
     payload: CommandPayload,
 ) -> Result<(), UnlinkReason> {
     if let Some(host) = host {
-        return remote_pool(environment, host)?.command(host, node, lane, payload);
+        return remote_pool(environment, host)?.command(host, node, lane, payload, Waits::Every);
     }
     let mailbox = environment.resolve(node)?;
     mailbox

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use super::{HostRequest, RemoteConfig};
+use super::{HostRequest, RemoteConfig, Waits};
 use crate::lanes::{with_rest, Encoded, LinkSubscriber, UnlinkReason};
 use crate::recon::{Item, Value};
 use crate::warp::{write_frame, Envelope, EnvelopeKind};
@@ -338,8 +338,7 @@ async fn handshake(
 struct Waiting {
     address: Address,
     body: Value,
-    /// A value downlink's write (see [`HostRequest::Command`]).
-    latest: bool,
+    waits: Waits,
 }
 
 /// Records a request while there is no connection.
@@ -364,11 +363,11 @@ fn offline(
             node,
             lane,
             body,
-            latest,
+            waits,
         } => {
             let address = (node, lane);
-            if latest {
-                commands.retain(|waiting| !(waiting.latest && waiting.address == address));
+            if waits == Waits::Latest {
+                commands.retain(|w| !(w.waits == Waits::Latest && w.address == address));
             }
             if commands.len() >= config.max_queued_commands.max(1) {
                 commands.pop_front();
@@ -379,7 +378,7 @@ fn offline(
             commands.push_back(Waiting {
                 address,
                 body,
-                latest,
+                waits,
             });
         }
     }
@@ -739,42 +738,31 @@ mod tests {
             max_queued_commands: 4,
             ..RemoteConfig::default()
         };
-        let (mut links, mut commands) = (Links::default(), VecDeque::new());
-        let mut write = |lane: &str, body: i32, latest: bool| {
+        let mut commands = VecDeque::new();
+        let mut write = |lane: &str, body: i32, waits: Waits| {
             let request = HostRequest::Command {
                 node: "/n".into(),
                 lane: lane.into(),
                 body: Value::Int(body.into()),
-                latest,
+                waits,
             };
-            offline(request, &mut links, &mut commands, &config);
-        };
-        write("value", 1, true);
-        write("map", 1, false);
-        write("value", 2, true);
-        write("other", 1, true);
-        write("map", 2, false);
-        write("value", 3, true);
-        let waiting = |commands: &VecDeque<Waiting>| {
+            offline(request, &mut Links::default(), &mut commands, &config);
             commands
                 .iter()
                 .map(|w| format!("{} {}", w.address.1, w.body))
                 .collect::<Vec<_>>()
         };
+        write("value", 1, Waits::Latest);
+        write("map", 1, Waits::Every);
+        write("value", 2, Waits::Latest);
+        write("other", 1, Waits::Latest);
+        write("map", 2, Waits::Every);
         // One write per value lane, the latest, in the place of its last write.
-        assert_eq!(waiting(&commands), ["map 1", "other 1", "map 2", "value 3"]);
+        let waiting = write("value", 3, Waits::Latest);
+        assert_eq!(waiting, ["map 1", "other 1", "map 2", "value 3"]);
         // Past the bound the oldest goes first.
-        let mut write = |body: i32| {
-            let request = HostRequest::Command {
-                node: "/n".into(),
-                lane: "map".into(),
-                body: Value::Int(body.into()),
-                latest: false,
-            };
-            offline(request, &mut links, &mut commands, &config);
-        };
-        write(3);
-        assert_eq!(waiting(&commands), ["other 1", "map 2", "value 3", "map 3"]);
+        let waiting = write("map", 3, Waits::Every);
+        assert_eq!(waiting, ["other 1", "map 2", "value 3", "map 3"]);
     }
 
     static ATTEMPTS: Mutex<Vec<Instant>> = Mutex::new(Vec::new());

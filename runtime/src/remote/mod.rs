@@ -101,10 +101,17 @@ pub(crate) enum HostRequest {
         node: String,
         lane: String,
         body: Value,
-        /// A value downlink's write: it supersedes an earlier one to the same lane that is
-        /// still waiting for the connection.
-        latest: bool,
+        waits: Waits,
     },
+}
+
+/// How a command waits while the connection is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waits {
+    /// Every command waits, in order (commands, map downlink operations).
+    Every,
+    /// A value downlink's write: it supersedes an earlier one to the same lane still waiting.
+    Latest,
 }
 
 /// The connections of a process, one per host.
@@ -170,36 +177,15 @@ impl RemotePool {
         }
     }
 
-    /// Sends a command to `lane` of `node` on `host` (queued while the connection is down).
+    /// Sends a command to `lane` of `node` on `host`; while the connection is down it waits
+    /// as `waits` says.
     pub(crate) fn command(
         &self,
         host: &str,
         node: &str,
         lane: &str,
         payload: CommandPayload,
-    ) -> Result<(), UnlinkReason> {
-        self.queue_command(host, node, lane, payload, false)
-    }
-
-    /// Sends a value downlink's write to `lane` of `node` on `host`: while the connection is
-    /// down, only the latest write to the lane waits.
-    pub(crate) fn write_latest(
-        &self,
-        host: &str,
-        node: &str,
-        lane: &str,
-        payload: CommandPayload,
-    ) -> Result<(), UnlinkReason> {
-        self.queue_command(host, node, lane, payload, true)
-    }
-
-    fn queue_command(
-        &self,
-        host: &str,
-        node: &str,
-        lane: &str,
-        payload: CommandPayload,
-        latest: bool,
+        waits: Waits,
     ) -> Result<(), UnlinkReason> {
         let body = match payload {
             CommandPayload::Typed(typed) => typed.to_recon().map_err(UnlinkReason::BadValue)?,
@@ -210,7 +196,7 @@ impl RemotePool {
                 node: node.to_owned(),
                 lane: lane.to_owned(),
                 body,
-                latest,
+                waits,
             })
             .map_err(|_| UnlinkReason::Unreachable(host.to_owned()))
     }

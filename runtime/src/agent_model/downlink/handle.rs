@@ -14,6 +14,7 @@ use super::slot::{Pending, Slot};
 use crate::agent_model::environment::{remote_pool, send_command, Environment};
 use crate::lanes::{map_message_to_value, CommandPayload, MapMessage};
 use crate::lock::lock;
+use crate::remote::Waits;
 
 /// Why a downlink handle could not do what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -272,7 +273,7 @@ async fn send_all<Q: Queue>(outbox: Arc<Outbox<Q>>, target: Target) {
                 let (node, lane) = (&target.node, &target.lane);
                 let sent = match target.host.as_deref() {
                     Some(host) if Q::LATEST => remote_pool(environment.as_ref(), host)
-                        .and_then(|pool| pool.write_latest(host, node, lane, payload)),
+                        .and_then(|pool| pool.command(host, node, lane, payload, Waits::Latest)),
                     host => send_command(environment.as_ref(), host, node, lane, payload).await,
                 };
                 if let Err(reason) = sent {
