@@ -456,6 +456,14 @@ async fn online(
                 last_used = Instant::now();
                 unsent = true;
                 take_request(request, links, &mut out);
+                // Take what else is queued (up to a bound, so reads get their turn): their
+                // frames go out in one write.
+                for _ in 1..REQUEST_BATCH {
+                    match requests.try_recv() {
+                        Ok(request) => take_request(request, links, &mut out),
+                        Err(_) => break,
+                    }
+                }
             }
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
@@ -474,6 +482,9 @@ async fn online(
         }
     }
 }
+
+/// How many requests the connection takes at once before it looks at the socket again.
+const REQUEST_BATCH: usize = 256;
 
 /// Closes the socket, waiting at most a second for a host that does not read.
 async fn close(sink: &mut SplitSink<Socket, Message>) {
