@@ -1124,17 +1124,21 @@ mod remote {
         source.stop().await;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_host_that_stops_reading_does_not_stop_its_events_arriving() {
+    /// A WARP host serving `/deaf` lane `value`: it answers the sync, then never reads again,
+    /// but sends an event for every number on the channel it returns. Its task ends when a
+    /// client connects again (having given up on the first connection).
+    ///
+    /// Its handshake names no subprotocol, as some WARP servers do not: the client then
+    /// connects again without offering `warp0`. Its small receive buffer (accepted sockets
+    /// inherit it) keeps the kernel from absorbing what it does not read.
+    fn deaf_host() -> (
+        SocketAddr,
+        tokio::sync::mpsc::UnboundedSender<i64>,
+        JoinHandle<()>,
+    ) {
         use futures::{SinkExt, StreamExt};
-        use tidal::client::{Client, RawEvent, RawLink};
         use tokio_tungstenite::tungstenite::Message;
 
-        // A WARP host that answers the sync, then never reads again but keeps sending. Its
-        // handshake names no subprotocol, as some WARP servers do not: the client then connects
-        // again without offering `warp0`.
-        // Its small receive buffer (accepted sockets inherit it) keeps the kernel from
-        // absorbing what it does not read.
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(16 * 1024).unwrap();
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -1158,29 +1162,50 @@ mod remote {
             ] {
                 socket.send(Message::text(frame)).await.unwrap();
             }
-            while let Some(n) = event_wanted.recv().await {
-                let frame = format!("@event(node:\"/deaf\",lane:value){n}");
-                socket.send(Message::text(frame)).await.unwrap();
+            loop {
+                tokio::select! {
+                    Some(n) = event_wanted.recv() => {
+                        let frame = format!("@event(node:\"/deaf\",lane:value){n}");
+                        socket.send(Message::text(frame)).await.unwrap();
+                    }
+                    _ = listener.accept() => break,
+                }
             }
         });
-        let client = Client::new();
-        let target = format!("ws://{addr}");
-        let mut link = client.raw_link(&target, "/deaf", "value", true);
-        async fn next(link: &mut RawLink) -> Option<RawEvent> {
-            let next = tokio::time::timeout(Duration::from_secs(10), link.next()).await;
-            next.expect("the link reports within 10 s")
-        }
+        (addr, send_event, host)
+    }
+
+    /// Links to the deaf host and sends it far more than the socket buffers hold, so that
+    /// the writes stall.
+    async fn stall(client: &tidal::client::Client, target: &str) -> tidal::client::RawLink {
+        use tidal::client::RawEvent;
+
+        let mut link = client.raw_link(target, "/deaf", "value", true);
         assert_eq!(next(&mut link).await, Some(RawEvent::Linked));
         assert!(matches!(next(&mut link).await, Some(RawEvent::Event(_))));
         assert_eq!(next(&mut link).await, Some(RawEvent::Synced));
-        // Far more than the socket buffers hold: the writes stall on the unread socket.
-        let big = "x".repeat(1 << 20);
+        let big = tidal::recon::Value::Text("x".repeat(1 << 20));
         for _ in 0..64 {
             client
-                .command(&target, "/deaf", "value", big.clone())
+                .command_recon(target, "/deaf", "value", big.clone())
                 .await
                 .unwrap();
         }
+        link
+    }
+
+    async fn next(link: &mut tidal::client::RawLink) -> Option<tidal::client::RawEvent> {
+        let next = tokio::time::timeout(Duration::from_secs(10), link.next()).await;
+        next.expect("the link reports within 10 s")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_host_that_stops_reading_still_delivers_its_events() {
+        use tidal::client::{Client, RawEvent};
+
+        let (addr, send_event, host) = deaf_host();
+        let client = Client::new();
+        let mut link = stall(&client, &format!("ws://{addr}")).await;
         send_event.send(42).unwrap();
         let event = next(&mut link).await;
         assert!(
@@ -1189,6 +1214,20 @@ mod remote {
         );
         drop((client, send_event));
         host.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_whose_writes_stall_past_the_write_timeout_is_made_again() {
+        use tidal::client::Client;
+        use tidal::remote::RemoteConfig;
+
+        let (addr, _send_event, host) = deaf_host();
+        let mut config = RemoteConfig::default();
+        config.write_timeout = Duration::from_millis(500);
+        let client = Client::with_config(config);
+        let _link = stall(&client, &format!("ws://{addr}")).await;
+        let reconnected = tokio::time::timeout(Duration::from_secs(10), host).await;
+        assert!(matches!(reconnected, Ok(Ok(()))), "{reconnected:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -434,9 +434,30 @@ async fn online(
     }
     // Whether `out` has messages or the socket unflushed ones.
     let mut unsent = true;
+    let mut watch = WriteWatch::new(out.len(), config.write_timeout);
+    let mut watching = true;
     let mut last_used = Instant::now();
+    // One timer, for the write watch or the idle timeout.
+    let timer = tokio::time::sleep(config.idle_timeout);
+    tokio::pin!(timer);
     loop {
+        if unsent && !watching {
+            watch = WriteWatch::new(out.len(), config.write_timeout);
+        }
+        watching = unsent;
         let idle = links.by_id.is_empty() && !unsent;
+        let deadline = if unsent {
+            Some(watch.deadline)
+        } else if idle {
+            Some(last_used + config.idle_timeout)
+        } else {
+            None
+        };
+        if let Some(deadline) = deadline {
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+        }
         // Writes are one branch among the others, so that a host that stops reading never
         // stops this task from reading its frames and taking requests.
         tokio::select! {
@@ -444,9 +465,18 @@ async fn online(
                 Ok(()) => unsent = false,
                 Err(_) => return Online::Lost,
             },
-            () = tokio::time::sleep_until(last_used + config.idle_timeout), if idle => {
-                close(&mut sink).await;
-                return Online::Idle;
+            () = &mut timer, if deadline.is_some() => {
+                if !unsent {
+                    close(&mut sink).await;
+                    return Online::Idle;
+                }
+                if !watch.moved(out.len()) {
+                    tracing::warn!(
+                        timeout = ?config.write_timeout,
+                        "the host has stopped reading; reconnecting"
+                    );
+                    return Online::Lost;
+                }
             }
             request = requests.recv() => {
                 let Some(request) = request else {
@@ -480,6 +510,35 @@ async fn online(
                 Some(Ok(_)) => {}
             },
         }
+    }
+}
+
+/// Watches a connection's writes for a host that stops reading them.
+struct WriteWatch {
+    /// When the writes must have moved on.
+    deadline: Instant,
+    /// How many messages were waiting when the watch (re)started.
+    waiting: usize,
+    timeout: Duration,
+}
+
+impl WriteWatch {
+    fn new(waiting: usize, timeout: Duration) -> Self {
+        WriteWatch {
+            deadline: Instant::now() + timeout,
+            waiting,
+            timeout,
+        }
+    }
+
+    /// At the deadline: whether fewer messages wait than when the watch started (then it
+    /// starts again from now).
+    fn moved(&mut self, waiting: usize) -> bool {
+        let moved = waiting < self.waiting;
+        if moved {
+            *self = WriteWatch::new(waiting, self.timeout);
+        }
+        moved
     }
 }
 

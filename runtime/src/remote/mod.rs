@@ -21,7 +21,9 @@
 //!
 //! Host strings are `ws://host:port`, `wss://host:port` (TLS, see [`TlsConfig`]), or the
 //! WARP aliases `warp://` (for `ws://`) and `warps://` (for `wss://`). A connection no link
-//! has used for [`RemoteConfig::idle_timeout`] is closed, and opened again when needed.
+//! has used for [`RemoteConfig::idle_timeout`] is closed, and opened again when needed. A
+//! host that stops reading does not stop its events arriving; once the writes to it have made
+//! no progress for [`RemoteConfig::write_timeout`], the connection counts as lost.
 
 mod connection;
 mod tls;
@@ -59,6 +61,9 @@ pub struct RemoteConfig {
     pub connect_timeout: Duration,
     /// How long a connection with no links and nothing to send stays open. Default 60 s.
     pub idle_timeout: Duration,
+    /// How long the host may leave our writes waiting (it stopped reading) before the
+    /// connection counts as lost and is made again. Default 30 s.
+    pub write_timeout: Duration,
     /// Which certificates `wss://` hosts may present. Default: the built-in Mozilla roots.
     pub tls: TlsConfig,
 }
@@ -73,6 +78,7 @@ impl Default for RemoteConfig {
             max_queued_commands: 1024,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
             tls: TlsConfig::default(),
         }
     }
