@@ -1124,8 +1124,9 @@ mod remote {
         source.stop().await;
     }
 
-    /// A WARP host serving `/deaf` lane `value`: it answers the sync, then never reads again,
-    /// but sends an event for every number on the channel it returns. Its task ends when a
+    /// A WARP host serving `/deaf` lane `value`: it answers the sync (followed by frames the
+    /// client must ignore), then never reads again, but sends an event for every number on
+    /// the channel it returns. Its task ends when a
     /// client connects again (having given up on the first connection).
     ///
     /// Its handshake names no subprotocol, as some WARP servers do not: the client then
@@ -1159,9 +1160,15 @@ mod remote {
                 "@linked(node:\"/deaf\",lane:value)",
                 "@event(node:\"/deaf\",lane:value)0",
                 "@synced(node:\"/deaf\",lane:value)",
+                // Bad input, which the client ignores: a malformed envelope, an event for a
+                // lane nothing links to, an unknown envelope.
+                "@event(node:\"/deaf\",lane:",
+                "@event(node:\"/nowhere\",lane:value)1",
+                "@shout(node:\"/deaf\",lane:value)2",
             ] {
                 socket.send(Message::text(frame)).await.unwrap();
             }
+            socket.send(Message::binary(vec![0xff, 0])).await.unwrap();
             loop {
                 tokio::select! {
                     Some(n) = event_wanted.recv() => {
