@@ -8,7 +8,7 @@ use std::future::Future;
 use std::task::{ready, Poll};
 
 use futures::stream::SplitSink;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -393,23 +393,66 @@ enum Online {
     Idle,
 }
 
-/// Sends the messages of `out` as far as the socket takes them, then flushes. Dropping it
-/// part-way loses nothing: a message leaves `out` only when the socket has taken it.
+/// What waits to be written to the socket.
+enum Outgoing {
+    /// A link, sync or unlink frame (made again for every connection).
+    Frame(Message),
+    /// A command: if the connection fails before the socket takes it, it waits for the next.
+    Command(Waiting),
+}
+
+/// Sends what `out` holds as far as the socket takes it, then flushes. Dropping it part-way
+/// loses nothing: an item leaves `out` only when the socket has taken it.
 fn send_pending<'a>(
     sink: &'a mut SplitSink<Socket, Message>,
-    out: &'a mut VecDeque<Message>,
+    out: &'a mut VecDeque<Outgoing>,
 ) -> impl Future<Output = Result<(), WsError>> + 'a {
     futures::future::poll_fn(move |cx| {
         while !out.is_empty() {
             if let Err(err) = ready!(sink.poll_ready_unpin(cx)) {
                 return Poll::Ready(Err(err));
             }
-            if let Some(message) = out.pop_front() {
-                sink.start_send_unpin(message)?;
-            }
+            let message = match out.pop_front() {
+                Some(Outgoing::Frame(message)) => message,
+                Some(Outgoing::Command(waiting)) => command_frame(&waiting.address, &waiting.body),
+                None => break,
+            };
+            sink.start_send_unpin(message)?;
         }
         sink.poll_flush_unpin(cx)
     })
+}
+
+/// The connection failed: the commands not yet written wait for the next one, in order.
+fn lost(out: &mut VecDeque<Outgoing>, commands: &mut VecDeque<Waiting>) -> Online {
+    for outgoing in out.drain(..) {
+        if let Outgoing::Command(waiting) = outgoing {
+            commands.push_back(waiting);
+        }
+    }
+    Online::Lost
+}
+
+/// Handles a message from the host; `Some(Online::Lost)` when the connection is over.
+fn receive(
+    message: Option<Result<Message, WsError>>,
+    links: &mut Links,
+    out: &mut VecDeque<Outgoing>,
+) -> Option<Online> {
+    match message {
+        Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
+            Ok(envelope) => {
+                for address in dispatch(envelope, links) {
+                    links.unlink_sent(&address);
+                    out.push_back(Outgoing::Frame(frame(EnvelopeKind::Unlink, &address, None)));
+                }
+            }
+            Err(err) => tracing::warn!(%err, "bad envelope from the remote host ignored"),
+        },
+        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Some(Online::Lost),
+        Some(Ok(_)) => {}
+    }
+    None
 }
 
 async fn online(
@@ -420,18 +463,16 @@ async fn online(
     config: &RemoteConfig,
 ) -> Online {
     let (mut sink, mut stream) = socket.split();
-    let mut out: VecDeque<Message> = VecDeque::new();
+    let mut out: VecDeque<Outgoing> = VecDeque::new();
     let addresses: Vec<Address> = links.by_address.keys().cloned().collect();
     for address in addresses {
         let request = links.request(&address);
         if request == EnvelopeKind::Sync {
             links.sync_requested.insert(address.clone());
         }
-        out.push_back(frame(request, &address, None));
+        out.push_back(Outgoing::Frame(frame(request, &address, None)));
     }
-    for waiting in commands.drain(..) {
-        out.push_back(command_frame(&waiting.address, &waiting.body));
-    }
+    out.extend(commands.drain(..).map(Outgoing::Command));
     // Whether `out` has messages or the socket unflushed ones.
     let mut unsent = true;
     let mut watch = WriteWatch::new(out.len(), config.write_timeout);
@@ -441,6 +482,18 @@ async fn online(
     let timer = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(timer);
     loop {
+        if unsent {
+            // Read what has already arrived before writing more: a host that has gone away
+            // is noticed before anything else is written to it (and lost with it).
+            for _ in 0..READ_BATCH {
+                let Some(message) = stream.next().now_or_never() else {
+                    break;
+                };
+                if receive(message, links, &mut out).is_some() {
+                    return lost(&mut out, commands);
+                }
+            }
+        }
         if unsent && !watching {
             watch = WriteWatch::new(out.len(), config.write_timeout);
         }
@@ -463,7 +516,7 @@ async fn online(
         tokio::select! {
             sent = send_pending(&mut sink, &mut out), if unsent => match sent {
                 Ok(()) => unsent = false,
-                Err(_) => return Online::Lost,
+                Err(_) => return lost(&mut out, commands),
             },
             () = &mut timer, if deadline.is_some() => {
                 if !unsent {
@@ -475,7 +528,7 @@ async fn online(
                         timeout = ?config.write_timeout,
                         "the host has stopped reading; reconnecting"
                     );
-                    return Online::Lost;
+                    return lost(&mut out, commands);
                 }
             }
             request = requests.recv() => {
@@ -495,20 +548,13 @@ async fn online(
                     }
                 }
             }
-            message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
-                    Ok(envelope) => {
-                        for address in dispatch(envelope, links) {
-                            links.unlink_sent(&address);
-                            out.push_back(frame(EnvelopeKind::Unlink, &address, None));
-                            unsent = true;
-                        }
-                    }
-                    Err(err) => tracing::warn!(%err, "bad envelope from the remote host ignored"),
-                },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Online::Lost,
-                Some(Ok(_)) => {}
-            },
+            message = stream.next() => {
+                let before = out.len();
+                if receive(message, links, &mut out).is_some() {
+                    return lost(&mut out, commands);
+                }
+                unsent |= out.len() > before;
+            }
         }
     }
 }
@@ -542,6 +588,9 @@ impl WriteWatch {
     }
 }
 
+/// How many messages that have already arrived are read before each write.
+const READ_BATCH: usize = 256;
+
 /// How many requests the connection takes at once before it looks at the socket again.
 const REQUEST_BATCH: usize = 256;
 
@@ -551,7 +600,7 @@ async fn close(sink: &mut SplitSink<Socket, Message>) {
 }
 
 /// Takes a request on a live connection, queueing the frames it needs in `out`.
-fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Message>) {
+fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Outgoing>) {
     match request {
         HostRequest::Link {
             node,
@@ -584,21 +633,28 @@ fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Mess
             }
             if sync && !links.sync_requested.contains(&address) {
                 links.sync_requested.insert(address.clone());
-                out.push_back(frame(EnvelopeKind::Sync, &address, None));
+                out.push_back(Outgoing::Frame(frame(EnvelopeKind::Sync, &address, None)));
             } else if first && !sync {
-                out.push_back(frame(EnvelopeKind::Link, &address, None));
+                out.push_back(Outgoing::Frame(frame(EnvelopeKind::Link, &address, None)));
             }
         }
         HostRequest::Unlink { id } => {
             if let Some(address) = links.remove(id) {
                 links.unlink_sent(&address);
-                out.push_back(frame(EnvelopeKind::Unlink, &address, None));
+                out.push_back(Outgoing::Frame(frame(EnvelopeKind::Unlink, &address, None)));
             }
         }
         HostRequest::Command {
-            node, lane, body, ..
+            node,
+            lane,
+            body,
+            waits,
         } => {
-            out.push_back(command_frame(&(node, lane), &body));
+            out.push_back(Outgoing::Command(Waiting {
+                address: (node, lane),
+                body,
+                waits,
+            }));
         }
     }
 }

@@ -16,8 +16,10 @@
 //!   past that, the oldest is dropped, with a warning in the log.
 //!
 //! Once the connection is back, the links are made again first, then the waiting writes are
-//! sent in the order they were made. A write is sent at most once: one in flight when the
-//! connection fails may be lost, as WARP has no acknowledgements.
+//! sent in the order they were made. Before writing, the connection reads what the host has
+//! sent, so a host that has gone away is noticed first; writes the socket has not taken when
+//! the connection fails wait for the next one. A write is sent at most once: one the socket
+//! took just before the connection failed may be lost, as WARP has no acknowledgements.
 //!
 //! Host strings are `ws://host:port`, `wss://host:port` (TLS, see [`TlsConfig`]), or the
 //! WARP aliases `warp://` (for `ws://`) and `warps://` (for `wss://`). A connection no link

@@ -56,6 +56,9 @@ pub(crate) trait Kind<A>: Send + 'static {
 
     fn synced(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
 
+    /// The connection to the lane's host was lost; the link will be made and synced again.
+    fn connection_lost(&mut self) {}
+
     /// Runs `on_unlinked` (or `on_failed` for failures) and forgets the link's state.
     fn unlinked(&mut self, reason: &UnlinkReason, runner: &mut dyn DynRunner<A>) -> Outcome;
 }
@@ -147,6 +150,7 @@ impl<K: Kind<A>, A: 'static> HostedDownlink<A> for Hosted<K, A> {
             self.linked = false;
             self.synced = false;
             self.control.set_status(DownlinkStatus::Pending);
+            self.kind.connection_lost();
         }
         if events.linked && !self.linked {
             self.linked = true;

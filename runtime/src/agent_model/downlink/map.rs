@@ -1,6 +1,6 @@
 //! Map downlinks: a local copy of a map lane.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
@@ -49,6 +49,9 @@ pub(crate) struct MapKind<A, K, V, St: LifecycleState> {
     pub(crate) lifecycle: MapDownlinkLifecycle<A, K, V, St>,
     pub(crate) map: HashMap<K, V>,
     pub(crate) last: Arc<Mutex<HashMap<K, V>>>,
+    /// After a lost connection, until the new sync completes: the keys the new sync has not
+    /// (yet) confirmed. Those still here at `@synced` are gone from the remote lane.
+    pub(crate) stale: Option<HashSet<K>>,
 }
 
 impl<A, K, V, St: LifecycleState> MapKind<A, K, V, St>
@@ -58,6 +61,13 @@ where
 {
     fn mirror(&self, f: impl FnOnce(&mut HashMap<K, V>)) {
         f(&mut lock(&self.last));
+    }
+
+    /// The new sync has said what `key` is now.
+    fn confirmed(&mut self, key: &K) {
+        if let Some(stale) = &mut self.stale {
+            stale.remove(key);
+        }
     }
 }
 
@@ -92,6 +102,9 @@ where
     ) -> Outcome {
         let mut result = Ok(());
         if std::mem::take(&mut pending.cleared) {
+            if let Some(stale) = &mut self.stale {
+                stale.clear();
+            }
             let before = std::mem::take(&mut self.map);
             self.mirror(HashMap::clear);
             if deliver {
@@ -99,6 +112,7 @@ where
             }
         }
         for (key, op) in pending.ops.drain(..) {
+            self.confirmed(&key);
             let outcome = match op {
                 Some(value) => {
                     self.mirror(|map| {
@@ -144,11 +158,24 @@ where
         result
     }
 
+    fn connection_lost(&mut self) {
+        self.stale = Some(self.map.keys().cloned().collect());
+    }
+
     fn synced(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+        // Entries removed from the remote lane while the connection was down go, silently,
+        // like the rest of the sync: `on_synced` sees the lane as it is.
+        for key in self.stale.take().unwrap_or_default() {
+            self.map.remove(&key);
+            self.mirror(|map| {
+                map.remove(&key);
+            });
+        }
         call_handler!(self.lifecycle, on_synced, runner, &self.map)
     }
 
     fn unlinked(&mut self, reason: &UnlinkReason, runner: &mut dyn DynRunner<A>) -> Outcome {
+        self.stale = None;
         self.map.clear();
         if reason.is_failure() {
             call_handler!(self.lifecycle, on_failed, runner)
@@ -183,6 +210,7 @@ where
                     lifecycle,
                     map: HashMap::new(),
                     last,
+                    stale: None,
                 };
                 (kind, handle)
             });
