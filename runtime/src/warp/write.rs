@@ -17,8 +17,8 @@ use super::envelope::{Envelope, EnvelopeKind};
 ///   that take them), and only when present, finite and not 0.
 /// * Host-addressed kinds have no header (`@auth`); their node and lane are not written.
 /// * The body follows after one space, without a space when it starts with `@` (a
-///   record with attributes), and not at all when it is [`Value::Absent`] or
-///   [`Value::Extant`].
+///   record with attributes), and not at all when it is [`Value::Absent`](crate::recon::Value::Absent) or
+///   [`Value::Extant`](crate::recon::Value::Extant).
 ///
 /// Nothing is allocated besides the growth of `out`.
 ///
