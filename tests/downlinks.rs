@@ -112,6 +112,8 @@ pub struct Watcher {
     put: CommandLane<String>,
     /// 1: stop the downlink through its handle; 2: drop the handle.
     end: CommandLane<i32>,
+    /// Logs the status of the downlink (`status Linked`, ...).
+    probe: CommandLane<i32>,
 }
 
 pub struct WatcherLifecycle {
@@ -248,6 +250,17 @@ impl WatcherLifecycle {
                 result.expect("the downlink runs");
             }
         })
+    }
+
+    #[on_command(probe)]
+    fn probe(&self, context: HandlerContext<Watcher>, _: &i32) -> impl EventHandler<Watcher> + '_ {
+        let log = self.log.clone();
+        self.handles
+            .with(|h| {
+                let value = h.value.as_ref().map(ValueDownlinkHandle::status);
+                value.or(h.map.as_ref().map(MapDownlinkHandle::status))
+            })
+            .and_then(move |status| context.effect(move || log.push(format!("status {status:?}"))))
     }
 
     #[on_command(end)]
@@ -1351,6 +1364,19 @@ mod remote {
                 .unwrap()
         }
 
+        /// Waits until the downlink of `/watcher/1` knows its connection is lost.
+        async fn lost(watchers: &Running) {
+            let probed = tokio::time::timeout(Duration::from_secs(10), async {
+                while !watchers.log.contains("status Some(Pending)") {
+                    let probe = watchers.server.command("/watcher/1", "probe", 0);
+                    probe.await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+            assert!(probed.is_ok(), "{:?}", watchers.log.lines());
+        }
+
         fn free_port() -> u16 {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -1387,8 +1413,12 @@ mod remote {
             map_log.wait_for("update a None -> 1 (1 keys)").await;
 
             // The SwimOS server goes away and comes back on the same port: the downlinks
-            // link and sync again, and what was written meanwhile arrives.
+            // link and sync again, and what was written meanwhile arrives. (The writes wait
+            // until the downlinks know: one written into the dying connection could be lost.)
             drop(swimos);
+            for watchers in [&values, &maps] {
+                lost(watchers).await;
+            }
             values.server.command("/watcher/1", "set", 9).await.unwrap();
             maps.server
                 .command("/watcher/1", "put", "b=2".to_owned())

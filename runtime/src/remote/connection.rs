@@ -472,19 +472,24 @@ async fn online(
         }
         out.push_back(Outgoing::Frame(frame(request, &address, None)));
     }
+    // Whether `out` holds commands.
+    let mut commands_unsent = !commands.is_empty();
     out.extend(commands.drain(..).map(Outgoing::Command));
     // Whether `out` has messages or the socket unflushed ones.
     let mut unsent = true;
-    let mut watch = WriteWatch::new(out.len(), config.write_timeout);
-    let mut watching = true;
+    let mut watch = WriteWatch::new(config.write_timeout, out.len(), 0);
+    // How many times everything was written: progress the write watch looks for.
+    let mut flushes = 0u64;
     let mut last_used = Instant::now();
-    // One timer, for the write watch or the idle timeout.
-    let timer = tokio::time::sleep(config.idle_timeout);
+    // One timer, for the idle timeout while idle, the write watch otherwise. It is reset only
+    // when that changes, or when a watch period ends.
+    let timer = tokio::time::sleep_until(watch.deadline);
     tokio::pin!(timer);
     loop {
-        if unsent {
-            // Read what has already arrived before writing more: a host that has gone away
-            // is noticed before anything else is written to it (and lost with it).
+        if unsent && commands_unsent {
+            // Read what has already arrived before writing commands: a host that has gone
+            // away is noticed before they are written to it (and lost with it). Link frames
+            // need not wait: they are made again for the next connection anyway.
             for _ in 0..READ_BATCH {
                 let Some(message) = stream.next().now_or_never() else {
                     break;
@@ -494,42 +499,39 @@ async fn online(
                 }
             }
         }
-        if unsent && !watching {
-            watch = WriteWatch::new(out.len(), config.write_timeout);
-        }
-        watching = unsent;
         let idle = links.by_id.is_empty() && !unsent;
-        let deadline = if unsent {
-            Some(watch.deadline)
-        } else if idle {
-            Some(last_used + config.idle_timeout)
+        let deadline = if idle {
+            last_used + config.idle_timeout
         } else {
-            None
+            watch.deadline
         };
-        if let Some(deadline) = deadline {
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
         }
         // Writes are one branch among the others, so that a host that stops reading never
         // stops this task from reading its frames and taking requests.
         tokio::select! {
             sent = send_pending(&mut sink, &mut out), if unsent => match sent {
-                Ok(()) => unsent = false,
+                Ok(()) => {
+                    unsent = false;
+                    commands_unsent = false;
+                    flushes += 1;
+                }
                 Err(_) => return lost(&mut out, commands),
             },
-            () = &mut timer, if deadline.is_some() => {
-                if !unsent {
+            () = &mut timer => {
+                if idle {
                     close(&mut sink).await;
                     return Online::Idle;
                 }
-                if !watch.moved(out.len()) {
+                if unsent && !watch.moved(out.len(), flushes) {
                     tracing::warn!(
                         timeout = ?config.write_timeout,
                         "the host has stopped reading; reconnecting"
                     );
                     return lost(&mut out, commands);
                 }
+                watch = WriteWatch::new(config.write_timeout, out.len(), flushes);
             }
             request = requests.recv() => {
                 let Some(request) = request else {
@@ -538,12 +540,12 @@ async fn online(
                 };
                 last_used = Instant::now();
                 unsent = true;
-                take_request(request, links, &mut out);
+                commands_unsent |= take_request(request, links, &mut out);
                 // Take what else is queued (up to a bound, so reads get their turn): their
                 // frames go out in one write.
                 for _ in 1..REQUEST_BATCH {
                     match requests.try_recv() {
-                        Ok(request) => take_request(request, links, &mut out),
+                        Ok(request) => commands_unsent |= take_request(request, links, &mut out),
                         Err(_) => break,
                     }
                 }
@@ -559,32 +561,28 @@ async fn online(
     }
 }
 
-/// Watches a connection's writes for a host that stops reading them.
+/// Watches a connection's writes for a host that stops reading them, one period at a time.
 struct WriteWatch {
-    /// When the writes must have moved on.
+    /// When the period ends.
     deadline: Instant,
-    /// How many messages were waiting when the watch (re)started.
+    /// How many items waited to be written when the period started.
     waiting: usize,
-    timeout: Duration,
+    /// How many times everything had been written when the period started.
+    flushes: u64,
 }
 
 impl WriteWatch {
-    fn new(waiting: usize, timeout: Duration) -> Self {
+    fn new(timeout: Duration, waiting: usize, flushes: u64) -> Self {
         WriteWatch {
             deadline: Instant::now() + timeout,
             waiting,
-            timeout,
+            flushes,
         }
     }
 
-    /// At the deadline: whether fewer messages wait than when the watch started (then it
-    /// starts again from now).
-    fn moved(&mut self, waiting: usize) -> bool {
-        let moved = waiting < self.waiting;
-        if moved {
-            *self = WriteWatch::new(waiting, self.timeout);
-        }
-        moved
+    /// At the end of the period: whether the writes moved on during it.
+    fn moved(&self, waiting: usize, flushes: u64) -> bool {
+        waiting < self.waiting || flushes != self.flushes
     }
 }
 
@@ -599,8 +597,9 @@ async fn close(sink: &mut SplitSink<Socket, Message>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
-/// Takes a request on a live connection, queueing the frames it needs in `out`.
-fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Outgoing>) {
+/// Takes a request on a live connection, queueing the frames it needs in `out`; whether it
+/// queued a command.
+fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Outgoing>) -> bool {
     match request {
         HostRequest::Link {
             node,
@@ -621,7 +620,7 @@ fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Outg
                         Ok(()) => subscriber.sink().synced(),
                         Err(reason) => {
                             subscriber.refuse(UnlinkReason::BadValue(reason));
-                            return;
+                            return false;
                         }
                     }
                 }
@@ -637,12 +636,14 @@ fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Outg
             } else if first && !sync {
                 out.push_back(Outgoing::Frame(frame(EnvelopeKind::Link, &address, None)));
             }
+            false
         }
         HostRequest::Unlink { id } => {
             if let Some(address) = links.remove(id) {
                 links.unlink_sent(&address);
                 out.push_back(Outgoing::Frame(frame(EnvelopeKind::Unlink, &address, None)));
             }
+            false
         }
         HostRequest::Command {
             node,
@@ -655,6 +656,7 @@ fn take_request(request: HostRequest, links: &mut Links, out: &mut VecDeque<Outg
                 body,
                 waits,
             }));
+            true
         }
     }
 }
