@@ -7,7 +7,7 @@ use std::time::Duration;
 use std::future::Future;
 use std::task::{ready, Poll};
 
-use futures::stream::SplitSink;
+use futures::stream::{SplitSink, SplitStream};
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -433,6 +433,22 @@ fn lost(out: &mut VecDeque<Outgoing>, commands: &mut VecDeque<Waiting>) -> Onlin
     Online::Lost
 }
 
+/// Handles the messages that have already arrived, up to [`READ_BATCH`] (so that writes get
+/// their turn); `Some(Online::Lost)` when the connection is over.
+fn receive_ready(
+    stream: &mut SplitStream<Socket>,
+    links: &mut Links,
+    out: &mut VecDeque<Outgoing>,
+) -> Option<Online> {
+    for _ in 0..READ_BATCH {
+        let message = stream.next().now_or_never()?;
+        if let Some(online) = receive(message, links, out) {
+            return Some(online);
+        }
+    }
+    None
+}
+
 /// Handles a message from the host; `Some(Online::Lost)` when the connection is over.
 fn receive(
     message: Option<Result<Message, WsError>>,
@@ -490,13 +506,8 @@ async fn online(
             // Read what has already arrived before writing commands: a host that has gone
             // away is noticed before they are written to it (and lost with it). Link frames
             // need not wait: they are made again for the next connection anyway.
-            for _ in 0..READ_BATCH {
-                let Some(message) = stream.next().now_or_never() else {
-                    break;
-                };
-                if receive(message, links, &mut out).is_some() {
-                    return lost(&mut out, commands);
-                }
+            if receive_ready(&mut stream, links, &mut out).is_some() {
+                return lost(&mut out, commands);
             }
         }
         let idle = links.by_id.is_empty() && !unsent;
@@ -555,6 +566,10 @@ async fn online(
                 if receive(message, links, &mut out).is_some() {
                     return lost(&mut out, commands);
                 }
+                // Take what else has arrived.
+                if receive_ready(&mut stream, links, &mut out).is_some() {
+                    return lost(&mut out, commands);
+                }
                 unsent |= out.len() > before;
             }
         }
@@ -586,7 +601,8 @@ impl WriteWatch {
     }
 }
 
-/// How many messages that have already arrived are read before each write.
+/// How many messages that have already arrived are read at once (also before writing
+/// commands).
 const READ_BATCH: usize = 256;
 
 /// How many requests the connection takes at once before it looks at the socket again.
