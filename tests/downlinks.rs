@@ -1251,6 +1251,51 @@ mod remote {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_host_that_falls_silent_and_answers_no_ping_is_connected_to_again() {
+        use tidal::client::{Client, RawEvent};
+        use tidal::remote::RemoteConfig;
+
+        // The deaf host sends nothing after the sync, and never reads our pings.
+        let (addr, _send_event, host) = deaf_host();
+        let mut config = RemoteConfig::default();
+        config.keepalive = Duration::from_millis(200);
+        let client = Client::with_config(config);
+        let mut link = client.raw_link(&format!("ws://{addr}"), "/deaf", "value", true);
+        assert_eq!(next(&mut link).await, Some(RawEvent::Linked));
+        let reconnected = tokio::time::timeout(Duration::from_secs(10), host).await;
+        assert!(matches!(reconnected, Ok(Ok(()))), "{reconnected:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_host_that_answers_pings_keeps_its_connection() {
+        use tidal::client::Client;
+        use tidal::remote::RemoteConfig;
+
+        let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+        let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+        let mut config = RemoteConfig::default();
+        config.keepalive = Duration::from_millis(50);
+        let client = Client::with_config(config);
+        let log = Log::default();
+        let (linked, synced) = (log.clone(), log.clone());
+        let _downlink = client
+            .value_downlink::<i64>(&host, "/source/1", "value")
+            .on_linked(move || linked.push("linked".into()))
+            .on_synced(move |v| synced.push(format!("synced {v}")))
+            .open()
+            .await
+            .unwrap();
+        log.wait_for("synced 0").await;
+        // Twenty keep-alive periods without a lane event: the pings are answered, so the
+        // link stays as it is (a reconnection would link and sync again).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(log.lines(), ["linked", "synced 0"]);
+        assert_eq!(source.server.open_connections(), 1);
+        drop(client);
+        source.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_idle_connection_closes_and_opens_again_when_needed() {
         use tidal::client::Client;
         use tidal::remote::RemoteConfig;

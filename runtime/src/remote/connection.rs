@@ -466,6 +466,8 @@ fn receive(
             Err(err) => tracing::warn!(%err, "bad envelope from the remote host ignored"),
         },
         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Some(Online::Lost),
+        // Answered at once: the host may be checking that we are still there.
+        Some(Ok(Message::Ping(payload))) => out.push_back(Outgoing::Frame(Message::Pong(payload))),
         Some(Ok(_)) => {}
     }
     None
@@ -501,6 +503,11 @@ async fn online(
     // when that changes, or when a watch period ends.
     let timer = tokio::time::sleep_until(watch.deadline);
     tokio::pin!(timer);
+    // The keep-alive: how many times messages came, as of its last tick, and whether a ping
+    // is waiting for its answer.
+    let keepalive = tokio::time::sleep(config.keepalive);
+    tokio::pin!(keepalive);
+    let (mut received, mut heard, mut pinged) = (0u64, 0u64, false);
     loop {
         if unsent && commands_unsent {
             // Read what has already arrived before writing commands: a host that has gone
@@ -544,6 +551,21 @@ async fn online(
                 }
                 watch = WriteWatch::new(config.write_timeout, out.len(), flushes);
             }
+            () = &mut keepalive => {
+                if received != heard {
+                    (heard, pinged) = (received, false);
+                } else if !pinged {
+                    out.push_back(Outgoing::Frame(Message::Ping(Default::default())));
+                    (unsent, pinged) = (true, true);
+                } else {
+                    tracing::warn!(
+                        keepalive = ?config.keepalive,
+                        "the host has not answered a ping; reconnecting"
+                    );
+                    return lost(&mut out, commands);
+                }
+                keepalive.as_mut().reset(Instant::now() + config.keepalive);
+            }
             request = requests.recv() => {
                 let Some(request) = request else {
                     close(&mut sink).await;
@@ -562,6 +584,7 @@ async fn online(
                 }
             }
             message = stream.next() => {
+                received += 1;
                 let before = out.len();
                 if receive(message, links, &mut out).is_some() {
                     return lost(&mut out, commands);

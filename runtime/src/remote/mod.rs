@@ -25,7 +25,9 @@
 //! WARP aliases `warp://` (for `ws://`) and `warps://` (for `wss://`). A connection no link
 //! has used for [`RemoteConfig::idle_timeout`] is closed, and opened again when needed. A
 //! host that stops reading does not stop its events arriving; once the writes to it have made
-//! no progress for [`RemoteConfig::write_timeout`], the connection counts as lost.
+//! no progress for [`RemoteConfig::write_timeout`], the connection counts as lost. A host that
+//! sends nothing is pinged (see [`RemoteConfig::keepalive`]); one that does not answer, for
+//! example because it vanished without closing the connection, counts as lost too.
 
 mod connection;
 mod tls;
@@ -66,6 +68,10 @@ pub struct RemoteConfig {
     /// How long the host may leave our writes waiting (it stopped reading) before the
     /// connection counts as lost and is made again. Default 30 s.
     pub write_timeout: Duration,
+    /// How often the host's silence is checked: a host that has sent nothing for one such
+    /// period is pinged, and if it still sends nothing for another, the connection counts as
+    /// lost (a host that vanished without closing it) and is made again. Default 30 s.
+    pub keepalive: Duration,
     /// Which certificates `wss://` hosts may present. Default: the built-in Mozilla roots.
     pub tls: TlsConfig,
 }
@@ -81,6 +87,7 @@ impl Default for RemoteConfig {
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
+            keepalive: Duration::from_secs(30),
             tls: TlsConfig::default(),
         }
     }
