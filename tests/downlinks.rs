@@ -1214,6 +1214,12 @@ mod remote {
         link
     }
 
+    /// Waits until the client connects to the deaf host again (its task then ends).
+    async fn comes_back(host: JoinHandle<()>) {
+        let reconnected = tokio::time::timeout(Duration::from_secs(10), host).await;
+        assert!(matches!(reconnected, Ok(Ok(()))), "{reconnected:?}");
+    }
+
     async fn next(link: &mut tidal::client::RawLink) -> Option<tidal::client::RawEvent> {
         let next = tokio::time::timeout(Duration::from_secs(10), link.next()).await;
         next.expect("the link reports within 10 s")
@@ -1246,8 +1252,7 @@ mod remote {
         config.write_timeout = Duration::from_millis(500);
         let client = Client::with_config(config);
         let _link = stall(&client, &format!("ws://{addr}")).await;
-        let reconnected = tokio::time::timeout(Duration::from_secs(10), host).await;
-        assert!(matches!(reconnected, Ok(Ok(()))), "{reconnected:?}");
+        comes_back(host).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1262,8 +1267,7 @@ mod remote {
         let client = Client::with_config(config);
         let mut link = client.raw_link(&format!("ws://{addr}"), "/deaf", "value", true);
         assert_eq!(next(&mut link).await, Some(RawEvent::Linked));
-        let reconnected = tokio::time::timeout(Duration::from_secs(10), host).await;
-        assert!(matches!(reconnected, Ok(Ok(()))), "{reconnected:?}");
+        comes_back(host).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
