@@ -28,9 +28,14 @@
 //! tidal's. The clients are the same code for both servers: they only look at the integer at the
 //! end of each frame. They use a 16 KiB read buffer (see [`CLIENT_READ_BUFFER`]).
 //!
-//! The **anchor** figures are fixed numbers, not measured here (the SwimOS server cannot run on
-//! this machine): SwimOS (swim-rust 0.1.1) on this kind of machine, from
-//! `shared/reference/warp.md` and the issue.
+//! The **anchor** figures are fixed numbers: SwimOS (swim-rust 0.1.1) on this kind of machine,
+//! from `shared/reference/warp.md` and the issue. Scenario 1 can also measure a real SwimOS
+//! server side by side: start one with
+//! `"$(bash scripts/swimos-server.sh --release)" 9101` (the agent of `interop/swimos-server`,
+//! whose `/source/:id` agents have the value lane `value`) and run the bench with
+//! `WARP_LOAD_SWIMOS=127.0.0.1:9101`. Its figures are printed under the table, with the ratio
+//! tidal/SwimOS; SwimOS runs in its own process with its own runtime, so the set-up is not
+//! the same as tidal's (one worker thread), and the ratio is a rough one.
 //!
 //! # Scenarios
 //!
@@ -102,6 +107,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
@@ -196,6 +203,15 @@ const REPLY_LIMIT: Duration = Duration::from_secs(10);
 const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
 
 type Client = WebSocketStream<TcpStream>;
+
+/// The SwimOS server to measure in scenario 1 too, from `WARP_LOAD_SWIMOS` (`host:port`).
+fn swimos() -> Option<SocketAddr> {
+    let addr = std::env::var("WARP_LOAD_SWIMOS").ok()?;
+    Some(
+        addr.parse()
+            .expect("WARP_LOAD_SWIMOS is an address like 127.0.0.1:9101"),
+    )
+}
 
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
@@ -355,6 +371,25 @@ async fn scenario_commands(counts: Counts, tidal: SocketAddr, baseline: SocketAd
         Show::Count,
         "n/a",
     );
+    if let Some(swimos) = swimos() {
+        let mut swimos_rates = Samples::default();
+        for run in 0..counts.runs {
+            let base = run as i32 * c;
+            let (elapsed, _) = within(
+                SCENARIO_LIMIT,
+                format!("scenario 1 (SwimOS at {swimos}, run {run})"),
+                command_throughput(swimos, "/source/t", base, c),
+            )
+            .await;
+            swimos_rates.push(c as f64 / elapsed.as_secs_f64());
+        }
+        let ratio = rates[0].median().unwrap_or(0.0) / swimos_rates.median().unwrap_or(1.0);
+        println!(
+            "  measured SwimOS 0.1.1 at {swimos} (node /source/t): {} commands/s; \
+             tidal/SwimOS {ratio:.2}x (higher is better for tidal)",
+            swimos_rates.show(Show::Rate)
+        );
+    }
 }
 
 /// One run of scenario 1; returns the time to the last value and the events the watcher saw.
@@ -1204,13 +1239,20 @@ async fn connect(addr: SocketAddr, nodelay: bool) -> Client {
             .unwrap_or_else(|err| panic!("cannot connect to {addr}: {err}"));
         stream.set_nodelay(nodelay).expect("TCP_NODELAY can be set");
         let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
-        let (socket, _) = tokio_tungstenite::client_async_with_config(
-            format!("ws://{addr}/"),
-            stream,
-            Some(config),
-        )
-        .await
-        .unwrap_or_else(|err| panic!("WebSocket handshake with {addr} failed: {err}"));
+        let mut request = format!("ws://{addr}/")
+            .into_client_request()
+            .expect("a WebSocket URL");
+        if swimos() == Some(addr) {
+            // SwimOS 0.1.1 refuses clients that do not offer `warp0`; the baseline servers
+            // name no subprotocol, which a client offering one refuses.
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_static("warp0"));
+        }
+        let (socket, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+                .await
+                .unwrap_or_else(|err| panic!("WebSocket handshake with {addr} failed: {err}"));
         socket
     })
     .await
