@@ -1278,7 +1278,7 @@ mod remote {
         let source = source_server("127.0.0.1:0".parse().unwrap()).await;
         let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
         let mut config = RemoteConfig::default();
-        config.keepalive = Duration::from_millis(50);
+        config.keepalive = Duration::from_millis(400);
         let client = Client::with_config(config);
         let log = Log::default();
         let (linked, synced) = (log.clone(), log.clone());
@@ -1290,9 +1290,9 @@ mod remote {
             .await
             .unwrap();
         log.wait_for("synced 0").await;
-        // Twenty keep-alive periods without a lane event: the pings are answered, so the
-        // link stays as it is (a reconnection would link and sync again).
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Seven keep-alive periods without a lane event: the pings are answered, so the link
+        // stays as it is (a reconnection would link and sync again).
+        tokio::time::sleep(Duration::from_millis(2800)).await;
         assert_eq!(log.lines(), ["linked", "synced 0"]);
         assert_eq!(source.server.open_connections(), 1);
         drop(client);
