@@ -742,6 +742,27 @@ mod remote {
         }
     }
 
+    /// Waits until a value downlink that lost its connection has linked again and holds 9
+    /// (written during the outage), having neither unlinked nor failed.
+    async fn relinked_to_9(log: &Log) {
+        count(log, "linked", 2).await;
+        eventually(
+            || log.contains("synced 9") || log.contains("event 9"),
+            || format!("9 never came: {:?}", log.lines()),
+        )
+        .await;
+        never_unlinked(log);
+    }
+
+    /// A lost connection is not an unlink.
+    fn never_unlinked(log: &Log) {
+        let lines = log.lines();
+        assert!(
+            !lines.iter().any(|l| l == "unlinked" || l == "failed"),
+            "{lines:?}"
+        );
+    }
+
     async fn count(log: &Log, line: &str, n: usize) {
         let seen = || log.lines().iter().filter(|l| *l == line).count();
         eventually(
@@ -794,17 +815,8 @@ mod remote {
         let source = source_server(addr).await;
         // Relinked and resynced. The new host's agent starts from 0 and the queued write sets 9,
         // possibly before the sync completes (then the downlink syncs straight to 9).
-        count(&log, "linked", 2).await;
-        eventually(
-            || log.contains("synced 9") || log.contains("event 9"),
-            || format!("9 never came: {:?}", log.lines()),
-        )
-        .await;
+        relinked_to_9(&log).await;
         let lines = log.lines();
-        assert!(
-            !lines.iter().any(|l| l == "unlinked" || l == "failed"),
-            "{lines:?}"
-        );
         assert_eq!(
             lines.iter().filter(|l| l.starts_with("synced")).count(),
             2,
@@ -1474,12 +1486,7 @@ mod remote {
                 .await
                 .unwrap();
             let swimos = start(port).await;
-            count(&log, "linked", 2).await;
-            eventually(
-                || log.contains("synced 9") || log.contains("event 9"),
-                || format!("9 never came: {:?}", log.lines()),
-            )
-            .await;
+            relinked_to_9(&log).await;
             eventually(
                 || {
                     map_log.contains("synced [\"b=2\"]")
@@ -1488,12 +1495,8 @@ mod remote {
                 || format!("b never came: {:?}", map_log.lines()),
             )
             .await;
-            for lines in [log.lines(), map_log.lines()] {
-                assert!(
-                    !lines.iter().any(|l| l == "unlinked" || l == "failed"),
-                    "{lines:?}"
-                );
-            }
+            never_unlinked(&log);
+            never_unlinked(&map_log);
             values.stop().await;
             maps.stop().await;
             drop(swimos);

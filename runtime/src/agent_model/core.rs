@@ -19,6 +19,7 @@ use crate::event_handler::{
     Wakeup,
 };
 use crate::lanes::{CommandPayload, UnlinkReason};
+use crate::remote::Waits;
 
 /// A handler failure, as logged and reported: which agent, which lane, what went wrong.
 #[derive(Debug)]
@@ -366,8 +367,15 @@ fn send_later(environment: Arc<dyn Environment>, command: OutgoingCommand) {
             lane,
             payload,
         } = command;
-        if let Err(reason) =
-            send_command(environment.as_ref(), host.as_deref(), &node, &lane, payload).await
+        if let Err(reason) = send_command(
+            environment.as_ref(),
+            host.as_deref(),
+            &node,
+            &lane,
+            payload,
+            Waits::Every,
+        )
+        .await
         {
             tracing::warn!(%node, %lane, %reason, "command not delivered");
         }

@@ -53,24 +53,19 @@ pub(crate) trait Environment: Send + Sync + 'static {
     fn remote(&self) -> Option<&RemotePool>;
 }
 
-/// The connections through which `environment` reaches `host`.
-pub(crate) fn remote_pool<'a>(
-    environment: &'a dyn Environment,
-    host: &str,
-) -> Result<&'a RemotePool, UnlinkReason> {
-    environment.remote().ok_or_else(|| no_remote(host))
-}
-
-/// Sends a command to a lane of any agent, waiting while its inbox is full.
+/// Sends a command to a lane of any agent, waiting while its inbox is full. To another host,
+/// it waits while the connection is down as `waits` says.
 pub(crate) async fn send_command(
     environment: &dyn Environment,
     host: Option<&str>,
     node: &str,
     lane: &str,
     payload: CommandPayload,
+    waits: Waits,
 ) -> Result<(), UnlinkReason> {
     if let Some(host) = host {
-        return remote_pool(environment, host)?.command(host, node, lane, payload, Waits::Every);
+        let pool = environment.remote().ok_or_else(|| no_remote(host))?;
+        return pool.command(host, node, lane, payload, waits);
     }
     let mailbox = environment.resolve(node)?;
     mailbox

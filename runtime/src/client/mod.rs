@@ -39,7 +39,7 @@ use crate::agent_model::environment::{send_command, Environment, Mailbox};
 use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
 use crate::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
 use crate::lanes::{AgentItem, CommandPayload, ItemSpec, UnlinkReason};
-use crate::remote::{RemoteConfig, RemotePool};
+use crate::remote::{RemoteConfig, RemotePool, Waits};
 
 /// Why the client could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,11 +221,18 @@ impl Client {
         lane: &str,
         payload: CommandPayload,
     ) -> Result<(), ClientError> {
-        send_command(self.environment.as_ref(), Some(host), node, lane, payload)
-            .await
-            .map_err(|reason| match reason {
-                UnlinkReason::Unreachable(why) => ClientError::Unreachable(why),
-                other => ClientError::Unreachable(other.to_string()),
-            })
+        send_command(
+            self.environment.as_ref(),
+            Some(host),
+            node,
+            lane,
+            payload,
+            Waits::Every,
+        )
+        .await
+        .map_err(|reason| match reason {
+            UnlinkReason::Unreachable(why) => ClientError::Unreachable(why),
+            other => ClientError::Unreachable(other.to_string()),
+        })
     }
 }

@@ -18,7 +18,7 @@ use crate::agent_model::environment::{send_command, Environment};
 use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
 use crate::config::AgentConfig;
 use crate::lanes::{CommandPayload, UnlinkReason};
-use crate::remote::RemoteConfig;
+use crate::remote::{RemoteConfig, Waits};
 
 /// Settings of a server.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -249,6 +249,7 @@ impl ServerHandle {
             node,
             lane,
             CommandPayload::typed(value),
+            Waits::Every,
         )
         .await
         .map_err(|reason| server_error(node.to_owned(), reason))

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::lifecycle::Address;
 use super::slot::{Pending, Slot};
-use crate::agent_model::environment::{remote_pool, send_command, Environment};
+use crate::agent_model::environment::{send_command, Environment};
 use crate::lanes::{map_message_to_value, CommandPayload, MapMessage};
 use crate::lock::lock;
 use crate::remote::Waits;
@@ -156,8 +156,8 @@ struct Outbox<Q> {
 /// What an outbox holds: the latest value, or a queue of map operations.
 trait Queue: Default + Send + 'static {
     type Command: Serialize + Send + 'static;
-    /// Whether a write supersedes the earlier ones (a value downlink's).
-    const LATEST: bool = false;
+    /// How its writes wait while a remote connection is down.
+    const WAITS: Waits = Waits::Every;
     fn next(&mut self) -> Option<Self::Command>;
 
     /// The command as sent to a local agent, or in WARP form to a remote host.
@@ -178,7 +178,7 @@ impl<T> Default for Latest<T> {
 
 impl<T: Serialize + Send + 'static> Queue for Latest<T> {
     type Command = T;
-    const LATEST: bool = true;
+    const WAITS: Waits = Waits::Latest;
     fn next(&mut self) -> Option<T> {
         self.0.take()
     }
@@ -247,6 +247,15 @@ impl<Q: Queue> Writer<Q> {
 }
 
 impl<Q> Writer<Q> {
+    /// Formats the handle `name` writing through this writer.
+    fn debug(&self, f: &mut fmt::Formatter<'_>, name: &str, lifeline: &Lifeline) -> fmt::Result {
+        f.debug_struct(name)
+            .field("node", &self.target.node)
+            .field("lane", &self.target.lane)
+            .field("status", &lifeline.status())
+            .finish()
+    }
+
     /// No more writes: the task sends what is queued, then ends.
     fn close(&self) {
         self.outbox.closed.store(true, Ordering::Release);
@@ -270,12 +279,15 @@ async fn send_all<Q: Queue>(outbox: Arc<Outbox<Q>>, target: Target) {
                     continue;
                 };
                 let payload = Q::payload(command, target.host.is_some());
-                let (node, lane) = (&target.node, &target.lane);
-                let sent = match target.host.as_deref() {
-                    Some(host) if Q::LATEST => remote_pool(environment.as_ref(), host)
-                        .and_then(|pool| pool.command(host, node, lane, payload, Waits::Latest)),
-                    host => send_command(environment.as_ref(), host, node, lane, payload).await,
-                };
+                let sent = send_command(
+                    environment.as_ref(),
+                    target.host.as_deref(),
+                    &target.node,
+                    &target.lane,
+                    payload,
+                    Q::WAITS,
+                )
+                .await;
                 if let Err(reason) = sent {
                     tracing::warn!(node = %target.node, lane = %target.lane, %reason, "downlink write dropped");
                 }
@@ -284,6 +296,26 @@ async fn send_all<Q: Queue>(outbox: Arc<Outbox<Q>>, target: Target) {
             None => outbox.wake.notified().await,
         }
     }
+}
+
+/// The state accessors every handle has, over its `lifeline` field.
+macro_rules! lifeline_accessors {
+    () => {
+        /// Whether the downlink is linked (or linked and synced).
+        pub fn is_linked(&self) -> bool {
+            self.lifeline.is_linked()
+        }
+
+        /// Whether the downlink has stopped.
+        pub fn is_stopped(&self) -> bool {
+            self.lifeline.is_stopped()
+        }
+
+        /// Where the downlink is in its life.
+        pub fn status(&self) -> DownlinkStatus {
+            self.lifeline.status()
+        }
+    };
 }
 
 /// A handle to a value downlink (see `HandlerContext::value_downlink_builder`).
@@ -330,29 +362,12 @@ where
         self.writer.close();
     }
 
-    /// Whether the downlink is linked (or linked and synced).
-    pub fn is_linked(&self) -> bool {
-        self.lifeline.is_linked()
-    }
-
-    /// Whether the downlink has stopped.
-    pub fn is_stopped(&self) -> bool {
-        self.lifeline.is_stopped()
-    }
-
-    /// Where the downlink is in its life.
-    pub fn status(&self) -> DownlinkStatus {
-        self.lifeline.status()
-    }
+    lifeline_accessors!();
 }
 
 impl<T> fmt::Debug for ValueDownlinkHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValueDownlinkHandle")
-            .field("node", &self.writer.target.node)
-            .field("lane", &self.writer.target.lane)
-            .field("status", &self.lifeline.status())
-            .finish()
+        self.writer.debug(f, "ValueDownlinkHandle", &self.lifeline)
     }
 }
 
@@ -416,29 +431,12 @@ where
         self.writer.close();
     }
 
-    /// Whether the downlink is linked (or linked and synced).
-    pub fn is_linked(&self) -> bool {
-        self.lifeline.is_linked()
-    }
-
-    /// Whether the downlink has stopped.
-    pub fn is_stopped(&self) -> bool {
-        self.lifeline.is_stopped()
-    }
-
-    /// Where the downlink is in its life.
-    pub fn status(&self) -> DownlinkStatus {
-        self.lifeline.status()
-    }
+    lifeline_accessors!();
 }
 
 impl<K, V> fmt::Debug for MapDownlinkHandle<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapDownlinkHandle")
-            .field("node", &self.writer.target.node)
-            .field("lane", &self.writer.target.lane)
-            .field("status", &self.lifeline.status())
-            .finish()
+        self.writer.debug(f, "MapDownlinkHandle", &self.lifeline)
     }
 }
 
@@ -459,15 +457,7 @@ impl EventDownlinkHandle {
         self.lifeline.stop();
     }
 
-    /// Whether the downlink is linked.
-    pub fn is_linked(&self) -> bool {
-        self.lifeline.is_linked()
-    }
-
-    /// Whether the downlink has stopped.
-    pub fn is_stopped(&self) -> bool {
-        self.lifeline.is_stopped()
-    }
+    lifeline_accessors!();
 }
 
 impl fmt::Debug for EventDownlinkHandle {

@@ -16,6 +16,7 @@ use super::EndpointConfig;
 use crate::agent_model::downlink::slot::{Notifier, Slot};
 use crate::agent_model::environment::{send_command, send_link, send_unlink, Environment};
 use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
+use crate::remote::Waits;
 use crate::warp::{write_frame, Envelope, EnvelopeKind};
 
 /// A client's link to one lane.
@@ -290,8 +291,15 @@ async fn handle(
             }
         }
         EnvelopeKind::Command => {
-            if let Err(reason) =
-                send_command(environment, None, &node, &lane, CommandPayload::Recon(body)).await
+            if let Err(reason) = send_command(
+                environment,
+                None,
+                &node,
+                &lane,
+                CommandPayload::Recon(body),
+                Waits::Every,
+            )
+            .await
             {
                 tracing::debug!(%node, %lane, %reason, "command from a client dropped");
             }
