@@ -9,6 +9,8 @@ pub mod agent_lifecycle;
 pub mod agent_model;
 pub mod client;
 pub mod config;
+pub mod downlink;
+pub(crate) mod environment;
 pub mod event_handler;
 pub mod lanes;
 mod lock;
@@ -19,3 +21,6 @@ pub mod state;
 pub mod stores;
 pub mod testing;
 pub mod warp;
+
+#[cfg(test)]
+mod layering;

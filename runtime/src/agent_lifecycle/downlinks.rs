@@ -6,11 +6,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::HandlerContext;
-use crate::agent_model::downlink::hosted::{
+use crate::downlink::hosted::{
     EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle,
 };
-use crate::agent_model::downlink::lifecycle::Address;
-use crate::agent_model::downlink::{
+use crate::downlink::lifecycle::Address;
+use crate::downlink::{
     EventDownlinkBuilder, EventDownlinkLifecycle, LifecycleState, MapDownlinkBuilder,
     MapDownlinkLifecycle, StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder,
     StatelessValueDownlinkBuilder, ValueDownlinkBuilder, ValueDownlinkLifecycle,

@@ -26,7 +26,7 @@ use crate::event_handler::{EventHandler, EventHandlerError};
 /// Items used by lifecycle code, under the paths SwimOS users know.
 pub mod utility {
     pub use super::HandlerContext;
-    pub use crate::agent_model::downlink::{
+    pub use crate::downlink::{
         EventDownlinkBuilder, EventDownlinkLifecycle, MapDownlinkBuilder, MapDownlinkLifecycle,
         StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder, StatelessValueDownlinkBuilder,
         ValueDownlinkBuilder, ValueDownlinkLifecycle,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::downlink::{HostedDownlink, Next};
-use super::environment::{send_command, Environment, Request};
+use crate::downlink::{HostedDownlink, Next};
+use crate::environment::{send_command, Environment, Request};
 use super::runner::{DirtyItems, Runner};
 use super::AgentLaneModel;
 use crate::agent_lifecycle::{AgentLifecycle, HandlerRunner};
@@ -19,7 +19,7 @@ use crate::event_handler::{
     Wakeup,
 };
 use crate::lanes::{CommandPayload, UnlinkReason};
-use crate::remote::Waits;
+use crate::environment::Waits;
 
 /// A handler failure, as logged and reported: which agent, which lane, what went wrong.
 #[derive(Debug)]

@@ -11,8 +11,6 @@
 //! lanes that changed publish to their subscribers.
 
 mod core;
-pub mod downlink;
-pub(crate) mod environment;
 mod runner;
 mod task;
 
@@ -20,10 +18,15 @@ pub(crate) use self::core::AgentCore;
 pub use self::core::HandlerFailure;
 pub use task::{AgentRef, SendError};
 
+/// Downlinks hosted by an agent (re-exported here for the paths SwimOS users know:
+/// `agent_model::downlink::hosted::ValueDownlinkHandle`).
+pub use crate::downlink;
+
 use std::sync::{Arc, Mutex};
 
 use crate::agent_lifecycle::AgentLifecycle;
 use crate::config::AgentConfig;
+use crate::environment;
 use crate::lanes::{AgentItem, ItemSpec};
 use crate::lock::lock;
 

@@ -150,7 +150,7 @@ where
     }
 }
 
-impl<A, L> crate::agent_model::downlink::DynRunner<A> for Runner<'_, A, L>
+impl<A, L> crate::downlink::DynRunner<A> for Runner<'_, A, L>
 where
     A: AgentLaneModel,
     L: AgentLifecycle<A>,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::environment::{Mailbox, Request};
+use crate::environment::{Mailbox, Request};
 use super::{AgentCore, AgentLaneModel};
 use crate::agent_lifecycle::AgentLifecycle;
 use crate::event_handler::{BoxEventHandler, EventHandler};

@@ -35,11 +35,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::agent_lifecycle::{AgentLifecycle, HandlerContext};
-use crate::agent_model::environment::{send_command, Environment, Mailbox};
+use crate::environment::{send_command, Environment, Mailbox};
 use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
 use crate::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
 use crate::lanes::{AgentItem, CommandPayload, ItemSpec, UnlinkReason};
-use crate::remote::{RemoteConfig, RemotePool, Waits};
+use crate::environment::{RemoteHosts, Waits};
+use crate::remote::{RemoteConfig, RemotePool};
 
 /// Why the client could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,7 +94,7 @@ impl Environment for ClientEnvironment {
         false
     }
 
-    fn remote(&self) -> Option<&RemotePool> {
+    fn remote(&self) -> Option<&dyn RemoteHosts> {
         Some(&self.remote)
     }
 }

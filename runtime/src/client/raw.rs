@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::ClientEnvironment;
+use crate::environment::RemoteHosts;
 use crate::lanes::{
     map_event_body, next_link_id, Encoded, LinkSink, LinkSubscriber, ReconMapSink, ReconValueSink,
     UnlinkReason,

@@ -9,10 +9,10 @@ use tokio::sync::oneshot;
 
 use super::{ClientAgent, ClientError};
 use crate::agent_lifecycle::HandlerContext;
-use crate::agent_model::downlink::hosted::{
+use crate::downlink::hosted::{
     EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle,
 };
-use crate::agent_model::downlink::{
+use crate::downlink::{
     StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder, StatelessValueDownlinkBuilder,
 };
 use crate::agent_model::AgentRef;

@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{BoxEventHandler, EventHandler};
-use crate::agent_model::downlink::slot::Notifier;
-use crate::agent_model::downlink::HostedDownlink;
-use crate::agent_model::environment::Environment;
+use crate::downlink::slot::Notifier;
+use crate::downlink::HostedDownlink;
+use crate::environment::Environment;
 use crate::config::AgentConfig;
 use crate::lanes::CommandPayload;
 

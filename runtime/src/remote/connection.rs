@@ -18,7 +18,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use super::{HostRequest, RemoteConfig, Waits};
+use super::{HostRequest, RemoteConfig};
+use crate::environment::Waits;
 use crate::lanes::{with_rest, Encoded, LinkSubscriber, UnlinkReason};
 use crate::recon::{Item, Value};
 use crate::warp::{write_frame, Envelope, EnvelopeKind};

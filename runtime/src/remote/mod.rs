@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::environment::{RemoteHosts, Waits};
 use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
 use crate::lock::lock;
 use crate::recon::Value;
@@ -120,15 +121,6 @@ pub(crate) enum HostRequest {
     },
 }
 
-/// How a command waits while the connection is down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Waits {
-    /// Every command waits, in order (commands, map downlink operations).
-    Every,
-    /// A value downlink's write: it supersedes an earlier one to the same lane still waiting.
-    Latest,
-}
-
 /// The connections of a process, one per host.
 pub(crate) struct RemotePool {
     config: RemoteConfig,
@@ -161,9 +153,11 @@ impl RemotePool {
         hosts.insert(url, queue.clone());
         Ok(queue)
     }
+}
 
-    /// Links `subscriber` to `lane` of `node` on `host`.
-    pub(crate) fn link(&self, host: &str, node: &str, lane: &str, subscriber: LinkSubscriber) {
+impl RemoteHosts for RemotePool {
+
+    fn link(&self, host: &str, node: &str, lane: &str, subscriber: LinkSubscriber) {
         let request = HostRequest::Link {
             node: node.to_owned(),
             lane: lane.to_owned(),
@@ -185,16 +179,13 @@ impl RemotePool {
         }
     }
 
-    /// Closes the link `id` to `host`.
-    pub(crate) fn unlink(&self, host: &str, id: u64) {
+    fn unlink(&self, host: &str, id: u64) {
         if let Ok(queue) = self.host(host) {
             let _ = queue.send(HostRequest::Unlink { id });
         }
     }
 
-    /// Sends a command to `lane` of `node` on `host`; while the connection is down it waits
-    /// as `waits` says.
-    pub(crate) fn command(
+    fn command(
         &self,
         host: &str,
         node: &str,

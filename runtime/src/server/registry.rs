@@ -8,11 +8,12 @@ use tokio::task::JoinHandle;
 
 use super::route::RoutePattern;
 use crate::agent_lifecycle::AgentLifecycle;
-use crate::agent_model::environment::{Environment, Mailbox, Request};
+use crate::environment::{Environment, Mailbox, Request};
 use crate::agent_model::{AgentLaneModel, AgentModel};
 use crate::config::AgentConfig;
 use crate::lanes::UnlinkReason;
 use crate::lock::lock;
+use crate::environment::RemoteHosts;
 use crate::remote::{RemoteConfig, RemotePool};
 
 /// Starts agent instances of one type (an `AgentModel`, type-erased).
@@ -105,7 +106,7 @@ impl Registry {
 }
 
 impl Environment for Registry {
-    fn remote(&self) -> Option<&RemotePool> {
+    fn remote(&self) -> Option<&dyn RemoteHosts> {
         Some(&self.remote)
     }
 

@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::agent_model::environment::Environment;
+use crate::environment::Environment;
 
 /// Settings of the WARP endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]

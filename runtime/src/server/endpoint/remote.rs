@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::agent_model::downlink::slot::{LinkEvents, Pending, Slot, EVENT_QUEUE_BOUND};
+use crate::downlink::slot::{LinkEvents, Pending, Slot, EVENT_QUEUE_BOUND};
 use crate::lanes::{map_event_body, Encoded, ItemKind, ReconMapSink, ReconValueSink};
 
 /// Events of one client link that the connection has not written yet.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::handle::{Control, DownlinkStatus, Lifeline, Target};
 use super::lifecycle::{Address, DynRunner, Outcome};
 use super::slot::{Pending, Slot};
-use crate::agent_model::environment::{send_link, send_unlink, Environment};
+use crate::environment::{send_link, send_unlink, Environment};
 use crate::config::SimpleDownlinkConfig;
 use crate::event_handler::{ActionContext, EventHandlerError};
 use crate::lanes::{next_link_id, LinkSubscriber, UnlinkReason};

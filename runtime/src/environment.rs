@@ -5,7 +5,6 @@ use std::any::Any;
 use tokio::sync::mpsc;
 
 use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
-use crate::remote::{RemotePool, Waits};
 
 fn no_remote(host: &str) -> UnlinkReason {
     UnlinkReason::Unreachable(format!(
@@ -50,7 +49,40 @@ pub(crate) trait Environment: Send + Sync + 'static {
     fn serves(&self, node: &str) -> bool;
 
     /// The connections to other hosts, if this environment has them.
-    fn remote(&self) -> Option<&RemotePool>;
+    fn remote(&self) -> Option<&dyn RemoteHosts>;
+}
+
+/// How a command to another host waits while the connection is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waits {
+    /// Every command waits, in order (commands, map downlink operations).
+    Every,
+    /// A value downlink's write: it supersedes an earlier one to the same lane still waiting.
+    Latest,
+}
+
+/// Lanes of agents on other hosts, reached over connections the environment keeps (the
+/// `remote` module's connection pool implements it).
+pub(crate) trait RemoteHosts: Send + Sync {
+    /// Links `subscriber` to `lane` of `node` on `host` (refusing it if the host is unusable).
+    fn link(&self, host: &str, node: &str, lane: &str, subscriber: LinkSubscriber);
+
+    /// Closes the link `id` to `host`.
+    fn unlink(&self, host: &str, id: u64);
+
+    /// Sends a command to `lane` of `node` on `host`; while the connection is down it waits
+    /// as `waits` says.
+    ///
+    /// # Errors
+    /// The host string is not a usable URL, or the command does not convert to Recon.
+    fn command(
+        &self,
+        host: &str,
+        node: &str,
+        lane: &str,
+        payload: CommandPayload,
+        waits: Waits,
+    ) -> Result<(), UnlinkReason>;
 }
 
 /// Sends a command to a lane of any agent, waiting while its inbox is full. To another host,

@@ -65,14 +65,14 @@ macro_rules! downlink_lifecycle {
         )*
     ) => {
         $(#[$lifecycle_doc])*
-        pub struct $Lifecycle<A, $($T,)* St: $crate::agent_model::downlink::LifecycleState = ()> {
+        pub struct $Lifecycle<A, $($T,)* St: $crate::downlink::LifecycleState = ()> {
             pub(crate) state: St,
             $(
                 pub(crate) $name: Option<Box<dyn FnMut(
                     &St::State,
-                    &mut dyn $crate::agent_model::downlink::DynRunner<A>,
+                    &mut dyn $crate::downlink::DynRunner<A>,
                     $($ty),*
-                ) -> $crate::agent_model::downlink::lifecycle::Outcome + Send>>,
+                ) -> $crate::downlink::lifecycle::Outcome + Send>>,
             )*
             _types: std::marker::PhantomData<fn($($T),*)>,
         }
@@ -96,7 +96,7 @@ macro_rules! downlink_lifecycle {
                     H: $crate::event_handler::EventHandler<A>,
                 {
                     self.$name = Some(Box::new(
-                        move |_: &(), runner: &mut dyn $crate::agent_model::downlink::DynRunner<A>, $($arg: $ty),*| {
+                        move |_: &(), runner: &mut dyn $crate::downlink::DynRunner<A>, $($arg: $ty),*| {
                             runner.run_dyn(&mut f($crate::agent_lifecycle::HandlerContext::default(), $($arg),*))
                         },
                     ));
@@ -109,16 +109,16 @@ macro_rules! downlink_lifecycle {
             pub fn with_shared_state<S: Send + 'static>(
                 self,
                 state: S,
-            ) -> $Lifecycle<A, $($T,)* $crate::agent_model::downlink::Shared<S>> {
+            ) -> $Lifecycle<A, $($T,)* $crate::downlink::Shared<S>> {
                 $Lifecycle {
-                    state: $crate::agent_model::downlink::Shared(state),
+                    state: $crate::downlink::Shared(state),
                     $(
                         $name: self.$name.map(|mut handler| {
                             Box::new(
-                                move |_: &S, runner: &mut dyn $crate::agent_model::downlink::DynRunner<A>, $($arg: $ty),*| {
+                                move |_: &S, runner: &mut dyn $crate::downlink::DynRunner<A>, $($arg: $ty),*| {
                                     handler(&(), runner, $($arg),*)
                                 },
-                            ) as Box<dyn FnMut(&S, &mut dyn $crate::agent_model::downlink::DynRunner<A>, $($ty),*) -> $crate::agent_model::downlink::lifecycle::Outcome + Send>
+                            ) as Box<dyn FnMut(&S, &mut dyn $crate::downlink::DynRunner<A>, $($ty),*) -> $crate::downlink::lifecycle::Outcome + Send>
                         }),
                     )*
                     _types: std::marker::PhantomData,
@@ -126,7 +126,7 @@ macro_rules! downlink_lifecycle {
             }
         }
 
-        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Lifecycle<A, $($T,)* $crate::agent_model::downlink::Shared<S>> {
+        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Lifecycle<A, $($T,)* $crate::downlink::Shared<S>> {
             $(
                 $(#[$doc])*
                 pub fn $name<F, H>(mut self, mut f: F) -> Self
@@ -135,7 +135,7 @@ macro_rules! downlink_lifecycle {
                     H: $crate::event_handler::EventHandler<A>,
                 {
                     self.$name = Some(Box::new(
-                        move |state: &S, runner: &mut dyn $crate::agent_model::downlink::DynRunner<A>, $($arg: $ty),*| {
+                        move |state: &S, runner: &mut dyn $crate::downlink::DynRunner<A>, $($arg: $ty),*| {
                             runner.run_dyn(&mut f(state, $crate::agent_lifecycle::HandlerContext::default(), $($arg),*))
                         },
                     ));
@@ -145,15 +145,15 @@ macro_rules! downlink_lifecycle {
         }
 
         $(#[$builder_doc])*
-        pub struct $Builder<A, $($T,)* St: $crate::agent_model::downlink::LifecycleState = ()> {
+        pub struct $Builder<A, $($T,)* St: $crate::downlink::LifecycleState = ()> {
             pub(crate) lifecycle: $Lifecycle<A, $($T,)* St>,
-            pub(crate) address: $crate::agent_model::downlink::lifecycle::Address,
+            pub(crate) address: $crate::downlink::lifecycle::Address,
             pub(crate) config: $Config,
         }
 
         impl<A: 'static, $($T: 'static),*> $Builder<A, $($T,)* ()> {
             pub(crate) fn new(
-                address: $crate::agent_model::downlink::lifecycle::Address,
+                address: $crate::downlink::lifecycle::Address,
                 config: $Config,
             ) -> Self {
                 $Builder { lifecycle: Default::default(), address, config }
@@ -175,7 +175,7 @@ macro_rules! downlink_lifecycle {
             pub fn with_shared_state<S: Send + 'static>(
                 self,
                 state: S,
-            ) -> $Builder<A, $($T,)* $crate::agent_model::downlink::Shared<S>> {
+            ) -> $Builder<A, $($T,)* $crate::downlink::Shared<S>> {
                 $Builder {
                     lifecycle: self.lifecycle.with_shared_state(state),
                     address: self.address,
@@ -184,7 +184,7 @@ macro_rules! downlink_lifecycle {
             }
         }
 
-        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Builder<A, $($T,)* $crate::agent_model::downlink::Shared<S>> {
+        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Builder<A, $($T,)* $crate::downlink::Shared<S>> {
             $(
                 $(#[$doc])*
                 pub fn $name<F, H>(self, f: F) -> Self
@@ -205,7 +205,7 @@ pub(crate) use downlink_lifecycle;
 macro_rules! call_handler {
     ($lifecycle:expr, $name:ident, $runner:expr $(, $arg:expr)*) => {
         match &mut $lifecycle.$name {
-            Some(handler) => handler($crate::agent_model::downlink::LifecycleState::get(&$lifecycle.state), $runner $(, $arg)*),
+            Some(handler) => handler($crate::downlink::LifecycleState::get(&$lifecycle.state), $runner $(, $arg)*),
             None => Ok(()),
         }
     };
