@@ -20,6 +20,7 @@ pub mod server;
 pub mod state;
 pub mod stores;
 pub mod testing;
+pub(crate) mod vocabulary;
 pub mod warp;
 
 #[cfg(test)]

@@ -6,20 +6,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::HandlerContext;
-use crate::downlink::hosted::{
-    EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle,
-};
+use crate::config::{MapDownlinkConfig, SimpleDownlinkConfig};
+use crate::downlink::hosted::{EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle};
 use crate::downlink::lifecycle::Address;
 use crate::downlink::{
     EventDownlinkBuilder, EventDownlinkLifecycle, LifecycleState, MapDownlinkBuilder,
     MapDownlinkLifecycle, StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder,
     StatelessValueDownlinkBuilder, ValueDownlinkBuilder, ValueDownlinkLifecycle,
 };
-use crate::config::{MapDownlinkConfig, SimpleDownlinkConfig};
-use crate::event_handler::{
-    ActionContext, EventHandler, HandlerAction, OnceHandler, OutgoingCommand, StepResult,
-};
-use crate::lanes::CommandPayload;
+use crate::event_handler::{ActionContext, EventHandler, HandlerAction, OnceHandler, StepResult};
+use crate::vocabulary::{CommandPayload, OutgoingCommand};
 
 fn address(host: Option<&str>, node: &str, lane: &str) -> Address {
     Address {

@@ -8,18 +8,19 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::downlink::{HostedDownlink, Next};
-use crate::environment::{send_command, Environment, Request};
+use super::effects::Effects;
 use super::runner::{DirtyItems, Runner};
 use super::AgentLaneModel;
 use crate::agent_lifecycle::{AgentLifecycle, HandlerRunner};
 use crate::config::{AgentConfig, HandlerErrorPolicy};
+use crate::downlink::{HostedDownlink, Next};
+use crate::environment::Waits;
+use crate::environment::{send_command, Environment, Request};
 use crate::event_handler::{
-    AgentMetadata, BoxEventHandler, Effects, EventHandler, EventHandlerError, OutgoingCommand,
-    Wakeup,
+    AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
 };
 use crate::lanes::{CommandPayload, UnlinkReason};
-use crate::environment::Waits;
+use crate::vocabulary::OutgoingCommand;
 
 /// A handler failure, as logged and reported: which agent, which lane, what went wrong.
 #[derive(Debug)]
@@ -254,11 +255,11 @@ where
     /// Links the downlinks opened and sends the commands issued during the last event.
     fn dispatch_effects(&mut self) {
         // Most events do neither: they pay nothing here.
-        if self.effects.opened.is_empty() && self.effects.commands.is_empty() {
+        if self.effects.downlinks.is_empty() && self.effects.commands.is_empty() {
             return;
         }
         let environment = self.effects.environment().cloned();
-        for (id, downlink) in self.effects.opened.drain(..) {
+        for (id, downlink) in self.effects.downlinks.take() {
             downlink.link(environment.as_deref());
             self.downlinks.insert(id, downlink);
         }

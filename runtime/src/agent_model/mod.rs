@@ -11,6 +11,7 @@
 //! lanes that changed publish to their subscribers.
 
 mod core;
+mod effects;
 mod runner;
 mod task;
 

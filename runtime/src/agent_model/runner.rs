@@ -1,10 +1,10 @@
 //! Stepping handlers and running the lane handlers their changes trigger.
 
+use super::effects::Effects;
 use super::AgentLaneModel;
 use crate::agent_lifecycle::{AgentLifecycle, HandlerRunner};
 use crate::event_handler::{
-    ActionContext, AgentMetadata, Effects, EventHandler, EventHandlerError, Modification,
-    StepResult,
+    ActionContext, AgentMetadata, EventHandler, EventHandlerError, Modification, StepResult,
 };
 use crate::lanes::ModificationSink;
 

@@ -8,9 +8,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::environment::{Mailbox, Request};
 use super::{AgentCore, AgentLaneModel};
 use crate::agent_lifecycle::AgentLifecycle;
+use crate::environment::{Mailbox, Request};
 use crate::event_handler::{BoxEventHandler, EventHandler};
 use crate::lanes::{CommandPayload, UnlinkReason};
 

@@ -35,11 +35,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::agent_lifecycle::{AgentLifecycle, HandlerContext};
-use crate::environment::{send_command, Environment, Mailbox};
 use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
 use crate::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
-use crate::lanes::{AgentItem, CommandPayload, ItemSpec, UnlinkReason};
+use crate::environment::{send_command, Environment, Mailbox};
 use crate::environment::{RemoteHosts, Waits};
+use crate::lanes::{AgentItem, CommandPayload, ItemSpec, UnlinkReason};
 use crate::remote::{RemoteConfig, RemotePool};
 
 /// Why the client could not do what was asked.

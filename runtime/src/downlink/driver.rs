@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::handle::{Control, DownlinkStatus, Lifeline, Target};
 use super::lifecycle::{Address, DynRunner, Outcome};
+use super::outbox::DownlinkOutbox;
 use super::slot::{Pending, Slot};
-use crate::environment::{send_link, send_unlink, Environment};
 use crate::config::SimpleDownlinkConfig;
+use crate::environment::{send_link, send_unlink, Environment};
 use crate::event_handler::{ActionContext, EventHandlerError};
 use crate::lanes::{next_link_id, LinkSubscriber, UnlinkReason};
 
@@ -198,13 +199,16 @@ where
     A: 'static,
     K: Kind<A>,
 {
-    let notifier = context.new_downlink();
+    let outbox = context
+        .downlinks::<DownlinkOutbox<A>>()
+        .expect("the agent task's outbox keeps the table of its downlinks");
+    let notifier = outbox.notifier();
     let id = notifier.id();
     let slot = Arc::new(Slot::new(notifier));
     let control = Arc::new(Control::new());
-    let target = Target::new(context.environment(), &address);
+    let target = Target::new(outbox.environment().cloned(), &address);
     let (kind, handle) = make(Lifeline::new(control.clone(), slot.clone()), target);
-    context.open_downlink(
+    outbox.open(
         id,
         Box::new(Hosted::new(kind, slot, control, address, config)),
     );

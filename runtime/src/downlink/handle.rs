@@ -11,10 +11,10 @@ use tokio::sync::Notify;
 
 use super::lifecycle::Address;
 use super::slot::{Pending, Slot};
+use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
 use crate::lanes::{map_message_to_value, CommandPayload, MapMessage};
 use crate::lock::lock;
-use crate::environment::Waits;
 
 /// Why a downlink handle could not do what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -9,6 +9,7 @@ mod driver;
 mod event;
 pub(crate) mod lifecycle;
 mod map;
+mod outbox;
 pub(crate) mod slot;
 mod value;
 
@@ -16,6 +17,7 @@ pub(crate) use driver::{HostedDownlink, Next};
 pub use event::{EventDownlinkBuilder, EventDownlinkLifecycle, StatelessEventDownlinkBuilder};
 pub use lifecycle::{DynRunner, LifecycleState, Shared};
 pub use map::{MapDownlinkBuilder, MapDownlinkLifecycle, StatelessMapDownlinkBuilder};
+pub(crate) use outbox::DownlinkOutbox;
 pub use value::{StatelessValueDownlinkBuilder, ValueDownlinkBuilder, ValueDownlinkLifecycle};
 
 mod handle;

@@ -1,21 +1,16 @@
 //! What a step can reach besides the agent: async work and a description of the agent instance.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use futures::FutureExt;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{BoxEventHandler, EventHandler};
-use crate::downlink::slot::Notifier;
-use crate::downlink::HostedDownlink;
-use crate::environment::Environment;
 use crate::config::AgentConfig;
-use crate::lanes::CommandPayload;
+use crate::vocabulary::OutgoingCommand;
 
 /// Async work finished: what the agent task must run next.
 pub(crate) enum Wakeup<A> {
@@ -27,59 +22,18 @@ pub(crate) enum Wakeup<A> {
     Relink(u64),
 }
 
-/// A command for a lane of another agent, sent once the current event is over.
-pub(crate) struct OutgoingCommand {
-    pub(crate) host: Option<String>,
-    pub(crate) node: String,
-    pub(crate) lane: String,
-    pub(crate) payload: CommandPayload,
-}
+/// Where a stepping handler leaves the work it hands to the agent task. The agent task's
+/// outbox (in `agent_model`) implements it; this layer knows nothing of what is behind it.
+pub(crate) trait Outbox<A> {
+    /// Polls `future` inside the agent task; what it yields is run as one event.
+    fn wake_on(&mut self, future: BoxFuture<'static, Wakeup<A>>);
 
-/// Async work and outside requests registered by handlers, owned by the agent task.
-pub(crate) struct Effects<A> {
-    suspended: FuturesUnordered<BoxFuture<'static, Wakeup<A>>>,
-    environment: Option<Arc<dyn Environment>>,
-    ready: mpsc::UnboundedSender<u64>,
-    next_downlink: u64,
-    pub(crate) opened: Vec<(u64, Box<dyn HostedDownlink<A>>)>,
-    pub(crate) commands: Vec<OutgoingCommand>,
-}
+    /// Sends a command once the current event is over.
+    fn send_command(&mut self, command: OutgoingCommand);
 
-impl<A: 'static> Effects<A> {
-    pub(crate) fn new(
-        environment: Option<Arc<dyn Environment>>,
-        ready: mpsc::UnboundedSender<u64>,
-    ) -> Self {
-        Effects {
-            suspended: FuturesUnordered::new(),
-            environment,
-            ready,
-            next_downlink: 0,
-            opened: Vec::new(),
-            commands: Vec::new(),
-        }
-    }
-
-    /// The agents around this one (none in the test harness).
-    pub(crate) fn environment(&self) -> Option<&Arc<dyn Environment>> {
-        self.environment.as_ref()
-    }
-
-    /// Links the downlink `id` again after `delay`.
-    pub(crate) fn relink_after(&mut self, id: u64, delay: std::time::Duration) {
-        let relink = tokio::time::sleep(delay).map(move |_| Wakeup::Relink(id));
-        self.suspended.push(relink.boxed());
-    }
-
-    /// The registered futures, polled by the agent task.
-    pub(crate) fn suspended(&mut self) -> &mut FuturesUnordered<BoxFuture<'static, Wakeup<A>>> {
-        &mut self.suspended
-    }
-
-    /// How many futures and timers are pending.
-    pub(crate) fn pending(&self) -> usize {
-        self.suspended.len()
-    }
+    /// The agent's table of downlinks, a type of the `downlink` layer above this one (which
+    /// recovers it by downcasting).
+    fn downlinks(&mut self) -> &mut dyn Any;
 }
 
 /// The agent-task services available to a [`HandlerAction`](super::HandlerAction) while it steps.
@@ -87,12 +41,12 @@ impl<A: 'static> Effects<A> {
 /// Handlers never block or await: they hand futures and timers to the agent task through this
 /// context, and the task runs the handler each one produces when it completes.
 pub struct ActionContext<'a, A> {
-    effects: &'a mut Effects<A>,
+    outbox: &'a mut dyn Outbox<A>,
 }
 
 impl<'a, A: 'static> ActionContext<'a, A> {
-    pub(crate) fn new(effects: &'a mut Effects<A>) -> Self {
-        ActionContext { effects }
+    pub(crate) fn new(outbox: &'a mut dyn Outbox<A>) -> Self {
+        ActionContext { outbox }
     }
 
     /// Runs `future` inside the agent task; when it completes, the handler it yields is run.
@@ -102,35 +56,23 @@ impl<'a, A: 'static> ActionContext<'a, A> {
         H: EventHandler<A> + Send + 'static,
     {
         let wakeup = future.map(|handler| Wakeup::Handler(Box::new(handler) as BoxEventHandler<A>));
-        self.effects.suspended.push(wakeup.boxed());
+        self.outbox.wake_on(wakeup.boxed());
     }
 
     /// Fires the lifecycle's `on_timer` handler with `id` at `at`.
     pub fn schedule_timer(&mut self, at: Instant, id: u64) {
         let timer = tokio::time::sleep_until(at).map(move |_| Wakeup::Timer(id));
-        self.effects.suspended.push(timer.boxed());
+        self.outbox.wake_on(timer.boxed());
     }
 
-    /// An id and a ready-queue notifier for a new downlink.
-    pub(crate) fn new_downlink(&mut self) -> Notifier {
-        let id = self.effects.next_downlink;
-        self.effects.next_downlink += 1;
-        Notifier::new(id, self.effects.ready.clone())
-    }
-
-    /// The agents around this one (none in the test harness).
-    pub(crate) fn environment(&self) -> Option<Arc<dyn Environment>> {
-        self.effects.environment.clone()
-    }
-
-    /// Hosts a downlink; it links once the current event is over.
-    pub(crate) fn open_downlink(&mut self, id: u64, downlink: Box<dyn HostedDownlink<A>>) {
-        self.effects.opened.push((id, downlink));
+    /// The agent's table of downlinks, if it is of type `T` (see [`Outbox::downlinks`]).
+    pub(crate) fn downlinks<T: 'static>(&mut self) -> Option<&mut T> {
+        self.outbox.downlinks().downcast_mut()
     }
 
     /// Sends a command once the current event is over.
     pub(crate) fn send_command(&mut self, command: OutgoingCommand) {
-        self.effects.commands.push(command);
+        self.outbox.send_command(command);
     }
 }
 

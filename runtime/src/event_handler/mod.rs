@@ -34,10 +34,10 @@
 mod action_context;
 mod basic;
 mod combinators;
-mod error;
 
+pub use crate::vocabulary::{EventHandlerError, Modification};
 pub use action_context::{ActionContext, AgentMetadata};
-pub(crate) use action_context::{Effects, OutgoingCommand, Wakeup};
+pub(crate) use action_context::{Outbox, Wakeup};
 pub use basic::{
     ConstHandler, Fail, GetAgentUri, GetParameter, OnceHandler, RepeatHandler, SideEffect, Stop,
     UnitHandler,
@@ -46,7 +46,6 @@ pub use combinators::{
     AndThen, AndThenContextual, Chain, Continuation, Discard, Either, FollowedBy, HandlerActionExt,
     Map, Plain, Sequentially, Then, TryHandler, TryHandlerActionExt, WithAgent,
 };
-pub use error::EventHandlerError;
 
 /// A boxed, `Send` handler action (see [`HandlerActionExt::boxed`]).
 pub type BoxHandlerAction<'a, A, C> = Box<dyn HandlerAction<A, Completion = C> + Send + 'a>;
@@ -79,41 +78,6 @@ pub trait HandlerAction<A> {
 pub trait EventHandler<A>: HandlerAction<A, Completion = ()> {}
 
 impl<A, H> EventHandler<A> for H where H: HandlerAction<A, Completion = ()> + ?Sized {}
-
-/// A report that a step changed an item (lane or store) of the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Modification {
-    item_id: u64,
-    trigger_handler: bool,
-}
-
-impl Modification {
-    /// The item changed and its lifecycle handler must run.
-    pub fn of(item_id: u64) -> Self {
-        Modification {
-            item_id,
-            trigger_handler: true,
-        }
-    }
-
-    /// The item changed (its subscribers must hear of it) but no lifecycle handler runs.
-    pub fn no_trigger(item_id: u64) -> Self {
-        Modification {
-            item_id,
-            trigger_handler: false,
-        }
-    }
-
-    /// The id of the item that changed.
-    pub fn item_id(&self) -> u64 {
-        self.item_id
-    }
-
-    /// Whether the item's lifecycle handler must run.
-    pub fn triggers_handler(&self) -> bool {
-        self.trigger_handler
-    }
-}
 
 /// What one [`HandlerAction::step`] did.
 #[derive(Debug)]

@@ -2,15 +2,26 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::config::AgentConfig;
+use crate::vocabulary::OutgoingCommand;
 
 struct Dummy;
+
+/// An outbox that keeps nothing: these handlers register no async work.
+struct NoOutbox;
+
+impl Outbox<Dummy> for NoOutbox {
+    fn wake_on(&mut self, _: futures::future::BoxFuture<'static, Wakeup<Dummy>>) {}
+    fn send_command(&mut self, _: OutgoingCommand) {}
+    fn downlinks(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
 
 /// Steps `handler` to completion, returning the modifications seen and the result.
 fn run<H: HandlerAction<Dummy>>(
     mut handler: H,
 ) -> (Vec<Modification>, Result<H::Completion, EventHandlerError>) {
-    let (ready, _ready_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut effects = Effects::new(None, ready);
+    let mut effects = NoOutbox;
     let parameters = HashMap::new();
     let config = AgentConfig::default();
     let meta = AgentMetadata::new("/dummy", &parameters, &config);
@@ -70,8 +81,7 @@ fn and_then_contextual_sees_the_agent() {
 
 #[test]
 fn stepping_after_completion_fails() {
-    let (ready, _ready_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut effects = Effects::new(None, ready);
+    let mut effects = NoOutbox;
     let parameters = HashMap::new();
     let config = AgentConfig::default();
     let meta = AgentMetadata::new("/dummy", &parameters, &config);

@@ -21,14 +21,12 @@ mod map_wire;
 mod outlet;
 mod value;
 
+pub use crate::vocabulary::{CommandPayload, ItemKind, ItemSpec, TypedCommand, UnlinkReason};
 pub use command::{CommandLane, CommandLikeItem};
-pub use item::{
-    AgentItem, CommandPayload, CommandTarget, Item, ItemKind, ItemSpec, ModificationSink,
-    TypedCommand,
-};
+pub use item::{AgentItem, CommandTarget, Item, ModificationSink};
 pub use link::{
     next_link_id, Encoded, Latest, LatestSink, LinkSink, LinkSubscriber, MapSink, ReconMapSink,
-    ReconValueSink, SharedEncoding, UnlinkReason, ValueSink,
+    ReconValueSink, SharedEncoding, ValueSink,
 };
 pub(crate) use map::MapCell;
 pub use map::{

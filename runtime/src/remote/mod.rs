@@ -156,7 +156,6 @@ impl RemotePool {
 }
 
 impl RemoteHosts for RemotePool {
-
     fn link(&self, host: &str, node: &str, lane: &str, subscriber: LinkSubscriber) {
         let request = HostRequest::Link {
             node: node.to_owned(),

@@ -14,11 +14,11 @@ use super::route::RoutePattern;
 use crate::agent_lifecycle::AgentLifecycle;
 use serde::Serialize;
 
-use crate::environment::{send_command, Environment};
 use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
 use crate::config::AgentConfig;
-use crate::lanes::{CommandPayload, UnlinkReason};
 use crate::environment::Waits;
+use crate::environment::{send_command, Environment};
+use crate::lanes::{CommandPayload, UnlinkReason};
 use crate::remote::RemoteConfig;
 
 /// Settings of a server.

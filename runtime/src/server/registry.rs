@@ -8,12 +8,12 @@ use tokio::task::JoinHandle;
 
 use super::route::RoutePattern;
 use crate::agent_lifecycle::AgentLifecycle;
-use crate::environment::{Environment, Mailbox, Request};
 use crate::agent_model::{AgentLaneModel, AgentModel};
 use crate::config::AgentConfig;
+use crate::environment::RemoteHosts;
+use crate::environment::{Environment, Mailbox, Request};
 use crate::lanes::UnlinkReason;
 use crate::lock::lock;
-use crate::environment::RemoteHosts;
 use crate::remote::{RemoteConfig, RemotePool};
 
 /// Starts agent instances of one type (an `AgentModel`, type-erased).

@@ -14,9 +14,9 @@ use tokio_tungstenite::WebSocketStream;
 use super::remote::RemotePending;
 use super::EndpointConfig;
 use crate::downlink::slot::{Notifier, Slot};
+use crate::environment::Waits;
 use crate::environment::{send_command, send_link, send_unlink, Environment};
 use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
-use crate::environment::Waits;
 use crate::warp::{write_frame, Envelope, EnvelopeKind};
 
 /// A client's link to one lane.

@@ -2,7 +2,7 @@
 
 use std::error::Error;
 
-/// The error a failing [`HandlerAction`](super::HandlerAction) reports.
+/// The error a failing [`HandlerAction`](crate::event_handler::HandlerAction) reports.
 ///
 /// What happens next is decided by the agent's
 /// [`HandlerErrorPolicy`](crate::config::HandlerErrorPolicy): the failure is logged with the node
