@@ -6,24 +6,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::HandlerContext;
-use crate::config::{MapDownlinkConfig, SimpleDownlinkConfig};
-use crate::downlink::hosted::{EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle};
-use crate::downlink::lifecycle::Address;
-use crate::downlink::{
+use super::{
     EventDownlinkBuilder, EventDownlinkLifecycle, LifecycleState, MapDownlinkBuilder,
     MapDownlinkLifecycle, StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder,
     StatelessValueDownlinkBuilder, ValueDownlinkBuilder, ValueDownlinkLifecycle,
 };
+use crate::config::{MapDownlinkConfig, SimpleDownlinkConfig};
+use crate::downlink::hosted::{EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle};
+use crate::downlink::Address;
 use crate::event_handler::{ActionContext, EventHandler, HandlerAction, OnceHandler, StepResult};
 use crate::vocabulary::{CommandPayload, OutgoingCommand};
-
-fn address(host: Option<&str>, node: &str, lane: &str) -> Address {
-    Address {
-        host: host.map(str::to_owned),
-        node: node.to_owned(),
-        lane: lane.to_owned(),
-    }
-}
 
 impl<A: 'static> HandlerContext<A> {
     /// Starts building a downlink to the value lane `lane` of the agent at `node` (on `host`, or
@@ -57,7 +49,7 @@ impl<A: 'static> HandlerContext<A> {
     where
         T: Clone + Serialize + DeserializeOwned + Send + 'static,
     {
-        ValueDownlinkBuilder::new(address(host, node, lane), config)
+        ValueDownlinkBuilder::new(Address::new(host, node, lane), config)
     }
 
     /// Opens a value downlink with a lifecycle built beforehand.
@@ -75,7 +67,7 @@ impl<A: 'static> HandlerContext<A> {
     {
         ValueDownlinkBuilder {
             lifecycle,
-            address: address(host, node, lane),
+            address: Address::new(host, node, lane),
             config,
         }
         .done()
@@ -93,7 +85,7 @@ impl<A: 'static> HandlerContext<A> {
         K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
         V: Clone + Serialize + DeserializeOwned + Send + 'static,
     {
-        MapDownlinkBuilder::new(address(host, node, lane), config)
+        MapDownlinkBuilder::new(Address::new(host, node, lane), config)
     }
 
     /// Opens a map downlink with a lifecycle built beforehand.
@@ -112,7 +104,7 @@ impl<A: 'static> HandlerContext<A> {
     {
         MapDownlinkBuilder {
             lifecycle,
-            address: address(host, node, lane),
+            address: Address::new(host, node, lane),
             config,
         }
         .done()
@@ -130,7 +122,7 @@ impl<A: 'static> HandlerContext<A> {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        EventDownlinkBuilder::new(address(host, node, lane), config)
+        EventDownlinkBuilder::new(Address::new(host, node, lane), config)
     }
 
     /// Opens an event downlink with a lifecycle built beforehand.
@@ -148,7 +140,7 @@ impl<A: 'static> HandlerContext<A> {
     {
         EventDownlinkBuilder {
             lifecycle,
-            address: address(host, node, lane),
+            address: Address::new(host, node, lane),
             config,
         }
         .done()
@@ -167,7 +159,7 @@ impl<A: 'static> HandlerContext<A> {
     where
         T: Serialize + Send + 'static,
     {
-        let address = address(host, node, lane);
+        let address = Address::new(host, node, lane);
         OnceHandler::new(move |context: &mut ActionContext<A>, _, _: &A| {
             context.send_command(OutgoingCommand {
                 host: address.host,

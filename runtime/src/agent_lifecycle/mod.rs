@@ -16,17 +16,25 @@
 mod context;
 #[doc(hidden)]
 pub mod dispatch;
+mod downlink_builders;
+mod downlink_lifecycle;
 mod downlinks;
 mod schedule;
 
 pub use context::HandlerContext;
+pub use downlink_builders::{
+    EventDownlinkBuilder, EventDownlinkLifecycle, MapDownlinkBuilder, MapDownlinkLifecycle,
+    StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder, StatelessValueDownlinkBuilder,
+    ValueDownlinkBuilder, ValueDownlinkLifecycle,
+};
+pub use downlink_lifecycle::{LifecycleState, Shared};
 
 use crate::event_handler::{EventHandler, EventHandlerError};
 
 /// Items used by lifecycle code, under the paths SwimOS users know.
 pub mod utility {
     pub use super::HandlerContext;
-    pub use crate::downlink::{
+    pub use super::{
         EventDownlinkBuilder, EventDownlinkLifecycle, MapDownlinkBuilder, MapDownlinkLifecycle,
         StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder, StatelessValueDownlinkBuilder,
         ValueDownlinkBuilder, ValueDownlinkLifecycle,

@@ -8,13 +8,13 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::{ClientAgent, ClientError};
-use crate::agent_lifecycle::HandlerContext;
+use crate::agent_lifecycle::{
+    HandlerContext, StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder,
+    StatelessValueDownlinkBuilder,
+};
 use crate::agent_model::AgentRef;
 use crate::config::{MapDownlinkConfig, SimpleDownlinkConfig};
 use crate::downlink::hosted::{EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle};
-use crate::downlink::{
-    StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder, StatelessValueDownlinkBuilder,
-};
 use crate::event_handler::{HandlerAction, HandlerActionExt, UnitHandler};
 
 /// Runs `done` in the client's agent and brings the handle back.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::handle::{Control, DownlinkStatus, Lifeline, Target};
-use super::lifecycle::{Address, DynRunner, Outcome};
+use super::handlers::{Address, DynRunner, Outcome};
 use super::outbox::DownlinkOutbox;
 use super::slot::{Pending, Slot};
 use crate::config::SimpleDownlinkConfig;

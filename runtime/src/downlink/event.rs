@@ -1,48 +1,29 @@
 //! Event downlinks: every event of a lane, without keeping state.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
 use super::driver::{keep_first, open, Kind};
 use super::handle::EventDownlinkHandle;
-use super::lifecycle::{call_handler, downlink_lifecycle, DynRunner, LifecycleState, Outcome};
+use super::handlers::{Address, DynRunner, EventDownlinkHandlers, Outcome};
 use super::slot::{EventPending, Slot};
 use crate::config::SimpleDownlinkConfig;
-use crate::event_handler::{ActionContext, HandlerAction, OnceHandler, StepResult};
+use crate::event_handler::ActionContext;
 use crate::lanes::{LinkSubscriber, ReconValueSink, UnlinkReason, ValueSink};
 
-downlink_lifecycle! {
-    /// The handlers of an event downlink (see [`EventDownlinkBuilder`]).
-    lifecycle EventDownlinkLifecycle;
-    /// Builds an event downlink: register handlers, then `done()` opens it (see
-    /// `HandlerContext::event_downlink_builder`).
-    builder EventDownlinkBuilder(SimpleDownlinkConfig);
-    types <T>;
-    /// Runs when the link to the lane is established.
-    on_linked();
-    /// Runs for every event of the lane (each value of a value lane, each command of a command
-    /// lane), by value.
-    on_event(event: T);
-    /// Runs when the link is closed (also when the node or lane does not exist).
-    on_unlinked();
-    /// Runs when the link fails: an event does not fit `T`, or the lane is a map lane.
-    on_failed();
-}
-
-/// An event downlink builder without shared state.
-pub type StatelessEventDownlinkBuilder<A, T> = EventDownlinkBuilder<A, T, ()>;
-
 /// The state of an event downlink inside its agent.
-pub(crate) struct EventKind<A, T, St: LifecycleState> {
-    pub(crate) lifecycle: EventDownlinkLifecycle<A, T, St>,
+struct EventKind<T, H> {
+    lifecycle: H,
+    _events: PhantomData<fn() -> T>,
 }
 
-impl<A, T, St> Kind<A> for EventKind<A, T, St>
+impl<A, T, H> Kind<A> for EventKind<T, H>
 where
     A: 'static,
     T: DeserializeOwned + Send + 'static,
-    St: LifecycleState,
+    H: EventDownlinkHandlers<A, T>,
 {
     type Pending = EventPending<T>;
     const ALWAYS_DELIVER: bool = true;
@@ -57,7 +38,7 @@ where
     }
 
     fn linked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        call_handler!(self.lifecycle, on_linked, runner)
+        self.lifecycle.on_linked(runner)
     }
 
     fn apply(
@@ -74,7 +55,7 @@ where
         }
         let mut result = Ok(());
         for event in pending.events.drain(..) {
-            let outcome = call_handler!(self.lifecycle, on_event, runner, event);
+            let outcome = self.lifecycle.on_event(runner, event);
             keep_first(&mut result, outcome);
         }
         result
@@ -86,32 +67,31 @@ where
 
     fn unlinked(&mut self, reason: &UnlinkReason, runner: &mut dyn DynRunner<A>) -> Outcome {
         if reason.is_failure() {
-            call_handler!(self.lifecycle, on_failed, runner)
+            self.lifecycle.on_failed(runner)
         } else {
-            call_handler!(self.lifecycle, on_unlinked, runner)
+            self.lifecycle.on_unlinked(runner)
         }
     }
 }
 
-impl<A, T, St> EventDownlinkBuilder<A, T, St>
+/// Opens an event downlink with these handlers in the running agent; it links once the current
+/// event is over.
+pub(crate) fn open_event<A, T, H>(
+    context: &mut ActionContext<A>,
+    address: Address,
+    config: SimpleDownlinkConfig,
+    lifecycle: H,
+) -> EventDownlinkHandle
 where
     A: 'static,
     T: DeserializeOwned + Send + 'static,
-    St: LifecycleState,
+    H: EventDownlinkHandlers<A, T>,
 {
-    /// A handler that opens the downlink and completes with its handle at once; the link is
-    /// made in the background. Keep the handle: dropping it stops the downlink.
-    pub fn done(self) -> impl HandlerAction<A, Completion = EventDownlinkHandle> + Send + 'static {
-        let EventDownlinkBuilder {
+    open(context, address, config, |lifeline, _| {
+        let kind = EventKind {
             lifecycle,
-            address,
-            config,
-        } = self;
-        OnceHandler::new(move |context: &mut ActionContext<A>, _, _: &A| {
-            let handle = open(context, address, config, |lifeline, _| {
-                (EventKind { lifecycle }, EventDownlinkHandle::new(lifeline))
-            });
-            StepResult::done(handle)
-        })
-    }
+            _events: PhantomData,
+        };
+        (kind, EventDownlinkHandle::new(lifeline))
+    })
 }

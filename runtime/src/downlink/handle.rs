@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::lifecycle::Address;
+use super::handlers::Address;
 use super::slot::{Pending, Slot};
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment};

@@ -9,52 +9,24 @@ use serde::Serialize;
 
 use super::driver::{keep_first, open, Kind};
 use super::handle::MapDownlinkHandle;
-use super::lifecycle::{call_handler, downlink_lifecycle, DynRunner, LifecycleState, Outcome};
+use super::handlers::{Address, DynRunner, MapDownlinkHandlers, Outcome};
 use super::slot::{MapPending, Slot};
-use crate::config::MapDownlinkConfig;
-use crate::event_handler::{ActionContext, HandlerAction, OnceHandler, StepResult};
+use crate::config::SimpleDownlinkConfig;
+use crate::event_handler::ActionContext;
 use crate::lanes::{LinkSubscriber, MapSink, ReconMapSink, UnlinkReason};
 use crate::lock::lock;
 
-downlink_lifecycle! {
-    /// The handlers of a map downlink (see [`MapDownlinkBuilder`]).
-    lifecycle MapDownlinkLifecycle;
-    /// Builds a map downlink: register handlers, then `done()` opens it (see
-    /// `HandlerContext::map_downlink_builder`).
-    builder MapDownlinkBuilder(MapDownlinkConfig);
-    types <K, V>;
-    /// Runs when the link to the lane is established.
-    on_linked();
-    /// Runs when the downlink has received every entry of the lane, with the whole map.
-    on_synced(map: &HashMap<K, V>);
-    /// Runs when an entry is inserted or replaced: the map, the key, the previous value and
-    /// the new one (the same order as a map lane's `on_update`).
-    on_update(map: &HashMap<K, V>, key: K, previous: Option<V>, value: &V);
-    /// Runs when an entry is removed: the map, the key and the removed value.
-    on_remove(map: &HashMap<K, V>, key: K, removed: V);
-    /// Runs when the lane is cleared, with the map as it was.
-    on_clear(before: HashMap<K, V>);
-    /// Runs when the link is closed (also when the node or lane does not exist).
-    on_unlinked();
-    /// Runs when the link fails: an entry does not fit `K` and `V`, or the lane is not a map
-    /// lane.
-    on_failed();
-}
-
-/// A map downlink builder without shared state.
-pub type StatelessMapDownlinkBuilder<A, K, V> = MapDownlinkBuilder<A, K, V, ()>;
-
 /// The state of a map downlink inside its agent.
-pub(crate) struct MapKind<A, K, V, St: LifecycleState> {
-    pub(crate) lifecycle: MapDownlinkLifecycle<A, K, V, St>,
-    pub(crate) map: HashMap<K, V>,
-    pub(crate) last: Arc<Mutex<HashMap<K, V>>>,
+struct MapKind<K, V, H> {
+    lifecycle: H,
+    map: HashMap<K, V>,
+    last: Arc<Mutex<HashMap<K, V>>>,
     /// After a lost connection, until the new sync completes: the keys the new sync has not
     /// (yet) confirmed. Those still here at `@synced` are gone from the remote lane.
-    pub(crate) stale: Option<HashSet<K>>,
+    stale: Option<HashSet<K>>,
 }
 
-impl<A, K, V, St: LifecycleState> MapKind<A, K, V, St>
+impl<K, V, H> MapKind<K, V, H>
 where
     K: Eq + Hash + Clone,
     V: Clone,
@@ -71,12 +43,12 @@ where
     }
 }
 
-impl<A, K, V, St> Kind<A> for MapKind<A, K, V, St>
+impl<A, K, V, H> Kind<A> for MapKind<K, V, H>
 where
     A: 'static,
     K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
     V: Clone + Serialize + DeserializeOwned + Send + 'static,
-    St: LifecycleState,
+    H: MapDownlinkHandlers<A, K, V>,
 {
     type Pending = MapPending<K, V>;
     const ALWAYS_DELIVER: bool = false;
@@ -91,7 +63,7 @@ where
     }
 
     fn linked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        call_handler!(self.lifecycle, on_linked, runner)
+        self.lifecycle.on_linked(runner)
     }
 
     fn apply(
@@ -108,7 +80,7 @@ where
             let before = std::mem::take(&mut self.map);
             self.mirror(HashMap::clear);
             if deliver {
-                result = call_handler!(self.lifecycle, on_clear, runner, before);
+                result = self.lifecycle.on_clear(runner, before);
             }
         }
         for (key, op) in pending.ops.drain(..) {
@@ -120,17 +92,9 @@ where
                     });
                     let previous = self.map.insert(key.clone(), value);
                     match self.map.get(&key) {
-                        Some(value) if deliver => {
-                            call_handler!(
-                                self.lifecycle,
-                                on_update,
-                                runner,
-                                &self.map,
-                                key,
-                                previous,
-                                value
-                            )
-                        }
+                        Some(value) if deliver => self
+                            .lifecycle
+                            .on_update(runner, &self.map, key, previous, value),
                         _ => Ok(()),
                     }
                 }
@@ -140,14 +104,7 @@ where
                     });
                     match self.map.remove(&key) {
                         Some(removed) if deliver => {
-                            call_handler!(
-                                self.lifecycle,
-                                on_remove,
-                                runner,
-                                &self.map,
-                                key,
-                                removed
-                            )
+                            self.lifecycle.on_remove(runner, &self.map, key, removed)
                         }
                         _ => Ok(()),
                     }
@@ -171,50 +128,43 @@ where
                 map.remove(&key);
             });
         }
-        call_handler!(self.lifecycle, on_synced, runner, &self.map)
+        self.lifecycle.on_synced(runner, &self.map)
     }
 
     fn unlinked(&mut self, reason: &UnlinkReason, runner: &mut dyn DynRunner<A>) -> Outcome {
         self.stale = None;
         self.map.clear();
         if reason.is_failure() {
-            call_handler!(self.lifecycle, on_failed, runner)
+            self.lifecycle.on_failed(runner)
         } else {
-            call_handler!(self.lifecycle, on_unlinked, runner)
+            self.lifecycle.on_unlinked(runner)
         }
     }
 }
 
-impl<A, K, V, St> MapDownlinkBuilder<A, K, V, St>
+/// Opens a map downlink with these handlers in the running agent; it links once the current
+/// event is over.
+pub(crate) fn open_map<A, K, V, H>(
+    context: &mut ActionContext<A>,
+    address: Address,
+    config: SimpleDownlinkConfig,
+    lifecycle: H,
+) -> MapDownlinkHandle<K, V>
 where
     A: 'static,
     K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
     V: Clone + Serialize + DeserializeOwned + Send + 'static,
-    St: LifecycleState,
+    H: MapDownlinkHandlers<A, K, V>,
 {
-    /// A handler that opens the downlink and completes with its handle at once; the link is
-    /// made in the background. Keep the handle: dropping it stops the downlink.
-    pub fn done(
-        self,
-    ) -> impl HandlerAction<A, Completion = MapDownlinkHandle<K, V>> + Send + 'static {
-        let MapDownlinkBuilder {
+    open(context, address, config, |lifeline, target| {
+        let last = Arc::new(Mutex::new(HashMap::new()));
+        let handle = MapDownlinkHandle::new(lifeline, last.clone(), target);
+        let kind = MapKind {
             lifecycle,
-            address,
-            config,
-        } = self;
-        OnceHandler::new(move |context: &mut ActionContext<A>, _, _: &A| {
-            let handle = open(context, address, config.into(), |lifeline, target| {
-                let last = Arc::new(Mutex::new(HashMap::new()));
-                let handle = MapDownlinkHandle::new(lifeline, last.clone(), target);
-                let kind = MapKind {
-                    lifecycle,
-                    map: HashMap::new(),
-                    last,
-                    stale: None,
-                };
-                (kind, handle)
-            });
-            StepResult::done(handle)
-        })
-    }
+            map: HashMap::new(),
+            last,
+            stale: None,
+        };
+        (kind, handle)
+    })
 }

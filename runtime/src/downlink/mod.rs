@@ -7,20 +7,23 @@
 
 mod driver;
 mod event;
-pub(crate) mod lifecycle;
+mod handlers;
 mod map;
 mod outbox;
 pub(crate) mod slot;
 mod value;
 
-pub(crate) use driver::{HostedDownlink, Next};
-pub use event::{EventDownlinkBuilder, EventDownlinkLifecycle, StatelessEventDownlinkBuilder};
-pub use lifecycle::{DynRunner, LifecycleState, Shared};
-pub use map::{MapDownlinkBuilder, MapDownlinkLifecycle, StatelessMapDownlinkBuilder};
-pub(crate) use outbox::DownlinkOutbox;
-pub use value::{StatelessValueDownlinkBuilder, ValueDownlinkBuilder, ValueDownlinkLifecycle};
-
 mod handle;
+
+pub(crate) use driver::{HostedDownlink, Next};
+pub(crate) use event::open_event;
+pub use handlers::DynRunner;
+pub(crate) use handlers::{
+    Address, EventDownlinkHandlers, MapDownlinkHandlers, Outcome, ValueDownlinkHandlers,
+};
+pub(crate) use map::open_map;
+pub(crate) use outbox::DownlinkOutbox;
+pub(crate) use value::open_value;
 
 /// Handles to hosted downlinks (the paths SwimOS users know).
 pub mod hosted {

@@ -1,16 +1,8 @@
-//! The handlers of a downlink's lifecycle.
+//! The lifecycle of a downlink: its handlers and shared state, and the builder that opens it.
 //!
 //! Each handler closure is erased once, when it is registered, into a boxed closure that calls
 //! it and runs the handler it returns in the agent. Nothing is allocated per event, and builder
 //! types stay simple (`StatelessValueDownlinkBuilder<A, T>`).
-
-use crate::event_handler::{EventHandler, EventHandlerError};
-
-/// Runs a handler of any type in the agent (the object-safe face of the agent's runner).
-pub trait DynRunner<A> {
-    /// Runs `handler` and the lane handlers it triggers.
-    fn run_dyn(&mut self, handler: &mut dyn EventHandler<A>) -> Result<(), EventHandlerError>;
-}
 
 /// The state of a downlink lifecycle built with `with_shared_state`.
 #[derive(Debug, Default)]
@@ -38,17 +30,6 @@ impl<S: Send + 'static> LifecycleState for Shared<S> {
     }
 }
 
-/// What running a handler gives.
-pub(crate) type Outcome = Result<(), EventHandlerError>;
-
-/// Where a downlink links to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Address {
-    pub(crate) host: Option<String>,
-    pub(crate) node: String,
-    pub(crate) lane: String,
-}
-
 /// Defines a downlink kind's lifecycle (its handlers and shared state) and its builder (the
 /// lifecycle plus where to link and how), with `on_*` setters for stateless and stateful
 /// closures.
@@ -58,6 +39,7 @@ macro_rules! downlink_lifecycle {
         lifecycle $Lifecycle:ident;
         $(#[$builder_doc:meta])*
         builder $Builder:ident($Config:ty);
+        handlers $Handlers:ident;
         types <$($T:ident),*>;
         $(
             $(#[$doc:meta])*
@@ -65,16 +47,36 @@ macro_rules! downlink_lifecycle {
         )*
     ) => {
         $(#[$lifecycle_doc])*
-        pub struct $Lifecycle<A, $($T,)* St: $crate::downlink::LifecycleState = ()> {
+        pub struct $Lifecycle<A, $($T,)* St: $crate::agent_lifecycle::LifecycleState = ()> {
             pub(crate) state: St,
             $(
                 pub(crate) $name: Option<Box<dyn FnMut(
                     &St::State,
                     &mut dyn $crate::downlink::DynRunner<A>,
                     $($ty),*
-                ) -> $crate::downlink::lifecycle::Outcome + Send>>,
+                ) -> $crate::downlink::Outcome + Send>>,
             )*
             _types: std::marker::PhantomData<fn($($T),*)>,
+        }
+
+        impl<A, $($T,)* St> $crate::downlink::$Handlers<A, $($T),*> for $Lifecycle<A, $($T,)* St>
+        where
+            A: 'static,
+            $($T: 'static,)*
+            St: $crate::agent_lifecycle::LifecycleState,
+        {
+            $(
+                fn $name(
+                    &mut self,
+                    runner: &mut dyn $crate::downlink::DynRunner<A>,
+                    $($arg: $ty),*
+                ) -> $crate::downlink::Outcome {
+                    match &mut self.$name {
+                        Some(handler) => handler($crate::agent_lifecycle::LifecycleState::get(&self.state), runner $(, $arg)*),
+                        None => Ok(()),
+                    }
+                }
+            )*
         }
 
         impl<A, $($T),*> Default for $Lifecycle<A, $($T,)* ()> {
@@ -109,16 +111,16 @@ macro_rules! downlink_lifecycle {
             pub fn with_shared_state<S: Send + 'static>(
                 self,
                 state: S,
-            ) -> $Lifecycle<A, $($T,)* $crate::downlink::Shared<S>> {
+            ) -> $Lifecycle<A, $($T,)* $crate::agent_lifecycle::Shared<S>> {
                 $Lifecycle {
-                    state: $crate::downlink::Shared(state),
+                    state: $crate::agent_lifecycle::Shared(state),
                     $(
                         $name: self.$name.map(|mut handler| {
                             Box::new(
                                 move |_: &S, runner: &mut dyn $crate::downlink::DynRunner<A>, $($arg: $ty),*| {
                                     handler(&(), runner, $($arg),*)
                                 },
-                            ) as Box<dyn FnMut(&S, &mut dyn $crate::downlink::DynRunner<A>, $($ty),*) -> $crate::downlink::lifecycle::Outcome + Send>
+                            ) as Box<dyn FnMut(&S, &mut dyn $crate::downlink::DynRunner<A>, $($ty),*) -> $crate::downlink::Outcome + Send>
                         }),
                     )*
                     _types: std::marker::PhantomData,
@@ -126,7 +128,7 @@ macro_rules! downlink_lifecycle {
             }
         }
 
-        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Lifecycle<A, $($T,)* $crate::downlink::Shared<S>> {
+        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Lifecycle<A, $($T,)* $crate::agent_lifecycle::Shared<S>> {
             $(
                 $(#[$doc])*
                 pub fn $name<F, H>(mut self, mut f: F) -> Self
@@ -145,15 +147,15 @@ macro_rules! downlink_lifecycle {
         }
 
         $(#[$builder_doc])*
-        pub struct $Builder<A, $($T,)* St: $crate::downlink::LifecycleState = ()> {
+        pub struct $Builder<A, $($T,)* St: $crate::agent_lifecycle::LifecycleState = ()> {
             pub(crate) lifecycle: $Lifecycle<A, $($T,)* St>,
-            pub(crate) address: $crate::downlink::lifecycle::Address,
+            pub(crate) address: $crate::downlink::Address,
             pub(crate) config: $Config,
         }
 
         impl<A: 'static, $($T: 'static),*> $Builder<A, $($T,)* ()> {
             pub(crate) fn new(
-                address: $crate::downlink::lifecycle::Address,
+                address: $crate::downlink::Address,
                 config: $Config,
             ) -> Self {
                 $Builder { lifecycle: Default::default(), address, config }
@@ -175,7 +177,7 @@ macro_rules! downlink_lifecycle {
             pub fn with_shared_state<S: Send + 'static>(
                 self,
                 state: S,
-            ) -> $Builder<A, $($T,)* $crate::downlink::Shared<S>> {
+            ) -> $Builder<A, $($T,)* $crate::agent_lifecycle::Shared<S>> {
                 $Builder {
                     lifecycle: self.lifecycle.with_shared_state(state),
                     address: self.address,
@@ -184,7 +186,7 @@ macro_rules! downlink_lifecycle {
             }
         }
 
-        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Builder<A, $($T,)* $crate::downlink::Shared<S>> {
+        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Builder<A, $($T,)* $crate::agent_lifecycle::Shared<S>> {
             $(
                 $(#[$doc])*
                 pub fn $name<F, H>(self, f: F) -> Self
@@ -200,15 +202,3 @@ macro_rules! downlink_lifecycle {
 }
 
 pub(crate) use downlink_lifecycle;
-
-/// Calls a registered handler, if any.
-macro_rules! call_handler {
-    ($lifecycle:expr, $name:ident, $runner:expr $(, $arg:expr)*) => {
-        match &mut $lifecycle.$name {
-            Some(handler) => handler($crate::downlink::LifecycleState::get(&$lifecycle.state), $runner $(, $arg)*),
-            None => Ok(()),
-        }
-    };
-}
-
-pub(crate) use call_handler;
