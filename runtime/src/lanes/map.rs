@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hash};
 
 use indexmap::IndexSet;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::item::apply_payload;
 use super::link::{MapLink, Parts, SharedEncoding};
@@ -18,30 +18,7 @@ use super::{
 };
 use crate::event_handler::{EventHandlerError, Modification};
 use crate::recon::Value;
-
-/// An operation on a map lane: what a command to a map lane (and a map downlink) carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MapMessage<K, V> {
-    /// Insert or replace the entry for `key`.
-    Update {
-        /// The key.
-        key: K,
-        /// The new value.
-        value: V,
-    },
-    /// Remove the entry for `key` (nothing happens if it is absent).
-    Remove {
-        /// The key.
-        key: K,
-    },
-    /// Remove every entry.
-    Clear,
-    /// Keep the first `n` entries in key order, removing the rest.
-    Take(u64),
-    /// Remove the first `n` entries in key order.
-    Drop(u64),
-}
+use crate::warp::MapMessage;
 
 /// One coalesced operation as a map lane's subscribers see it.
 #[derive(Debug, PartialEq, Eq)]

@@ -17,11 +17,14 @@ mod command;
 mod item;
 mod link;
 mod map;
-mod map_wire;
 mod outlet;
 mod value;
 
 pub use crate::vocabulary::{CommandPayload, ItemKind, ItemSpec, TypedCommand, UnlinkReason};
+pub use crate::warp::{
+    map_event_body, map_message_from_value, map_message_to_value, map_remove_value,
+    map_update_value, MapMessage,
+};
 pub use command::{CommandLane, CommandLikeItem};
 pub use item::{AgentItem, CommandTarget, Item, ModificationSink};
 pub use link::{
@@ -29,14 +32,7 @@ pub use link::{
     ReconValueSink, SharedEncoding, ValueSink,
 };
 pub(crate) use map::MapCell;
-pub use map::{
-    MapBacking, MapEvent, MapLane, MapLaneEvent, MapLikeItem, MapMessage, OrderedMapLane,
-};
-pub(crate) use map_wire::with_rest;
-pub use map_wire::{
-    map_event_body, map_message_from_value, map_message_to_value, map_remove_value,
-    map_update_value,
-};
+pub use map::{MapBacking, MapEvent, MapLane, MapLaneEvent, MapLikeItem, OrderedMapLane};
 pub(crate) use outlet::Outlets;
 pub use outlet::{MapOutlet, OutletStatus, ValueOutlet};
 pub(crate) use value::ValueCell;

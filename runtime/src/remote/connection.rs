@@ -20,9 +20,9 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::{HostRequest, RemoteConfig};
 use crate::environment::Waits;
-use crate::lanes::{with_rest, Encoded, LinkSubscriber, UnlinkReason};
+use crate::lanes::{Encoded, LinkSubscriber, UnlinkReason};
 use crate::recon::{Item, Value};
-use crate::warp::{write_frame, Envelope, EnvelopeKind};
+use crate::warp::{with_rest, write_frame, Envelope, EnvelopeKind};
 
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Address = (String, String);

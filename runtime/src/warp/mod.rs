@@ -46,11 +46,11 @@
 //! See `warp.md` (the protocol as observed against swim-rust 0.1.1 and its clients) for
 //! the life cycle of links and the meaning of each kind; map lane bodies
 //! (`@update(key:k) v`, ...) are converted by
-//! [`map_message_to_value`](crate::lanes::map_message_to_value) and
-//! [`map_message_from_value`](crate::lanes::map_message_from_value).
+//! [`map_message_to_value`] and [`map_message_from_value`].
 
 mod envelope;
 mod error;
+mod map_body;
 mod parse;
 mod write;
 
@@ -60,4 +60,9 @@ mod tests;
 pub use envelope::{Envelope, EnvelopeKind};
 pub(crate) use error::describe_value;
 pub use error::EnvelopeError;
+pub(crate) use map_body::with_rest;
+pub use map_body::{
+    map_event_body, map_message_from_value, map_message_to_value, map_remove_value,
+    map_update_value, MapMessage,
+};
 pub use write::{write_envelope, write_frame};

@@ -1,6 +1,7 @@
 //! Tests of the WARP envelope module.
 
 mod errors;
+mod map_body;
 mod props;
 mod wire;
 
