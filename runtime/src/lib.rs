@@ -2,6 +2,34 @@
 //!
 //! Users depend on the `tidal` facade, which re-exports this crate under stable paths
 //! (`tidal::agent::...`). See the facade's documentation for the big picture.
+//!
+//! # Layers
+//!
+//! The modules form layers; each uses only the layers below it, so the folder tree reads like
+//! the architecture. A unit test (`layering.rs`) fails the build's tests when a module imports
+//! one of its own layer or above.
+//!
+//! ```text
+//!  testing                          a kit to run agents and lifecycles without a server
+//!  server   client                  listeners, routing, registry; the plain-program client
+//!  remote                           outgoing WARP connections, one per host
+//!  agent_model                      the agent core, its outbox (Effects), task and runner
+//!  agent_lifecycle                  HandlerContext, lifecycle traits, downlink builders
+//!  downlink                         downlink state machines, slots, handles
+//!  environment                      the routing hub: agents by node URI, other hosts
+//!  stores                           value and map stores (private state)
+//!  lanes    state                   lane types, links and events; State/History
+//!  event_handler                    HandlerAction, ActionContext, combinators
+//!  config                           agent and downlink configuration
+//!  warp     vocabulary              WARP envelopes and map bodies; ids, Modification,
+//!                                   EventHandlerError, UnlinkReason, command payloads
+//!  recon    lock                    the Recon value model, parser, printers and serde
+//! ```
+//!
+//! Where a lower layer needs a service of a higher one, it defines a trait that the higher
+//! layer implements: `event_handler::Outbox` (the agent task's outbox, in `agent_model`),
+//! `environment::RemoteHosts` (the connection pool, in `remote`), and the downlink handler
+//! traits (the lifecycles built in `agent_lifecycle`).
 
 #![warn(missing_docs)]
 

@@ -11,9 +11,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::remote::RemotePending;
+use super::uplink::UplinkPending;
 use super::EndpointConfig;
-use crate::downlink::slot::{Notifier, Slot};
+use crate::downlink::{Notifier, Slot};
 use crate::environment::Waits;
 use crate::environment::{send_command, send_link, send_unlink, Environment};
 use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
@@ -23,7 +23,7 @@ use crate::warp::{write_frame, Envelope, EnvelopeKind};
 struct ClientLink {
     node: String,
     lane: String,
-    slot: Arc<Slot<RemotePending>>,
+    slot: Arc<Slot<UplinkPending>>,
     linked_sent: bool,
 }
 

@@ -10,7 +10,7 @@
 //! bounded and other clients are not affected.
 
 mod connection;
-mod remote;
+mod uplink;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! A WARP client's link to a lane: events waiting to be written to its connection.
+//! Uplinks: a WARP client's link to a lane, and the events waiting to be written to its
+//! connection.
 //!
 //! The lane writes into a [`Slot`] as it does for a downlink: the latest value (value lanes),
 //! the latest operation per key (map lanes) or every command up to a bound (command lanes). The
@@ -9,12 +10,12 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::downlink::slot::{LinkEvents, Pending, Slot, EVENT_QUEUE_BOUND};
+use crate::downlink::{LinkEvents, Pending, Slot, EVENT_QUEUE_BOUND};
 use crate::lanes::{map_event_body, Encoded, ItemKind, ReconMapSink, ReconValueSink};
 
 /// Events of one client link that the connection has not written yet.
 #[derive(Default)]
-pub(crate) struct RemotePending {
+pub(crate) struct UplinkPending {
     pub(crate) link: LinkEvents,
     /// Command lanes: every event is kept (up to a bound); otherwise only the latest.
     queue_events: bool,
@@ -26,7 +27,7 @@ pub(crate) struct RemotePending {
     pub(crate) ops: IndexMap<Arc<str>, String>,
 }
 
-impl Pending for RemotePending {
+impl Pending for UplinkPending {
     fn link_events(&mut self) -> &mut LinkEvents {
         &mut self.link
     }
@@ -43,7 +44,7 @@ impl Pending for RemotePending {
     }
 }
 
-impl ReconValueSink for Slot<RemotePending> {
+impl ReconValueSink for Slot<UplinkPending> {
     fn event_recon(&self, value: &Encoded) -> Result<(), String> {
         let text = value.text().clone();
         self.update(|pending| {
@@ -59,7 +60,7 @@ impl ReconValueSink for Slot<RemotePending> {
     }
 }
 
-impl ReconMapSink for Slot<RemotePending> {
+impl ReconMapSink for Slot<UplinkPending> {
     fn update_recon(&self, key: &Encoded, value: &Encoded) -> Result<(), String> {
         let body = map_event_body(key.value(), Some(value.value())).to_string();
         self.update(|pending| {
