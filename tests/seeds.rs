@@ -284,7 +284,8 @@ mod complete_example {
         assert_eq!(sample_lines(), ["Link opened.", "Link synchronized: 0"]);
 
         // Each value is awaited before the next: a downlink that falls behind receives only the
-        // latest value (see `a_slow_downlink_sees_the_latest_value` in tests/downlinks.rs).
+        // latest value (see `value_lane_publishes_the_latest_value_once_per_flush` in the
+        // runtime's lane tests).
         let target = servers.target();
         target.command("/example/2", "lane", 5).await.unwrap();
         until(|| sample_lines().len() == 3).await;
