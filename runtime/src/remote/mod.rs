@@ -207,26 +207,44 @@ impl RemoteHosts for RemotePool {
     }
 }
 
-/// The WebSocket URL for a host string: `ws://` and `wss://` as they are, `warp://` as
-/// `ws://` and `warps://` as `wss://`.
+/// The WebSocket URL of a host string, normalised so that each host has one key (and one
+/// connection): `warp://` is `ws://` and `warps://` is `wss://`, the host is in lower case, the
+/// port is explicit (80 or 443 by default) and an empty path is `/`. So `ws://h:1`,
+/// `ws://h:1/` and `warp://H:1` are the same host.
 fn websocket_url(host: &str) -> Result<String, UnlinkReason> {
-    const SCHEMES: [(&str, &str); 4] = [
-        ("ws://", "ws://"),
-        ("wss://", "wss://"),
-        ("warp://", "ws://"),
-        ("warps://", "wss://"),
-    ];
-    SCHEMES
-        .iter()
-        .find_map(|(scheme, websocket)| {
-            let rest = host.strip_prefix(scheme)?;
-            (!rest.is_empty()).then(|| format!("{websocket}{rest}"))
-        })
-        .ok_or_else(|| {
-            UnlinkReason::Unreachable(format!(
-                "{host}: expected a ws://, wss://, warp:// or warps:// URL"
-            ))
-        })
+    let refuse = |why: &str| UnlinkReason::Unreachable(format!("{host}: {why}"));
+    let uri: http::Uri = host
+        .parse()
+        .map_err(|err| refuse(&format!("not a URL ({err})")))?;
+    let scheme = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("ws" | "warp") => "ws",
+        Some("wss" | "warps") => "wss",
+        _ => return Err(refuse("expected a ws://, wss://, warp:// or warps:// URL")),
+    };
+    let authority = uri
+        .authority()
+        .filter(|authority| !authority.host().is_empty())
+        .ok_or_else(|| refuse("the URL names no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(refuse("user names and passwords in host URLs are not supported"));
+    }
+    let port = match authority.port_u16() {
+        Some(port) => port,
+        // Something follows the host, yet it is no port number.
+        None if authority.as_str().len() > authority.host().len() => {
+            return Err(refuse("the port is not a number from 0 to 65535"))
+        }
+        None if scheme == "ws" => 80,
+        None => 443,
+    };
+    let path = match uri.path_and_query().map(|path| path.as_str()) {
+        None | Some("") => "/",
+        Some(path) => path,
+    };
+    Ok(format!(
+        "{scheme}://{}:{port}{path}",
+        authority.host().to_ascii_lowercase()
+    ))
 }
 
 #[cfg(test)]
@@ -237,13 +255,26 @@ mod tests {
     fn host_strings_become_websocket_urls() {
         assert_eq!(
             websocket_url("ws://127.0.0.1:9001").unwrap(),
-            "ws://127.0.0.1:9001"
+            "ws://127.0.0.1:9001/"
         );
         assert_eq!(websocket_url("warp://h:1/").unwrap(), "ws://h:1/");
-        assert_eq!(websocket_url("wss://h").unwrap(), "wss://h");
-        assert_eq!(websocket_url("warps://h:9").unwrap(), "wss://h:9");
-        assert!(websocket_url("http://h").is_err());
-        assert!(websocket_url("ws://").is_err());
+        assert_eq!(websocket_url("wss://h").unwrap(), "wss://h:443/");
+        assert_eq!(websocket_url("ws://h").unwrap(), "ws://h:80/");
+        assert_eq!(websocket_url("warps://h:9").unwrap(), "wss://h:9/");
+        assert_eq!(websocket_url("ws://[::1]:9/warp").unwrap(), "ws://[::1]:9/warp");
+        for bad in ["http://h", "ws://", "h:1", "ws://u:p@h:1", "ws://h:99999", "not a url"] {
+            assert!(websocket_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_host_has_one_key() {
+        let key = websocket_url("ws://h:1").unwrap();
+        for same in ["ws://h:1/", "warp://h:1", "WS://H:1", "warp://h:1/"] {
+            assert_eq!(websocket_url(same).unwrap(), key, "{same}");
+        }
+        assert_ne!(websocket_url("wss://h:1").unwrap(), key);
+        assert_ne!(websocket_url("ws://h:2").unwrap(), key);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::str::FromStr;
 
 /// A pattern of node URIs: `/`-separated segments, each a literal or a parameter `:name`.
 ///
@@ -32,6 +33,7 @@ enum Segment {
 
 /// Why a route pattern is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RouteError {
     /// The pattern is empty.
     #[error("a route pattern cannot be empty")]
@@ -58,11 +60,25 @@ pub enum RouteError {
         /// The name.
         name: String,
     },
+    /// A literal segment has a malformed percent escape (`%` not followed by two hex digits,
+    /// or escapes that do not decode to UTF-8).
+    #[error("route pattern `{pattern}` has a malformed percent escape in `{segment}`")]
+    BadEscape {
+        /// The pattern.
+        pattern: String,
+        /// The segment.
+        segment: String,
+    },
 }
 
 impl RoutePattern {
     /// Parses a pattern such as `/example/:id`. Patterns normally start with `/`; one that does
-    /// not (`node`) matches only URIs that do not either.
+    /// not (`node`) matches only URIs that do not either. Literal segments may be
+    /// percent-encoded (`/a%20b`).
+    ///
+    /// # Errors
+    /// A [`RouteError`] says what is wrong: an empty pattern or segment, a parameter without a
+    /// name or with an invalid or repeated one, or a malformed percent escape.
     pub fn parse_str(pattern: &str) -> Result<Self, RouteError> {
         if pattern.is_empty() {
             return Err(RouteError::Empty);
@@ -100,7 +116,15 @@ impl RoutePattern {
                         }
                         segments.push(Segment::Parameter(name.to_owned()));
                     }
-                    None => segments.push(Segment::Literal(percent_decode(segment))),
+                    None => {
+                        let literal = percent_decode(segment).ok_or_else(|| {
+                            RouteError::BadEscape {
+                                pattern: pattern.to_owned(),
+                                segment: segment.to_owned(),
+                            }
+                        })?;
+                        segments.push(Segment::Literal(literal));
+                    }
                 }
             }
         }
@@ -111,7 +135,8 @@ impl RoutePattern {
         })
     }
 
-    /// The route parameters of `uri`, if it matches.
+    /// The route parameters of `uri` (percent-decoded), if it matches. A URI with a malformed
+    /// percent escape matches nothing.
     pub fn match_uri(&self, uri: &str) -> Option<HashMap<String, String>> {
         let rest = match uri.strip_prefix('/') {
             Some(rest) if self.absolute => rest,
@@ -130,7 +155,7 @@ impl RoutePattern {
         for (segment, part) in self.segments.iter().zip(parts) {
             match segment {
                 Segment::Literal(literal) => {
-                    if *literal != percent_decode(part) {
+                    if *literal != percent_decode(part)? {
                         return None;
                     }
                 }
@@ -138,7 +163,7 @@ impl RoutePattern {
                     if part.is_empty() {
                         return None;
                     }
-                    parameters.insert(name.clone(), percent_decode(part));
+                    parameters.insert(name.clone(), percent_decode(part)?);
                 }
             }
         }
@@ -165,38 +190,38 @@ impl RoutePattern {
     }
 }
 
+impl FromStr for RoutePattern {
+    type Err = RouteError;
+
+    /// The same as [`RoutePattern::parse_str`]: `"/rooms/:id".parse::<RoutePattern>()`.
+    fn from_str(pattern: &str) -> Result<Self, RouteError> {
+        RoutePattern::parse_str(pattern)
+    }
+}
+
 impl fmt::Display for RoutePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
 }
 
-/// Decodes `%XX` escapes; anything that is not a valid escape is kept as it is.
-fn percent_decode(text: &str) -> String {
-    if !text.contains('%') {
-        return text.to_owned();
-    }
+/// Decodes `%XX` escapes; `None` when an escape is malformed (`%` not followed by two hex
+/// digits) or the decoded bytes are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
+    let well_formed = bytes.iter().enumerate().all(|(i, byte)| {
+        *byte != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 #[cfg(test)]
@@ -227,6 +252,18 @@ mod tests {
         let literal = RoutePattern::parse_str("/a%20b/c").unwrap();
         assert!(literal.match_uri("/a b/c").is_some());
         assert!(literal.match_uri("/a%20b/c").is_some());
+        // Malformed escapes match nothing (`%+5` is not the byte 5).
+        for bad in ["/unit/%+5", "/unit/%4", "/unit/%zz", "/unit/%", "/unit/%ff"] {
+            assert!(pattern.match_uri(bad).is_none(), "{bad}");
+        }
+        assert_eq!(pattern.match_uri("/unit/%C3%A9").unwrap()["id"], "é");
+    }
+
+    #[test]
+    fn patterns_parse_from_str() {
+        let pattern: RoutePattern = "/unit/:id".parse().unwrap();
+        assert_eq!(pattern, RoutePattern::parse_str("/unit/:id").unwrap());
+        assert!("/a//b".parse::<RoutePattern>().is_err());
     }
 
     #[test]
@@ -254,6 +291,10 @@ mod tests {
         assert!(matches!(
             RoutePattern::parse_str("/example/:name}"),
             Err(RouteError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            RoutePattern::parse_str("/a%+5/b"),
+            Err(RouteError::BadEscape { .. })
         ));
     }
 
