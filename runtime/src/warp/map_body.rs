@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::describe_value;
-use crate::recon::{from_value_ref, to_value, Attr, Item, Record, Value};
+use crate::recon::{from_value_ref, to_value, Attr, Error as ReconError, Item, Record, Value};
 
 /// An operation on a map lane: what a command to a map lane (and a map downlink) carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,10 +44,44 @@ pub enum MapMessage<K, V> {
     Drop(u64),
 }
 
+/// Why a map lane body could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MapBodyError {
+    /// The body is not one of the five forms: the message says what was wrong (an unknown
+    /// tag, a missing or malformed `key:` slot, a bad count, a value after an operation that
+    /// takes none).
+    #[error("{0}")]
+    Malformed(String),
+    /// The key or the value does not fit the lane's type.
+    #[error("the {part} of `@{tag}` does not fit the lane's type (found {found})")]
+    DoesNotFit {
+        /// `"key"` or `"value"`.
+        part: &'static str,
+        /// The operation: `update` or `remove`.
+        tag: &'static str,
+        /// What was found, as the messages describe values.
+        found: String,
+        /// Why it does not fit.
+        #[source]
+        source: ReconError,
+    },
+    /// The key or the value could not be serialised.
+    #[error("cannot encode the {part} of a map operation")]
+    Encode {
+        /// `"key"` or `"value"`.
+        part: &'static str,
+        /// Why.
+        #[source]
+        source: ReconError,
+    },
+}
+
 /// Converts a map operation to its WARP body: `@update(key:K) V`, `@remove(key:K)`,
 /// `@clear`, `@take(n)` or `@drop(n)`.
 ///
-/// Fails only when serialising the key or the value fails.
+/// # Errors
+/// [`MapBodyError::Encode`] when serialising the key or the value fails.
 ///
 /// ```
 /// use tidal_runtime::lanes::{map_message_to_value, MapMessage};
@@ -58,7 +92,7 @@ pub enum MapMessage<K, V> {
 /// ```
 pub fn map_message_to_value<K: Serialize, V: Serialize>(
     message: &MapMessage<K, V>,
-) -> Result<Value, String> {
+) -> Result<Value, MapBodyError> {
     Ok(match message {
         MapMessage::Update { key, value } => {
             map_update_value(encode(key, "key")?, encode(value, "value")?)
@@ -79,8 +113,10 @@ pub fn map_message_to_value<K: Serialize, V: Serialize>(
 /// `()` and collections. Glued and spaced spellings are the same Recon
 /// (`@update(key:direct)42`, `@update(key: direct) 42`).
 ///
-/// The error says what was wrong: an unknown tag, a missing `key:`, a negative count,
-/// a key or value that does not fit `K` or `V`...
+/// # Errors
+/// [`MapBodyError::Malformed`] says what was wrong with the form (an unknown tag, a missing
+/// `key:`, a negative count...); [`MapBodyError::DoesNotFit`] names the key or value that does
+/// not fit `K` or `V`, with the serde error as its source.
 ///
 /// ```
 /// use tidal_runtime::lanes::{map_message_from_value, MapMessage};
@@ -93,37 +129,37 @@ pub fn map_message_to_value<K: Serialize, V: Serialize>(
 /// ```
 pub fn map_message_from_value<K: DeserializeOwned, V: DeserializeOwned>(
     value: &Value,
-) -> Result<MapMessage<K, V>, String> {
+) -> Result<MapMessage<K, V>, MapBodyError> {
     let Some((record, head, rest_attrs)) = value.as_record().and_then(|r| {
         r.attrs
             .split_first()
             .map(|(head, rest_attrs)| (r, head, rest_attrs))
     }) else {
-        return Err(format!(
+        return Err(MapBodyError::Malformed(format!(
             "expected a map operation (`@update(key:k) v`, `@remove(key:k)`, `@clear`, \
              `@take(n)` or `@drop(n)`), found {}",
             describe_value(value)
-        ));
+        )));
     };
     let items = record.items.as_slice();
     let tag = head.name.as_str();
     match tag {
         "update" => {
-            let key = decode(read_key(tag, &head.value)?, tag, "key")?;
-            let value = with_rest(rest_attrs, items, |v| decode(v, tag, "value"))?;
+            let key = decode(read_key(tag, &head.value)?, "update", "key")?;
+            let value = with_rest(rest_attrs, items, |v| decode(v, "update", "value"))?;
             Ok(MapMessage::Update { key, value })
         }
         "remove" => {
-            let key = decode(read_key(tag, &head.value)?, tag, "key")?;
+            let key = decode(read_key(tag, &head.value)?, "remove", "key")?;
             nothing_after(tag, rest_attrs, items)?;
             Ok(MapMessage::Remove { key })
         }
         "clear" => {
             if !head.value.is_empty_value() {
-                return Err(format!(
+                return Err(MapBodyError::Malformed(format!(
                     "`@clear` takes no argument, found {}",
                     describe_value(&head.value)
-                ));
+                )));
             }
             nothing_after(tag, rest_attrs, items)?;
             Ok(MapMessage::Clear)
@@ -137,10 +173,10 @@ pub fn map_message_from_value<K: DeserializeOwned, V: DeserializeOwned>(
                 MapMessage::Drop(n)
             })
         }
-        other => Err(format!(
+        other => Err(MapBodyError::Malformed(format!(
             "unknown map operation `@{}` (expected update, remove, clear, take or drop)",
             other
-        )),
+        ))),
     }
 }
 
@@ -193,73 +229,74 @@ fn key_attr(tag: &str, key: Value) -> Attr {
 }
 
 /// Serialises the key or the value of an operation.
-fn encode<T: Serialize>(x: &T, what: &str) -> Result<Value, String> {
-    to_value(x).map_err(|e| format!("cannot encode the {} of a map operation: {}", what, e))
+fn encode<T: Serialize>(x: &T, part: &'static str) -> Result<Value, MapBodyError> {
+    to_value(x).map_err(|source| MapBodyError::Encode { part, source })
 }
 
 /// Deserialises the key or the value of an operation.
-fn decode<T: DeserializeOwned>(value: &Value, tag: &str, what: &str) -> Result<T, String> {
-    from_value_ref(value).map_err(|e| {
-        format!(
-            "the {} of `@{}` does not fit the lane's type: {} (found {})",
-            what,
-            tag,
-            e,
-            describe_value(value)
-        )
+fn decode<T: DeserializeOwned>(
+    value: &Value,
+    tag: &'static str,
+    part: &'static str,
+) -> Result<T, MapBodyError> {
+    from_value_ref(value).map_err(|source| MapBodyError::DoesNotFit {
+        part,
+        tag,
+        found: describe_value(value),
+        source,
     })
 }
 
 /// The key of `@update(key:K)` or `@remove(key:K)`: exactly one slot, named `key`.
-fn read_key<'a>(tag: &str, header: &'a Value) -> Result<&'a Value, String> {
+fn read_key<'a>(tag: &str, header: &'a Value) -> Result<&'a Value, MapBodyError> {
     let items = match header {
         Value::Record(r) if r.attrs.is_empty() => r.items.as_slice(),
         Value::Absent | Value::Extant => &[],
         other => {
-            return Err(format!(
+            return Err(MapBodyError::Malformed(format!(
                 "the key of `@{}` must be the named slot `key:` (as in `@{}(key:k)`), found {}",
                 tag,
                 tag,
                 describe_value(other)
-            ))
+            )))
         }
     };
     match items {
         [Item::Slot(Value::Text(name), key)] if name == "key" => Ok(key),
-        [] => Err(format!(
+        [] => Err(MapBodyError::Malformed(format!(
             "`@{}` has no `key:` slot (expected `@{}(key:k)`)",
             tag, tag
-        )),
-        _ => Err(format!(
+        ))),
+        _ => Err(MapBodyError::Malformed(format!(
             "`@{}` takes exactly one slot, `key:`, found {}",
             tag,
             describe_value(header)
-        )),
+        ))),
     }
 }
 
 /// The count of `@take(n)` or `@drop(n)`: a non-negative integer.
-fn read_count(tag: &str, arg: &Value) -> Result<u64, String> {
+fn read_count(tag: &str, arg: &Value) -> Result<u64, MapBodyError> {
     arg.as_u64().ok_or_else(|| {
-        format!(
+        MapBodyError::Malformed(format!(
             "`@{}` takes a non-negative integer count, found {}",
             tag,
             describe_value(arg)
-        )
+        ))
     })
 }
 
 /// Checks that nothing follows the attribute of a remove, clear, take or drop.
-fn nothing_after(tag: &str, attrs: &[Attr], items: &[Item]) -> Result<(), String> {
+fn nothing_after(tag: &str, attrs: &[Attr], items: &[Item]) -> Result<(), MapBodyError> {
     if attrs.is_empty() && items.is_empty() {
         return Ok(());
     }
     Err(with_rest(attrs, items, |rest| {
-        format!(
+        MapBodyError::Malformed(format!(
             "`@{}` takes no value, found {} after it",
             tag,
             describe_value(rest)
-        )
+        ))
     }))
 }
 

@@ -26,7 +26,7 @@ fn text<K: Serialize, V: Serialize>(message: &MapMessage<K, V>) -> String {
 /// Parses `input` as Recon and decodes it as a map operation.
 fn read<K: DeserializeOwned, V: DeserializeOwned>(input: &str) -> Result<MapMessage<K, V>, String> {
     let value = parse(input).map_err(|e| format!("not Recon: {}", e))?;
-    map_message_from_value(&value)
+    map_message_from_value(&value).map_err(|e| e.to_string())
 }
 
 fn update<K, V>(key: K, value: V) -> MapMessage<K, V> {
@@ -280,9 +280,11 @@ where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
 {
-    let printed = map_message_to_value(message)?.to_string();
+    let printed = map_message_to_value(message)
+        .map_err(|e| e.to_string())?
+        .to_string();
     let back = parse(&printed).map_err(|e| format!("{:?} does not parse: {}", printed, e))?;
-    map_message_from_value(&back)
+    map_message_from_value(&back).map_err(|e| e.to_string())
 }
 
 fn message<K: std::fmt::Debug + Clone, V: std::fmt::Debug + Clone>(
