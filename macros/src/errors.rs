@@ -4,9 +4,21 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 
 /// The errors found while validating one macro input.
+///
+/// It must be consumed with [`finish`](Self::finish): dropping it unchecked is a bug in the
+/// macro (errors would be lost), and panics, as serde_derive's `Ctxt` does.
 #[derive(Default)]
 pub(crate) struct Errors {
     errors: Vec<syn::Error>,
+    finished: bool,
+}
+
+impl Drop for Errors {
+    fn drop(&mut self) {
+        if !self.finished && !std::thread::panicking() {
+            panic!("tidal-macros bug: the errors of a macro input were dropped unchecked");
+        }
+    }
 }
 
 impl Errors {
@@ -25,16 +37,19 @@ impl Errors {
         self.errors.push(error);
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.errors.is_empty()
-    }
-
-    /// The errors as `compile_error!` invocations.
-    pub(crate) fn to_compile_errors(&self) -> TokenStream {
-        self.errors
-            .iter()
-            .map(syn::Error::to_compile_error)
-            .collect()
+    /// Ends validation: `Err` with the errors as `compile_error!` invocations if there were
+    /// any.
+    pub(crate) fn finish(mut self) -> Result<(), TokenStream> {
+        self.finished = true;
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self
+                .errors
+                .iter()
+                .map(syn::Error::to_compile_error)
+                .collect())
+        }
     }
 }
 

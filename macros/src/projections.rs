@@ -23,7 +23,7 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
                 Ok(syn::Item::Fn(item)) => errors.at(&item.sig.ident, message),
                 _ => errors.at_span(proc_macro2::Span::call_site(), message),
             }
-            let errors = errors.to_compile_errors();
+            let errors = errors.finish().err();
             return quote!(#input #errors);
         }
     };
@@ -38,8 +38,7 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         }
         syn::Fields::Unit => Vec::new(),
     };
-    if !errors.is_empty() {
-        let errors = errors.to_compile_errors();
+    if let Err(errors) = errors.finish() {
         return quote!(#item #errors);
     }
     let name = &item.ident;

@@ -48,7 +48,7 @@ impl RelayLifecycle {
 
 #[test]
 fn a_handler_chain_sets_other_lanes_before_the_event_ends() {
-    let mut harness = AgentHarness::new(Relay::default(), RelayLifecycle.into_lifecycle());
+    let mut harness = AgentHarness::new(Relay::default(), RelayLifecycle);
     let alarms = harness.record(Relay::ALARM);
     harness.start().unwrap();
     harness.set_value(Relay::CELSIUS, 40.0).unwrap();

@@ -1,4 +1,10 @@
 //! `#[lifecycle(Agent)]`: implements `AgentLifecycle<Agent>` from an impl block of handlers.
+//!
+//! Parse the arguments and the handler attributes into a model (`model`, which strips the
+//! attributes it reads and validates each as it goes), check the impl block itself, then
+//! expand (`expand`). An input with errors still gets an `AgentLifecycle` impl (with the
+//! default, empty handlers) so that using the lifecycle in a server or a test harness adds no
+//! second error to the first.
 
 mod expand;
 mod kinds;
@@ -16,13 +22,25 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(syn::Item::Impl(item)) => item,
         other => {
             let message = "`#[lifecycle(Agent)]` goes on an `impl` block of handler methods: `#[lifecycle(MyAgent)] impl MyLifecycle { .. }`";
-            match other {
-                Ok(syn::Item::Struct(s)) => errors.at(&s.ident, message),
-                Ok(syn::Item::Fn(f)) => errors.at(&f.sig.ident, message),
-                _ => errors.at_span(proc_macro2::Span::call_site(), message),
-            }
-            let errors = errors.to_compile_errors();
-            return quote!(#input #errors);
+            let fallback = match other {
+                Ok(syn::Item::Struct(s)) => {
+                    errors.at(&s.ident, message);
+                    let ident = &s.ident;
+                    let (_, ty_generics, _) = s.generics.split_for_impl();
+                    let self_ty = syn::parse_quote!(#ident #ty_generics);
+                    Some(expand::fallback(args.as_ref(), &s.generics, &self_ty))
+                }
+                Ok(syn::Item::Fn(f)) => {
+                    errors.at(&f.sig.ident, message);
+                    None
+                }
+                _ => {
+                    errors.at_span(proc_macro2::Span::call_site(), message);
+                    None
+                }
+            };
+            let errors = errors.finish().err();
+            return quote!(#input #errors #fallback);
         }
     };
     let agent = args.as_ref().map_or_else(
@@ -30,6 +48,22 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         |args| crate::errors::type_text(&args.agent),
     );
     let handlers = model::collect_handlers(&mut item, &agent, &mut errors);
+    check_impl(&item, &mut errors);
+    match (args, errors.finish()) {
+        (Some(args), Ok(())) => {
+            let generated = expand::expand(&args, &item, &handlers);
+            quote!(#item #generated)
+        }
+        (args, result) => {
+            let errors = result.err();
+            let fallback = expand::fallback(args.as_ref(), &item.generics, &item.self_ty);
+            quote!(#item #errors #fallback)
+        }
+    }
+}
+
+/// The impl block must be an inherent, non-generic one.
+fn check_impl(item: &syn::ItemImpl, errors: &mut Errors) {
     if let Some((_, path, _)) = &item.trait_ {
         errors.at(
             path,
@@ -41,15 +75,5 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             param,
             "generic lifecycles are not supported: make the lifecycle a concrete type and keep the varying parts in its fields",
         );
-    }
-    match args {
-        Some(args) if errors.is_empty() => {
-            let generated = expand::expand(&args, &item, &handlers);
-            quote!(#item #generated)
-        }
-        _ => {
-            let errors = errors.to_compile_errors();
-            quote!(#item #errors)
-        }
     }
 }

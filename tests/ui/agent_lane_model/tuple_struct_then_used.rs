@@ -1,0 +1,30 @@
+use tidal::agent::{
+    agent_lifecycle::HandlerContext, agent_model::AgentModel, event_handler::EventHandler,
+    lanes::ValueLane, lifecycle, AgentLaneModel,
+};
+use tidal::route::RoutePattern;
+use tidal::server::ServerBuilder;
+use tidal::testing::AgentHarness;
+
+#[derive(AgentLaneModel)]
+pub struct Shop(ValueLane<i32>);
+
+#[derive(Clone)]
+pub struct ShopLifecycle;
+
+#[lifecycle(Shop)]
+impl ShopLifecycle {
+    #[on_start]
+    fn on_start(&self, context: HandlerContext<Shop>) -> impl EventHandler<Shop> {
+        context.effect(|| println!("started"))
+    }
+}
+
+fn main() {
+    // The mistake above is the only error: the agent and lifecycle still work everywhere.
+    let _harness = AgentHarness::new(Shop::default(), ShopLifecycle);
+    let _builder = ServerBuilder::with_plane_name("shop").add_route(
+        RoutePattern::parse_str("/shop").unwrap(),
+        AgentModel::new(Shop::default, ShopLifecycle),
+    );
+}
