@@ -61,7 +61,7 @@ async fn serve() -> Running {
 
 async fn serve_with(configure: impl FnOnce(&mut tidal::server::ServerConfig)) -> Running {
     let server = ServerBuilder::with_plane_name("warp")
-        .set_bind_addr("127.0.0.1:0".parse().unwrap())
+        .set_bind_addr("127.0.0.1:0")
         .add_route(
             RoutePattern::parse_str("/unit/:id").unwrap(),
             AgentModel::new(Unit::default, UnitLifecycle),
@@ -72,7 +72,7 @@ async fn serve_with(configure: impl FnOnce(&mut tidal::server::ServerConfig)) ->
         .unwrap();
     let (task, server) = server.run();
     let task = tokio::spawn(task);
-    let addr = server.bound_addr().await.expect("bound");
+    let addr = server.bound_addr().expect("bound");
     Running {
         server,
         task,
@@ -564,91 +564,5 @@ async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
     })
     .await;
     assert!(ended.is_ok(), "the slow client is disconnected");
-    running.stop().await;
-}
-
-/// The `tidal` command-line tool against a server.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_command_line_tool_sends_commands_and_prints_events() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
-    let running = serve().await;
-    let host = running.url.trim_end_matches('/').to_owned();
-    let tool = env!("CARGO_BIN_EXE_tidal");
-    let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || Command::new(tool).args(args).output().expect("runs"))
-    };
-    let args = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
-
-    let sent = run(args(&["command", &host, "/unit/cli", "add", "5"]))
-        .await
-        .unwrap();
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
-
-    // `sync` prints the state, then follows events: read its first lines, then stop it.
-    let mut child = Command::new(tool)
-        .args(args(&["sync", &host, "/unit/cli", "map", "--json"]))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let first = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .next()
-            .map(|line| line.unwrap())
-    });
-    let first = tokio::time::timeout(Duration::from_secs(10), first)
-        .await
-        .unwrap()
-        .unwrap();
-    child.kill().unwrap();
-    let _ = child.wait();
-    assert_eq!(first.as_deref(), Some(r#"{"@update":{"key":"k5"},"$0":5}"#));
-
-    let missing = run(args(&["sync", &host, "/nowhere", "value"]))
-        .await
-        .unwrap();
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no agent serves the node /nowhere"));
-    let bad_lane = run(args(&["link", &host, "/unit/cli", "nolane"]))
-        .await
-        .unwrap();
-    assert!(String::from_utf8_lossy(&bad_lane.stderr).contains("has no lane named nolane"));
-    let usage = run(args(&["nonsense"])).await.unwrap();
-    assert!(String::from_utf8_lossy(&usage.stderr).contains("usage:"));
-
-    // TLS: the roots file must be readable PEM; a plain server does not answer `wss://`.
-    let stderr =
-        |output: std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
-    let no_file = run(args(&[
-        "link",
-        &host,
-        "/unit/cli",
-        "map",
-        "--ca-file",
-        "/nonexistent.pem",
-    ]));
-    assert!(stderr(no_file.await.unwrap()).contains("cannot read /nonexistent.pem"));
-    let no_value = run(args(&["link", &host, "/unit/cli", "map", "--ca-file"]));
-    assert!(stderr(no_value.await.unwrap()).contains("--ca-file needs a value"));
-    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tls/ca.pem");
-    let tls_host = host.replacen("ws://", "wss://", 1);
-    let plain = run(args(&[
-        "command",
-        &tls_host,
-        "/unit/cli",
-        "add",
-        "1",
-        "--ca-file",
-        ca,
-    ]));
-    let plain = stderr(plain.await.unwrap());
-    assert!(plain.contains("cannot reach the host"), "{plain}");
     running.stop().await;
 }

@@ -1,0 +1,503 @@
+//! `tidal`: get, sync, link and command the lanes of any WARP server (tidal or SwimOS) from the
+//! command line.
+//!
+//! ```text
+//! tidal get HOST NODE LANE [--json]      the lane's state once (a map lane: the whole map)
+//! tidal sync HOST NODE LANE [--json]     the lane's state, then every event, one per line
+//! tidal link HOST NODE LANE [--json]     every event from now on, one per line
+//! tidal command HOST NODE LANE VALUE     send a command (VALUE is Recon: 5, "text", {a:1})
+//! tidal completions SHELL                a completion script for bash, zsh, fish, ...
+//! ```
+//!
+//! For example, with `cargo run --example warp_server` running:
+//!
+//! ```text
+//! $ tidal command ws://127.0.0.1:9001 /unit/a add 5
+//! $ tidal get ws://127.0.0.1:9001 /unit/a value
+//! 5
+//! $ tidal get ws://127.0.0.1:9001 /unit/a map --json
+//! {"k5":5}
+//! ```
+//!
+//! Values print as Recon, or as JSON with `--json`. `sync` and `link` run until the link closes
+//! or Ctrl-C. HOST is `ws://`, `wss://` (TLS), `warp://` or `warps://`; `--ca-file FILE` also
+//! trusts the root certificates in the PEM file FILE (for a server with a private certificate
+//! authority). The exit status is 0 on success, 2 for a usage error and 1 when the host cannot
+//! be reached, the node or the lane does not exist, or VALUE is not Recon.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use indexmap::IndexMap;
+use serde_json::{Number, Value as Json};
+use tidal::agent::lanes::UnlinkReason;
+use tidal::client::{Client, RawEvent};
+use tidal::recon::{self, Item, Record, Value};
+use tidal::remote::{RemoteConfig, TlsConfig};
+
+/// How many times in a row the tool tries to connect to a host before it gives up.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// What `--help` says after the list of subcommands and options.
+const AFTER_HELP: &str = "\
+HOST is ws://, wss:// (TLS), warp:// or warps://, e.g. ws://127.0.0.1:9001.
+Values print as Recon, or as JSON with --json.
+Exit status: 0 on success; 1 when the host cannot be reached, the node or the lane does not
+exist, or VALUE is not Recon; 2 for a usage error.";
+
+/// Get, sync, link and command the lanes of any WARP server (tidal or SwimOS).
+#[derive(Debug, Parser)]
+#[command(name = "tidal", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Also trust the root certificates in this PEM file (for a wss:// server whose certificate
+    /// comes from a private authority).
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// The subcommand.
+    #[command(subcommand)]
+    action: Action,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Print the lane's state once and exit (a map lane: the whole map, as one record).
+    Get(Read),
+    /// Print the lane's state, then every event, one per line, until the link closes or Ctrl-C.
+    Sync(Read),
+    /// Print every event from now on, one per line, until the link closes or Ctrl-C.
+    Link(Read),
+    /// Send a command to the lane.
+    Command {
+        /// The lane.
+        #[command(flatten)]
+        target: Target,
+        /// The command, in Recon: 5, -1.5, "some text", {a:1,b:2}, @clear.
+        #[arg(allow_negative_numbers = true)]
+        value: String,
+    },
+    /// Print a completion script for SHELL (e.g. `tidal completions bash > tidal.bash`).
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+/// The lane a subcommand talks to.
+#[derive(Debug, Args)]
+struct Target {
+    /// The host, e.g. ws://127.0.0.1:9001.
+    host: String,
+    /// The node URI of the agent, e.g. /unit/a.
+    node: String,
+    /// The name of the lane.
+    lane: String,
+}
+
+/// A lane to read, and how to print what it sends.
+#[derive(Debug, Args)]
+struct Read {
+    /// The lane.
+    #[command(flatten)]
+    target: Target,
+    /// Print JSON rather than Recon.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses the command line (clap exits with status 2 on a usage error, 0 after `--help`) and
+/// runs the subcommand; a failure prints `tidal: <message>` and exits with status 1.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tidal: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Carries out the subcommand; the error says what went wrong.
+async fn run(cli: Cli) -> Result<(), String> {
+    let ca_file = cli.ca_file.as_deref();
+    match cli.action {
+        Action::Get(read) => get(&client(ca_file)?, &read).await,
+        Action::Sync(read) => follow(&client(ca_file)?, &read, true).await,
+        Action::Link(read) => follow(&client(ca_file)?, &read, false).await,
+        Action::Command { target, value } => command(&client(ca_file)?, &target, &value).await,
+        Action::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tidal", &mut script);
+            write_out(&script).map(drop)
+        }
+    }
+}
+
+/// A client that gives up on a host after [`MAX_ATTEMPTS`] failed connections in a row, and
+/// also trusts the root certificates in the PEM file `ca_file`.
+fn client(ca_file: Option<&Path>) -> Result<Client, String> {
+    let mut config = RemoteConfig::default();
+    config.max_attempts = Some(MAX_ATTEMPTS);
+    if let Some(file) = ca_file {
+        let shown = file.display();
+        let pem = std::fs::read(file).map_err(|err| format!("cannot read {shown}: {err}"))?;
+        config.tls = TlsConfig::default()
+            .add_root_certificates_pem(&pem)
+            .map_err(|err| format!("{shown}: {err}"))?;
+    }
+    Ok(Client::with_config(config))
+}
+
+impl Target {
+    /// What an unlink means for the user.
+    fn explain(&self, reason: &UnlinkReason) -> String {
+        let Target { host, node, lane } = self;
+        match reason {
+            UnlinkReason::NodeNotFound => format!("no agent serves the node {node} on {host}"),
+            UnlinkReason::LaneNotFound => format!("the agent at {node} has no lane named {lane}"),
+            UnlinkReason::Unreachable(why) => format!("cannot reach the host: {why}"),
+            other => format!("the link to {node} {lane} closed: {other}"),
+        }
+    }
+}
+
+/// `get`: links with `@sync`, collects what the lane sends until `@synced`, prints the state.
+async fn get(client: &Client, read: &Read) -> Result<(), String> {
+    let target = &read.target;
+    let mut link = client.raw_link(&target.host, &target.node, &target.lane, true);
+    let mut sent = Vec::new();
+    loop {
+        match link.next().await {
+            Some(RawEvent::Event(value)) => sent.push(value),
+            Some(RawEvent::Synced) => break,
+            Some(RawEvent::Linked) => {}
+            Some(RawEvent::Unlinked(reason)) => return Err(target.explain(&reason)),
+            None => return Err(format!("no answer from {}", target.host)),
+        }
+    }
+    print_line(&State::from_sync(sent).render(read.json)).map(drop)
+}
+
+/// `sync` (with the lane's state first) and `link`: prints every event until the link closes,
+/// Ctrl-C, or the reader of the output goes away.
+async fn follow(client: &Client, read: &Read, sync: bool) -> Result<(), String> {
+    let target = &read.target;
+    let mut link = client.raw_link(&target.host, &target.node, &target.lane, sync);
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let event = tokio::select! {
+            event = link.next() => event,
+            result = &mut interrupted => {
+                return result.map_err(|err| format!("cannot watch for Ctrl-C: {err}"));
+            }
+        };
+        match event {
+            Some(RawEvent::Event(value)) => {
+                if !print_line(&render(&value, read.json))? {
+                    return Ok(());
+                }
+            }
+            Some(RawEvent::Unlinked(UnlinkReason::Closed)) | None => return Ok(()),
+            Some(RawEvent::Unlinked(reason)) => return Err(target.explain(&reason)),
+            Some(RawEvent::Linked | RawEvent::Synced) => {}
+        }
+    }
+}
+
+/// `command`: sends `value` (Recon text) to the lane, then checks that the node and the lane
+/// exist.
+async fn command(client: &Client, target: &Target, value: &str) -> Result<(), String> {
+    let Target { host, node, lane } = target;
+    let body = recon::parse(value).map_err(|err| format!("the value is not valid Recon: {err}"))?;
+    client
+        .command_recon(host, node, lane, body)
+        .await
+        .map_err(|err| err.to_string())?;
+    // Links on a connection are answered in order: once this link is answered, the command
+    // before it has reached the server (and the node and lane are known to exist).
+    let mut link = client.raw_link(host, node, lane, false);
+    match link.next().await {
+        Some(RawEvent::Linked) => Ok(()),
+        Some(RawEvent::Unlinked(reason)) => Err(target.explain(&reason)),
+        _ => Err(format!("no answer from {host}")),
+    }
+}
+
+/// Prints `line` on the standard output; `false` if its reader has gone (a closed pipe).
+fn print_line(line: &str) -> Result<bool, String> {
+    write_out(format!("{line}\n").as_bytes())
+}
+
+/// Writes `bytes` on the standard output; `false` if its reader has gone (a closed pipe).
+fn write_out(bytes: &[u8]) -> Result<bool, String> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(err) => Err(format!("cannot write the output: {err}")),
+    }
+}
+
+/// A value as one line of output: Recon, or JSON if `json`.
+fn render(value: &Value, json: bool) -> String {
+    if json {
+        to_json(value).to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+/// A lane's state, read from what the lane sends between `@linked` and `@synced`.
+#[derive(Debug, PartialEq)]
+enum State {
+    /// A value lane's value.
+    Value(Value),
+    /// A map lane's entries by the Recon text of their keys, in the order they came.
+    Map(IndexMap<String, (Value, Value)>),
+}
+
+impl State {
+    /// The state from what the lane sent on `@sync`: a value lane sends its value, a map lane
+    /// one `@update(key:K) V` per entry, and a lane without state (an empty map lane, a command
+    /// lane) nothing, which reads as an empty map.
+    fn from_sync(sent: Vec<Value>) -> State {
+        let mut entries = IndexMap::new();
+        let mut value = None;
+        for event in sent {
+            match MapOperation::read(event) {
+                Ok(MapOperation::Update(key, item)) => {
+                    entries.insert(key.to_string(), (key, item));
+                }
+                Ok(MapOperation::Remove(key)) => {
+                    entries.shift_remove(&key.to_string());
+                }
+                Ok(MapOperation::Clear) => entries.clear(),
+                Err(event) => value = Some(event),
+            }
+        }
+        value.map_or(State::Map(entries), State::Value)
+    }
+
+    /// The state as one line: a map as the record `{key:value,...}` (a JSON object).
+    fn render(self, json: bool) -> String {
+        match self {
+            State::Value(value) => render(&value, json),
+            State::Map(entries) if json => {
+                let object = entries
+                    .into_values()
+                    .map(|(key, value)| (json_key(&key), to_json(&value)))
+                    .collect();
+                Json::Object(object).to_string()
+            }
+            State::Map(entries) => Value::of_slots(entries.into_values()).to_string(),
+        }
+    }
+}
+
+/// An event of a map lane.
+#[derive(Debug, PartialEq)]
+enum MapOperation {
+    /// `@update(key:K) V`: the entry for the key is now the value.
+    Update(Value, Value),
+    /// `@remove(key:K)`: the entry for the key is gone.
+    Remove(Value),
+    /// `@clear`: every entry is gone.
+    Clear,
+}
+
+impl MapOperation {
+    /// Reads `@update(key:K) V`, `@remove(key:K)` or `@clear`; gives back any other value.
+    fn read(event: Value) -> Result<MapOperation, Value> {
+        let Value::Record(mut record) = event else {
+            return Err(event);
+        };
+        let Some(head) = record.attrs.first() else {
+            return Err(Value::Record(record));
+        };
+        let alone = record.attrs.len() == 1 && record.items.is_empty();
+        match (head.name.as_str(), key_of(&head.value)) {
+            ("update", Some(key)) => {
+                let key = key.clone();
+                record.attrs.remove(0);
+                Ok(MapOperation::Update(key, body_of(record)))
+            }
+            ("remove", Some(key)) if alone => Ok(MapOperation::Remove(key.clone())),
+            ("clear", _) if alone && head.value.is_empty_value() => Ok(MapOperation::Clear),
+            _ => Err(Value::Record(record)),
+        }
+    }
+}
+
+/// The key in the argument `(key:K)` of `@update` and `@remove`.
+fn key_of(argument: &Value) -> Option<&Value> {
+    let Value::Record(record) = argument else {
+        return None;
+    };
+    match (record.attrs.as_slice(), record.items.as_slice()) {
+        ([], [Item::Slot(Value::Text(name), key)]) if name == "key" => Some(key),
+        _ => None,
+    }
+}
+
+/// The value of `@update(key:K) V`, from the rest of its record: nothing is an extant value,
+/// a single value item is that value, anything else stays a record.
+fn body_of(mut rest: Record) -> Value {
+    if rest.attrs.is_empty() && rest.items.len() <= 1 {
+        match rest.items.pop() {
+            None => return Value::Extant,
+            Some(Item::ValueItem(value)) => return value,
+            Some(slot) => rest.items.push(slot),
+        }
+    }
+    Value::Record(rest)
+}
+
+/// Recon as JSON: absent and extant values become `null`, integers too large for JSON numbers
+/// and binary data (`%` + base64) become strings, non-finite floats `null`. A record with only
+/// value items becomes an array; any other an object, whose attributes become `"@name"`
+/// entries and whose value items among slots become `"$i"` entries (`i`, the item's position).
+fn to_json(value: &Value) -> Json {
+    match value {
+        Value::Absent | Value::Extant => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(n) => Json::from(*n),
+        Value::UInt(n) => Json::from(*n),
+        Value::BigInt(n) => Json::String(n.to_string()),
+        Value::Float(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Value::Text(text) => Json::String(text.clone()),
+        Value::Data(_) => Json::String(value.to_string()),
+        Value::Record(record) => record_to_json(record),
+    }
+}
+
+/// A record as JSON (see [`to_json`]).
+fn record_to_json(record: &Record) -> Json {
+    let only_values = record.attrs.is_empty()
+        && record
+            .items
+            .iter()
+            .all(|item| matches!(item, Item::ValueItem(_)));
+    if only_values {
+        return record
+            .items
+            .iter()
+            .map(|(Item::ValueItem(value) | Item::Slot(_, value))| to_json(value))
+            .collect();
+    }
+    let attrs = record
+        .attrs
+        .iter()
+        .map(|attr| (format!("@{}", attr.name), to_json(&attr.value)));
+    let items = record.items.iter().enumerate().map(|(i, item)| match item {
+        Item::Slot(key, value) => (json_key(key), to_json(value)),
+        Item::ValueItem(value) => (format!("${i}"), to_json(value)),
+    });
+    Json::Object(attrs.chain(items).collect())
+}
+
+/// A Recon key as the key of a JSON object: text as it is, anything else as Recon.
+fn json_key(key: &Value) -> String {
+    match key {
+        Value::Text(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parsing the arguments, reading map lanes' syncs, and converting to JSON.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `line` (Recon) into a value.
+    fn recon(line: &str) -> Value {
+        recon::parse(line).unwrap()
+    }
+
+    /// Reads the sync of the events `lines` (Recon) and renders the state.
+    fn state(lines: &[&str], json: bool) -> String {
+        State::from_sync(lines.iter().map(|line| recon(line)).collect()).render(json)
+    }
+
+    /// clap's own checks of the definition of the command line.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// `-5` is a value, not an option.
+    #[test]
+    fn a_command_value_may_be_negative() {
+        let cli = Cli::try_parse_from(["tidal", "command", "ws://h", "/n", "l", "-5"]).unwrap();
+        assert!(matches!(cli.action, Action::Command { value, .. } if value == "-5"));
+    }
+
+    /// `--ca-file` may follow the subcommand.
+    #[test]
+    fn the_ca_file_goes_anywhere() {
+        let cli = Cli::try_parse_from(["tidal", "get", "ws://h", "/n", "l", "--ca-file", "ca.pem"])
+            .unwrap();
+        assert_eq!(cli.ca_file, Some(PathBuf::from("ca.pem")));
+    }
+
+    /// One value that is not a map operation is a value lane's state.
+    #[test]
+    fn a_value_lane_syncs_its_value() {
+        assert_eq!(state(&["{a:1,b:2}"], false), "{a:1,b:2}");
+        assert_eq!(state(&["@point{x:1}"], true), r#"{"@point":null,"x":1}"#);
+    }
+
+    /// Map operations build a map; nothing at all is an empty map.
+    #[test]
+    fn a_map_lane_syncs_its_entries() {
+        let sync = [
+            "@update(key:k5) 5",
+            "@update(key:k1) 1",
+            "@update(key:k5) 6",
+        ];
+        assert_eq!(state(&sync, false), "{k5:6,k1:1}");
+        assert_eq!(state(&sync, true), r#"{"k5":6,"k1":1}"#);
+        let sync = ["@update(key:1){{x}}", "@update(key:2)", "@remove(key:1)"];
+        assert_eq!(state(&sync, true), r#"{"2":null}"#);
+        assert_eq!(state(&[], false), "{}");
+        assert_eq!(state(&[], true), "{}");
+    }
+
+    /// The body of an update is what `map_update_value` wrote; a malformed operation is a value.
+    #[test]
+    fn map_operations_read_back_as_written() {
+        let update = MapOperation::read(recon("@update(key:k){{1}}")).unwrap();
+        assert_eq!(update, MapOperation::Update(recon("k"), recon("{1}")));
+        let update = MapOperation::read(recon("@update(key:k)@p{x:1}")).unwrap();
+        assert_eq!(update, MapOperation::Update(recon("k"), recon("@p{x:1}")));
+        assert_eq!(MapOperation::read(recon("@clear")), Ok(MapOperation::Clear));
+        assert!(MapOperation::read(recon("@remove(key:k) 1")).is_err());
+        assert!(MapOperation::read(recon("@update(k) 1")).is_err());
+    }
+
+    /// Records, keys, strings and numbers as JSON.
+    #[test]
+    fn recon_converts_to_json() {
+        let json = |line: &str| to_json(&recon(line)).to_string();
+        assert_eq!(json("{1,2,3}"), "[1,2,3]");
+        assert_eq!(
+            json("{a:1,\"b c\":true,3:x}"),
+            r#"{"a":1,"b c":true,"3":"x"}"#
+        );
+        assert_eq!(json("{a:1,2}"), r#"{"a":1,"$1":2}"#);
+        assert_eq!(json("\"line\\nbreak\""), r#""line\nbreak""#);
+        assert_eq!(json("1.5"), "1.5");
+        assert_eq!(json("18446744073709551615"), "18446744073709551615");
+        assert_eq!(
+            json("123456789012345678901234567890"),
+            r#""123456789012345678901234567890""#
+        );
+        assert_eq!(to_json(&Value::Float(f64::NAN)), Json::Null);
+        assert_eq!(to_json(&Value::Extant), Json::Null);
+    }
+}
