@@ -183,7 +183,6 @@ async fn start_sinks(server: &ServerHandle, fanout: &Fanout, first: usize, count
     for id in first..first + count {
         server
             .start_agent(&format!("/sink/{id}"))
-            .await
             .expect("the server runs");
     }
     ready.await;

@@ -18,18 +18,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tidal::agent::{
-    agent_lifecycle::HandlerContext,
-    agent_model::{downlink::hosted::ValueDownlinkHandle, AgentModel},
-    config::SimpleDownlinkConfig,
-    event_handler::{Either, EventHandler, HandlerActionExt, UnitHandler},
-    lanes::{CommandLane, MapLane, ValueLane},
-    lifecycle, projections,
-    state::State,
-    AgentLaneModel,
-};
-use tidal::route::RoutePattern;
-use tidal::server::ServerBuilder;
+use tidal::agent::event_handler::{Either, UnitHandler};
+use tidal::prelude::*;
 use tokio::sync::{oneshot, watch};
 
 /// How many rooms the building has.
@@ -178,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("after the sun: average {average:.3} °C");
 
     // The building's map, read by a handler run inside the building agent.
-    let building = server.agent_ref::<Building>("/building").await?;
+    let building = server.agent_ref::<Building>("/building")?;
     let (tx, rx) = oneshot::channel();
     let context = HandlerContext::<Building>::default();
     building

@@ -6,16 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tidal::agent::{
-    agent_lifecycle::HandlerContext,
-    agent_model::AgentModel,
-    config::AgentConfig,
-    event_handler::{EventHandler, HandlerActionExt},
-    lanes::{CommandLane, MapLane, ValueLane},
-    lifecycle, projections,
-    state::History,
-    AgentLaneModel,
-};
+use tidal::prelude::*;
 
 #[projections]
 #[derive(AgentLaneModel)]

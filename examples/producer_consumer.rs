@@ -15,18 +15,7 @@
 //!
 //! Run: `cargo run --example producer_consumer`
 
-use tidal::agent::{
-    agent_lifecycle::HandlerContext,
-    agent_model::{downlink::hosted::ValueDownlinkHandle, AgentModel},
-    config::SimpleDownlinkConfig,
-    event_handler::{EventHandler, HandlerActionExt},
-    lanes::{CommandLane, ValueLane},
-    lifecycle, projections,
-    state::State,
-    AgentLaneModel,
-};
-use tidal::route::RoutePattern;
-use tidal::server::ServerBuilder;
+use tidal::prelude::*;
 use tokio::sync::mpsc;
 
 /// The node the monitor links to.
@@ -168,7 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let task = tokio::spawn(task);
 
     // The monitor's downlink starts the sensor, at 0 °C: the monitor mirrors that once synced.
-    server.start_agent("/monitor").await?;
+    server.start_agent("/monitor")?;
     wait_for(&mut seen, Seen::Reading(0.0)).await?;
 
     // One reading at a time, as a device would send them: the monitor sees each.

@@ -6,18 +6,7 @@
 //! own `latest` lane. All downlinks from a process to one host share one WebSocket, reconnecting
 //! with backoff if it fails.
 
-use tidal::agent::{
-    agent_lifecycle::HandlerContext,
-    agent_model::{downlink::hosted::ValueDownlinkHandle, AgentModel},
-    config::SimpleDownlinkConfig,
-    event_handler::{EventHandler, HandlerActionExt},
-    lanes::ValueLane,
-    lifecycle, projections,
-    state::State,
-    AgentLaneModel,
-};
-use tidal::route::RoutePattern;
-use tidal::server::ServerBuilder;
+use tidal::prelude::*;
 use tokio::sync::watch;
 
 /// A sensor on the producer server.
@@ -88,7 +77,7 @@ fn mirror(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let producer = ServerBuilder::with_plane_name("producer")
-        .set_bind_addr("127.0.0.1:0".parse()?)
+        .set_bind_addr("127.0.0.1:0")
         .add_route(
             RoutePattern::parse_str("/sensor/:id")?,
             AgentModel::new(Sensor::default, SensorLifecycle),
@@ -97,16 +86,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let (producer_task, producer) = producer.run();
     let producer_task = tokio::spawn(producer_task);
-    let producer_addr = producer
-        .bound_addr()
-        .await
-        .ok_or("the producer is not bound")?;
+    let producer_addr = producer.bound_addr().ok_or("the producer is not bound")?;
     println!("producer listening on ws://{producer_addr}");
 
     let (seen, mut watch_seen) = watch::channel(f64::NAN);
     let host = format!("ws://{producer_addr}");
     let consumer = ServerBuilder::with_plane_name("consumer")
-        .set_bind_addr("127.0.0.1:0".parse()?)
+        .set_bind_addr("127.0.0.1:0")
         .add_route(
             RoutePattern::parse_str("/dashboard")?,
             AgentModel::from_fn(Dashboard::default, move || DashboardLifecycle {
@@ -119,10 +105,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let (consumer_task, consumer) = consumer.run();
     let consumer_task = tokio::spawn(consumer_task);
-    if let Some(addr) = consumer.bound_addr().await {
+    if let Some(addr) = consumer.bound_addr() {
         println!("consumer listening on ws://{addr}");
     }
-    consumer.start_agent("/dashboard").await?;
+    consumer.start_agent("/dashboard")?;
 
     for reading in [19.5, 20.25, 21.0] {
         producer.command("/sensor/1", "reading", reading).await?;

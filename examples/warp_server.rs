@@ -27,15 +27,7 @@
 
 use std::net::SocketAddr;
 
-use tidal::agent::{
-    agent_lifecycle::HandlerContext,
-    agent_model::AgentModel,
-    event_handler::{EventHandler, HandlerActionExt},
-    lanes::{CommandLane, MapLane, ValueLane},
-    lifecycle, projections, AgentLaneModel,
-};
-use tidal::route::RoutePattern;
-use tidal::server::ServerBuilder;
+use tidal::prelude::*;
 
 /// The agent at `/unit/:id`.
 #[projections]
@@ -92,7 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let (task, handle) = server.run();
     let task = tokio::spawn(task);
-    if let Some(addr) = handle.bound_addr().await {
+    if let Some(addr) = handle.bound_addr() {
         println!("listening on ws://{addr} (Ctrl-C to stop)");
     }
     tokio::signal::ctrl_c().await?;

@@ -38,7 +38,7 @@
 //!     }
 //! }
 //!
-//! let mut agent = tidal::testing::AgentHarness::new(CounterAgent::default(), CounterLifecycle.into_lifecycle());
+//! let mut agent = tidal::testing::AgentHarness::new(CounterAgent::default(), CounterLifecycle);
 //! agent.start().unwrap();
 //! agent.command(CounterAgent::ADD, 5).unwrap();
 //! assert_eq!(agent.value(CounterAgent::COUNT), 5);
@@ -48,6 +48,56 @@
 
 // Generated code names `::tidal`, which must resolve inside this crate too.
 extern crate self as tidal;
+
+/// What an agent, its lifecycle and a server need, in one import: `use tidal::prelude::*;`.
+///
+/// ```
+/// use tidal::prelude::*;
+///
+/// #[projections]
+/// #[derive(AgentLaneModel)]
+/// pub struct Counter {
+///     count: ValueLane<i64>,
+///     add: CommandLane<i64>,
+/// }
+///
+/// #[derive(Clone)]
+/// pub struct CounterLifecycle;
+///
+/// #[lifecycle(Counter)]
+/// impl CounterLifecycle {
+///     #[on_command(add)]
+///     fn add(&self, context: HandlerContext<Counter>, n: &i64) -> impl EventHandler<Counter> {
+///         let n = *n;
+///         context.transform_value(Counter::COUNT, move |count| count + n)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = ServerBuilder::with_plane_name("example")
+///     .add_route("/counter/:id".parse()?, AgentModel::new(Counter::default, CounterLifecycle))
+///     .build()
+///     .await?;
+/// # let _ = server;
+/// # Ok(())
+/// # }
+/// ```
+pub mod prelude {
+    pub use crate::agent::agent_lifecycle::HandlerContext;
+    pub use crate::agent::agent_model::downlink::hosted::{
+        EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle,
+    };
+    pub use crate::agent::agent_model::AgentModel;
+    pub use crate::agent::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
+    pub use crate::agent::event_handler::{EventHandler, HandlerAction, HandlerActionExt};
+    pub use crate::agent::lanes::{CommandLane, MapLane, ValueLane};
+    pub use crate::agent::state::{History, State};
+    pub use crate::agent::stores::{MapStore, ValueStore};
+    pub use crate::agent::{lifecycle, projections, AgentLaneModel};
+    pub use crate::route::RoutePattern;
+    pub use crate::server::{Server, ServerBuilder, ServerHandle};
+}
 
 /// Everything to define agents: lanes, stores, lifecycles, handlers and the macros.
 pub mod agent {

@@ -176,10 +176,9 @@ where
             }
         }
         Place::Remote => {
-            let builder = ServerBuilder::with_plane_name("target")
-                .set_bind_addr("127.0.0.1:0".parse().unwrap());
+            let builder = ServerBuilder::with_plane_name("target").set_bind_addr("127.0.0.1:0");
             let (target, target_task) = run(target(builder).build().await.unwrap());
-            let url = format!("ws://{}", target.bound_addr().await.unwrap());
+            let url = format!("ws://{}", target.bound_addr().unwrap());
             HOST.with(|host| host.set(Some(Box::leak(url.into_boxed_str()))));
             let (sample, sample_task) = run(sample.build().await.unwrap());
             Servers {
@@ -279,7 +278,7 @@ mod complete_example {
 
     async fn linked_synced_events_and_unlinked_arrive_in_order(place: Place) {
         let servers = serve::<_, _, i32>(sample(), "/example/2", place).await;
-        servers.sample.start_agent("/example/1").await.unwrap();
+        servers.sample.start_agent("/example/1").unwrap();
         until(|| sample_lines().len() == 2).await;
         assert_eq!(sample_lines(), ["Link opened.", "Link synchronized: 0"]);
 
@@ -310,7 +309,7 @@ mod complete_example {
 
     async fn a_lane_value_that_is_not_an_i32_fails_the_link(place: Place) {
         let servers = serve::<_, _, String>(sample(), "/example/2", place).await;
-        servers.sample.start_agent("/example/1").await.unwrap();
+        servers.sample.start_agent("/example/1").unwrap();
         until(|| sample_lines().len() == 2).await;
         assert_eq!(sample_lines(), ["Link opened.", "Link failed."]);
         servers.stop().await;
@@ -320,7 +319,7 @@ mod complete_example {
     async fn a_missing_node_unlinks_without_hanging(place: Place) {
         // The target server has no agent at `/example/2`.
         let servers = serve::<_, _, i32>(sample(), "/elsewhere", place).await;
-        servers.sample.start_agent("/example/1").await.unwrap();
+        servers.sample.start_agent("/example/1").unwrap();
         until(|| sample_lines().len() == 1).await;
         assert_eq!(sample_lines(), ["Link closed."]);
         servers.stop().await;
@@ -380,10 +379,7 @@ mod shared_state_example {
     use tokio::sync::oneshot;
 
     async fn event_count(server: &ServerHandle) -> u64 {
-        let agent = server
-            .agent_ref::<ExampleAgent>("/example/1")
-            .await
-            .unwrap();
+        let agent = server.agent_ref::<ExampleAgent>("/example/1").unwrap();
         let (tx, rx) = oneshot::channel();
         let context = HandlerContext::<ExampleAgent>::default();
         agent
@@ -400,7 +396,7 @@ mod shared_state_example {
     async fn the_shared_state_counts_events_into_the_lane(place: Place) {
         let sample = AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default);
         let servers = serve::<_, _, i32>(sample, "node", place).await;
-        servers.sample.start_agent("/example/1").await.unwrap();
+        servers.sample.start_agent("/example/1").unwrap();
         // The sync is not an event: the count starts at 0.
         until(|| {
             printed().contains(&"target lane = 0".to_owned()) || servers.target().is_running("node")
@@ -482,7 +478,7 @@ mod handle_example {
     async fn the_kept_handle_keeps_the_link_and_its_target_alive(place: Place) {
         let sample = AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default);
         let servers = serve::<_, _, i32>(sample, "node", place).await;
-        servers.sample.start_agent("/example/1").await.unwrap();
+        servers.sample.start_agent("/example/1").unwrap();
         // The downlink starts the agent at `node`.
         until(|| servers.target().is_running("node")).await;
         servers.target().command("node", "lane", 1).await.unwrap();
@@ -569,7 +565,7 @@ mod set_example {
     async fn values_set_on_the_lane_arrive_doubled_at_the_remote_lane(place: Place) {
         let sample = AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default);
         let servers = serve::<_, _, u64>(sample, "node", place).await;
-        servers.sample.start_agent("/example/1").await.unwrap();
+        servers.sample.start_agent("/example/1").unwrap();
         until(|| servers.target().is_running("node")).await;
         let sample = &servers.sample;
         sample.command("/example/1", "lane", 21u64).await.unwrap();
@@ -642,7 +638,7 @@ mod stop_example {
     async fn the_sentinel_stops_the_downlink_and_releases_the_remote_agent(place: Place) {
         let sample = AgentModel::from_fn(ExampleAgent::default, ExampleLifecycle::default);
         let servers = serve::<_, _, i32>(sample, "node", place).await;
-        servers.sample.start_agent("/example/1").await.unwrap();
+        servers.sample.start_agent("/example/1").unwrap();
         until(|| servers.target().is_running("node")).await;
         servers
             .sample

@@ -225,7 +225,7 @@ fn main() {
 
     let (tidal, tidal_addr) = server_rt.block_on(async {
         let server = ServerBuilder::with_plane_name("warp-load")
-            .set_bind_addr("127.0.0.1:0".parse().unwrap())
+            .set_bind_addr("127.0.0.1:0")
             .add_route(
                 RoutePattern::parse_str("/unit/:id").unwrap(),
                 AgentModel::new(Unit::default, UnitLifecycle),
@@ -235,7 +235,7 @@ fn main() {
             .expect("the tidal server builds");
         let (task, handle) = server.run();
         let task = tokio::spawn(task);
-        let addr = handle.bound_addr().await.expect("the server is bound");
+        let addr = handle.bound_addr().expect("the server is bound");
         ((handle, task), addr)
     });
     let baseline = server_rt.block_on(async {

@@ -185,7 +185,6 @@ impl Serving {
             for node in nodes {
                 handle
                     .start_agent(&node)
-                    .await
                     .unwrap_or_else(|err| panic!("cannot start {node}: {err}"));
             }
         });
@@ -313,7 +312,7 @@ async fn follow(server: &Handle, remote: bool, followers: usize, updates: i32) -
     let tasks_before = server.metrics().num_alive_tasks();
     let tally = Arc::new(Tally::new(followers, updates));
     let mut a = ServerBuilder::with_plane_name("follow-a")
-        .set_bind_addr("127.0.0.1:0".parse().unwrap())
+        .set_bind_addr("127.0.0.1:0")
         .add_route(
             RoutePattern::parse_str("/unit/:id").unwrap(),
             AgentModel::new(Unit::default, UnitLifecycle),
@@ -325,7 +324,7 @@ async fn follow(server: &Handle, remote: bool, followers: usize, updates: i32) -
         );
     }
     let a = Serving::start(server, a).await;
-    let addr = a.handle.bound_addr().await.expect("server A is bound");
+    let addr = a.handle.bound_addr().expect("server A is bound");
     let b = if remote {
         let b = ServerBuilder::with_plane_name("follow-b").add_route(
             RoutePattern::parse_str("/follower/:id").unwrap(),

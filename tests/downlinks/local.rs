@@ -244,7 +244,7 @@ async fn servers_refuse_ambiguous_routes_and_unknown_nodes() {
 
     let running = serve(value_plan(SimpleDownlinkConfig::default())).await;
     assert_eq!(
-        running.server.start_agent("/rooms/1").await,
+        running.server.start_agent("/rooms/1"),
         Err(ServerError::NodeNotFound("/rooms/1".to_owned()))
     );
     assert_eq!(
@@ -252,7 +252,7 @@ async fn servers_refuse_ambiguous_routes_and_unknown_nodes() {
         Err(ServerError::NodeNotFound("/nowhere".to_owned()))
     );
     // Agents start on demand, one per node URI.
-    running.server.start_agent("/source/7").await.unwrap();
+    running.server.start_agent("/source/7").unwrap();
     assert!(running.server.is_running("/source/7"));
     assert!(!running.server.is_running("/source/8"));
     running.stop().await;

@@ -322,7 +322,7 @@ async fn serve(plan: Plan) -> Running {
         .unwrap();
     let (task, server) = server.run();
     let task = tokio::spawn(task);
-    server.start_agent("/watcher").await.unwrap();
+    server.start_agent("/watcher").unwrap();
     Running { server, task, log }
 }
 

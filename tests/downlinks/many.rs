@@ -73,7 +73,7 @@ async fn a_thousand_agents_follow_one_lane() {
     let (task, server) = server.run();
     let task = tokio::spawn(task);
     for i in 0..1000 {
-        server.start_agent(&format!("/follower/{i}")).await.unwrap();
+        server.start_agent(&format!("/follower/{i}")).unwrap();
     }
     let wait = |counter: Arc<AtomicUsize>| async move {
         eventually(
@@ -93,7 +93,7 @@ async fn a_thousand_agents_follow_one_lane() {
     }
     wait(latest.clone()).await;
     assert_eq!(server.running_agents(), 1001);
-    let follower = server.agent_ref::<Follower>("/follower/999").await.unwrap();
+    let follower = server.agent_ref::<Follower>("/follower/999").unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let context = HandlerContext::<Follower>::default();
     follower

@@ -226,7 +226,9 @@ fn websocket_url(host: &str) -> Result<String, UnlinkReason> {
         .filter(|authority| !authority.host().is_empty())
         .ok_or_else(|| refuse("the URL names no host"))?;
     if authority.as_str().contains('@') {
-        return Err(refuse("user names and passwords in host URLs are not supported"));
+        return Err(refuse(
+            "user names and passwords in host URLs are not supported",
+        ));
     }
     let port = match authority.port_u16() {
         Some(port) => port,
@@ -261,8 +263,18 @@ mod tests {
         assert_eq!(websocket_url("wss://h").unwrap(), "wss://h:443/");
         assert_eq!(websocket_url("ws://h").unwrap(), "ws://h:80/");
         assert_eq!(websocket_url("warps://h:9").unwrap(), "wss://h:9/");
-        assert_eq!(websocket_url("ws://[::1]:9/warp").unwrap(), "ws://[::1]:9/warp");
-        for bad in ["http://h", "ws://", "h:1", "ws://u:p@h:1", "ws://h:99999", "not a url"] {
+        assert_eq!(
+            websocket_url("ws://[::1]:9/warp").unwrap(),
+            "ws://[::1]:9/warp"
+        );
+        for bad in [
+            "http://h",
+            "ws://",
+            "h:1",
+            "ws://u:p@h:1",
+            "ws://h:99999",
+            "not a url",
+        ] {
             assert!(websocket_url(bad).is_err(), "{bad}");
         }
     }

@@ -1,7 +1,8 @@
 //! `ServerBuilder`, `Server` and `ServerHandle`.
 
+use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -34,7 +35,8 @@ pub struct ServerConfig {
 }
 
 /// Why a server could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerBuilderError {
     /// Two routes match some node URI in common.
     #[error("the routes `{first}` and `{second}` overlap: some node URI matches both")]
@@ -44,18 +46,29 @@ pub enum ServerBuilderError {
         /// The second route.
         second: String,
     },
+    /// The bind address given to [`ServerBuilder::set_bind_addr`] is not an address.
+    #[error("`{addr}` is not a socket address")]
+    Address {
+        /// The address as given.
+        addr: String,
+        /// Why it did not resolve.
+        #[source]
+        source: std::io::Error,
+    },
     /// The server could not listen on its address.
-    #[error("cannot listen on {addr}: {reason}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
 }
 
 /// Why a server stopped with an error, or could not do what its handle asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     /// No route matches the node URI.
     #[error("no agent route matches `{0}`")]
@@ -68,7 +81,7 @@ pub enum ServerError {
 /// Builds a [`Server`]: routes, settings, then [`build`](ServerBuilder::build).
 pub struct ServerBuilder {
     plane: String,
-    bind: Option<SocketAddr>,
+    bind: Option<Result<Vec<SocketAddr>, ServerBuilderError>>,
     routes: Vec<Route>,
     config: ServerConfig,
 }
@@ -90,9 +103,23 @@ impl ServerBuilder {
         }
     }
 
-    /// The address the server will listen on for WARP connections.
-    pub fn set_bind_addr(mut self, addr: SocketAddr) -> Self {
-        self.bind = Some(addr);
+    /// The address the server will listen on for WARP connections: anything
+    /// [`ToSocketAddrs`] takes, such as `"127.0.0.1:9001"`, `("0.0.0.0", 9001)` or a
+    /// [`SocketAddr`]. A host name is resolved now; the server listens on the first of its
+    /// addresses that it can bind. Port 0 picks a free port (see
+    /// [`ServerHandle::bound_addr`]).
+    ///
+    /// An address that does not resolve fails [`build`](Self::build) with
+    /// [`ServerBuilderError::Address`].
+    pub fn set_bind_addr(mut self, addr: impl ToSocketAddrs + fmt::Display) -> Self {
+        let resolved = addr
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .map_err(|source| ServerBuilderError::Address {
+                addr: addr.to_string(),
+                source,
+            });
+        self.bind = Some(resolved);
         self
     }
 
@@ -113,7 +140,14 @@ impl ServerBuilder {
         self
     }
 
-    /// Checks the routes and builds the server.
+    /// Checks the routes, binds the listener (if a bind address was set) and builds the
+    /// server.
+    ///
+    /// # Errors
+    /// [`ServerBuilderError::AmbiguousRoutes`] if two routes match a node URI in common,
+    /// [`ServerBuilderError::Address`] if the bind address did not resolve, and
+    /// [`ServerBuilderError::Bind`] (with the I/O error as its source) if the server cannot
+    /// listen there.
     pub async fn build(self) -> Result<Server, ServerBuilderError> {
         for (i, first) in self.routes.iter().enumerate() {
             if let Some(second) = self.routes[i + 1..]
@@ -127,16 +161,7 @@ impl ServerBuilder {
             }
         }
         let listener = match self.bind {
-            Some(addr) => {
-                Some(
-                    TcpListener::bind(addr)
-                        .await
-                        .map_err(|err| ServerBuilderError::Bind {
-                            addr,
-                            reason: err.to_string(),
-                        })?,
-                )
-            }
+            Some(addrs) => Some(bind(&addrs?).await?),
             None => None,
         };
         let bound = listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -148,6 +173,27 @@ impl ServerBuilder {
             registry: Registry::new(self.routes, self.config.agent, self.config.remote),
         })
     }
+}
+
+/// Listens on the first of `addrs` that can be bound.
+async fn bind(addrs: &[SocketAddr]) -> Result<TcpListener, ServerBuilderError> {
+    let mut last = None;
+    for addr in addrs {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(source) => last = Some((*addr, source)),
+        }
+    }
+    Err(match last {
+        Some((addr, source)) => ServerBuilderError::Bind { addr, source },
+        None => ServerBuilderError::Address {
+            addr: String::new(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the address resolved to nothing",
+            ),
+        },
+    })
 }
 
 /// A server, built and ready to [`run`](Server::run).
@@ -165,20 +211,72 @@ impl Server {
         &self.plane
     }
 
-    /// Runs the server: returns the task to await (or spawn) and a handle to control it. The
-    /// task ends once [`ServerHandle::stop`] is called (or every handle is dropped): client
-    /// connections are closed (code 1001) and every agent runs its `on_stop`.
+    /// Runs the server: returns the task to await (or spawn) and a handle to control it.
+    ///
+    /// The task runs until [`ServerHandle::stop`] is called on the handle or one of its
+    /// clones; then client connections are closed (code 1001), every agent runs its `on_stop`,
+    /// and the task ends. Dropping the handles does not stop the server (as with tokio's
+    /// `JoinHandle`): a server whose handles are all gone runs until its task is dropped. To
+    /// stop on a signal, see [`run_until`](Self::run_until).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use tidal_runtime::server::ServerBuilder;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ServerBuilder::with_plane_name("example").build().await?;
+    /// let (task, handle) = server.run();
+    /// let running = tokio::spawn(task);
+    /// // ... use the server ...
+    /// handle.stop();
+    /// running.await??;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn run(
         self,
     ) -> (
         impl Future<Output = Result<(), ServerError>> + Send + 'static,
         ServerHandle,
     ) {
+        self.run_until(std::future::pending())
+    }
+
+    /// Runs the server until `shutdown` completes (or [`ServerHandle::stop`] is called), then
+    /// stops it gracefully as [`run`](Self::run) describes: the convention of axum's
+    /// `with_graceful_shutdown`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tidal_runtime::server::ServerBuilder;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ServerBuilder::with_plane_name("example").build().await?;
+    /// let (task, _handle) = server.run_until(async {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    /// });
+    /// task.await?; // Runs until Ctrl-C.
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn run_until<F>(
+        self,
+        shutdown: F,
+    ) -> (
+        impl Future<Output = Result<(), ServerError>> + Send + 'static,
+        ServerHandle,
+    )
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let (stop, stopped) = watch::channel(false);
+        let stop = Arc::new(stop);
         let connections = Arc::new(AtomicUsize::new(0));
         let handle = ServerHandle {
             registry: self.registry.clone(),
-            stop,
+            stop: stop.clone(),
             bound: self.bound,
             connections: connections.clone(),
         };
@@ -186,32 +284,38 @@ impl Server {
         let (listener, config) = (self.listener, self.endpoint);
         let task = async move {
             let environment: Arc<dyn Environment> = registry.clone();
-            let endpoint = async {
-                if let Some(listener) = listener {
-                    endpoint::serve(listener, environment, config, stopped.clone(), connections)
-                        .await;
+            let mut signal = stopped.clone();
+            let trigger = async move {
+                tokio::select! {
+                    // A handle stopped the server.
+                    _ = signal.wait_for(|stop| *stop) => {}
+                    () = shutdown => {
+                        stop.send_replace(true);
+                    }
                 }
             };
-            let mut signal = stopped.clone();
-            let agents = async move {
-                // Ends on the signal, or when its sender is gone.
-                let _ = signal.wait_for(|stop| *stop).await;
-                registry.stop_all().await;
+            let endpoint = async {
+                if let Some(listener) = listener {
+                    endpoint::serve(listener, environment, config, stopped, connections).await;
+                }
             };
-            // Connections close first (code 1001), so that clients see a server going away
-            // (and reconnect later) rather than each of their links being unlinked.
-            endpoint.await;
-            agents.await;
+            // The endpoint ends once the server is stopped, closing its connections first
+            // (code 1001), so that clients see a server going away (and reconnect later)
+            // rather than each of their links being unlinked; then the agents stop.
+            futures::join!(trigger, endpoint);
+            registry.stop_all().await;
             Ok(())
         };
         (task, handle)
     }
 }
 
-/// Controls a running server. Dropping it stops the server.
+/// Controls a running server; clone it freely. Dropping it does not stop the server: call
+/// [`stop`](Self::stop) (or run the server with [`Server::run_until`]).
+#[derive(Clone)]
 pub struct ServerHandle {
     registry: Arc<Registry>,
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     bound: Option<SocketAddr>,
     connections: Arc<AtomicUsize>,
 }
@@ -225,12 +329,17 @@ impl ServerHandle {
 
     /// The address the server listens on for WARP connections (with the actual port when it
     /// was bound to port 0), or `None` when it has no bind address.
-    pub async fn bound_addr(&self) -> Option<SocketAddr> {
+    pub fn bound_addr(&self) -> Option<SocketAddr> {
         self.bound
     }
 
-    /// Starts the agent for `uri` now, rather than when it is first addressed.
-    pub async fn start_agent(&self, uri: &str) -> Result<(), ServerError> {
+    /// Starts the agent for `uri` now, rather than when it is first addressed (it returns at
+    /// once; the agent's `on_start` runs in its own task).
+    ///
+    /// # Errors
+    /// [`ServerError::NodeNotFound`] if no route serves `uri`, [`ServerError::Stopped`] if the
+    /// server is stopping.
+    pub fn start_agent(&self, uri: &str) -> Result<(), ServerError> {
         self.registry
             .resolve(uri)
             .map(|_| ())
@@ -239,7 +348,12 @@ impl ServerHandle {
 
     /// Sends `value` as a command to the lane `lane` of the agent at `node` (starting it if
     /// needed), as a client would. A value of another type than the lane's is converted through
-    /// Recon; one that does not convert is logged and dropped by the agent.
+    /// Recon; one that does not convert is logged and dropped by the agent. It waits while the
+    /// agent's inbox is full.
+    ///
+    /// # Errors
+    /// [`ServerError::NodeNotFound`] if no route serves `node`, [`ServerError::Stopped`] if the
+    /// server is stopping or the agent has stopped.
     pub async fn command<T>(&self, node: &str, lane: &str, value: T) -> Result<(), ServerError>
     where
         T: Serialize + Send + 'static,
@@ -260,10 +374,11 @@ impl ServerHandle {
     ///
     /// `A` must be the agent type of the route that serves `uri`; a handler sent to an agent of
     /// another type is logged and dropped.
-    pub async fn agent_ref<A: AgentLaneModel>(
-        &self,
-        uri: &str,
-    ) -> Result<AgentRef<A>, ServerError> {
+    ///
+    /// # Errors
+    /// [`ServerError::NodeNotFound`] if no route serves `uri`, [`ServerError::Stopped`] if the
+    /// server is stopping.
+    pub fn agent_ref<A: AgentLaneModel>(&self, uri: &str) -> Result<AgentRef<A>, ServerError> {
         self.registry
             .resolve(uri)
             .map(|mailbox| AgentRef::new(uri.into(), mailbox))
@@ -290,11 +405,5 @@ fn server_error(uri: String, reason: UnlinkReason) -> ServerError {
     match reason {
         UnlinkReason::NodeNotFound => ServerError::NodeNotFound(uri),
         _ => ServerError::Stopped,
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        self.stop.send_replace(true);
     }
 }

@@ -22,7 +22,7 @@
 //!     .await?;
 //! let (task, handle) = server.run();
 //! let running = tokio::spawn(task);
-//! handle.start_agent("/rooms/kitchen").await?;
+//! handle.start_agent("/rooms/kitchen")?;
 //! handle.stop();
 //! running.await??;
 //! # Ok(())

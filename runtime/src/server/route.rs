@@ -117,12 +117,11 @@ impl RoutePattern {
                         segments.push(Segment::Parameter(name.to_owned()));
                     }
                     None => {
-                        let literal = percent_decode(segment).ok_or_else(|| {
-                            RouteError::BadEscape {
+                        let literal =
+                            percent_decode(segment).ok_or_else(|| RouteError::BadEscape {
                                 pattern: pattern.to_owned(),
                                 segment: segment.to_owned(),
-                            }
-                        })?;
+                            })?;
                         segments.push(Segment::Literal(literal));
                     }
                 }

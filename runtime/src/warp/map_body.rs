@@ -64,7 +64,7 @@ pub enum MapBodyError {
         found: String,
         /// Why it does not fit.
         #[source]
-        source: ReconError,
+        source: Box<ReconError>,
     },
     /// The key or the value could not be serialised.
     #[error("cannot encode the {part} of a map operation")]
@@ -73,7 +73,7 @@ pub enum MapBodyError {
         part: &'static str,
         /// Why.
         #[source]
-        source: ReconError,
+        source: Box<ReconError>,
     },
 }
 
@@ -230,7 +230,10 @@ fn key_attr(tag: &str, key: Value) -> Attr {
 
 /// Serialises the key or the value of an operation.
 fn encode<T: Serialize>(x: &T, part: &'static str) -> Result<Value, MapBodyError> {
-    to_value(x).map_err(|source| MapBodyError::Encode { part, source })
+    to_value(x).map_err(|source| MapBodyError::Encode {
+        part,
+        source: Box::new(source),
+    })
 }
 
 /// Deserialises the key or the value of an operation.
@@ -243,7 +246,7 @@ fn decode<T: DeserializeOwned>(
         part,
         tag,
         found: describe_value(value),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_remote_downlinks_share_one_connection() {
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let addr = source.server.bound_addr().await.unwrap();
+    let addr = source.server.bound_addr().unwrap();
     let watchers = watcher_server(
         value_plan(SimpleDownlinkConfig::default()),
         format!("ws://{addr}"),
@@ -18,7 +18,6 @@ async fn a_thousand_remote_downlinks_share_one_connection() {
         watchers
             .server
             .start_agent(&format!("/watcher/{i}"))
-            .await
             .unwrap();
     }
     count(&watchers.log, "synced 0", 1000).await;
@@ -39,7 +38,7 @@ async fn a_plain_rust_client_links_writes_and_commands() {
     use tidal::client::Client;
 
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+    let host = format!("ws://{}", source.server.bound_addr().unwrap());
     let client = Client::new();
     let log = Log::default();
     let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
@@ -83,7 +82,7 @@ async fn a_lane_linked_again_right_after_an_unlink_syncs() {
     use tidal::client::Client;
 
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+    let host = format!("ws://{}", source.server.bound_addr().unwrap());
     let client = Client::new();
     let log = Log::default();
     for round in 0..5 {
@@ -110,7 +109,7 @@ async fn an_idle_connection_closes_and_opens_again_when_needed() {
     use tidal::remote::RemoteConfig;
 
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+    let host = format!("ws://{}", source.server.bound_addr().unwrap());
     let mut config = RemoteConfig::default();
     config.idle_timeout = Duration::from_millis(100);
     let client = Client::with_config(config);

@@ -6,14 +6,14 @@ use std::time::Instant;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_downlink_survives_a_restart_of_its_host_and_delivers_writes_made_meanwhile() {
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let addr = source.server.bound_addr().await.unwrap();
+    let addr = source.server.bound_addr().unwrap();
     let watchers = watcher_server(
         value_plan(SimpleDownlinkConfig::default()),
         format!("ws://{addr}"),
         None,
     )
     .await;
-    watchers.server.start_agent("/watcher/1").await.unwrap();
+    watchers.server.start_agent("/watcher/1").unwrap();
     let log = watchers.log.clone();
     log.wait_for("synced 0").await;
     source
@@ -60,10 +60,10 @@ async fn a_remote_downlink_survives_a_restart_of_its_host_and_delivers_writes_ma
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_map_downlinks_sync_write_and_keep_operations_made_during_an_outage() {
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let addr = source.server.bound_addr().await.unwrap();
+    let addr = source.server.bound_addr().unwrap();
     let plan = Plan::Map("/source/1", "entries", MapDownlinkConfig::default());
     let watchers = watcher_server(plan, format!("warp://{addr}"), None).await;
-    watchers.server.start_agent("/watcher/1").await.unwrap();
+    watchers.server.start_agent("/watcher/1").unwrap();
     let log = watchers.log.clone();
     log.wait_for("synced []").await;
     watchers
@@ -139,7 +139,7 @@ async fn an_unreachable_host_is_retried_with_backoff_then_fails_without_unlinkin
         Some(3),
     )
     .await;
-    watchers.server.start_agent("/watcher/1").await.unwrap();
+    watchers.server.start_agent("/watcher/1").unwrap();
     watchers.log.wait_for("failed").await;
     // Three attempts with two waits between them: at least half of 20 ms + 40 ms (jitter).
     assert!(
@@ -154,14 +154,14 @@ async fn an_unreachable_host_is_retried_with_backoff_then_fails_without_unlinkin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_on_unlinked_decides_whether_a_remote_downlink_relinks() {
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+    let host = format!("ws://{}", source.server.bound_addr().unwrap());
     for (terminate, expected) in [(true, 1), (false, 2)] {
         let config = SimpleDownlinkConfig {
             terminate_on_unlinked: terminate,
             ..SimpleDownlinkConfig::default()
         };
         let watchers = watcher_server(value_plan(config), host.clone(), None).await;
-        watchers.server.start_agent("/watcher/1").await.unwrap();
+        watchers.server.start_agent("/watcher/1").unwrap();
         watchers.log.wait_for("synced 0").await;
         // The remote agent stops: a real unlink, unlike a lost connection.
         source.server.command("/source/1", "stop", 0).await.unwrap();

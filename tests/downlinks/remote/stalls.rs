@@ -141,7 +141,7 @@ async fn a_silent_host_that_answers_pings_keeps_its_connection() {
     use tidal::remote::RemoteConfig;
 
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let host = format!("ws://{}", source.server.bound_addr().await.unwrap());
+    let host = format!("ws://{}", source.server.bound_addr().unwrap());
     let mut config = RemoteConfig::default();
     config.keepalive = Duration::from_millis(400);
     let client = Client::with_config(config);

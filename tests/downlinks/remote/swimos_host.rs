@@ -97,8 +97,8 @@ async fn downlinks_to_a_swimos_server_sync_write_and_survive_its_restart() {
         None,
     )
     .await;
-    values.server.start_agent("/watcher/1").await.unwrap();
-    maps.server.start_agent("/watcher/1").await.unwrap();
+    values.server.start_agent("/watcher/1").unwrap();
+    maps.server.start_agent("/watcher/1").unwrap();
     let (log, map_log) = (values.log.clone(), maps.log.clone());
     log.wait_for("synced 0").await;
     map_log.wait_for("synced []").await;
@@ -147,13 +147,13 @@ async fn a_swimos_server_unlinks_unknown_targets_and_stopped_agents() {
         Plan::Value("/source/1", "nolane", config),
     ] {
         let watchers = watcher_server(plan, host.clone(), None).await;
-        watchers.server.start_agent("/watcher/1").await.unwrap();
+        watchers.server.start_agent("/watcher/1").unwrap();
         watchers.log.wait_for("unlinked").await;
         watchers.stop().await;
     }
     // The remote agent stops: its lanes unlink.
     let watchers = watcher_server(value_plan(config), host.clone(), None).await;
-    watchers.server.start_agent("/watcher/1").await.unwrap();
+    watchers.server.start_agent("/watcher/1").unwrap();
     watchers.log.wait_for("synced 0").await;
     let client = tidal::client::Client::new();
     client.command(&host, "/source/1", "stop", 0).await.unwrap();

@@ -46,7 +46,7 @@ async fn downlinks_over_tls_trust_the_configured_roots_only() {
     use tidal::remote::{RemoteConfig, TlsConfig};
 
     let source = source_server("127.0.0.1:0".parse().unwrap()).await;
-    let (proxy, proxy_task) = tls_proxy(source.server.bound_addr().await.unwrap()).await;
+    let (proxy, proxy_task) = tls_proxy(source.server.bound_addr().unwrap()).await;
     let tls = TlsConfig::default()
         .add_root_certificates_pem(include_bytes!("../../tls/ca.pem"))
         .unwrap();
