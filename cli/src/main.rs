@@ -34,7 +34,7 @@ use clap_complete::Shell;
 use indexmap::IndexMap;
 use serde_json::{Number, Value as Json};
 use tidal::agent::lanes::UnlinkReason;
-use tidal::client::{Client, RawEvent};
+use tidal::client::{Client, ClientError, RawEvent};
 use tidal::recon::{self, Item, Record, Value};
 use tidal::remote::{RemoteConfig, TlsConfig};
 
@@ -218,7 +218,10 @@ async fn command(client: &Client, target: &Target, value: &str) -> Result<(), St
     client
         .command_recon(host, node, lane, body)
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| match err {
+            ClientError::Unreachable { reason, .. } => target.explain(&reason),
+            other => other.to_string(),
+        })?;
     // Links on a connection are answered in order: once this link is answered, the command
     // before it has reached the server (and the node and lane are known to exist).
     let mut link = client.raw_link(host, node, lane, false);

@@ -300,7 +300,7 @@ fn check_signature(
         let missing_context = typed.len() == wanted.len()
             && typed
                 .first()
-                .map_or(true, |first| !is_context_type(&first.ty));
+                .is_none_or(|first| !is_context_type(&first.ty));
         if missing_context {
             // Point where the context goes: at the first parameter after `self`, or after `self`.
             let target = match (typed.first(), sig.inputs.first()) {

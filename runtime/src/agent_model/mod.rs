@@ -127,6 +127,9 @@ where
     ///
     /// `parameters` are the route parameters (`id` for `/example/:id`). The returned
     /// [`AgentRef`] sends commands to the instance; the task ends when the agent stops.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
     pub fn spawn(
         &self,
         uri: impl Into<String>,

@@ -54,6 +54,10 @@ impl<A: AgentLaneModel> AgentRef<A> {
     /// A command of the lane's own type is used as it is; another type is converted through
     /// Recon (so `5u8` can set a `ValueLane<i64>`). A command that does not convert is logged
     /// and dropped by the agent.
+    ///
+    /// # Errors
+    /// [`SendError::Stopped`] if the agent has stopped; [`SendError::LaneNotFound`] if it has
+    /// no lane of that name.
     pub async fn command<T>(&self, lane: &str, command: T) -> Result<(), SendError>
     where
         T: Serialize + Send + 'static,
@@ -69,6 +73,9 @@ impl<A: AgentLaneModel> AgentRef<A> {
     }
 
     /// Runs `handler` in the agent as one event.
+    ///
+    /// # Errors
+    /// [`SendError::Stopped`] if the agent has stopped.
     pub async fn run<H>(&self, handler: H) -> Result<(), SendError>
     where
         H: EventHandler<A> + Send + 'static,
@@ -78,6 +85,9 @@ impl<A: AgentLaneModel> AgentRef<A> {
     }
 
     /// Asks the agent to stop (its `on_stop` handler runs).
+    ///
+    /// # Errors
+    /// [`SendError::Stopped`] if the agent has stopped already.
     pub async fn stop(&self) -> Result<(), SendError> {
         self.send(Request::Stop).await
     }
@@ -97,6 +107,7 @@ impl<A: AgentLaneModel> AgentRef<A> {
 
 /// Why a message could not be sent to an agent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The agent has stopped.
     #[error("the agent has stopped")]

@@ -44,13 +44,22 @@ use crate::remote::{RemoteConfig, RemotePool};
 
 /// Why the client could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The client has stopped (it was dropped, or its runtime is shutting down).
     #[error("the client has stopped")]
     Stopped,
-    /// The host cannot be used (for instance, not a `ws://` or `warp://` URL).
-    #[error("{0}")]
-    Unreachable(String),
+    /// The command could not be sent to the host: `reason` (the error's source) says why, for
+    /// instance a host that is not a `ws://` or `warp://` URL, or a value that does not convert
+    /// to Recon.
+    #[error("cannot send to {host}")]
+    Unreachable {
+        /// The host, as given.
+        host: String,
+        /// Why.
+        #[source]
+        reason: UnlinkReason,
+    },
 }
 
 /// The hidden agent hosting a client's downlinks: it has no lanes.
@@ -114,12 +123,18 @@ impl Default for Client {
 }
 
 impl Client {
-    /// A client with the default reconnection settings. Must be called within a tokio runtime.
+    /// A client with the default reconnection settings.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime: the client's agent is a task on the current runtime.
     pub fn new() -> Self {
         Client::with_config(RemoteConfig::default())
     }
 
     /// A client whose connections retry as `config` says.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as [`Client::new`].
     pub fn with_config(config: RemoteConfig) -> Self {
         let environment = Arc::new(ClientEnvironment {
             remote: RemotePool::new(config),
@@ -182,6 +197,9 @@ impl Client {
     }
 
     /// Sends a command given in Recon form (for tools that do not know the lane's type).
+    ///
+    /// # Errors
+    /// As [`command`](Self::command).
     pub async fn command_recon(
         &self,
         host: &str,
@@ -201,6 +219,10 @@ impl Client {
 
     /// Sends `value` as a command to the lane `lane` of `node` on `host` (queued while the
     /// connection is down).
+    ///
+    /// # Errors
+    /// [`ClientError::Unreachable`] if `host` is not a usable URL or the value does not convert
+    /// to Recon; [`ClientError::Stopped`] if the client has stopped.
     pub async fn command<T>(
         &self,
         host: &str,
@@ -231,9 +253,9 @@ impl Client {
             Waits::Every,
         )
         .await
-        .map_err(|reason| match reason {
-            UnlinkReason::Unreachable(why) => ClientError::Unreachable(why),
-            other => ClientError::Unreachable(other.to_string()),
+        .map_err(|reason| ClientError::Unreachable {
+            host: host.to_owned(),
+            reason,
         })
     }
 }

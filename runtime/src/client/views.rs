@@ -142,6 +142,9 @@ where
     }
 
     /// Opens the downlink; the link is made in the background.
+    ///
+    /// # Errors
+    /// [`ClientError::Stopped`] if the client has stopped.
     pub async fn open(self) -> Result<ValueDownlinkHandle<T>, ClientError> {
         open(&self.agent, self.builder.done()).await
     }
@@ -229,6 +232,9 @@ where
     }
 
     /// Opens the downlink; the link is made in the background.
+    ///
+    /// # Errors
+    /// [`ClientError::Stopped`] if the client has stopped.
     pub async fn open(self) -> Result<MapDownlinkHandle<K, V>, ClientError> {
         open(&self.agent, self.builder.done()).await
     }
@@ -276,6 +282,9 @@ where
     }
 
     /// Opens the downlink; the link is made in the background.
+    ///
+    /// # Errors
+    /// [`ClientError::Stopped`] if the client has stopped.
     pub async fn open(self) -> Result<EventDownlinkHandle, ClientError> {
         open(&self.agent, self.builder.done()).await
     }

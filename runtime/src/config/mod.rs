@@ -6,6 +6,7 @@
 /// failed), the failing chain of handlers stops where it failed (changes it already made stay and
 /// reach subscribers), and no other agent is affected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum HandlerErrorPolicy {
     /// Log the failure and go on with the next event (the default).
     #[default]
@@ -59,6 +60,9 @@ impl AgentConfig {
 }
 
 /// How a value or event downlink behaves (see `HandlerContext::value_downlink_builder`).
+///
+/// Unlike the other configs, this one (and [`MapDownlinkConfig`]) is exhaustive, so that it can
+/// be written as a struct literal, as SwimOS code does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimpleDownlinkConfig {
     /// Whether lifecycle handlers run for events received before the downlink is synchronised

@@ -18,6 +18,7 @@ use crate::lock::lock;
 
 /// Why a downlink handle could not do what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DownlinkError {
     /// The downlink has stopped (it was stopped, unlinked for good, or its agent stopped).
     #[error("the downlink has stopped")]
@@ -343,6 +344,9 @@ where
     /// several values are set before they can be sent, only the latest is sent.
     ///
     /// The downlink's own state changes when the lane sends the new value back.
+    ///
+    /// # Errors
+    /// [`DownlinkError::Stopped`] if the downlink has stopped.
     pub fn set(&mut self, value: T) -> Result<(), DownlinkError> {
         if self.lifeline.is_stopped() {
             return Err(DownlinkError::Stopped);
@@ -401,16 +405,25 @@ where
     }
 
     /// Inserts or replaces the entry for `key` in the remote lane (queued; returns at once).
+    ///
+    /// # Errors
+    /// [`DownlinkError::Stopped`] if the downlink has stopped.
     pub fn update(&self, key: K, value: V) -> Result<(), DownlinkError> {
         self.write(MapMessage::Update { key, value })
     }
 
     /// Removes the entry for `key` from the remote lane.
+    ///
+    /// # Errors
+    /// [`DownlinkError::Stopped`] if the downlink has stopped.
     pub fn remove(&self, key: K) -> Result<(), DownlinkError> {
         self.write(MapMessage::Remove { key })
     }
 
     /// Removes every entry of the remote lane.
+    ///
+    /// # Errors
+    /// [`DownlinkError::Stopped`] if the downlink has stopped.
     pub fn clear(&self) -> Result<(), DownlinkError> {
         self.write(MapMessage::Clear)
     }

@@ -5,7 +5,7 @@
 //! arrives; the agent task takes it all when the downlink is ready and runs the downlink's
 //! handlers, in the order linked → synced → events → unlinked, like any other event.
 //!
-//! The [`Slot`] (a link subscriber's coalescing mailbox) is the one mechanism of this module
+//! The `Slot` (a link subscriber's coalescing mailbox) is the one mechanism of this module
 //! that others use: a server's uplinks to WARP clients are slots too.
 
 mod driver;

@@ -13,6 +13,10 @@ use super::value::Value;
 
 /// Parses Recon text and deserialises it as a `T`.
 ///
+/// # Errors
+/// [`Error::Parse`] if `text` is not Recon; [`Error::Message`] if the value does not fit
+/// `T`.
+///
 /// ```
 /// #[derive(serde::Deserialize, Debug, PartialEq)]
 /// struct Point { x: i32, y: i32 }
@@ -26,12 +30,18 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
 }
 
 /// Deserialises a `T` from an owned [`Value`].
+///
+/// # Errors
+/// [`Error::Message`] if the value does not fit `T`.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
     from_value_ref(&value)
 }
 
 /// Deserialises a `T` from a borrowed [`Value`]; `T` may borrow strings and bytes from
 /// it (`&str`, `&[u8]`).
+///
+/// # Errors
+/// [`Error::Message`] if the value does not fit `T`.
 pub fn from_value_ref<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, Error> {
     T::deserialize(Deserializer::new(value))
 }

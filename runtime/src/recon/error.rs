@@ -55,6 +55,7 @@ impl ParseError {
 /// An error from the serde layer ([`to_string`](crate::recon::to_string),
 /// [`from_str`](crate::recon::from_str), ...).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The input text is not valid Recon.
     #[error("invalid Recon: {0}")]

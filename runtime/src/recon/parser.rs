@@ -27,6 +27,10 @@ pub const DEFAULT_MAX_DEPTH: usize = 512;
 /// Attributes written *after* a top-level value are read and dropped, as swim-rust
 /// does (`1 @post` is `1`).
 ///
+/// # Errors
+/// A [`ParseError`] with the position and what was expected, for text that is not Recon
+/// or nests deeper than [`DEFAULT_MAX_DEPTH`].
+///
 /// ```
 /// use tidal_runtime::recon::{parse, Value};
 /// assert_eq!(parse("0x1F").unwrap(), Value::Int(31));
@@ -37,6 +41,9 @@ pub fn parse(input: &str) -> Result<Value, ParseError> {
 }
 
 /// Like [`parse`], with a custom nesting limit instead of [`DEFAULT_MAX_DEPTH`].
+///
+/// # Errors
+/// A [`ParseError`] as [`parse`] gives, with `max_depth` as the nesting limit.
 pub fn parse_with_max_depth(input: &str, max_depth: usize) -> Result<Value, ParseError> {
     let mut parser = Parser::new(input, max_depth);
     let items = parser.parse_items(End::Eof).map_err(|e| *e)?;
@@ -50,6 +57,9 @@ pub fn parse_with_max_depth(input: &str, max_depth: usize) -> Result<Value, Pars
 /// the attribute. Unlike splitting the result of [`parse`], this keeps braces around
 /// the body: `@command(lane:x) {5}` gives the body `{5}` (a record) while
 /// `@command(lane:x) 5` gives `5`.
+///
+/// # Errors
+/// A [`ParseError`] if `input` is not Recon or does not start with an attribute.
 ///
 /// ```
 /// use tidal_runtime::recon::{parse_attr_then_body, Value};

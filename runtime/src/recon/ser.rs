@@ -10,6 +10,9 @@ use super::value::Value;
 
 /// Converts any `Serialize` value to a Recon [`Value`].
 ///
+/// # Errors
+/// An [`Error`] if `value`'s `Serialize` implementation fails.
+///
 /// ```
 /// use tidal_runtime::recon::{to_value, Value};
 /// assert_eq!(to_value(&Some(3u8)).unwrap(), Value::Int(3));

@@ -13,6 +13,10 @@ use super::lexical::{write_data, write_f32, write_float, write_text};
 
 /// Serialises `value` to compact Recon text.
 ///
+/// # Errors
+/// An [`Error`] if `value`'s `Serialize` implementation fails (for instance, a map key
+/// that is not a string or number).
+///
 /// ```
 /// #[derive(serde::Serialize)]
 /// struct Point { x: i32, y: i32 }
@@ -26,6 +30,9 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
 
 /// Appends the compact Recon text of `value` to `out`. On error, `out` is left as it
 /// was.
+///
+/// # Errors
+/// As [`to_string`].
 pub fn write_to<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), Error> {
     let start = out.len();
     let result = value.serialize(TextSerializer { out, arg: false });

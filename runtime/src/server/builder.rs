@@ -219,6 +219,10 @@ impl Server {
     /// `JoinHandle`): a server whose handles are all gone runs until its task is dropped. To
     /// stop on a signal, see [`run_until`](Self::run_until).
     ///
+    /// # Errors
+    /// The task ends with a [`ServerError`] only if the server fails as a whole; today it always
+    /// ends with `Ok(())` once stopped.
+    ///
     /// # Examples
     ///
     /// ```
@@ -246,6 +250,9 @@ impl Server {
     /// Runs the server until `shutdown` completes (or [`ServerHandle::stop`] is called), then
     /// stops it gracefully as [`run`](Self::run) describes: the convention of axum's
     /// `with_graceful_shutdown`.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
     ///
     /// # Examples
     ///

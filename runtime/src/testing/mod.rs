@@ -157,6 +157,10 @@ where
     }
 
     /// Runs `on_init`, then `on_start`.
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] naming the lane, if `on_init`, `on_start` or a handler they
+    /// trigger fails.
     pub fn start(&mut self) -> Result<(), HandlerFailure> {
         let result = self.core.start();
         self.settle();
@@ -164,6 +168,10 @@ where
     }
 
     /// Sends a command to `lane`, as a client or another agent would.
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] if the command does not fit the lane, or a handler it triggers
+    /// fails.
     pub fn command<I>(
         &mut self,
         lane: fn(&A) -> &I,
@@ -179,6 +187,9 @@ where
     }
 
     /// Runs `handler` as one event (with every lane handler it triggers).
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] if `handler`, or a handler it triggers, fails.
     pub fn run<H: EventHandler<A>>(&mut self, handler: H) -> Result<(), HandlerFailure> {
         let result = self.core.run(handler);
         self.settle();
@@ -188,6 +199,9 @@ where
     /// Runs the handler that `f` builds from a [`HandlerContext`], as one event.
     ///
     /// `harness.run_with(|context| context.set_value(Agent::LANE, 5))`
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
     pub fn run_with<F, H>(&mut self, f: F) -> Result<(), HandlerFailure>
     where
         F: FnOnce(HandlerContext<A>) -> H,
@@ -197,6 +211,9 @@ where
     }
 
     /// Sets a value lane or store (its handlers run, as for any set).
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] if a handler the change triggers fails.
     pub fn set_value<I>(
         &mut self,
         lane: fn(&A) -> &I,
@@ -302,6 +319,9 @@ where
     }
 
     /// Runs `on_stop` (if the agent has not stopped already).
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] if `on_stop` fails.
     pub fn stop(&mut self) -> Result<(), HandlerFailure> {
         if self.stopped {
             return Ok(());

@@ -4,6 +4,7 @@ use std::fmt;
 
 /// Why a link ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UnlinkReason {
     /// The link was closed normally (by either side).
     Closed,
@@ -54,3 +55,5 @@ impl fmt::Display for UnlinkReason {
         }
     }
 }
+
+impl std::error::Error for UnlinkReason {}

@@ -10,6 +10,7 @@ use super::envelope::EnvelopeKind;
 /// one of these; the `Display` form says what exactly was wrong, e.g.
 /// ``"`@command` does not take a `prio` slot"``.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EnvelopeError {
     /// The text is not Recon, or does not start with an attribute.
     #[error("not a WARP envelope: {0}")]

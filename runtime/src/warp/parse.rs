@@ -26,6 +26,10 @@ impl Envelope {
     /// The text is read once by the Recon parser; the header's strings are moved into the
     /// envelope, not copied. No input makes this panic.
     ///
+    /// # Errors
+    /// An [`EnvelopeError`] says what is wrong: not Recon, an unknown kind, a missing,
+    /// unknown or repeated slot, or a slot the kind does not take.
+    ///
     /// ```
     /// use tidal_runtime::warp::{Envelope, EnvelopeKind};
     /// let env = Envelope::parse("@link(lane:value, node:\"/unit/a\", prio:2)").unwrap();

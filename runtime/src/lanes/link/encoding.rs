@@ -41,6 +41,10 @@ pub struct SharedEncoding {
 
 impl SharedEncoding {
     /// The event in Recon form (converted on the first call).
+    ///
+    /// # Errors
+    /// The serde error's message if `value` does not convert to Recon (every later call
+    /// returns the same).
     pub fn get<T: serde::Serialize>(&mut self, value: &T) -> Result<&Encoded, &str> {
         self.encoded
             .get_or_insert_with(|| {
