@@ -47,7 +47,7 @@ macro_rules! downlink_lifecycle {
         )*
     ) => {
         $(#[$lifecycle_doc])*
-        pub struct $Lifecycle<A, $($T,)* St: $crate::agent_lifecycle::LifecycleState = ()> {
+        pub struct $Lifecycle<A, $($T,)* St: $crate::agent_lifecycle::downlink_lifecycle::LifecycleState = ()> {
             pub(crate) state: St,
             $(
                 pub(crate) $name: Option<Box<dyn FnMut(
@@ -63,7 +63,7 @@ macro_rules! downlink_lifecycle {
         where
             A: 'static,
             $($T: 'static,)*
-            St: $crate::agent_lifecycle::LifecycleState,
+            St: $crate::agent_lifecycle::downlink_lifecycle::LifecycleState,
         {
             $(
                 fn $name(
@@ -72,7 +72,7 @@ macro_rules! downlink_lifecycle {
                     $($arg: $ty),*
                 ) -> $crate::downlink::Outcome {
                     match &mut self.$name {
-                        Some(handler) => handler($crate::agent_lifecycle::LifecycleState::get(&self.state), runner $(, $arg)*),
+                        Some(handler) => handler($crate::agent_lifecycle::downlink_lifecycle::LifecycleState::get(&self.state), runner $(, $arg)*),
                         None => Ok(()),
                     }
                 }
@@ -111,9 +111,9 @@ macro_rules! downlink_lifecycle {
             pub fn with_shared_state<S: Send + 'static>(
                 self,
                 state: S,
-            ) -> $Lifecycle<A, $($T,)* $crate::agent_lifecycle::Shared<S>> {
+            ) -> $Lifecycle<A, $($T,)* $crate::agent_lifecycle::downlink_lifecycle::Shared<S>> {
                 $Lifecycle {
-                    state: $crate::agent_lifecycle::Shared(state),
+                    state: $crate::agent_lifecycle::downlink_lifecycle::Shared(state),
                     $(
                         $name: self.$name.map(|mut handler| {
                             Box::new(
@@ -128,7 +128,7 @@ macro_rules! downlink_lifecycle {
             }
         }
 
-        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Lifecycle<A, $($T,)* $crate::agent_lifecycle::Shared<S>> {
+        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Lifecycle<A, $($T,)* $crate::agent_lifecycle::downlink_lifecycle::Shared<S>> {
             $(
                 $(#[$doc])*
                 pub fn $name<F, H>(mut self, mut f: F) -> Self
@@ -147,7 +147,7 @@ macro_rules! downlink_lifecycle {
         }
 
         $(#[$builder_doc])*
-        pub struct $Builder<A, $($T,)* St: $crate::agent_lifecycle::LifecycleState = ()> {
+        pub struct $Builder<A, $($T,)* St: $crate::agent_lifecycle::downlink_lifecycle::LifecycleState = ()> {
             pub(crate) lifecycle: $Lifecycle<A, $($T,)* St>,
             pub(crate) address: $crate::downlink::Address,
             pub(crate) config: $Config,
@@ -177,7 +177,7 @@ macro_rules! downlink_lifecycle {
             pub fn with_shared_state<S: Send + 'static>(
                 self,
                 state: S,
-            ) -> $Builder<A, $($T,)* $crate::agent_lifecycle::Shared<S>> {
+            ) -> $Builder<A, $($T,)* $crate::agent_lifecycle::downlink_lifecycle::Shared<S>> {
                 $Builder {
                     lifecycle: self.lifecycle.with_shared_state(state),
                     address: self.address,
@@ -186,7 +186,7 @@ macro_rules! downlink_lifecycle {
             }
         }
 
-        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Builder<A, $($T,)* $crate::agent_lifecycle::Shared<S>> {
+        impl<A: 'static, $($T: 'static,)* S: Send + 'static> $Builder<A, $($T,)* $crate::agent_lifecycle::downlink_lifecycle::Shared<S>> {
             $(
                 $(#[$doc])*
                 pub fn $name<F, H>(self, f: F) -> Self

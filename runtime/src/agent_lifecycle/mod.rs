@@ -27,7 +27,7 @@ pub use downlink_builders::{
     StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder, StatelessValueDownlinkBuilder,
     ValueDownlinkBuilder, ValueDownlinkLifecycle,
 };
-pub use downlink_lifecycle::{LifecycleState, Shared};
+pub(crate) use downlink_lifecycle::LifecycleState;
 
 use crate::event_handler::{EventHandler, EventHandlerError};
 

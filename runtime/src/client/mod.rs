@@ -63,7 +63,7 @@ pub enum ClientError {
 }
 
 /// The hidden agent hosting a client's downlinks: it has no lanes.
-pub struct ClientAgent;
+pub(crate) struct ClientAgent;
 
 impl AgentLaneModel for ClientAgent {
     const ITEMS: &'static [ItemSpec] = &[];

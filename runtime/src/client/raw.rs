@@ -6,10 +6,8 @@ use tokio::sync::mpsc;
 
 use super::ClientEnvironment;
 use crate::environment::RemoteHosts;
-use crate::lanes::{
-    map_event_body, next_link_id, Encoded, LinkSink, LinkSubscriber, ReconMapSink, ReconValueSink,
-    UnlinkReason,
-};
+use crate::lanes::{next_link_id, Encoded, LinkSink, LinkSubscriber, ReconMapSink, ReconValueSink, UnlinkReason};
+use crate::warp::map_event_body;
 use crate::recon::Value;
 
 /// What a raw link reports.

@@ -13,7 +13,8 @@ use super::handlers::Address;
 use super::slot::{Pending, Slot};
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
-use crate::lanes::{map_message_to_value, CommandPayload, MapMessage};
+use crate::lanes::{CommandPayload, MapMessage};
+use crate::warp::map_message_to_value;
 use crate::lock::lock;
 
 /// Why a downlink handle could not do what was asked.

@@ -20,7 +20,7 @@ mod handle;
 
 pub(crate) use driver::{HostedDownlink, Next};
 pub(crate) use event::open_event;
-pub use handlers::DynRunner;
+pub(crate) use handlers::DynRunner;
 pub(crate) use handlers::{
     Address, EventDownlinkHandlers, MapDownlinkHandlers, Outcome, ValueDownlinkHandlers,
 };

@@ -524,7 +524,7 @@ where
     /// The WARP form (`@update(key:K) V`, `@remove(key:K)`, `@clear`, `@take(n)`, `@drop(n)`),
     /// or the serde form of `MapMessage`.
     fn decode(value: &Value) -> Result<MapMessage<K, V>, String> {
-        super::map_message_from_value(value).or_else(|warp_error| {
+        crate::warp::map_message_from_value(value).or_else(|warp_error| {
             crate::recon::from_value_ref::<MapMessage<K, V>>(value)
                 .map_err(|_| format!("`{value}` is not a map operation: {warp_error}"))
         })

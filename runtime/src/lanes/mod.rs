@@ -21,13 +21,12 @@ mod outlet;
 mod value;
 
 pub use crate::vocabulary::{CommandPayload, ItemKind, ItemSpec, TypedCommand, UnlinkReason};
-pub use crate::warp::{
-    map_event_body, map_message_from_value, map_message_to_value, map_remove_value,
-    map_update_value, MapMessage,
-};
+pub use crate::warp::MapMessage;
 pub use command::{CommandLane, CommandLikeItem};
 pub use item::{AgentItem, CommandTarget, Item, ModificationSink};
-pub use link::{
+/// How subscribers attach to lanes: the runtime's own business (downlinks, uplinks, remote
+/// links), so not part of the public API.
+pub(crate) use link::{
     next_link_id, Encoded, Latest, LatestSink, LinkSink, LinkSubscriber, MapSink, ReconMapSink,
     ReconValueSink, SharedEncoding, ValueSink,
 };

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::downlink::{LinkEvents, Pending, Slot, EVENT_QUEUE_BOUND};
-use crate::lanes::{map_event_body, Encoded, ItemKind, ReconMapSink, ReconValueSink};
+use crate::lanes::{Encoded, ItemKind, ReconMapSink, ReconValueSink};
+use crate::warp::map_event_body;
 
 /// Events of one client link that the connection has not written yet.
 #[derive(Default)]
