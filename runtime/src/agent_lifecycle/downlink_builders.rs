@@ -1,5 +1,10 @@
 //! The builders of value, map and event downlinks: register handlers, then `done()` opens
 //! the downlink in the running agent.
+//!
+//! `done()` is an event handler, not a future: handlers never await, and the agent task runs it
+//! like any other, completing with the handle. The client's builders (`tidal::client`) end with
+//! `open().await` instead, because a plain program has no agent task to run a handler in; see
+//! the client module's docs.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -48,6 +53,10 @@ where
 {
     /// A handler that opens the downlink and completes with its handle at once; the link is
     /// made in the background. Keep the handle: dropping it stops the downlink.
+    ///
+    /// It is an event handler, not a future, because handlers never await: the agent task
+    /// runs it. A [`Client`](crate::client::Client)'s builders end with `open().await`
+    /// instead, as a plain program has no agent task (see the `client` module).
     pub fn done(
         self,
     ) -> impl HandlerAction<A, Completion = ValueDownlinkHandle<T>> + Send + 'static {
@@ -100,6 +109,10 @@ where
 {
     /// A handler that opens the downlink and completes with its handle at once; the link is
     /// made in the background. Keep the handle: dropping it stops the downlink.
+    ///
+    /// It is an event handler, not a future, because handlers never await: the agent task
+    /// runs it. A [`Client`](crate::client::Client)'s builders end with `open().await`
+    /// instead, as a plain program has no agent task (see the `client` module).
     pub fn done(
         self,
     ) -> impl HandlerAction<A, Completion = MapDownlinkHandle<K, V>> + Send + 'static {
@@ -144,6 +157,10 @@ where
 {
     /// A handler that opens the downlink and completes with its handle at once; the link is
     /// made in the background. Keep the handle: dropping it stops the downlink.
+    ///
+    /// It is an event handler, not a future, because handlers never await: the agent task
+    /// runs it. A [`Client`](crate::client::Client)'s builders end with `open().await`
+    /// instead, as a plain program has no agent task (see the `client` module).
     pub fn done(self) -> impl HandlerAction<A, Completion = EventDownlinkHandle> + Send + 'static {
         let EventDownlinkBuilder {
             lifecycle,

@@ -20,6 +20,15 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Why `open().await` here and `done()` in agents
+//!
+//! Both kinds of builder take the same handlers and give the same handles; they differ only in
+//! how they end, because of where the code runs. In an agent, handlers never await: a
+//! lifecycle's `value_downlink_builder(..)...done()` is an event handler that the agent task
+//! runs, completing with the handle (the SwimOS name and shape). A plain program has no agent
+//! task of its own, so a client builder ends with `open()`, a future that runs that same
+//! handler in the client's hidden agent and resolves to the handle.
 
 mod raw;
 mod views;

@@ -6,9 +6,11 @@ use tokio::sync::mpsc;
 
 use super::ClientEnvironment;
 use crate::environment::RemoteHosts;
-use crate::lanes::{next_link_id, Encoded, LinkSink, LinkSubscriber, ReconMapSink, ReconValueSink, UnlinkReason};
-use crate::warp::map_event_body;
+use crate::lanes::{
+    next_link_id, Encoded, LinkSink, LinkSubscriber, ReconMapSink, ReconValueSink, UnlinkReason,
+};
 use crate::recon::Value;
+use crate::warp::map_event_body;
 
 /// What a raw link reports.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,8 +14,8 @@ use super::slot::{Pending, Slot};
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
 use crate::lanes::{CommandPayload, MapMessage};
-use crate::warp::map_message_to_value;
 use crate::lock::lock;
+use crate::warp::map_message_to_value;
 
 /// Why a downlink handle could not do what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -152,3 +152,34 @@ async fn an_idle_connection_closes_and_opens_again_when_needed() {
     drop(client);
     source.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spellings_of_one_host_share_one_connection() {
+    use tidal::client::Client;
+
+    let source = source_server("127.0.0.1:0".parse().unwrap()).await;
+    let port = source.server.bound_addr().unwrap().port();
+    let client = Client::new();
+    let log = Log::default();
+    let mut handles = Vec::new();
+    for host in [
+        format!("ws://127.0.0.1:{port}"),
+        format!("ws://127.0.0.1:{port}/"),
+        format!("warp://127.0.0.1:{port}"),
+        format!("WS://127.0.0.1:{port}/"),
+    ] {
+        let log = log.clone();
+        let handle = client
+            .value_downlink::<i64>(&host, "/source/1", "value")
+            .on_synced(move |v| log.push(format!("synced {v}")))
+            .open()
+            .await
+            .unwrap();
+        handles.push(handle);
+    }
+    count(&log, "synced 0", 4).await;
+    assert_eq!(source.server.open_connections(), 1);
+    drop(handles);
+    drop(client);
+    source.stop().await;
+}
