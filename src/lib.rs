@@ -6,12 +6,7 @@
 //! handlers, checked at compile time.
 //!
 //! ```
-//! use tidal::agent::{
-//!     agent_lifecycle::HandlerContext,
-//!     event_handler::{EventHandler, HandlerActionExt},
-//!     lanes::{CommandLane, ValueLane},
-//!     lifecycle, projections, AgentLaneModel,
-//! };
+//! use tidal::prelude::*;
 //!
 //! #[projections]
 //! #[derive(AgentLaneModel)]
