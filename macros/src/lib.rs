@@ -1,11 +1,15 @@
 //! Procedural macros of tidal. Use them through the `tidal` crate:
 //! `tidal::agent::{AgentLaneModel, projections, lifecycle}`.
 //!
-//! Each macro works in three steps: parse the attributes into a small model, validate it
-//! (collecting every error, each spanned at the user's own tokens), then expand. When there are
-//! errors the user's item is still emitted unchanged, so one mistake gives one message.
+//! Each macro works in three steps, as serde_derive's do: parse the attributes into a small
+//! model (`attr`), validate it (`check`, collecting every error, each spanned at the user's own
+//! tokens, in an `Errors` that cannot be dropped unchecked), then expand. When there are errors
+//! the user's item is still emitted unchanged, with the errors and the trait impls it would
+//! have had (stub bodies, as thiserror does), so that later uses of the type compile and one
+//! mistake gives exactly one message.
 
 mod errors;
+mod generics;
 mod lane_model;
 mod lifecycle;
 mod naming;

@@ -7,6 +7,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use super::attr::{AgentOptions, ItemModel};
+use crate::generics::where_clause;
 use crate::root::tidal_root;
 use crate::spans::{first_span, respan};
 
@@ -19,10 +20,8 @@ pub(super) fn expand(
     let root = tidal_root(options.root.as_ref());
     let lanes = quote!(#root::agent::lanes);
     let name = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let mut where_clause = where_clause
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(where));
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let mut where_clause = where_clause(&input.generics);
     let mut default_predicates = Vec::new();
     let mut specs = Vec::new();
     let mut item_arms = Vec::new();
@@ -121,10 +120,8 @@ pub(super) fn fallback(input: &syn::DeriveInput, options: &AgentOptions) -> Toke
     let root = tidal_root(options.root.as_ref());
     let lanes = quote!(#root::agent::lanes);
     let name = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let mut where_clause = where_clause
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(where));
+    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+    let mut where_clause = where_clause(&input.generics);
     where_clause
         .predicates
         .push(syn::parse_quote!(#name #ty_generics: ::core::marker::Send + 'static));

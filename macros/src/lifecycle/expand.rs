@@ -3,8 +3,10 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
 
+use super::attr::Args;
 use super::kinds::{Category, Kind};
-use super::model::{by_lane, Args, Handler, LaneHandlers};
+use super::model::{by_lane, Handler, LaneHandlers};
+use crate::generics::where_clause;
 use crate::root::tidal_root;
 use crate::spans::{first_span, respan};
 
@@ -105,10 +107,8 @@ pub(crate) fn fallback(
             quote!(__Agent)
         }
     };
-    let (impl_generics, _, where_clause) = generics.split_for_impl();
-    let mut where_clause = where_clause
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(where));
+    let (impl_generics, _, _) = generics.split_for_impl();
+    let mut where_clause = where_clause(&generics);
     where_clause
         .predicates
         .push(syn::parse_quote!(#self_ty: ::core::marker::Send + 'static));

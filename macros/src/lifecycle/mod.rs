@@ -6,6 +6,8 @@
 //! default, empty handlers) so that using the lifecycle in a server or a test harness adds no
 //! second error to the first.
 
+mod attr;
+mod check;
 mod expand;
 mod kinds;
 mod model;
@@ -17,7 +19,7 @@ use crate::errors::Errors;
 
 pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let args = model::parse_args(args, &mut errors);
+    let args = attr::parse_args(args, &mut errors);
     let mut item = match syn::parse2::<syn::Item>(input.clone()) {
         Ok(syn::Item::Impl(item)) => item,
         other => {
