@@ -525,6 +525,105 @@ async fn subprotocols_pings_and_shutdown() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn bad_bind_addresses_fail_the_build_with_their_cause() {
+    use std::error::Error as _;
+    use tidal::server::ServerBuilderError;
+
+    let error = ServerBuilder::with_plane_name("bad")
+        .set_bind_addr("not an address")
+        .build()
+        .await
+        .err()
+        .expect("the build fails");
+    assert!(
+        matches!(error, ServerBuilderError::Address { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("not an address"), "{error}");
+    assert!(error.source().is_some());
+
+    // A port in use: the I/O error is the source.
+    let running = serve().await;
+    let error = ServerBuilder::with_plane_name("taken")
+        .set_bind_addr(running.addr)
+        .build()
+        .await
+        .err()
+        .expect("the build fails");
+    let ServerBuilderError::Bind { addr, source } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(*addr, running.addr);
+    assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn dropping_a_handle_does_not_stop_the_server_but_stop_on_a_clone_does() {
+    let running = serve().await;
+    let Running {
+        server, task, url, ..
+    } = running;
+    let clone = server.clone();
+    drop(server);
+    // The server still serves.
+    let mut client = Client::connect(&url).await;
+    client.send(r#"@sync(node:"/unit/d",lane:value)"#).await;
+    client
+        .expect(&[
+            r#"@linked(node:"/unit/d",lane:value)"#,
+            r#"@event(node:"/unit/d",lane:value) 0"#,
+            r#"@synced(node:"/unit/d",lane:value)"#,
+        ])
+        .await;
+    clone.command("/unit/d", "add", 7).await.unwrap();
+    client
+        .expect(&[r#"@event(node:"/unit/d",lane:value) 7"#])
+        .await;
+    assert!(clone.is_running("/unit/d"));
+    clone.stop();
+    assert_eq!(client.closed().await.0, CloseCode::Away);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn run_until_stops_when_the_shutdown_future_completes() {
+    let server = ServerBuilder::with_plane_name("until")
+        .set_bind_addr("127.0.0.1:0")
+        .add_route(
+            RoutePattern::parse_str("/unit/:id").unwrap(),
+            AgentModel::new(Unit::default, UnitLifecycle),
+        )
+        .build()
+        .await
+        .unwrap();
+    let (signal, shutdown) = tokio::sync::oneshot::channel::<()>();
+    let (task, handle) = server.run_until(async {
+        let _ = shutdown.await;
+    });
+    let task = tokio::spawn(task);
+    let url = format!("ws://{}/", handle.bound_addr().unwrap());
+    let mut client = Client::connect(&url).await;
+    client.send(r#"@link(node:"/unit/u",lane:value)"#).await;
+    client
+        .expect(&[r#"@linked(node:"/unit/u",lane:value)"#])
+        .await;
+    assert!(!task.is_finished());
+    signal.send(()).unwrap();
+    assert_eq!(client.closed().await.0, CloseCode::Away);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+    assert!(!handle.is_running("/unit/u"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
     let running =

@@ -256,15 +256,19 @@ impl Server {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # use tidal_runtime::server::ServerBuilder;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let server = ServerBuilder::with_plane_name("example").build().await?;
+    /// // In a program, the signal is typically `tokio::signal::ctrl_c()`.
+    /// let (signal, shutdown) = tokio::sync::oneshot::channel::<()>();
     /// let (task, _handle) = server.run_until(async {
-    ///     let _ = tokio::signal::ctrl_c().await;
+    ///     let _ = shutdown.await;
     /// });
-    /// task.await?; // Runs until Ctrl-C.
+    /// let running = tokio::spawn(task);
+    /// signal.send(()).unwrap();
+    /// running.await??; // The server has stopped.
     /// # Ok(())
     /// # }
     /// ```

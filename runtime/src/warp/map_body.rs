@@ -84,7 +84,7 @@ pub enum MapBodyError {
 /// [`MapBodyError::Encode`] when serialising the key or the value fails.
 ///
 /// ```
-/// use tidal_runtime::lanes::{map_message_to_value, MapMessage};
+/// use tidal_runtime::warp::{map_message_to_value, MapMessage};
 /// let update = MapMessage::Update { key: "k5".to_owned(), value: 5 };
 /// assert_eq!(map_message_to_value(&update).unwrap().to_string(), "@update(key:k5) 5");
 /// let take = MapMessage::<String, i32>::Take(3);
@@ -119,7 +119,7 @@ pub fn map_message_to_value<K: Serialize, V: Serialize>(
 /// not fit `K` or `V`, with the serde error as its source.
 ///
 /// ```
-/// use tidal_runtime::lanes::{map_message_from_value, MapMessage};
+/// use tidal_runtime::warp::{map_message_from_value, MapMessage};
 /// use tidal_runtime::recon::parse;
 /// let body = parse("@update(key:direct)42").unwrap();
 /// let op: MapMessage<String, i32> = map_message_from_value(&body).unwrap();
