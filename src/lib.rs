@@ -108,7 +108,8 @@ pub use tidal_runtime::{client, recon, testing};
 /// Servers that host agents: `ServerBuilder`, `Server`, `ServerHandle`.
 pub mod server {
     pub use tidal_runtime::server::{
-        Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
+        EndpointConfig, Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError,
+        ServerHandle,
     };
 }
 

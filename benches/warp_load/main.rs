@@ -116,7 +116,7 @@ use latency::scenario_latency;
 use remote_fanout::scenario_remote_fanout;
 use sync::scenario_sync;
 
-/// The agent at `/unit/:id`, as in `tests/warp.rs`.
+/// The agent at `/unit/:id`, as in `tests/warp/main.rs`.
 #[projections]
 #[derive(AgentLaneModel)]
 pub struct Unit {

@@ -8,6 +8,7 @@ use quote::ToTokens;
 /// It must be consumed with [`finish`](Self::finish): dropping it unchecked is a bug in the
 /// macro (errors would be lost), and panics, as serde_derive's `Ctxt` does.
 #[derive(Default)]
+#[must_use = "the errors must be reported with `finish`"]
 pub(crate) struct Errors {
     errors: Vec<syn::Error>,
     finished: bool,

@@ -18,6 +18,8 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         other => {
             let message = "`#[projections]` can only be applied to a struct with named fields";
             match other {
+                // `derive(AgentLaneModel)` reports that the enum is no agent: one message.
+                Ok(syn::Item::Enum(item)) if derives_agent(&item.attrs) => {}
                 Ok(syn::Item::Enum(item)) => errors.at(&item.ident, message),
                 Ok(syn::Item::Union(item)) => errors.at(&item.ident, message),
                 Ok(syn::Item::Fn(item)) => errors.at(&item.sig.ident, message),
@@ -29,6 +31,8 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let fields = match &item.fields {
         syn::Fields::Named(named) => named.named.iter().collect::<Vec<_>>(),
+        // `derive(AgentLaneModel)` reports that a tuple struct is no agent: one message.
+        syn::Fields::Unnamed(_) if derives_agent(&item.attrs) => Vec::new(),
         syn::Fields::Unnamed(_) => {
             errors.at(
                 &item.ident,
@@ -66,4 +70,23 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             #(#constants)*
         }
     }
+}
+
+/// Whether the item also derives `AgentLaneModel`, which reports shape errors itself.
+fn derives_agent(attrs: &[syn::Attribute]) -> bool {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("derive"))
+        .any(|attr| {
+            attr.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            )
+            .is_ok_and(|paths| {
+                paths.iter().any(|path| {
+                    path.segments
+                        .last()
+                        .is_some_and(|segment| segment.ident == "AgentLaneModel")
+                })
+            })
+        })
 }

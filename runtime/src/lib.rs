@@ -26,6 +26,9 @@
 //!  recon    lock                    the Recon value model, parser, printers and serde
 //! ```
 //!
+//! `agent_lifecycle` sits below `agent_model`: the agent task runs lifecycles (so it uses
+//! their trait), while `HandlerContext` and the lifecycle traits need nothing of the task.
+//!
 //! Where a lower layer needs a service of a higher one, it defines a trait that the higher
 //! layer implements: `event_handler::Outbox` (the agent task's outbox, in `agent_model`),
 //! `environment::RemoteHosts` (the connection pool, in `remote`), and the downlink handler

@@ -36,7 +36,12 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
                     errors.at(&f.sig.ident, message);
                     None
                 }
-                _ => {
+                Err(error) => {
+                    // Not Rust syntax at all: rustc's own parse error says more.
+                    errors.push(error);
+                    None
+                }
+                Ok(_) => {
                     errors.at_span(proc_macro2::Span::call_site(), message);
                     None
                 }
@@ -58,7 +63,14 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         }
         (args, result) => {
             let errors = result.err();
-            let fallback = expand::fallback(args.as_ref(), &item.generics, &item.self_ty);
+            // An impl of `AgentLifecycle` itself needs no fallback (it would conflict).
+            let implements_lifecycle = item.trait_.as_ref().is_some_and(|(_, path, _)| {
+                path.segments
+                    .last()
+                    .is_some_and(|segment| segment.ident == "AgentLifecycle")
+            });
+            let fallback = (!implements_lifecycle)
+                .then(|| expand::fallback(args.as_ref(), &item.generics, &item.self_ty));
             quote!(#item #errors #fallback)
         }
     }

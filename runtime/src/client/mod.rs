@@ -61,7 +61,7 @@ pub enum ClientError {
     /// The command could not be sent to the host: `reason` (the error's source) says why, for
     /// instance a host that is not a `ws://` or `warp://` URL, or a value that does not convert
     /// to Recon.
-    #[error("cannot send to {host}")]
+    #[error("cannot send to {host}: {reason}")]
     Unreachable {
         /// The host, as given.
         host: String,
@@ -231,7 +231,8 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::Unreachable`] if `host` is not a usable URL or the value does not convert
-    /// to Recon; [`ClientError::Stopped`] if the client has stopped.
+    /// to Recon. A host that cannot be reached is not an error here: the command waits for the
+    /// connection (see the `remote` module for what waits and for how long).
     pub async fn command<T>(
         &self,
         host: &str,

@@ -179,7 +179,11 @@ impl RemoteHosts for RemotePool {
     }
 
     fn unlink(&self, host: &str, id: u64) {
-        if let Ok(queue) = self.host(host) {
+        // Only a host with a task has links to close: never start one for an unlink.
+        let Ok(url) = websocket_url(host) else {
+            return;
+        };
+        if let Some(queue) = lock(&self.hosts).get(&url) {
             let _ = queue.send(HostRequest::Unlink { id });
         }
     }

@@ -47,7 +47,7 @@ pub enum ServerBuilderError {
         second: String,
     },
     /// The bind address given to [`ServerBuilder::set_bind_addr`] is not an address.
-    #[error("`{addr}` is not a socket address")]
+    #[error("{addr} is not a socket address: {source}")]
     Address {
         /// The address as given.
         addr: String,
@@ -56,7 +56,7 @@ pub enum ServerBuilderError {
         source: std::io::Error,
     },
     /// The server could not listen on its address.
-    #[error("cannot listen on {addr}")]
+    #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -105,20 +105,35 @@ impl ServerBuilder {
 
     /// The address the server will listen on for WARP connections: anything
     /// [`ToSocketAddrs`] takes, such as `"127.0.0.1:9001"`, `("0.0.0.0", 9001)` or a
-    /// [`SocketAddr`]. A host name is resolved now; the server listens on the first of its
-    /// addresses that it can bind. Port 0 picks a free port (see
+    /// [`SocketAddr`]. A host name is resolved now, with the system's (blocking) resolver, as
+    /// `std::net::TcpListener::bind` does; the server listens on the first of its addresses
+    /// that it can bind. Port 0 picks a free port (see
     /// [`ServerHandle::bound_addr`]).
     ///
     /// An address that does not resolve fails [`build`](Self::build) with
     /// [`ServerBuilderError::Address`].
-    pub fn set_bind_addr(mut self, addr: impl ToSocketAddrs + fmt::Display) -> Self {
-        let resolved = addr
-            .to_socket_addrs()
-            .map(Iterator::collect)
-            .map_err(|source| ServerBuilderError::Address {
-                addr: addr.to_string(),
+    pub fn set_bind_addr(mut self, addr: impl ToSocketAddrs + fmt::Debug) -> Self {
+        let described = format!("{addr:?}");
+        let resolved = match addr.to_socket_addrs() {
+            Ok(addrs) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                if addrs.is_empty() {
+                    Err(ServerBuilderError::Address {
+                        addr: described,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "the address resolved to nothing",
+                        ),
+                    })
+                } else {
+                    Ok(addrs)
+                }
+            }
+            Err(source) => Err(ServerBuilderError::Address {
+                addr: described,
                 source,
-            });
+            }),
+        };
         self.bind = Some(resolved);
         self
     }
@@ -175,25 +190,24 @@ impl ServerBuilder {
     }
 }
 
-/// Listens on the first of `addrs` that can be bound.
+/// Listens on the first of `addrs` (never empty) that can be bound.
 async fn bind(addrs: &[SocketAddr]) -> Result<TcpListener, ServerBuilderError> {
     let mut last = None;
     for addr in addrs {
         match TcpListener::bind(addr).await {
             Ok(listener) => return Ok(listener),
-            Err(source) => last = Some((*addr, source)),
+            Err(source) => {
+                last = Some(ServerBuilderError::Bind {
+                    addr: *addr,
+                    source,
+                })
+            }
         }
     }
-    Err(match last {
-        Some((addr, source)) => ServerBuilderError::Bind { addr, source },
-        None => ServerBuilderError::Address {
-            addr: String::new(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the address resolved to nothing",
-            ),
-        },
-    })
+    Err(last.unwrap_or_else(|| ServerBuilderError::Address {
+        addr: "[]".to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind"),
+    }))
 }
 
 /// A server, built and ready to [`run`](Server::run).
@@ -350,6 +364,10 @@ impl ServerHandle {
     /// # Errors
     /// [`ServerError::NodeNotFound`] if no route serves `uri`, [`ServerError::Stopped`] if the
     /// server is stopping.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, if the agent must be started (its task is spawned on the
+    /// current runtime).
     pub fn start_agent(&self, uri: &str) -> Result<(), ServerError> {
         self.registry
             .resolve(uri)
@@ -389,6 +407,9 @@ impl ServerHandle {
     /// # Errors
     /// [`ServerError::NodeNotFound`] if no route serves `uri`, [`ServerError::Stopped`] if the
     /// server is stopping.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, if the agent must be started.
     pub fn agent_ref<A: AgentLaneModel>(&self, uri: &str) -> Result<AgentRef<A>, ServerError> {
         self.registry
             .resolve(uri)

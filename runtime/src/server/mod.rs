@@ -42,4 +42,5 @@ mod route;
 pub use builder::{
     Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
 };
+pub use endpoint::EndpointConfig;
 pub use route::{RouteError, RoutePattern};

@@ -75,6 +75,29 @@ async fn offline_until<F: Future>(
     }
 }
 
+/// Waits, with no connection, for a request that needs one (a link or a command); unlinks
+/// meanwhile only forget their links, so that dropping the handle of a failed downlink does not
+/// dial the host again. `false` when the pool has dropped the queue.
+async fn wait_for_work(
+    requests: &mut mpsc::UnboundedReceiver<HostRequest>,
+    links: &mut Links,
+    commands: &mut VecDeque<Waiting>,
+    config: &RemoteConfig,
+) -> bool {
+    loop {
+        match requests.recv().await {
+            Some(HostRequest::Unlink { id }) => {
+                links.remove(id);
+            }
+            Some(request) => {
+                offline(request, links, commands, config);
+                return true;
+            }
+            None => return false,
+        }
+    }
+}
+
 /// [`run`], connecting with `connector`.
 pub(crate) async fn run_with<C, F>(
     url: String,
@@ -124,9 +147,8 @@ pub(crate) async fn run_with<C, F>(
                     commands.clear();
                     attempt = 0;
                     // Wait for new work before trying again.
-                    match requests.recv().await {
-                        Some(request) => offline(request, &mut links, &mut commands, &config),
-                        None => return,
+                    if !wait_for_work(&mut requests, &mut links, &mut commands, &config).await {
+                        return;
                     }
                     continue;
                 }
@@ -146,9 +168,8 @@ pub(crate) async fn run_with<C, F>(
             Online::Closed => return,
             Online::Idle => {
                 tracing::debug!("connection idle; closed until it is needed again");
-                match requests.recv().await {
-                    Some(request) => offline(request, &mut links, &mut commands, &config),
-                    None => return,
+                if !wait_for_work(&mut requests, &mut links, &mut commands, &config).await {
+                    return;
                 }
             }
             Online::Lost => {

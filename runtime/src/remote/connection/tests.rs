@@ -143,6 +143,21 @@ async fn failed_connections_back_off_exponentially_with_jitter_then_give_up() {
     let heard = recorder.0.lock().unwrap().clone();
     assert_eq!(heard.len(), 1, "{heard:?}");
     assert!(heard[0].starts_with("unlinked: unreachable"), "{heard:?}");
+    // Unlinking the failed link (its handle dropped) does not dial the host again...
+    requests.send(HostRequest::Unlink { id: 1 }).unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(ATTEMPTS.lock().unwrap().len(), 6);
+    // ...new work does.
+    requests
+        .send(HostRequest::Command {
+            node: "/a".into(),
+            lane: "b".into(),
+            body: Value::Int(1),
+            waits: Waits::Every,
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(ATTEMPTS.lock().unwrap().len(), 12);
     drop(requests);
     task.await.unwrap();
 }
