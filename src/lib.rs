@@ -105,6 +105,10 @@ pub mod agent {
 
 pub use tidal_runtime::{client, recon, testing};
 
+/// The WARP protocol, for tools that speak it: envelopes ([`warp::Envelope`]) and the bodies
+/// of map lane events and commands ([`warp::map_message_from_recon`]).
+pub use tidal_runtime::warp;
+
 /// Servers that host agents: `ServerBuilder`, `Server`, `ServerHandle`.
 pub mod server {
     pub use tidal_runtime::server::{

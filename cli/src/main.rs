@@ -26,7 +26,7 @@
 //! be reached, the node or the lane does not exist, or VALUE is not Recon.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -37,6 +37,7 @@ use tidal::agent::lanes::UnlinkReason;
 use tidal::client::{Client, ClientError, RawEvent};
 use tidal::recon::{self, Item, Record, Value};
 use tidal::remote::{RemoteConfig, TlsConfig};
+use tidal::warp::{map_message_from_recon, MapMessage};
 
 /// How many times in a row the tool tries to connect to a host before it gives up.
 const MAX_ATTEMPTS: u32 = 3;
@@ -52,10 +53,6 @@ exist, or VALUE is not Recon; 2 for a usage error.";
 #[derive(Debug, Parser)]
 #[command(name = "tidal", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// Also trust the root certificates in this PEM file (for a wss:// server whose certificate
-    /// comes from a private authority).
-    #[arg(long, global = true, value_name = "FILE")]
-    ca_file: Option<PathBuf>,
     /// The subcommand.
     #[command(subcommand)]
     action: Action,
@@ -95,6 +92,10 @@ struct Target {
     node: String,
     /// The name of the lane.
     lane: String,
+    /// Also trust the root certificates in this PEM file (for a wss:// server whose certificate
+    /// comes from a private authority).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 /// A lane to read, and how to print what it sends.
@@ -124,12 +125,11 @@ async fn main() -> ExitCode {
 
 /// Carries out the subcommand; the error says what went wrong.
 async fn run(cli: Cli) -> Result<(), String> {
-    let ca_file = cli.ca_file.as_deref();
     match cli.action {
-        Action::Get(read) => get(&client(ca_file)?, &read).await,
-        Action::Sync(read) => follow(&client(ca_file)?, &read, true).await,
-        Action::Link(read) => follow(&client(ca_file)?, &read, false).await,
-        Action::Command { target, value } => command(&client(ca_file)?, &target, &value).await,
+        Action::Get(read) => get(&client(&read.target)?, &read).await,
+        Action::Sync(read) => follow(&client(&read.target)?, &read, true).await,
+        Action::Link(read) => follow(&client(&read.target)?, &read, false).await,
+        Action::Command { target, value } => command(&client(&target)?, &target, &value).await,
         Action::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tidal", &mut script);
@@ -139,11 +139,11 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 /// A client that gives up on a host after [`MAX_ATTEMPTS`] failed connections in a row, and
-/// also trusts the root certificates in the PEM file `ca_file`.
-fn client(ca_file: Option<&Path>) -> Result<Client, String> {
+/// also trusts the root certificates in the PEM file of the target's `--ca-file`.
+fn client(target: &Target) -> Result<Client, String> {
     let mut config = RemoteConfig::default();
     config.max_attempts = Some(MAX_ATTEMPTS);
-    if let Some(file) = ca_file {
+    if let Some(file) = target.ca_file.as_deref() {
         let shown = file.display();
         let pem = std::fs::read(file).map_err(|err| format!("cannot read {shown}: {err}"))?;
         config.tls = TlsConfig::default()
@@ -156,7 +156,9 @@ fn client(ca_file: Option<&Path>) -> Result<Client, String> {
 impl Target {
     /// What an unlink means for the user.
     fn explain(&self, reason: &UnlinkReason) -> String {
-        let Target { host, node, lane } = self;
+        let Target {
+            host, node, lane, ..
+        } = self;
         match reason {
             UnlinkReason::NodeNotFound => format!("no agent serves the node {node} on {host}"),
             UnlinkReason::LaneNotFound => format!("the agent at {node} has no lane named {lane}"),
@@ -213,7 +215,9 @@ async fn follow(client: &Client, read: &Read, sync: bool) -> Result<(), String> 
 /// `command`: sends `value` (Recon text) to the lane, then checks that the node and the lane
 /// exist.
 async fn command(client: &Client, target: &Target, value: &str) -> Result<(), String> {
-    let Target { host, node, lane } = target;
+    let Target {
+        host, node, lane, ..
+    } = target;
     let body = recon::parse(value).map_err(|err| format!("the value is not valid Recon: {err}"))?;
     client
         .command_recon(host, node, lane, body)
@@ -273,15 +277,16 @@ impl State {
         let mut entries = IndexMap::new();
         let mut value = None;
         for event in sent {
-            match MapOperation::read(event) {
-                Ok(MapOperation::Update(key, item)) => {
+            match map_message_from_recon(&event) {
+                Ok(MapMessage::Update { key, value: item }) => {
                     entries.insert(key.to_string(), (key, item));
                 }
-                Ok(MapOperation::Remove(key)) => {
+                Ok(MapMessage::Remove { key }) => {
                     entries.shift_remove(&key.to_string());
                 }
-                Ok(MapOperation::Clear) => entries.clear(),
-                Err(event) => value = Some(event),
+                Ok(MapMessage::Clear) => entries.clear(),
+                // Lanes send no `@take`/`@drop` events: anything else is a value.
+                _ => value = Some(event),
             }
         }
         value.map_or(State::Map(entries), State::Value)
@@ -301,64 +306,6 @@ impl State {
             State::Map(entries) => Value::of_slots(entries.into_values()).to_string(),
         }
     }
-}
-
-/// An event of a map lane.
-#[derive(Debug, PartialEq)]
-enum MapOperation {
-    /// `@update(key:K) V`: the entry for the key is now the value.
-    Update(Value, Value),
-    /// `@remove(key:K)`: the entry for the key is gone.
-    Remove(Value),
-    /// `@clear`: every entry is gone.
-    Clear,
-}
-
-impl MapOperation {
-    /// Reads `@update(key:K) V`, `@remove(key:K)` or `@clear`; gives back any other value.
-    fn read(event: Value) -> Result<MapOperation, Value> {
-        let Value::Record(mut record) = event else {
-            return Err(event);
-        };
-        let Some(head) = record.attrs.first() else {
-            return Err(Value::Record(record));
-        };
-        let alone = record.attrs.len() == 1 && record.items.is_empty();
-        match (head.name.as_str(), key_of(&head.value)) {
-            ("update", Some(key)) => {
-                let key = key.clone();
-                record.attrs.remove(0);
-                Ok(MapOperation::Update(key, body_of(record)))
-            }
-            ("remove", Some(key)) if alone => Ok(MapOperation::Remove(key.clone())),
-            ("clear", _) if alone && head.value.is_empty_value() => Ok(MapOperation::Clear),
-            _ => Err(Value::Record(record)),
-        }
-    }
-}
-
-/// The key in the argument `(key:K)` of `@update` and `@remove`.
-fn key_of(argument: &Value) -> Option<&Value> {
-    let Value::Record(record) = argument else {
-        return None;
-    };
-    match (record.attrs.as_slice(), record.items.as_slice()) {
-        ([], [Item::Slot(Value::Text(name), key)]) if name == "key" => Some(key),
-        _ => None,
-    }
-}
-
-/// The value of `@update(key:K) V`, from the rest of its record: nothing is an extant value,
-/// a single value item is that value, anything else stays a record.
-fn body_of(mut rest: Record) -> Value {
-    if rest.attrs.is_empty() && rest.items.len() <= 1 {
-        match rest.items.pop() {
-            None => return Value::Extant,
-            Some(Item::ValueItem(value)) => return value,
-            Some(slot) => rest.items.push(slot),
-        }
-    }
-    Value::Record(rest)
 }
 
 /// Recon as JSON: absent and extant values become `null`, integers too large for JSON numbers
@@ -440,12 +387,19 @@ mod tests {
         assert!(matches!(cli.action, Action::Command { value, .. } if value == "-5"));
     }
 
-    /// `--ca-file` may follow the subcommand.
+    /// `--ca-file` belongs to the subcommands that connect, and only to them.
     #[test]
-    fn the_ca_file_goes_anywhere() {
+    fn the_ca_file_goes_with_subcommands_that_connect() {
         let cli = Cli::try_parse_from(["tidal", "get", "ws://h", "/n", "l", "--ca-file", "ca.pem"])
             .unwrap();
-        assert_eq!(cli.ca_file, Some(PathBuf::from("ca.pem")));
+        let Action::Get(read) = cli.action else {
+            panic!("a get");
+        };
+        assert_eq!(read.target.ca_file, Some(PathBuf::from("ca.pem")));
+        assert!(Cli::try_parse_from(["tidal", "completions", "bash", "--ca-file", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from(["tidal", "--ca-file", "x", "get", "ws://h", "/n", "l"]).is_err()
+        );
     }
 
     /// One value that is not a map operation is a value lane's state.
@@ -469,18 +423,6 @@ mod tests {
         assert_eq!(state(&sync, true), r#"{"2":null}"#);
         assert_eq!(state(&[], false), "{}");
         assert_eq!(state(&[], true), "{}");
-    }
-
-    /// The body of an update is what `map_update_value` wrote; a malformed operation is a value.
-    #[test]
-    fn map_operations_read_back_as_written() {
-        let update = MapOperation::read(recon("@update(key:k){{1}}")).unwrap();
-        assert_eq!(update, MapOperation::Update(recon("k"), recon("{1}")));
-        let update = MapOperation::read(recon("@update(key:k)@p{x:1}")).unwrap();
-        assert_eq!(update, MapOperation::Update(recon("k"), recon("@p{x:1}")));
-        assert_eq!(MapOperation::read(recon("@clear")), Ok(MapOperation::Clear));
-        assert!(MapOperation::read(recon("@remove(key:k) 1")).is_err());
-        assert!(MapOperation::read(recon("@update(k) 1")).is_err());
     }
 
     /// Records, keys, strings and numbers as JSON.

@@ -130,6 +130,35 @@ pub fn map_message_to_value<K: Serialize, V: Serialize>(
 pub fn map_message_from_value<K: DeserializeOwned, V: DeserializeOwned>(
     value: &Value,
 ) -> Result<MapMessage<K, V>, MapBodyError> {
+    read_map_message(
+        value,
+        |key, tag| decode(key, tag, "key"),
+        |value| decode(value, "update", "value"),
+    )
+}
+
+/// Reads a map operation from its WARP body with its key and value as Recon values, whatever
+/// the lane's types: what a tool that does not know them sees (the `tidal` command-line tool).
+///
+/// # Errors
+/// [`MapBodyError::Malformed`], as [`map_message_from_value`] gives it.
+///
+/// ```
+/// use tidal_runtime::recon::{parse, Value};
+/// use tidal_runtime::warp::{map_message_from_recon, MapMessage};
+/// let op = map_message_from_recon(&parse("@update(key:k)@p{x:1}").unwrap()).unwrap();
+/// assert_eq!(op, MapMessage::Update { key: Value::text("k"), value: parse("@p{x:1}").unwrap() });
+/// ```
+pub fn map_message_from_recon(value: &Value) -> Result<MapMessage<Value, Value>, MapBodyError> {
+    read_map_message(value, |key, _| Ok(key.clone()), |value| Ok(value.clone()))
+}
+
+/// Reads the form of a map operation, converting its key and value with `key` and `value`.
+fn read_map_message<K, V>(
+    value: &Value,
+    key: impl FnOnce(&Value, &'static str) -> Result<K, MapBodyError>,
+    update_value: impl FnOnce(&Value) -> Result<V, MapBodyError>,
+) -> Result<MapMessage<K, V>, MapBodyError> {
     let Some((record, head, rest_attrs)) = value.as_record().and_then(|r| {
         r.attrs
             .split_first()
@@ -145,12 +174,12 @@ pub fn map_message_from_value<K: DeserializeOwned, V: DeserializeOwned>(
     let tag = head.name.as_str();
     match tag {
         "update" => {
-            let key = decode(read_key(tag, &head.value)?, "update", "key")?;
-            let value = with_rest(rest_attrs, items, |v| decode(v, "update", "value"))?;
+            let key = key(read_key(tag, &head.value)?, "update")?;
+            let value = with_rest(rest_attrs, items, update_value)?;
             Ok(MapMessage::Update { key, value })
         }
         "remove" => {
-            let key = decode(read_key(tag, &head.value)?, "remove", "key")?;
+            let key = key(read_key(tag, &head.value)?, "remove")?;
             nothing_after(tag, rest_attrs, items)?;
             Ok(MapMessage::Remove { key })
         }

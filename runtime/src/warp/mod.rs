@@ -62,7 +62,7 @@ pub(crate) use error::describe_value;
 pub use error::EnvelopeError;
 pub(crate) use map_body::with_rest;
 pub use map_body::{
-    map_event_body, map_message_from_value, map_message_to_value, map_remove_value,
-    map_update_value, MapBodyError, MapMessage,
+    map_event_body, map_message_from_recon, map_message_from_value, map_message_to_value,
+    map_remove_value, map_update_value, MapBodyError, MapMessage,
 };
 pub use write::{write_envelope, write_frame};
