@@ -47,6 +47,10 @@ fn uses(tokens: TokenStream, path: &[String], found: &mut BTreeSet<String>) {
                 }
             }
             TokenTree::Ident(ident) if ident == "crate" => {
+                // `crate as alias` would hide what the alias reaches.
+                if matches!(tokens.get(index + 1), Some(TokenTree::Ident(next)) if next == "as") {
+                    found.insert("crate as ..".to_owned());
+                }
                 index = named_after(&tokens, index + 1, found);
                 continue;
             }
@@ -87,6 +91,10 @@ fn named_after(tokens: &[TokenTree], at: usize, found: &mut BTreeSet<String>) ->
     match tokens.get(at + 2) {
         Some(TokenTree::Ident(name)) => {
             found.insert(name.to_string());
+        }
+        // A glob of the crate root would let plain `module::item` paths through unseen.
+        Some(TokenTree::Punct(punct)) if punct.as_char() == '*' => {
+            found.insert("*".to_owned());
         }
         Some(TokenTree::Group(group)) if group.delimiter() == Delimiter::Brace => {
             let mut first = true;
@@ -152,6 +160,13 @@ fn no_module_uses_a_higher_layer() {
         let mut found = BTreeSet::new();
         uses(tokens, &path, &mut found);
         for used in found {
+            if used == "*" || used == "crate as .." {
+                violations.push(format!(
+                    "{} uses `{used}` of the crate root: name the modules",
+                    relative.display()
+                ));
+                continue;
+            }
             if let Some(theirs) = layer(&used) {
                 if used != *top && theirs >= own {
                     violations.push(format!(
@@ -170,5 +185,57 @@ fn no_module_uses_a_higher_layer() {
         violations.is_empty(),
         "lower layers use higher ones:\n{}",
         violations.join("\n")
+    );
+}
+
+/// Where the description of each layer starts in the diagram.
+const DESCRIPTION_COLUMN: usize = 32;
+
+/// The layers as the crate docs draw them (`lib.rs`, section "Layers"), lowest first: the first
+/// names of each line of the diagram, before its description.
+fn drawn_layers() -> Vec<Vec<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+    let text = std::fs::read_to_string(root).expect("lib.rs is readable");
+    let diagram = text
+        .split("//! # Layers")
+        .nth(1)
+        .and_then(|rest| rest.split("//! ```text\n").nth(1))
+        .and_then(|rest| rest.split("//! ```\n").next())
+        .expect("lib.rs draws the layers in a text block under `# Layers`");
+    let mut layers: Vec<Vec<String>> = diagram
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!  "))
+        .filter(|line| !line.starts_with(' '))
+        .map(|line| {
+            // The names fill the first columns; the description starts at the same column
+            // on every line.
+            let names: String = line.chars().take(DESCRIPTION_COLUMN).collect();
+            names.split_whitespace().map(str::to_owned).collect()
+        })
+        .collect();
+    layers.reverse();
+    layers
+}
+
+#[test]
+fn the_crate_docs_draw_the_layers_this_check_enforces() {
+    let enforced: Vec<Vec<String>> = LAYERS
+        .iter()
+        .map(|layer| {
+            let mut names: Vec<String> = layer.iter().map(|name| (*name).to_owned()).collect();
+            names.sort();
+            names
+        })
+        .collect();
+    let drawn: Vec<Vec<String>> = drawn_layers()
+        .into_iter()
+        .map(|mut names| {
+            names.sort();
+            names
+        })
+        .collect();
+    assert_eq!(
+        drawn, enforced,
+        "update the diagram in lib.rs or LAYERS here"
     );
 }

@@ -27,7 +27,10 @@ pub use downlink_builders::{
     StatelessEventDownlinkBuilder, StatelessMapDownlinkBuilder, StatelessValueDownlinkBuilder,
     ValueDownlinkBuilder, ValueDownlinkLifecycle,
 };
-pub(crate) use downlink_lifecycle::LifecycleState;
+/// The state of downlink lifecycles: named by builder types (`ValueDownlinkBuilder<A, T,
+/// Shared<S>>` after `with_shared_state`), not something to use directly.
+#[doc(hidden)]
+pub use downlink_lifecycle::{LifecycleState, Shared};
 
 use crate::event_handler::{EventHandler, EventHandlerError};
 
@@ -48,6 +51,9 @@ pub mod utility {
 /// never need to be named or boxed.
 pub trait HandlerRunner<A> {
     /// Runs `handler` and every handler its modifications trigger.
+    ///
+    /// # Errors
+    /// The first error of `handler` or of a handler it triggers.
     fn run<H: EventHandler<A>>(&mut self, handler: H) -> Result<(), EventHandlerError>;
 }
 
@@ -56,24 +62,36 @@ pub trait HandlerRunner<A> {
 /// `#[lifecycle(A)]` implements this for you. Every method has a default that does nothing.
 pub trait AgentLifecycle<A>: Send + 'static {
     /// Runs the `on_init` handler: before `on_start`, with lane lifecycle handlers disabled.
+    ///
+    /// # Errors
+    /// The error of the handler, or of a lane handler it triggers, as the runner reports it.
     fn run_init<R: HandlerRunner<A>>(&self, runner: &mut R) -> Result<(), EventHandlerError> {
         let _ = runner;
         Ok(())
     }
 
     /// Runs the `on_start` handler.
+    ///
+    /// # Errors
+    /// As [`run_init`](Self::run_init).
     fn run_start<R: HandlerRunner<A>>(&self, runner: &mut R) -> Result<(), EventHandlerError> {
         let _ = runner;
         Ok(())
     }
 
     /// Runs the `on_stop` handler.
+    ///
+    /// # Errors
+    /// As [`run_init`](Self::run_init).
     fn run_stop<R: HandlerRunner<A>>(&self, runner: &mut R) -> Result<(), EventHandlerError> {
         let _ = runner;
         Ok(())
     }
 
     /// Runs the `on_timer` handler for the timer `id`.
+    ///
+    /// # Errors
+    /// As [`run_init`](Self::run_init).
     fn run_timer<R: HandlerRunner<A>>(
         &self,
         id: u64,
@@ -84,6 +102,9 @@ pub trait AgentLifecycle<A>: Send + 'static {
     }
 
     /// Runs the lifecycle handlers of the item `item_id`, which has just changed.
+    ///
+    /// # Errors
+    /// As [`run_init`](Self::run_init).
     fn run_item_event<R: HandlerRunner<A>>(
         &self,
         agent: &A,

@@ -62,6 +62,8 @@ type Factory<T> = Arc<dyn Fn() -> T + Send + Sync>;
 
 /// How to create instances of an agent: its lanes and its lifecycle.
 ///
+/// # Examples
+///
 /// ```
 /// # use tidal_runtime::agent_model::{AgentLaneModel, AgentModel};
 /// # use tidal_runtime::agent_lifecycle::AgentLifecycle;

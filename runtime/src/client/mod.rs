@@ -120,6 +120,16 @@ impl Environment for ClientEnvironment {
 /// A client: open downlinks to lanes on WARP servers and send them commands.
 ///
 /// It runs on the current tokio runtime. Dropping it stops its downlinks.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tidal_runtime::client::ClientError> {
+/// let client = tidal_runtime::client::Client::new();
+/// client.command("ws://127.0.0.1:9001", "/unit/a", "add", 5).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Client {
     agent: AgentRef<ClientAgent>,
     environment: Arc<ClientEnvironment>,

@@ -26,6 +26,9 @@ pub trait Item: AgentItem + Sized {
 }
 
 /// The object-safe view of a lane or store that the agent task uses.
+///
+/// tidal's lanes and stores implement it; it is not meant to be implemented elsewhere (its
+/// `link` takes the runtime's own subscriber type, which is not public).
 pub trait AgentItem: Send {
     /// The item's id within its agent.
     fn id(&self) -> u64;
@@ -34,6 +37,10 @@ pub trait AgentItem: Send {
     ///
     /// Each change is reported to `sink` as it happens, so the lane's lifecycle handlers run
     /// before the next change. Stores refuse commands.
+    ///
+    /// # Errors
+    /// [`EventHandlerError::BadCommand`] if the command does not fit the item (stores take
+    /// none); the first error of a triggered handler, as `sink` reports it.
     fn apply_command(
         &self,
         command: CommandPayload,
@@ -65,6 +72,9 @@ pub trait AgentItem: Send {
 /// Receives each modification a command makes (the agent task runs the triggered handlers).
 pub trait ModificationSink {
     /// The item reported by `modification` has changed.
+    ///
+    /// # Errors
+    /// The error of the handler the modification triggers, which stops the command.
     fn modified(&mut self, modification: Modification) -> Result<(), EventHandlerError>;
 }
 
@@ -76,6 +86,9 @@ pub trait CommandTarget: AgentItem {
 
     /// Decodes a command from its Recon form (as received over WARP, or converted from a
     /// command of another type).
+    ///
+    /// # Errors
+    /// A message naming the value and the type it does not fit.
     fn decode(value: &Value) -> Result<Self::Command, String> {
         crate::recon::from_value_ref::<Self::Command>(value).map_err(|err| {
             format!(
@@ -86,6 +99,9 @@ pub trait CommandTarget: AgentItem {
     }
 
     /// Applies a typed command, reporting each change to `sink`.
+    ///
+    /// # Errors
+    /// The first error `sink` reports.
     fn apply(
         &self,
         command: Self::Command,

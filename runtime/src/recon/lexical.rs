@@ -69,6 +69,9 @@ pub fn is_identifier(s: &str) -> bool {
 /// Writes `s` as a Recon text literal: bare when it is an identifier, otherwise quoted
 /// with `"` and `\` escaped, and control characters written as `\b \f \n \r \t` or
 /// `\uXXXX`.
+///
+/// # Errors
+/// Only when `out` fails (writing to a `String` never does).
 pub fn write_text<W: Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
     if is_identifier(s) {
         out.write_str(s)
@@ -78,6 +81,9 @@ pub fn write_text<W: Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
 }
 
 /// Writes `s` quoted and escaped, whether or not it is an identifier.
+///
+/// # Errors
+/// Only when `out` fails (writing to a `String` never does).
 pub fn write_quoted<W: Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
     out.write_char('"')?;
     let mut start = 0;
@@ -112,6 +118,9 @@ pub fn write_quoted<W: Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
 /// Non-finite values have no Recon literal. They are written as the text `inf`,
 /// `"-inf"` and `nan`, which re-parse as text; the serde layer reads those texts
 /// back as floats.
+///
+/// # Errors
+/// Only when `out` fails (writing to a `String` never does).
 pub fn write_float<W: Write + ?Sized>(out: &mut W, f: f64) -> fmt::Result {
     if f.is_nan() {
         out.write_str("nan")
@@ -124,6 +133,9 @@ pub fn write_float<W: Write + ?Sized>(out: &mut W, f: f64) -> fmt::Result {
 }
 
 /// Writes an `f32` with its own shortest round-trip form (so `1.1f32` prints `1.1`).
+///
+/// # Errors
+/// Only when `out` fails (writing to a `String` never does).
 pub fn write_f32<W: Write + ?Sized>(out: &mut W, f: f32) -> fmt::Result {
     if f.is_finite() {
         write!(out, "{:?}", f)
@@ -146,6 +158,9 @@ pub fn f32_to_f64(f: f32) -> f64 {
 }
 
 /// Writes binary data as `%` followed by standard, padded base64.
+///
+/// # Errors
+/// Only when `out` fails (writing to a `String` never does).
 pub fn write_data<W: Write + ?Sized>(out: &mut W, data: &[u8]) -> fmt::Result {
     out.write_char('%')?;
     write!(

@@ -32,6 +32,9 @@ pub fn to_string_pretty(value: &Value) -> String {
 }
 
 /// Prints `value` in pretty form into `out`.
+///
+/// # Errors
+/// Only when `out` fails (writing to a `String` never does).
 pub fn write_pretty<W: Write + ?Sized>(out: &mut W, value: &Value) -> fmt::Result {
     block_value(out, value, 0)
 }

@@ -21,6 +21,9 @@ use super::value::Value;
 /// (`Extant`/`Absent`) value prints like the same record without items, and an
 /// `Absent` anywhere prints like `Extant`. Non-finite floats print as text (see
 /// [`write_float`]).
+///
+/// # Errors
+/// Only when `out` fails (writing to a `String` never does).
 pub fn write_compact<W: Write + ?Sized>(out: &mut W, value: &Value) -> fmt::Result {
     match value {
         Value::Absent | Value::Extant => Ok(()),
@@ -48,6 +51,9 @@ pub fn print_into(out: &mut String, value: &Value) {
 ///
 /// Parsing the output with [`parse_attr_then_body`](crate::recon::parse_attr_then_body)
 /// gives back `head` and `body` (with `Extant` bodies coming back `Absent`).
+///
+/// # Errors
+/// Only when `out` fails (writing to a `String` never does).
 pub fn write_attr_then_body<W: Write + ?Sized>(
     out: &mut W,
     head: &Attr,

@@ -197,7 +197,9 @@ impl RemoteHosts for RemotePool {
         waits: Waits,
     ) -> Result<(), UnlinkReason> {
         let body = match payload {
-            CommandPayload::Typed(typed) => typed.to_recon().map_err(UnlinkReason::BadValue)?,
+            CommandPayload::Typed(typed) => typed
+                .to_recon()
+                .map_err(|err| UnlinkReason::BadValue(err.to_string()))?,
             CommandPayload::Recon(value) => value,
         };
         self.host(host)?

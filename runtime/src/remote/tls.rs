@@ -45,13 +45,13 @@ impl Default for TlsConfig {
 pub enum TlsError {
     /// The PEM text does not parse.
     #[error("bad PEM text: {0}")]
-    Pem(String),
+    Pem(#[source] rustls_pki_types::pem::Error),
     /// The PEM text has no `CERTIFICATE` section.
     #[error("the PEM text has no CERTIFICATE section")]
     NoCertificates,
     /// The certificate cannot serve as a root.
     #[error("not a usable root certificate: {0}")]
-    BadCertificate(String),
+    BadCertificate(#[source] rustls::Error),
 }
 
 impl TlsConfig {
@@ -63,7 +63,7 @@ impl TlsConfig {
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, TlsError> {
         let mut found = false;
         for certificate in CertificateDer::pem_slice_iter(pem) {
-            let certificate = certificate.map_err(|err| TlsError::Pem(err.to_string()))?;
+            let certificate = certificate.map_err(TlsError::Pem)?;
             self = self.add_root_certificate_der(certificate.to_vec())?;
             found = true;
         }
@@ -82,7 +82,7 @@ impl TlsConfig {
         let certificate = CertificateDer::from(der);
         RootCertStore::empty()
             .add(certificate.clone())
-            .map_err(|err| TlsError::BadCertificate(err.to_string()))?;
+            .map_err(TlsError::BadCertificate)?;
         self.extra_roots.push(certificate);
         Ok(self)
     }

@@ -79,6 +79,37 @@ pub enum ServerError {
 }
 
 /// Builds a [`Server`]: routes, settings, then [`build`](ServerBuilder::build).
+///
+/// # Examples
+///
+/// ```
+/// use tidal_runtime::server::ServerBuilder;
+/// # use tidal_runtime::agent_model::{AgentLaneModel, AgentModel};
+/// # use tidal_runtime::agent_lifecycle::AgentLifecycle;
+/// # use tidal_runtime::lanes::{AgentItem, ItemSpec};
+/// # #[derive(Default)] struct Room;
+/// # impl AgentLaneModel for Room {
+/// #     const ITEMS: &'static [ItemSpec] = &[];
+/// #     fn item(&self, _: u64) -> Option<&dyn AgentItem> { None }
+/// #     fn item_id(_: &str) -> Option<u64> { None }
+/// # }
+/// # #[derive(Clone)] struct RoomLifecycle;
+/// # impl AgentLifecycle<Room> for RoomLifecycle {}
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = ServerBuilder::with_plane_name("building")
+///     .set_bind_addr("127.0.0.1:0")
+///     .add_route("/rooms/:id".parse()?, AgentModel::new(Room::default, RoomLifecycle))
+///     .update_config(|config| config.remote.max_attempts = Some(5))
+///     .build()
+///     .await?;
+/// let (task, handle) = server.run();
+/// println!("listening on {:?}", handle.bound_addr());
+/// # drop(task);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ServerBuilder {
     plane: String,
     bind: Option<Result<Vec<SocketAddr>, ServerBuilderError>>,

@@ -67,6 +67,27 @@ use crate::event_handler::EventHandler;
 use crate::lanes::{CommandPayload, CommandTarget, MapLikeItem, ValueLikeItem};
 
 /// Runs one agent instance under the test's control (see the [module docs](self)).
+///
+/// # Examples
+///
+/// ```
+/// use tidal_runtime::agent_lifecycle::AgentLifecycle;
+/// use tidal_runtime::agent_model::AgentLaneModel;
+/// use tidal_runtime::lanes::{AgentItem, ItemSpec};
+/// use tidal_runtime::testing::AgentHarness;
+/// # #[derive(Default)] struct Empty;
+/// # impl AgentLaneModel for Empty {
+/// #     const ITEMS: &'static [ItemSpec] = &[];
+/// #     fn item(&self, _: u64) -> Option<&dyn AgentItem> { None }
+/// #     fn item_id(_: &str) -> Option<u64> { None }
+/// # }
+/// struct Quiet;
+/// impl AgentLifecycle<Empty> for Quiet {}
+///
+/// let mut harness = AgentHarness::new(Empty, Quiet);
+/// harness.start().unwrap();
+/// harness.stop().unwrap();
+/// ```
 pub struct AgentHarness<A, L> {
     core: AgentCore<A, L>,
     ready: tokio::sync::mpsc::UnboundedReceiver<u64>,

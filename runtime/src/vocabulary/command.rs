@@ -4,7 +4,7 @@ use std::any::{Any, TypeId};
 
 use serde::Serialize;
 
-use crate::recon::Value;
+use crate::recon::{Error as ReconError, Value};
 
 /// A command for a lane, as it arrives at the agent task.
 #[non_exhaustive]
@@ -21,7 +21,10 @@ pub trait TypedCommand: Any + Send {
     /// The value, to downcast.
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
     /// The value in Recon form.
-    fn to_recon(&self) -> Result<Value, String>;
+    ///
+    /// # Errors
+    /// The serde error if the value's `Serialize` implementation fails.
+    fn to_recon(&self) -> Result<Value, ReconError>;
 }
 
 impl<T: Serialize + Send + 'static> TypedCommand for T {
@@ -29,8 +32,8 @@ impl<T: Serialize + Send + 'static> TypedCommand for T {
         self
     }
 
-    fn to_recon(&self) -> Result<Value, String> {
-        crate::recon::to_value(self).map_err(|err| err.to_string())
+    fn to_recon(&self) -> Result<Value, ReconError> {
+        crate::recon::to_value(self)
     }
 }
 
@@ -58,7 +61,7 @@ impl CommandPayload {
                         .map(|command| *command)
                         .map_err(|_| "the command changed type".to_owned());
                 }
-                typed.to_recon()?
+                typed.to_recon().map_err(|err| err.to_string())?
             }
             CommandPayload::Recon(value) => value,
         };

@@ -29,7 +29,7 @@ pub enum EventHandlerError {
     BadCommand(String),
     /// A handler's own code failed (see [`HandlerContext::fail`](crate::agent_lifecycle::HandlerContext::fail)).
     #[error("handler failed: {0}")]
-    Effect(Box<dyn Error + Send + Sync + 'static>),
+    Effect(#[source] Box<dyn Error + Send + Sync + 'static>),
     /// A handler asked the agent to stop (see [`HandlerContext::stop`](crate::agent_lifecycle::HandlerContext::stop)).
     #[error("the agent was instructed to stop")]
     StopInstructed,
