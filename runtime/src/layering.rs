@@ -9,6 +9,7 @@ use proc_macro2::{Delimiter, TokenStream, TokenTree};
 /// The layers, lowest first: a module may import only modules of a lower layer.
 const LAYERS: &[&[&str]] = &[
     &["lock", "recon"],
+    &["store"],
     &["warp", "vocabulary"],
     &["config"],
     &["event_handler"],

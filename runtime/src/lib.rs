@@ -20,9 +20,10 @@
 //!  stores                           value and map stores (private state)
 //!  lanes    state                   lane types, links and events; State/History
 //!  event_handler                    HandlerAction, ActionContext, combinators
-//!  config                           agent and downlink configuration
+//!  config                           agent, downlink and server configuration
 //!  warp     vocabulary              WARP envelopes and map bodies; ids, Modification,
 //!                                   EventHandlerError, UnlinkReason, command payloads
+//!  store                            persistence: the Store trait, in-memory and fjall backends
 //!  recon    lock                    the Recon value model, parser, printers and serde
 //! ```
 //!
@@ -49,6 +50,7 @@ pub mod recon;
 pub mod remote;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod stores;
 pub mod testing;
 pub(crate) mod vocabulary;

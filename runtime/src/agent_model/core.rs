@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::effects::Effects;
+use super::persistence;
 use super::runner::{DirtyItems, Runner};
 use super::AgentLaneModel;
 use crate::agent_lifecycle::{AgentLifecycle, HandlerRunner};
@@ -20,6 +21,7 @@ use crate::event_handler::{
     AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
 };
 use crate::lanes::{CommandPayload, UnlinkReason};
+use crate::store::{Change, Store};
 use crate::vocabulary::OutgoingCommand;
 
 /// A handler failure, as logged and reported: which agent, which lane, what went wrong.
@@ -67,6 +69,10 @@ pub(crate) struct AgentCore<A, L> {
     chain: Vec<u64>,
     downlinks: HashMap<u64, Box<dyn HostedDownlink<A>>, BuildHasherDefault<IdHasher>>,
     stopping: bool,
+    /// Where the agent's state is kept, if anywhere.
+    store: Option<Arc<dyn Store>>,
+    /// The changes of the current turn, for the store (reused).
+    changes: Vec<(&'static str, Change)>,
 }
 
 impl<A, L> AgentCore<A, L>
@@ -81,6 +87,7 @@ where
         parameters: HashMap<String, String>,
         config: AgentConfig,
         environment: Option<Arc<dyn Environment>>,
+        store: Option<Arc<dyn Store>>,
         ready: mpsc::UnboundedSender<u64>,
     ) -> Self {
         AgentCore {
@@ -94,6 +101,8 @@ where
             chain: Vec::new(),
             downlinks: HashMap::default(),
             stopping: false,
+            store,
+            changes: Vec::new(),
         }
     }
 
@@ -118,8 +127,23 @@ where
         self.stopping
     }
 
-    /// Runs `on_init` (lane handlers disabled), then `on_start`.
+    /// Restores the persisted state (if the agent has a store), then runs `on_init` (lane
+    /// handlers disabled), then `on_start`. State that does not restore stops the agent before
+    /// `on_init`.
     pub(crate) fn start(&mut self) -> Result<(), HandlerFailure> {
+        if let Some(store) = &self.store {
+            if let Err((lane, error)) = persistence::restore(store.as_ref(), &self.agent, &self.uri)
+            {
+                let failure = HandlerFailure {
+                    node: self.uri.clone(),
+                    lane,
+                    error,
+                };
+                tracing::error!(node = %failure.node, lane = failure.lane, error = %failure.error, "the agent cannot start");
+                self.stopping = true;
+                return Err(failure);
+            }
+        }
         let init = self.execute(Source::Lifecycle, false, |lifecycle, runner| {
             lifecycle.run_init(runner)
         });
@@ -299,9 +323,18 @@ where
             triggers,
             failed_item: None,
         };
-        let result = f(lifecycle, &mut runner);
+        let mut result = f(lifecycle, &mut runner);
         let failed_item = runner.failed_item;
         chain.clear();
+        // The turn's changes are saved before its events are published (durable first under
+        // `Durability::Sync`).
+        if let Some(store) = &self.store {
+            if let Err(error) =
+                persistence::save_turn(store.as_ref(), agent, uri, dirty.ids(), &mut self.changes)
+            {
+                result = Err(error);
+            }
+        }
         dirty.drain(|id| {
             if let Some(item) = agent.item(id) {
                 item.flush();
@@ -324,6 +357,15 @@ where
                     lane: lane_id.and_then(A::item_spec).map(|spec| spec.name),
                     error,
                 };
+                if matches!(
+                    failure.error,
+                    EventHandlerError::Store(_) | EventHandlerError::Encode(_)
+                ) {
+                    // Going on would lose state without a word: the agent stops.
+                    tracing::error!(node = %failure.node, lane = failure.lane, error = %failure.error, "the agent's state cannot be saved; stopping it");
+                    self.stopping = true;
+                    return Err(failure);
+                }
                 if let EventHandlerError::BadCommand(_) = failure.error {
                     // Bad input from outside is dropped; it says nothing about the agent's health.
                     tracing::warn!(node = %failure.node, lane = failure.lane, error = %failure.error, "command dropped");

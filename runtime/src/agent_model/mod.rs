@@ -12,6 +12,7 @@
 
 mod core;
 mod effects;
+mod persistence;
 mod runner;
 mod task;
 
@@ -30,6 +31,7 @@ use crate::config::AgentConfig;
 use crate::environment;
 use crate::lanes::{AgentItem, ItemSpec};
 use crate::lock::lock;
+use crate::store::Store;
 
 /// A struct of lanes and stores that an agent is made of. Derive it with
 /// `#[derive(AgentLaneModel)]`.
@@ -138,17 +140,19 @@ where
         parameters: std::collections::HashMap<String, String>,
         config: AgentConfig,
     ) -> (AgentRef<A>, tokio::task::JoinHandle<()>) {
-        let (mailbox, uri, handle) = self.start(uri.into(), parameters, config, None);
+        let (mailbox, uri, handle) = self.start(uri.into(), parameters, config, None, None);
         (AgentRef::new(uri, mailbox), handle)
     }
 
-    /// Starts an instance in an environment (a server's registry).
+    /// Starts an instance in an environment (a server's registry), keeping its state in
+    /// `store` if there is one.
     pub(crate) fn start(
         &self,
         uri: String,
         parameters: std::collections::HashMap<String, String>,
         config: AgentConfig,
         environment: Option<Arc<dyn environment::Environment>>,
+        store: Option<Arc<dyn Store>>,
     ) -> (environment::Mailbox, Arc<str>, tokio::task::JoinHandle<()>) {
         let (ready_tx, ready_rx) = tokio::sync::mpsc::unbounded_channel();
         let core = AgentCore::new(
@@ -158,6 +162,7 @@ where
             parameters,
             config,
             environment,
+            store,
             ready_tx,
         );
         task::spawn(core, ready_rx)

@@ -38,6 +38,11 @@ impl DirtyItems {
         }
     }
 
+    /// The items changed during the current event.
+    pub(crate) fn ids(&self) -> &[u64] {
+        &self.ids
+    }
+
     /// Calls `flush` for each changed item, once, and forgets them.
     pub(crate) fn drain(&mut self, mut flush: impl FnMut(u64)) {
         for id in self.ids.drain(..) {

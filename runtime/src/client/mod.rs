@@ -165,6 +165,7 @@ impl Client {
             HashMap::new(),
             AgentConfig::default(),
             Some(shared),
+            None,
         );
         Client {
             agent: AgentRef::new(uri, mailbox),

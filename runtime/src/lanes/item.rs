@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use super::LinkSubscriber;
 use crate::recon::Value;
+use crate::store::codec::EncodeError;
+use crate::store::{Change, ItemState, RestoreError};
 use crate::vocabulary::{CommandPayload, EventHandlerError, ItemKind, Modification};
 
 /// Types that can be fields of an agent: every lane and store implements it.
@@ -63,6 +65,30 @@ pub trait AgentItem: Send {
     /// Whether anything links to the item.
     fn has_subscribers(&self) -> bool {
         false
+    }
+
+    /// Records changes for the store from now on (the agent has a store and the item is
+    /// neither transient nor stateless). Items without state ignore it.
+    fn journal(&self) {}
+
+    /// Hands the changes since the last call to `out`, encoded, for the store: a value item's
+    /// new value; a map item's clear, then the latest state of each changed key. Nothing if
+    /// [`journal`](Self::journal) was not called.
+    ///
+    /// # Errors
+    /// An [`EncodeError`] if a value's `Serialize` implementation fails.
+    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
+        let _ = out;
+        Ok(())
+    }
+
+    /// Sets the item to its persisted state, before the agent starts; fires no event.
+    ///
+    /// # Errors
+    /// A [`RestoreError`] if the state does not decode as the item's type.
+    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
+        let _ = state;
+        Ok(())
     }
 
     /// The item as `Any`, to recover its concrete type.

@@ -18,6 +18,8 @@ use super::{
 };
 use crate::event_handler::{EventHandlerError, Modification};
 use crate::recon::Value;
+use crate::store::codec::{self, EncodeError};
+use crate::store::{Change, ItemState, RestoreError};
 use crate::warp::MapMessage;
 
 /// One coalesced operation as a map lane's subscribers see it.
@@ -152,14 +154,96 @@ where
 pub(crate) struct MapCell<K, V, M> {
     map: RefCell<M>,
     event: RefCell<Option<MapLaneEvent<K, V, M>>>,
+    /// What changed since the store last took the changes (`None`: not persisted).
+    journal: RefCell<Option<Journal<K>>>,
 }
 
-impl<K: Clone, V, M: MapBacking<K, V>> MapCell<K, V, M> {
+/// The keys of a map changed since the store last looked, after a clear if there was one.
+struct Journal<K> {
+    cleared: bool,
+    keys: IndexSet<K>,
+}
+
+impl<K: Clone + Eq + Hash, V, M: MapBacking<K, V>> MapCell<K, V, M> {
     pub(crate) fn new(map: M) -> Self {
         MapCell {
             map: RefCell::new(map),
             event: RefCell::new(None),
+            journal: RefCell::new(None),
         }
+    }
+
+    /// Records changes for the store from now on.
+    pub(crate) fn journal(&self) {
+        *self.journal.borrow_mut() = Some(Journal {
+            cleared: false,
+            keys: IndexSet::new(),
+        });
+    }
+
+    fn record(&self, key: Option<&K>) {
+        if let Some(journal) = self.journal.borrow_mut().as_mut() {
+            match key {
+                Some(key) => {
+                    if !journal.keys.contains(key) {
+                        journal.keys.insert(key.clone());
+                    }
+                }
+                None => {
+                    journal.cleared = true;
+                    journal.keys.clear();
+                }
+            }
+        }
+    }
+
+    /// The changes since the last call, encoded: a clear first if there was one, then the
+    /// latest state of each key that changed.
+    pub(crate) fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError>
+    where
+        K: Serialize,
+        V: Serialize,
+    {
+        let mut journal = self.journal.borrow_mut();
+        let Some(journal) = journal.as_mut() else {
+            return Ok(());
+        };
+        if std::mem::take(&mut journal.cleared) {
+            out(Change::Clear);
+        }
+        let map = self.map.borrow();
+        for key in journal.keys.drain(..) {
+            let encoded = codec::encode(&key)?;
+            out(match map.get(&key) {
+                Some(value) => Change::Put {
+                    key: encoded,
+                    value: codec::encode(value)?,
+                },
+                None => Change::Remove { key: encoded },
+            });
+        }
+        Ok(())
+    }
+
+    /// Inserts the persisted entries, as they were before the restart (no events).
+    pub(crate) fn restore(&self, state: &ItemState) -> Result<(), RestoreError>
+    where
+        K: DeserializeOwned,
+        V: DeserializeOwned,
+    {
+        let mut map = self.map.borrow_mut();
+        for (key, value) in &state.entries {
+            let key: K = codec::decode(key).map_err(|source| RestoreError {
+                type_name: std::any::type_name::<K>(),
+                source,
+            })?;
+            let value: V = codec::decode(value).map_err(|source| RestoreError {
+                type_name: std::any::type_name::<V>(),
+                source,
+            })?;
+            map.insert(key, value);
+        }
+        Ok(())
     }
 
     pub(crate) fn read<R>(&self, f: impl FnOnce(&M) -> R) -> R {
@@ -167,6 +251,7 @@ impl<K: Clone, V, M: MapBacking<K, V>> MapCell<K, V, M> {
     }
 
     pub(crate) fn update(&self, key: K, value: V) {
+        self.record(Some(&key));
         let previous = self.map.borrow_mut().insert(key.clone(), value);
         *self.event.borrow_mut() = Some(MapLaneEvent::Update(key, previous));
     }
@@ -175,6 +260,7 @@ impl<K: Clone, V, M: MapBacking<K, V>> MapCell<K, V, M> {
         let removed = self.map.borrow_mut().remove(key);
         match removed {
             Some(value) => {
+                self.record(Some(key));
                 *self.event.borrow_mut() = Some(MapLaneEvent::Remove(key.clone(), value));
                 true
             }
@@ -183,6 +269,7 @@ impl<K: Clone, V, M: MapBacking<K, V>> MapCell<K, V, M> {
     }
 
     pub(crate) fn clear(&self) {
+        self.record(None);
         let before = std::mem::take(&mut *self.map.borrow_mut());
         *self.event.borrow_mut() = Some(MapLaneEvent::Clear(before));
     }
@@ -393,6 +480,18 @@ where
 
     fn has_subscribers(&self) -> bool {
         !self.outlets.is_empty()
+    }
+
+    fn journal(&self) {
+        self.cell.journal();
+    }
+
+    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
+        self.cell.take_changes(out)
+    }
+
+    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
+        self.cell.restore(state)
     }
 
     fn link(&self, subscriber: LinkSubscriber) {

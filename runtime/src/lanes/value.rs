@@ -15,11 +15,15 @@ use super::{
     Outlets, SharedEncoding, ValueOutlet,
 };
 use crate::event_handler::{EventHandlerError, Modification};
+use crate::store::codec::{self, EncodeError};
+use crate::store::{Change, ItemState, RestoreError};
 
 /// The state shared by value lanes and value stores: the value and the one it replaced.
 pub(crate) struct ValueCell<T> {
     value: RefCell<T>,
     previous: RefCell<Option<T>>,
+    /// Whether the value changed since the store last took it (`None`: not persisted).
+    unsaved: Cell<Option<bool>>,
 }
 
 impl<T> ValueCell<T> {
@@ -27,7 +31,40 @@ impl<T> ValueCell<T> {
         ValueCell {
             value: RefCell::new(value),
             previous: RefCell::new(None),
+            unsaved: Cell::new(None),
         }
+    }
+
+    /// Records changes for the store from now on.
+    pub(crate) fn journal(&self) {
+        self.unsaved.set(Some(false));
+    }
+
+    /// The value, encoded, if it changed since the last call.
+    pub(crate) fn take_change(&self) -> Result<Option<Change>, EncodeError>
+    where
+        T: Serialize,
+    {
+        if self.unsaved.get() != Some(true) {
+            return Ok(None);
+        }
+        self.unsaved.set(Some(false));
+        codec::encode(&*self.value.borrow()).map(|bytes| Some(Change::Value(bytes)))
+    }
+
+    /// Sets the persisted value, as it was before the restart (no event).
+    pub(crate) fn restore(&self, state: &ItemState) -> Result<(), RestoreError>
+    where
+        T: DeserializeOwned,
+    {
+        if let Some(bytes) = &state.value {
+            let value = codec::decode(bytes).map_err(|source| RestoreError {
+                type_name: std::any::type_name::<T>(),
+                source,
+            })?;
+            *self.value.borrow_mut() = value;
+        }
+        Ok(())
     }
 
     pub(crate) fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
@@ -37,6 +74,9 @@ impl<T> ValueCell<T> {
     pub(crate) fn set(&self, value: T) {
         let previous = std::mem::replace(&mut *self.value.borrow_mut(), value);
         *self.previous.borrow_mut() = Some(previous);
+        if self.unsaved.get().is_some() {
+            self.unsaved.set(Some(true));
+        }
     }
 
     pub(crate) fn with_event<R>(&self, f: impl FnOnce(&T, Option<T>) -> R) -> R {
@@ -181,6 +221,21 @@ where
 
     fn has_subscribers(&self) -> bool {
         !self.outlets.is_empty() || !self.latest_links.is_empty()
+    }
+
+    fn journal(&self) {
+        self.cell.journal();
+    }
+
+    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
+        if let Some(change) = self.cell.take_change()? {
+            out(change);
+        }
+        Ok(())
+    }
+
+    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
+        self.cell.restore(state)
     }
 
     fn link(&self, subscriber: LinkSubscriber) {

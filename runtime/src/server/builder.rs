@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
 use crate::lanes::{CommandPayload, UnlinkReason};
 use crate::remote::RemoteConfig;
+use crate::store::{FjallStore, InMemoryStore, Store, StoreConfig, StoreError};
 
 /// Settings of a server.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,6 +34,8 @@ pub struct ServerConfig {
     pub endpoint: EndpointConfig,
     /// How connections to other hosts (remote downlinks and commands) retry.
     pub remote: RemoteConfig,
+    /// How the store of [`ServerBuilder::with_store_dir`] writes (its durability).
+    pub store: StoreConfig,
 }
 
 /// Why a server could not be built.
@@ -55,6 +59,9 @@ pub enum ServerBuilderError {
         #[source]
         source: std::io::Error,
     },
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[source] StoreError),
     /// The server could not listen on its address.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -113,8 +120,17 @@ pub enum ServerError {
 pub struct ServerBuilder {
     plane: String,
     bind: Option<Result<Vec<SocketAddr>, ServerBuilderError>>,
+    store: Option<StoreChoice>,
     routes: Vec<Route>,
     config: ServerConfig,
+}
+
+/// Where a server's agents keep their state.
+enum StoreChoice {
+    /// The embedded store in this directory.
+    Dir(PathBuf),
+    /// Any store.
+    Given(Arc<dyn Store>),
 }
 
 impl Default for ServerBuilder {
@@ -129,6 +145,7 @@ impl ServerBuilder {
         ServerBuilder {
             plane: name.to_owned(),
             bind: None,
+            store: None,
             routes: Vec::new(),
             config: ServerConfig::default(),
         }
@@ -180,6 +197,28 @@ impl ServerBuilder {
         self
     }
 
+    /// Keeps every agent's state in the embedded on-disk store (fjall) in `path`, created if
+    /// missing: agents get their persistent lanes and stores back when they start again, after
+    /// a restart or a passivation. How it writes is [`ServerConfig::store`] (group commit every
+    /// 5 ms by default; see [`Durability`](crate::store::Durability) for what a crash can
+    /// lose). Without a store, agents keep their state in memory only.
+    pub fn with_store_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.store = Some(StoreChoice::Dir(path.into()));
+        self
+    }
+
+    /// Keeps every agent's state in memory, across passivation but not across a restart of
+    /// the process (tests, demos).
+    pub fn with_in_memory_store(self) -> Self {
+        self.with_store(InMemoryStore::new())
+    }
+
+    /// Keeps every agent's state in `store`, any [`Store`] backend.
+    pub fn with_store(mut self, store: impl Store) -> Self {
+        self.store = Some(StoreChoice::Given(Arc::new(store)));
+        self
+    }
+
     /// Changes the server's settings.
     pub fn update_config(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
         f(&mut self.config);
@@ -210,13 +249,30 @@ impl ServerBuilder {
             Some(addrs) => Some(bind(&addrs?).await?),
             None => None,
         };
+        let store: Option<Arc<dyn Store>> = match self.store {
+            None => None,
+            Some(StoreChoice::Given(store)) => Some(store),
+            Some(StoreChoice::Dir(path)) => {
+                let config = self.config.store.clone();
+                // Opening replays the journal: file work, off the runtime's threads.
+                let opened = tokio::task::spawn_blocking(move || FjallStore::open(path, config))
+                    .await
+                    .map_err(|err| {
+                        ServerBuilderError::Store(StoreError::Open {
+                            path: String::new(),
+                            source: Box::new(err),
+                        })
+                    })?;
+                Some(Arc::new(opened.map_err(ServerBuilderError::Store)?))
+            }
+        };
         let bound = listener.as_ref().and_then(|l| l.local_addr().ok());
         Ok(Server {
             plane: self.plane,
             listener,
             bound,
             endpoint: self.config.endpoint,
-            registry: Registry::new(self.routes, self.config.agent, self.config.remote),
+            registry: Registry::new(self.routes, self.config.agent, self.config.remote, store),
         })
     }
 }

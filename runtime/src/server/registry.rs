@@ -15,6 +15,7 @@ use crate::environment::{Environment, Mailbox, Request};
 use crate::lanes::UnlinkReason;
 use crate::lock::lock;
 use crate::remote::{RemoteConfig, RemotePool};
+use crate::store::Store;
 
 /// Starts agent instances of one type (an `AgentModel`, type-erased).
 pub(crate) trait AgentFactory: Send + Sync + 'static {
@@ -24,6 +25,7 @@ pub(crate) trait AgentFactory: Send + Sync + 'static {
         parameters: HashMap<String, String>,
         config: AgentConfig,
         environment: Arc<dyn Environment>,
+        store: Option<Arc<dyn Store>>,
     ) -> (Mailbox, JoinHandle<()>);
 }
 
@@ -38,9 +40,10 @@ where
         parameters: HashMap<String, String>,
         config: AgentConfig,
         environment: Arc<dyn Environment>,
+        store: Option<Arc<dyn Store>>,
     ) -> (Mailbox, JoinHandle<()>) {
         let (mailbox, _, task) =
-            AgentModel::start(self, uri, parameters, config, Some(environment));
+            AgentModel::start(self, uri, parameters, config, Some(environment), store);
         (mailbox, task)
     }
 }
@@ -61,17 +64,25 @@ pub(crate) struct Registry {
     config: AgentConfig,
     remote: RemotePool,
     agents: Mutex<HashMap<String, Running>>,
+    /// Where the agents keep their state, if anywhere.
+    store: Option<Arc<dyn Store>>,
     stopping: AtomicBool,
     this: Weak<Registry>,
 }
 
 impl Registry {
-    pub(crate) fn new(routes: Vec<Route>, config: AgentConfig, remote: RemoteConfig) -> Arc<Self> {
+    pub(crate) fn new(
+        routes: Vec<Route>,
+        config: AgentConfig,
+        remote: RemoteConfig,
+        store: Option<Arc<dyn Store>>,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|this| Registry {
             routes,
             config,
             remote: RemotePool::new(remote),
             agents: Mutex::new(HashMap::new()),
+            store,
             stopping: AtomicBool::new(false),
             this: this.clone(),
         })
@@ -143,10 +154,13 @@ impl Environment for Registry {
         let Some(this) = self.this.upgrade() else {
             return Err(UnlinkReason::AgentStopped);
         };
-        let (mailbox, task) =
-            route
-                .factory
-                .start(node.to_owned(), parameters, self.config.clone(), this);
+        let (mailbox, task) = route.factory.start(
+            node.to_owned(),
+            parameters,
+            self.config.clone(),
+            this,
+            self.store.clone(),
+        );
         agents.insert(
             node.to_owned(),
             Running {

@@ -10,11 +10,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use crate::event_handler::EventHandlerError;
 use crate::lanes::{
     AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, MapBacking, MapCell, MapLaneEvent,
     MapLikeItem, ModificationSink, UnlinkReason, ValueCell, ValueLikeItem,
 };
+use crate::store::codec::EncodeError;
+use crate::store::{Change, ItemState, RestoreError};
 
 fn refuse_command() -> Result<(), EventHandlerError> {
     Err(EventHandlerError::BadCommand(
@@ -60,7 +65,7 @@ impl<T: fmt::Debug> fmt::Debug for ValueStore<T> {
     }
 }
 
-impl<T: Send + 'static> Item for ValueStore<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> Item for ValueStore<T> {
     type Init = T;
     const KIND: ItemKind = ItemKind::ValueStore;
 
@@ -69,7 +74,7 @@ impl<T: Send + 'static> Item for ValueStore<T> {
     }
 }
 
-impl<T: Send + 'static> AgentItem for ValueStore<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> AgentItem for ValueStore<T> {
     fn id(&self) -> u64 {
         self.id
     }
@@ -84,6 +89,21 @@ impl<T: Send + 'static> AgentItem for ValueStore<T> {
 
     fn flush(&self) {}
 
+    fn journal(&self) {
+        self.cell.journal();
+    }
+
+    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
+        if let Some(change) = self.cell.take_change()? {
+            out(change);
+        }
+        Ok(())
+    }
+
+    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
+        self.cell.restore(state)
+    }
+
     fn link(&self, subscriber: LinkSubscriber) {
         subscriber.refuse(UnlinkReason::LaneNotFound);
     }
@@ -93,7 +113,7 @@ impl<T: Send + 'static> AgentItem for ValueStore<T> {
     }
 }
 
-impl<T: Send + 'static> ValueLikeItem for ValueStore<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> ValueLikeItem for ValueStore<T> {
     type Value = T;
 
     fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
@@ -115,7 +135,7 @@ pub struct MapStore<K, V, M = HashMap<K, V>> {
     cell: MapCell<K, V, M>,
 }
 
-impl<K: Clone, V, M: MapBacking<K, V>> MapStore<K, V, M> {
+impl<K: Clone + Eq + Hash, V, M: MapBacking<K, V>> MapStore<K, V, M> {
     /// A store with the given id and initial contents.
     pub fn new(id: u64, map: M) -> Self {
         MapStore {
@@ -149,8 +169,8 @@ impl<K, V, M: fmt::Debug> fmt::Debug for MapStore<K, V, M> {
 
 impl<K, V, M> Item for MapStore<K, V, M>
 where
-    K: Eq + Hash + Clone + Send + 'static,
-    V: Send + 'static,
+    K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     type Init = M;
@@ -163,8 +183,8 @@ where
 
 impl<K, V, M> AgentItem for MapStore<K, V, M>
 where
-    K: Eq + Hash + Clone + Send + 'static,
-    V: Send + 'static,
+    K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     fn id(&self) -> u64 {
@@ -181,6 +201,18 @@ where
 
     fn flush(&self) {}
 
+    fn journal(&self) {
+        self.cell.journal();
+    }
+
+    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
+        self.cell.take_changes(out)
+    }
+
+    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
+        self.cell.restore(state)
+    }
+
     fn link(&self, subscriber: LinkSubscriber) {
         subscriber.refuse(UnlinkReason::LaneNotFound);
     }
@@ -192,8 +224,8 @@ where
 
 impl<K, V, M> MapLikeItem for MapStore<K, V, M>
 where
-    K: Eq + Hash + Clone + Send + 'static,
-    V: Send + 'static,
+    K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Serialize + DeserializeOwned + Send + 'static,
     M: MapBacking<K, V>,
 {
     type Key = K;

@@ -56,6 +56,7 @@ mod recording;
 pub use recording::{Recordable, Recording};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
@@ -65,6 +66,7 @@ use crate::agent_model::{AgentCore, AgentLaneModel, HandlerFailure};
 use crate::config::AgentConfig;
 use crate::event_handler::EventHandler;
 use crate::lanes::{CommandPayload, CommandTarget, MapLikeItem, ValueLikeItem};
+use crate::store::Store;
 
 /// Runs one agent instance under the test's control (see the [module docs](self)).
 ///
@@ -102,6 +104,7 @@ pub struct HarnessBuilder<A, L> {
     uri: String,
     parameters: HashMap<String, String>,
     config: AgentConfig,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl<A, L> HarnessBuilder<A, L>
@@ -127,6 +130,14 @@ where
         self
     }
 
+    /// Keeps the agent's state in `store`: [`AgentHarness::start`] restores it (as a server
+    /// does), and each event saves its changes. Share one store between harnesses (an
+    /// [`InMemoryStore`](crate::store::InMemoryStore), say) to test what a restart restores.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Creates the harness (the agent is not started yet: see [`AgentHarness::start`]).
     pub fn build(self) -> AgentHarness<A, L> {
         let (ready_tx, ready) = tokio::sync::mpsc::unbounded_channel();
@@ -138,6 +149,7 @@ where
                 self.parameters,
                 self.config,
                 None,
+                self.store,
                 ready_tx,
             ),
             ready,
@@ -165,6 +177,7 @@ where
             uri: "/agent".to_owned(),
             parameters: HashMap::new(),
             config: AgentConfig::default(),
+            store: None,
         }
     }
 

@@ -2,6 +2,9 @@
 
 use std::error::Error;
 
+use crate::store::codec::EncodeError;
+use crate::store::{RestoreError, StoreError};
+
 /// The error a failing [`HandlerAction`](crate::event_handler::HandlerAction) reports.
 ///
 /// What happens next is decided by the agent's
@@ -30,6 +33,17 @@ pub enum EventHandlerError {
     /// A handler's own code failed (see [`HandlerContext::fail`](crate::agent_lifecycle::HandlerContext::fail)).
     #[error("handler failed: {0}")]
     Effect(#[source] Box<dyn Error + Send + Sync + 'static>),
+    /// The agent's store failed: a turn could not be written, or the state could not be read.
+    /// The agent stops.
+    #[error("the store failed: {0}")]
+    Store(#[source] StoreError),
+    /// An item's persisted state does not decode as its type (the type changed since the state
+    /// was written). The agent does not start.
+    #[error("cannot restore the persisted state: {0}")]
+    Restore(#[source] RestoreError),
+    /// An item's value could not be encoded for the store. The agent stops.
+    #[error("cannot encode the state for the store: {0}")]
+    Encode(#[source] EncodeError),
     /// A handler asked the agent to stop (see [`HandlerContext::stop`](crate::agent_lifecycle::HandlerContext::stop)).
     #[error("the agent was instructed to stop")]
     StopInstructed,

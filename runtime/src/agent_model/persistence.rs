@@ -1,0 +1,56 @@
+//! An agent and its store: the state restored before `on_init`, each turn's changes saved.
+
+use super::AgentLaneModel;
+use crate::event_handler::EventHandlerError;
+use crate::store::{Change, Store};
+
+/// Loads the agent's persisted state into its items (no events) and starts their journals.
+/// Transient and stateless items are left alone. On failure, the name of the item whose
+/// state does not restore (if it is one item's) and the error.
+pub(crate) fn restore<A: AgentLaneModel>(
+    store: &dyn Store,
+    agent: &A,
+    node: &str,
+) -> Result<(), (Option<&'static str>, EventHandlerError)> {
+    let state = store
+        .load(node)
+        .map_err(|err| (None, EventHandlerError::Store(err)))?;
+    for spec in A::ITEMS.iter().filter(|spec| !spec.transient) {
+        let Some(item) = agent.item(spec.id) else {
+            continue;
+        };
+        item.journal();
+        if let Some(persisted) = state.get(spec.name) {
+            item.restore(persisted)
+                .map_err(|err| (Some(spec.name), EventHandlerError::Restore(err)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the changes of the items `ids` changed during one turn, in one atomic batch.
+/// `changes` is reused from turn to turn.
+pub(crate) fn save_turn<A: AgentLaneModel>(
+    store: &dyn Store,
+    agent: &A,
+    node: &str,
+    ids: &[u64],
+    changes: &mut Vec<(&'static str, Change)>,
+) -> Result<(), EventHandlerError> {
+    changes.clear();
+    for &id in ids {
+        let (Some(item), Some(spec)) = (agent.item(id), A::item_spec(id)) else {
+            continue;
+        };
+        item.take_changes(&mut |change| changes.push((spec.name, change)))
+            .map_err(EventHandlerError::Encode)?;
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let result = store
+        .commit(node, changes)
+        .map_err(EventHandlerError::Store);
+    changes.clear();
+    result
+}

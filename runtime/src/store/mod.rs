@@ -1,0 +1,176 @@
+//! Persistence: where agents keep their state across restarts and passivation.
+//!
+//! A [`Store`] holds bytes keyed by node URI, item name and (for maps) entry key. The agent
+//! task loads an agent's items from it before `on_init` runs (restoring fires no events), and
+//! after each turn (one top-level event with everything it triggered) commits the turn's
+//! changes in one atomic batch: the last value per value item, the latest operation per map
+//! key, a clear first when the map was cleared.
+//!
+//! Two backends come with tidal: [`FjallStore`], on disk (the embedded LSM tree fjall), and
+//! [`InMemoryStore`], which keeps state across passivation within one process (tests, demos).
+//! Any other backend implements [`Store`].
+//!
+//! # Durability
+//!
+//! [`Durability`] says when a committed turn is on disk; see each variant for what a crash can
+//! lose. Values are encoded as MessagePack with field names, behind a format version byte (see
+//! [`codec`]).
+
+pub mod codec;
+mod fjall_store;
+mod keys;
+mod memory;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub use fjall_store::FjallStore;
+pub use memory::InMemoryStore;
+
+/// One change of one item, as a turn commits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A value item's new value (encoded).
+    Value(Vec<u8>),
+    /// A map item's entry for `key` is now `value` (both encoded).
+    Put {
+        /// The encoded key.
+        key: Vec<u8>,
+        /// The encoded value.
+        value: Vec<u8>,
+    },
+    /// A map item's entry for `key` is gone.
+    Remove {
+        /// The encoded key.
+        key: Vec<u8>,
+    },
+    /// Every entry of a map item is gone (operations after it in the batch follow).
+    Clear,
+}
+
+/// The persisted state of one item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemState {
+    /// A value item's value, if one was stored.
+    pub value: Option<Vec<u8>>,
+    /// A map item's entries (encoded key, encoded value), in key-byte order.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The persisted state of one agent: its items by name.
+pub type AgentState = HashMap<String, ItemState>;
+
+/// Why a store could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store's directory could not be created or opened.
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        /// The directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Reading an agent's state failed.
+    #[error("cannot read the state of {node}: {source}")]
+    Read {
+        /// The node URI.
+        node: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Writing a turn's changes failed: none of them were written.
+    #[error("cannot write the changes of {node}: {source}")]
+    Write {
+        /// The node URI.
+        node: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Making written changes durable failed.
+    #[error("cannot make the store durable: {source}")]
+    Sync {
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Why an item's persisted state does not restore: it does not decode as the item's type (the
+/// type changed since it was written).
+#[derive(Debug, thiserror::Error)]
+#[error("the persisted state does not decode as `{type_name}`: {source}")]
+pub struct RestoreError {
+    /// The type it should have decoded as.
+    pub type_name: &'static str,
+    /// Why it does not.
+    #[source]
+    pub source: codec::DecodeError,
+}
+
+/// When committed turns are on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Each turn's batch is durable (`fdatasync`) before the turn's events are published to
+    /// subscribers. A crash loses nothing that anyone was told about; a turn whose events were
+    /// not yet published may be lost.
+    Sync,
+    /// Batches are written at once and made durable together every interval (one
+    /// `fdatasync` for all agents). A crash of the machine loses at most the turns of the last
+    /// interval; a crash of the process alone (kill -9) loses nothing, as written batches are
+    /// in the operating system's buffers.
+    GroupCommit(Duration),
+    /// Batches are written at once; the operating system decides when they reach the disk. A
+    /// crash of the process loses nothing; a crash of the machine may lose the turns of the
+    /// last seconds.
+    Buffered,
+}
+
+impl Default for Durability {
+    /// Group commit every 5 ms: close to `Buffered` in speed, and a machine crash loses at most
+    /// 5 ms of turns.
+    fn default() -> Self {
+        Durability::GroupCommit(Duration::from_millis(5))
+    }
+}
+
+/// How a store writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// When committed turns are on disk (default: group commit every 5 ms).
+    pub durability: Durability,
+}
+
+impl StoreConfig {
+    /// The configuration with `durability`.
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
+
+/// A persistence backend: bytes keyed by node URI, item name and entry key.
+///
+/// Implementations must make [`commit`](Store::commit) atomic (all of a batch or none) and
+/// keep each node's data apart. They are called from agent tasks, so they should return
+/// quickly; `Sync` durability waits for the disk by design.
+pub trait Store: Send + Sync + 'static {
+    /// Every persisted item of the agent at `node` (empty for an agent never persisted).
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] if the backend fails.
+    fn load(&self, node: &str) -> Result<AgentState, StoreError>;
+
+    /// Applies one turn's changes, item by item, atomically; durable before it returns under
+    /// [`Durability::Sync`].
+    ///
+    /// # Errors
+    /// [`StoreError::Write`] (nothing was written) or [`StoreError::Sync`].
+    fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError>;
+}
