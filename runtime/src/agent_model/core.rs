@@ -57,6 +57,14 @@ enum Source {
     Lane(u64),
 }
 
+/// What hosts an agent instance: the agents around it (none in the test harness) and where it
+/// keeps its state (nowhere without a store).
+#[derive(Clone, Default)]
+pub(crate) struct Hosting {
+    pub(crate) environment: Option<Arc<dyn Environment>>,
+    pub(crate) store: Option<Arc<dyn Store>>,
+}
+
 /// One agent instance: its lanes, its lifecycle and its pending async work.
 pub(crate) struct AgentCore<A, L> {
     agent: A,
@@ -86,8 +94,7 @@ where
         uri: String,
         parameters: HashMap<String, String>,
         config: AgentConfig,
-        environment: Option<Arc<dyn Environment>>,
-        store: Option<Arc<dyn Store>>,
+        hosting: Hosting,
         ready: mpsc::UnboundedSender<u64>,
     ) -> Self {
         AgentCore {
@@ -96,12 +103,12 @@ where
             uri,
             parameters,
             config,
-            effects: Effects::new(environment, ready),
+            effects: Effects::new(hosting.environment, ready),
             dirty: DirtyItems::new(A::ITEMS.len()),
             chain: Vec::new(),
             downlinks: HashMap::default(),
             stopping: false,
-            store,
+            store: hosting.store,
             changes: Vec::new(),
         }
     }

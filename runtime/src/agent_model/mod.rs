@@ -16,8 +16,8 @@ mod persistence;
 mod runner;
 mod task;
 
-pub(crate) use self::core::AgentCore;
 pub use self::core::HandlerFailure;
+pub(crate) use self::core::{AgentCore, Hosting};
 pub use task::{AgentRef, SendError};
 
 /// Downlinks hosted by an agent (re-exported here for the paths SwimOS users know:
@@ -31,7 +31,6 @@ use crate::config::AgentConfig;
 use crate::environment;
 use crate::lanes::{AgentItem, ItemSpec};
 use crate::lock::lock;
-use crate::store::Store;
 
 /// A struct of lanes and stores that an agent is made of. Derive it with
 /// `#[derive(AgentLaneModel)]`.
@@ -140,7 +139,7 @@ where
         parameters: std::collections::HashMap<String, String>,
         config: AgentConfig,
     ) -> (AgentRef<A>, tokio::task::JoinHandle<()>) {
-        let (mailbox, uri, handle) = self.start(uri.into(), parameters, config, None, None);
+        let (mailbox, uri, handle) = self.start(uri.into(), parameters, config, Hosting::default());
         (AgentRef::new(uri, mailbox), handle)
     }
 
@@ -151,8 +150,7 @@ where
         uri: String,
         parameters: std::collections::HashMap<String, String>,
         config: AgentConfig,
-        environment: Option<Arc<dyn environment::Environment>>,
-        store: Option<Arc<dyn Store>>,
+        hosting: Hosting,
     ) -> (environment::Mailbox, Arc<str>, tokio::task::JoinHandle<()>) {
         let (ready_tx, ready_rx) = tokio::sync::mpsc::unbounded_channel();
         let core = AgentCore::new(
@@ -161,8 +159,7 @@ where
             uri,
             parameters,
             config,
-            environment,
-            store,
+            hosting,
             ready_tx,
         );
         task::spawn(core, ready_rx)

@@ -44,7 +44,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::agent_lifecycle::{AgentLifecycle, HandlerContext};
-use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
+use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef, Hosting};
 use crate::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
 use crate::environment::{send_command, Environment, Mailbox};
 use crate::environment::{RemoteHosts, Waits};
@@ -164,8 +164,10 @@ impl Client {
             "client".to_owned(),
             HashMap::new(),
             AgentConfig::default(),
-            Some(shared),
-            None,
+            Hosting {
+                environment: Some(shared),
+                store: None,
+            },
         );
         Client {
             agent: AgentRef::new(uri, mailbox),

@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use super::route::RoutePattern;
 use crate::agent_lifecycle::AgentLifecycle;
-use crate::agent_model::{AgentLaneModel, AgentModel};
+use crate::agent_model::{AgentLaneModel, AgentModel, Hosting};
 use crate::config::AgentConfig;
 use crate::environment::RemoteHosts;
 use crate::environment::{Environment, Mailbox, Request};
@@ -42,8 +42,11 @@ where
         environment: Arc<dyn Environment>,
         store: Option<Arc<dyn Store>>,
     ) -> (Mailbox, JoinHandle<()>) {
-        let (mailbox, _, task) =
-            AgentModel::start(self, uri, parameters, config, Some(environment), store);
+        let hosting = Hosting {
+            environment: Some(environment),
+            store,
+        };
+        let (mailbox, _, task) = AgentModel::start(self, uri, parameters, config, hosting);
         (mailbox, task)
     }
 }

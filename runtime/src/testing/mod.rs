@@ -62,7 +62,7 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 
 use crate::agent_lifecycle::{AgentLifecycle, HandlerContext};
-use crate::agent_model::{AgentCore, AgentLaneModel, HandlerFailure};
+use crate::agent_model::{AgentCore, AgentLaneModel, HandlerFailure, Hosting};
 use crate::config::AgentConfig;
 use crate::event_handler::EventHandler;
 use crate::lanes::{CommandPayload, CommandTarget, MapLikeItem, ValueLikeItem};
@@ -148,8 +148,10 @@ where
                 self.uri,
                 self.parameters,
                 self.config,
-                None,
-                self.store,
+                Hosting {
+                    environment: None,
+                    store: self.store,
+                },
                 ready_tx,
             ),
             ready,
