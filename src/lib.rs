@@ -122,6 +122,9 @@ pub mod remote {
     pub use tidal_runtime::remote::{RemoteConfig, TlsConfig, TlsError};
 }
 
+/// Persistence: the `Store` trait, its in-memory and on-disk (fjall) backends, durability.
+pub use tidal_runtime::store;
+
 /// Route patterns for node URIs (`/rooms/:id`).
 pub mod route {
     pub use tidal_runtime::server::{RouteError, RoutePattern};

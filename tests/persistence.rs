@@ -1,0 +1,581 @@
+//! Persistence as users meet it: state back after a restart and after passivation, transient
+//! lanes at their initial values, restoring without events, a type change that does not
+//! decode, a store that cannot be opened or written, and a map of 100,000 entries.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidal::agent::agent_model::AgentRef;
+use tidal::agent::event_handler::Sequentially;
+use tidal::agent::lanes::MapMessage;
+use tidal::prelude::*;
+use tidal::server::ServerBuilderError;
+use tidal::store::{
+    AgentState, Change, Durability, FjallStore, InMemoryStore, Store, StoreConfig, StoreError,
+};
+use tidal::testing::AgentHarness;
+use tokio::sync::oneshot;
+
+/// An agent with every kind of persistent item, a transient lane and a command lane.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Account {
+    balance: ValueLane<i64>,
+    entries: MapLane<String, i64>,
+    note: ValueStore<String>,
+    tags: MapStore<u32, String>,
+    #[item(transient)]
+    session: ValueLane<i64>,
+    deposit: CommandLane<i64>,
+    fill: CommandLane<u32>,
+}
+
+/// Every deposit changes every item.
+#[derive(Clone, Default)]
+pub struct AccountLifecycle {
+    events: Arc<AtomicUsize>,
+}
+
+#[lifecycle(Account)]
+impl AccountLifecycle {
+    #[on_command(deposit)]
+    fn deposit(
+        &self,
+        context: HandlerContext<Account>,
+        amount: &i64,
+    ) -> impl EventHandler<Account> {
+        let amount = *amount;
+        context
+            .transform_value(Account::BALANCE, move |balance| balance + amount)
+            .followed_by(context.update(Account::ENTRIES, format!("d{amount}"), amount))
+            .followed_by(context.set_value(Account::NOTE, format!("last {amount}")))
+            .followed_by(context.update(Account::TAGS, 1, format!("tag {amount}")))
+            .followed_by(context.set_value(Account::SESSION, amount))
+    }
+
+    /// Inserts `n` entries in one event.
+    #[on_command(fill)]
+    fn fill(&self, context: HandlerContext<Account>, n: &u32) -> impl EventHandler<Account> {
+        let n = *n;
+        Sequentially::new(
+            (0..n).map(move |i| context.update(Account::ENTRIES, format!("k{i}"), i64::from(i))),
+        )
+    }
+
+    #[on_event(balance)]
+    fn counted(&self, context: HandlerContext<Account>, _: &i64) -> impl EventHandler<Account> {
+        let events = self.events.clone();
+        context.effect(move || {
+            events.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+}
+
+fn harness(store: Arc<dyn Store>) -> AgentHarness<Account, AccountLifecycle> {
+    AgentHarness::builder(Account::default(), AccountLifecycle::default())
+        .uri("/account/1")
+        .store(store)
+        .build()
+}
+
+/// What a deposit of 5 then 7 leaves.
+fn assert_deposited(agent: &AgentHarness<Account, AccountLifecycle>) {
+    assert_eq!(agent.value(Account::BALANCE), 12);
+    let entries = agent.map(Account::ENTRIES);
+    assert_eq!((entries.get("d5"), entries.get("d7")), (Some(&5), Some(&7)));
+    assert_eq!(agent.value(Account::NOTE), "last 7");
+    assert_eq!(
+        agent.map(Account::TAGS).get(&1).map(String::as_str),
+        Some("tag 7")
+    );
+}
+
+#[test]
+fn a_restarted_agent_has_its_state_back_without_events() {
+    let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
+    let mut first = harness(store.clone());
+    first.start().unwrap();
+    first.command(Account::DEPOSIT, 5).unwrap();
+    first.command(Account::DEPOSIT, 7).unwrap();
+    first
+        .command(Account::ENTRIES, MapMessage::Remove { key: "nope".into() })
+        .unwrap();
+    assert_deposited(&first);
+    assert_eq!(first.value(Account::SESSION), 7);
+    first.stop().unwrap();
+
+    let lifecycle = AccountLifecycle::default();
+    let events = lifecycle.events.clone();
+    let mut second = AgentHarness::builder(Account::default(), lifecycle)
+        .uri("/account/1")
+        .store(store.clone())
+        .build();
+    let published = second.record(Account::BALANCE);
+    second.start().unwrap();
+    assert_deposited(&second);
+    // Transient: back at its initial value.
+    assert_eq!(second.value(Account::SESSION), 0);
+    // Restoring fires no lane event and publishes nothing.
+    assert_eq!(events.load(Ordering::SeqCst), 0);
+    assert!(published.take().is_empty());
+
+    // Another node's state is its own.
+    let mut other = AgentHarness::builder(Account::default(), AccountLifecycle::default())
+        .uri("/account/2")
+        .store(store)
+        .build();
+    other.start().unwrap();
+    assert_eq!(other.value(Account::BALANCE), 0);
+}
+
+#[test]
+fn removals_and_clears_are_persisted() {
+    let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
+    let mut first = harness(store.clone());
+    first.start().unwrap();
+    first.command(Account::DEPOSIT, 5).unwrap();
+    first.command(Account::DEPOSIT, 7).unwrap();
+    first
+        .command(Account::ENTRIES, MapMessage::Remove { key: "d5".into() })
+        .unwrap();
+    first.command(Account::ENTRIES, MapMessage::Clear).unwrap();
+    first
+        .command(
+            Account::ENTRIES,
+            MapMessage::Update {
+                key: "after".into(),
+                value: 1,
+            },
+        )
+        .unwrap();
+    let mut second = harness(store);
+    second.start().unwrap();
+    let entries = second.map(Account::ENTRIES);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries.get("after"), Some(&1));
+}
+
+/// The same node, with `balance` now a text lane.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Renamed {
+    balance: ValueLane<String>,
+}
+
+#[derive(Clone)]
+pub struct RenamedLifecycle;
+
+#[lifecycle(Renamed)]
+impl RenamedLifecycle {}
+
+#[test]
+fn state_of_another_type_stops_the_agent_with_the_lane_and_type() {
+    let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
+    let mut first = harness(store.clone());
+    first.start().unwrap();
+    first.command(Account::DEPOSIT, 5).unwrap();
+
+    let mut changed = AgentHarness::builder(Renamed::default(), RenamedLifecycle)
+        .uri("/account/1")
+        .store(store)
+        .build();
+    let failure = changed.start().unwrap_err();
+    let message = failure.to_string();
+    assert_eq!(failure.lane, Some("balance"));
+    assert!(message.contains("/account/1"), "{message}");
+    assert!(message.contains("alloc::string::String"), "{message}");
+    assert!(
+        changed.is_stopped() || message.contains("does not decode"),
+        "{message}"
+    );
+}
+
+/// A store whose writes fail from the `fail_from`-th on.
+struct FailingStore {
+    inner: InMemoryStore,
+    commits: AtomicUsize,
+    fail_from: usize,
+}
+
+impl Store for FailingStore {
+    fn load(&self, node: &str) -> Result<AgentState, StoreError> {
+        self.inner.load(node)
+    }
+
+    fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
+        if self.commits.fetch_add(1, Ordering::SeqCst) + 1 >= self.fail_from {
+            return Err(StoreError::Write {
+                node: node.to_owned(),
+                source: "the disk is full".into(),
+            });
+        }
+        self.inner.commit(node, changes)
+    }
+}
+
+#[test]
+fn a_turn_that_cannot_be_written_stops_the_agent_with_the_reason() {
+    let store: Arc<dyn Store> = Arc::new(FailingStore {
+        inner: InMemoryStore::new(),
+        commits: AtomicUsize::new(0),
+        fail_from: 2,
+    });
+    let mut agent = harness(store);
+    agent.start().unwrap();
+    agent.command(Account::DEPOSIT, 5).unwrap();
+    let failure = agent.command(Account::DEPOSIT, 7).unwrap_err();
+    assert!(
+        failure.to_string().contains("the disk is full"),
+        "{failure}"
+    );
+    assert!(agent.is_stopped());
+}
+
+#[test]
+fn a_map_of_100_000_entries_loads_and_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::default().with_durability(Durability::Buffered);
+    {
+        let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path(), config.clone()).unwrap());
+        let mut agent = harness(store);
+        agent.start().unwrap();
+        agent.command(Account::FILL, 100_000).unwrap();
+        assert_eq!(agent.map(Account::ENTRIES).len(), 100_000);
+    }
+    let store: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path(), config).unwrap());
+    let mut agent = harness(store.clone());
+    agent.start().unwrap();
+    let entries = agent.map(Account::ENTRIES);
+    assert_eq!(entries.len(), 100_000);
+    assert_eq!(entries.get("k99999"), Some(&99_999));
+    agent
+        .command(
+            Account::ENTRIES,
+            MapMessage::Update {
+                key: "k5".into(),
+                value: -5,
+            },
+        )
+        .unwrap();
+    drop(agent);
+    let mut again = harness(store);
+    again.start().unwrap();
+    let entries = again.map(Account::ENTRIES);
+    assert_eq!((entries.len(), entries.get("k5")), (100_000, Some(&-5)));
+}
+
+/// Reads the balance and note of the agent at `node` through the server.
+async fn read(server: &ServerHandle, node: &str) -> (i64, String, i64) {
+    let agent: AgentRef<Account> = server.agent_ref(node).unwrap();
+    let (tx, rx) = oneshot::channel();
+    let context = HandlerContext::<Account>::default();
+    agent
+        .run(
+            context
+                .get_value(Account::BALANCE)
+                .and_then(move |balance| {
+                    context.get_value(Account::NOTE).and_then(move |note| {
+                        context
+                            .get_value(Account::SESSION)
+                            .and_then(move |session| {
+                                context.effect(move || {
+                                    let _ = tx.send((balance, note, session));
+                                })
+                            })
+                    })
+                }),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .expect("the agent answers")
+        .unwrap()
+}
+
+fn account_route(builder: ServerBuilder) -> ServerBuilder {
+    builder.add_route(
+        "/account/:id".parse().unwrap(),
+        AgentModel::new(Account::default, AccountLifecycle::default()),
+    )
+}
+
+async fn stop(
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<Result<(), tidal::server::ServerError>>,
+) {
+    handle.stop();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_on_its_store_directory_has_every_agent_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let build =
+        || account_route(ServerBuilder::with_plane_name("bank").with_store_dir(dir.path())).build();
+    let (task, handle) = build().await.unwrap().run();
+    let task = tokio::spawn(task);
+    handle.command("/account/a", "deposit", 5).await.unwrap();
+    handle.command("/account/b", "deposit", 9).await.unwrap();
+    handle.command("/account/a", "deposit", 7).await.unwrap();
+    assert_eq!(
+        read(&handle, "/account/a").await,
+        (12, "last 7".to_owned(), 7)
+    );
+    stop(handle, task).await;
+
+    let (task, handle) = build().await.unwrap().run();
+    let task = tokio::spawn(task);
+    assert_eq!(
+        read(&handle, "/account/a").await,
+        (12, "last 7".to_owned(), 0)
+    );
+    assert_eq!(
+        read(&handle, "/account/b").await,
+        (9, "last 9".to_owned(), 0)
+    );
+    assert_eq!(read(&handle, "/account/c").await, (0, String::new(), 0));
+    stop(handle, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passivated_agent_addressed_again_has_its_state() {
+    let server = account_route(ServerBuilder::with_plane_name("bank").with_in_memory_store())
+        .update_config(|config| config.agent.inactive_timeout = Some(Duration::from_millis(100)))
+        .build()
+        .await
+        .unwrap();
+    let (task, handle) = server.run();
+    let task = tokio::spawn(task);
+    handle.command("/account/p", "deposit", 3).await.unwrap();
+    assert_eq!(read(&handle, "/account/p").await.0, 3);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while handle.is_running("/account/p") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent was not passivated"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        read(&handle, "/account/p").await,
+        (3, "last 3".to_owned(), 0)
+    );
+    stop(handle, task).await;
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_opened_fails_the_build() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let error = account_route(ServerBuilder::with_plane_name("bank").with_store_dir(file.path()))
+        .build()
+        .await
+        .err()
+        .expect("a file is no store directory");
+    assert!(
+        matches!(error, ServerBuilderError::Store(StoreError::Open { .. })),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("cannot open the store"),
+        "{error}"
+    );
+}
+
+/// The environment variables that make [`kill_9_child`] a server.
+const CHILD_DIR: &str = "TIDAL_KILL_9_DIR";
+const CHILD_DURABILITY: &str = "TIDAL_KILL_9_DURABILITY";
+
+/// Not a test of its own: the server that `acknowledged_changes_survive_kill_9_*` runs as a
+/// child process (this test binary run again, with this test only) and kills with SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by acknowledged_changes_survive_kill_9 as its child process"]
+async fn kill_9_child() {
+    let dir = std::env::var(CHILD_DIR).expect("run as a child, with its store directory");
+    let durability = match std::env::var(CHILD_DURABILITY).as_deref() {
+        Ok("sync") => Durability::Sync,
+        _ => Durability::GroupCommit(Duration::from_millis(5)),
+    };
+    let server = account_route(
+        ServerBuilder::with_plane_name("kill")
+            .set_bind_addr("127.0.0.1:0")
+            .with_store_dir(dir),
+    )
+    .update_config(|config| config.store = StoreConfig::default().with_durability(durability))
+    .build()
+    .await
+    .unwrap();
+    let (task, handle) = server.run();
+    println!("port {}", handle.bound_addr().unwrap().port());
+    task.await.unwrap();
+}
+
+/// A child server on `dir`; its WARP host, once it listens.
+struct Child {
+    process: std::process::Child,
+    host: String,
+}
+
+impl Child {
+    fn start(dir: &std::path::Path, durability: &str) -> Child {
+        use std::io::BufRead;
+        let mut process = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "kill_9_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR, dir)
+            .env(CHILD_DURABILITY, durability)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = process.stdout.take().unwrap();
+        let port = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            // libtest writes `test kill_9_child ... ` before it, on the same line.
+            .find_map(|line| line.rsplit_once("port ").map(|(_, port)| port.to_owned()))
+            .expect("the child prints its port");
+        Child {
+            process,
+            host: format!("ws://127.0.0.1:{port}"),
+        }
+    }
+
+    /// SIGKILL: no `on_stop`, no flush, no closing of the store.
+    fn kill_9(mut self) {
+        self.process.kill().unwrap();
+        self.process.wait().unwrap();
+    }
+}
+
+impl Drop for Child {
+    /// A test that fails leaves no server behind (killing one already killed does nothing).
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// The next balance the lane publishes (at most 20 s away).
+async fn next_balance(published: &mut tokio::sync::mpsc::UnboundedReceiver<i64>) -> i64 {
+    tokio::time::timeout(Duration::from_secs(20), published.recv())
+        .await
+        .expect("the balance in time")
+        .expect("the link is open")
+}
+
+/// A small xorshift generator: where to kill, different on each run (the seed is printed).
+fn kill_points(rounds: usize) -> Vec<u64> {
+    let mut state = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    println!("kill point seed {state}");
+    (0..rounds)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            1 + state % 40
+        })
+        .collect()
+}
+
+/// Sends deposits of 1, each acknowledged once the balance lane has published it, kills the
+/// server at a random point with SIGKILL, starts it again on the same directory, and checks
+/// that every acknowledged deposit is there (the one in flight may be too).
+async fn acknowledged_survive(durability: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut acknowledged = 0i64;
+    for (round, deposits) in kill_points(3).into_iter().enumerate() {
+        let child = tokio::task::spawn_blocking({
+            let dir = dir.path().to_owned();
+            let durability = durability.to_owned();
+            move || Child::start(&dir, &durability)
+        })
+        .await
+        .unwrap();
+        let client = tidal::client::Client::new();
+        let (events, mut published) = tokio::sync::mpsc::unbounded_channel();
+        let synced = events.clone();
+        let _balance = client
+            .value_downlink::<i64>(&child.host, "/account/k", "balance")
+            .on_synced(move |balance| {
+                let _ = synced.send(*balance);
+            })
+            .on_event(move |balance| {
+                let _ = events.send(*balance);
+            })
+            .open()
+            .await
+            .unwrap();
+        // The state after the restart: every acknowledged deposit, maybe the one in flight.
+        let restored = next_balance(&mut published).await;
+        assert!(
+            restored == acknowledged || restored == acknowledged + 1,
+            "{durability} round {round}: {acknowledged} acknowledged, {restored} restored"
+        );
+        println!("{durability} round {round}: restored {restored}, now {deposits} deposits");
+        acknowledged = restored;
+        for _ in 0..deposits {
+            client
+                .command(&child.host, "/account/k", "deposit", 1i64)
+                .await
+                .unwrap();
+            while next_balance(&mut published).await != acknowledged + 1 {}
+            acknowledged += 1;
+        }
+        // One more in flight, not acknowledged.
+        client
+            .command(&child.host, "/account/k", "deposit", 1i64)
+            .await
+            .unwrap();
+        drop(client);
+        child.kill_9();
+    }
+    let last = Child::start(dir.path(), durability);
+    let client = tidal::client::Client::new();
+    let (tx, rx) = oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let _balance = client
+        .value_downlink::<i64>(&last.host, "/account/k", "balance")
+        .on_synced(move |balance| {
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(*balance);
+            }
+        })
+        .open()
+        .await
+        .unwrap();
+    let restored = tokio::time::timeout(Duration::from_secs(20), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        restored == acknowledged || restored == acknowledged + 1,
+        "{restored} vs {acknowledged}"
+    );
+    drop(client);
+    last.kill_9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_changes_survive_kill_9_with_sync_durability() {
+    acknowledged_survive("sync").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_changes_survive_kill_9_with_group_commit() {
+    acknowledged_survive("group").await;
+}
