@@ -1,9 +1,10 @@
-//! A small agent run in-process: a counter that takes commands, keeps a running total and a
-//! history of the last few amounts, and reports on a timer.
+//! A small agent in a server: a counter that takes commands, keeps a running total and a
+//! history of the last few amounts, and reports on a timer. Its state is kept in a store
+//! directory (`target/tidal-examples/counter`): run it twice and the total carries on from
+//! where the first run left it (the history, in the lifecycle, starts afresh).
 //!
 //! Run: `cargo run --example counter`
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tidal::prelude::*;
@@ -30,7 +31,13 @@ impl CounterLifecycle {
     fn start(&self, context: HandlerContext<CounterAgent>) -> impl EventHandler<CounterAgent> {
         context
             .get_agent_uri()
-            .and_then(move |uri| context.effect(move || println!("{uri}: started")))
+            .and_then(move |uri| {
+                context
+                    .get_value(CounterAgent::TOTAL)
+                    .and_then(move |total| {
+                        context.effect(move || println!("{uri}: started, total {total} (restored)"))
+                    })
+            })
             .followed_by(context.schedule_timer_event(Duration::from_millis(50), 1))
     }
 
@@ -87,6 +94,9 @@ impl CounterLifecycle {
     }
 }
 
+/// Where the counter keeps its state between runs.
+const STORE: &str = "target/tidal-examples/counter";
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (done, mut reports) = tokio::sync::mpsc::unbounded_channel();
@@ -94,13 +104,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         recent: History::new(3),
         done: done.clone(),
     });
-    let (agent, task) = model.spawn("/counter/1", HashMap::new(), AgentConfig::default());
+    let server = ServerBuilder::with_plane_name("counter")
+        .with_store_dir(STORE)
+        .add_route("/counter/:id".parse()?, model)
+        .build()
+        .await?;
+    let (task, handle) = server.run();
+    let running = tokio::spawn(task);
     for amount in [5, 10, -3, 10] {
-        agent.command("add", amount as i64).await?;
+        handle.command("/counter/1", "add", amount as i64).await?;
     }
     let total = reports.recv().await.ok_or("the agent stopped early")?;
-    assert_eq!(total, 22);
-    agent.stop().await?;
-    task.await?;
+    // Each run adds 22 to what the store kept.
+    assert_eq!(total % 22, 0);
+    println!("total {total} is in {STORE}: run again and it carries on");
+    handle.stop();
+    running.await??;
     Ok(())
 }
