@@ -1,0 +1,263 @@
+//! Persistence against the same agents in memory, in the same run:
+//!
+//! 1. commands into one persistent value lane: in memory, with `GroupCommit` (target: at least
+//!    50% of the in-memory rate), with `Sync` (against fjall's own synced single commits);
+//! 2. 10,000 agents with 10 lanes each: time to persist and to load back, per agent;
+//! 3. a map lane of 100,000 entries: one update against the same with 10 entries.
+//!
+//! Run: `cargo bench --bench persistence`. Without `--bench` (as `cargo test --benches` runs
+//! it) the counts are tiny and the figures mean nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tidal::agent::event_handler::Sequentially;
+use tidal::agent::lanes::MapMessage;
+use tidal::prelude::*;
+use tidal::store::{Durability, FjallStore, Store, StoreConfig};
+use tidal::testing::AgentHarness;
+
+/// One value lane set by commands, and a map lane.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Meter {
+    value: ValueLane<i64>,
+    set: CommandLane<i64>,
+    map: MapLane<u32, i64>,
+    fill: CommandLane<u32>,
+}
+
+#[derive(Clone)]
+pub struct MeterLifecycle;
+
+#[lifecycle(Meter)]
+impl MeterLifecycle {
+    #[on_command(set)]
+    fn set(&self, context: HandlerContext<Meter>, n: &i64) -> impl EventHandler<Meter> {
+        context.set_value(Meter::VALUE, *n)
+    }
+
+    #[on_command(fill)]
+    fn fill(&self, context: HandlerContext<Meter>, n: &u32) -> impl EventHandler<Meter> {
+        let n = *n;
+        Sequentially::new((0..n).map(move |i| context.update(Meter::MAP, i, i64::from(i))))
+    }
+}
+
+/// Ten value lanes, all set in one event.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Ten {
+    a: ValueLane<i64>,
+    b: ValueLane<i64>,
+    c: ValueLane<i64>,
+    d: ValueLane<i64>,
+    e: ValueLane<i64>,
+    f: ValueLane<i64>,
+    g: ValueLane<i64>,
+    h: ValueLane<i64>,
+    i: ValueLane<i64>,
+    j: ValueLane<i64>,
+    set: CommandLane<i64>,
+}
+
+#[derive(Clone)]
+pub struct TenLifecycle;
+
+#[lifecycle(Ten)]
+impl TenLifecycle {
+    #[on_command(set)]
+    fn set(&self, context: HandlerContext<Ten>, n: &i64) -> impl EventHandler<Ten> {
+        let n = *n;
+        let lanes = [
+            Ten::A,
+            Ten::B,
+            Ten::C,
+            Ten::D,
+            Ten::E,
+            Ten::F,
+            Ten::G,
+            Ten::H,
+            Ten::I,
+            Ten::J,
+        ];
+        Sequentially::new(
+            lanes
+                .into_iter()
+                .map(move |lane| context.set_value(lane, n)),
+        )
+    }
+}
+
+/// The counts of a measured run, or of a smoke run.
+struct Counts {
+    commands: u32,
+    synced: u32,
+    agents: u32,
+    map: u32,
+    updates: u32,
+}
+
+const FULL: Counts = Counts {
+    commands: 100_000,
+    synced: 2_000,
+    agents: 10_000,
+    map: 100_000,
+    updates: 2_000,
+};
+
+const SMOKE: Counts = Counts {
+    commands: 100,
+    synced: 10,
+    agents: 10,
+    map: 1_000,
+    updates: 10,
+};
+
+fn store(dir: &std::path::Path, durability: Durability) -> Arc<dyn Store> {
+    let config = StoreConfig::default().with_durability(durability);
+    Arc::new(FjallStore::open(dir, config).expect("the store opens"))
+}
+
+fn meter(store: Option<Arc<dyn Store>>, uri: &str) -> AgentHarness<Meter, MeterLifecycle> {
+    let mut builder = AgentHarness::builder(Meter::default(), MeterLifecycle).uri(uri);
+    if let Some(store) = store {
+        builder = builder.store(store);
+    }
+    let mut harness = builder.build();
+    harness.start().expect("starts");
+    harness
+}
+
+/// Commands per second into one value lane.
+fn command_rate(store: Option<Arc<dyn Store>>, commands: u32) -> f64 {
+    let mut harness = meter(store, "/meter");
+    let start = Instant::now();
+    for n in 0..commands {
+        harness.command(Meter::SET, i64::from(n)).expect("applies");
+    }
+    f64::from(commands) / start.elapsed().as_secs_f64()
+}
+
+/// fjall's own synced single-key commits per second.
+fn fjall_synced_rate(dir: &std::path::Path, commits: u32) -> f64 {
+    let db = fjall::Database::builder(dir).open().expect("opens");
+    let keyspace = db
+        .keyspace("raw", fjall::KeyspaceCreateOptions::default)
+        .expect("a keyspace");
+    let start = Instant::now();
+    for n in 0..commits {
+        let mut batch = db.batch().durability(Some(fjall::PersistMode::SyncData));
+        batch.insert(&keyspace, b"key".as_slice(), n.to_be_bytes().as_slice());
+        batch.commit().expect("commits");
+    }
+    f64::from(commits) / start.elapsed().as_secs_f64()
+}
+
+/// Microseconds per agent to persist (start, set ten lanes in one event) and to load back.
+fn many_agents(dir: &std::path::Path, agents: u32) -> (f64, f64) {
+    let store = store(dir, Durability::GroupCommit(Duration::from_millis(5)));
+    let start = Instant::now();
+    for id in 0..agents {
+        let mut harness = AgentHarness::builder(Ten::default(), TenLifecycle)
+            .uri(format!("/ten/{id}"))
+            .store(store.clone())
+            .build();
+        harness.start().expect("starts");
+        harness.command(Ten::SET, i64::from(id)).expect("applies");
+    }
+    let persist = start.elapsed().as_secs_f64() * 1e6 / f64::from(agents);
+    let start = Instant::now();
+    for id in 0..agents {
+        let mut harness = AgentHarness::builder(Ten::default(), TenLifecycle)
+            .uri(format!("/ten/{id}"))
+            .store(store.clone())
+            .build();
+        harness.start().expect("starts");
+        assert_eq!(harness.value(Ten::J), i64::from(id), "restored");
+    }
+    let load = start.elapsed().as_secs_f64() * 1e6 / f64::from(agents);
+    (persist, load)
+}
+
+/// Microseconds per single-entry update of a map lane of `entries` entries.
+fn map_update(dir: &std::path::Path, entries: u32, updates: u32) -> f64 {
+    let store = store(dir, Durability::GroupCommit(Duration::from_millis(5)));
+    let mut harness = meter(Some(store), &format!("/map/{entries}"));
+    harness.command(Meter::FILL, entries).expect("fills");
+    let start = Instant::now();
+    for n in 0..updates {
+        let update = MapMessage::Update {
+            key: n % entries,
+            value: -i64::from(n),
+        };
+        harness.command(Meter::MAP, update).expect("updates");
+    }
+    start.elapsed().as_secs_f64() * 1e6 / f64::from(updates)
+}
+
+fn main() {
+    let counts = if std::env::args().any(|arg| arg == "--bench") {
+        FULL
+    } else {
+        SMOKE
+    };
+    let dir = |name: &str| {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::create_dir_all(dir.path().join(name)).expect("a store directory");
+        dir
+    };
+
+    let memory = command_rate(None, counts.commands);
+    let group_dir = dir("group");
+    let group = command_rate(
+        Some(store(
+            group_dir.path(),
+            Durability::GroupCommit(Duration::from_millis(5)),
+        )),
+        counts.commands,
+    );
+    let buffered_dir = dir("buffered");
+    let buffered = command_rate(
+        Some(store(buffered_dir.path(), Durability::Buffered)),
+        counts.commands,
+    );
+    let sync_dir = dir("sync");
+    let sync = command_rate(
+        Some(store(sync_dir.path(), Durability::Sync)),
+        counts.synced,
+    );
+    let raw_dir = dir("raw");
+    let raw = fjall_synced_rate(raw_dir.path(), counts.synced);
+    println!("commands into one persistent value lane (harness, one turn each):");
+    println!("  in memory:                {memory:>12.0} /s");
+    println!(
+        "  GroupCommit(5 ms):        {group:>12.0} /s = {:.1}% of in memory (target >= 50%)",
+        100.0 * group / memory
+    );
+    println!(
+        "  Buffered:                 {buffered:>12.0} /s = {:.1}% of in memory",
+        100.0 * buffered / memory
+    );
+    println!(
+        "  Sync:                     {sync:>12.0} /s = {:.2}x fjall's own synced commits ({raw:.0} /s)",
+        sync / raw
+    );
+
+    let agents_dir = dir("agents");
+    let (persist, load) = many_agents(agents_dir.path(), counts.agents);
+    println!(
+        "{} agents with 10 value lanes each: {persist:.1} us per agent to persist, {load:.1} us to load back",
+        counts.agents
+    );
+
+    let small_dir = dir("small");
+    let small = map_update(small_dir.path(), 10, counts.updates);
+    let large_dir = dir("large");
+    let large = map_update(large_dir.path(), counts.map, counts.updates);
+    println!(
+        "one map update: {small:.1} us with 10 entries, {large:.1} us with {} entries = {:.2}x",
+        counts.map,
+        large / small
+    );
+}
