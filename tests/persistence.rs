@@ -191,6 +191,56 @@ fn state_of_another_type_stops_the_agent_with_the_lane_and_type() {
     );
 }
 
+/// The same node, with `balance` now a text lane that may start afresh.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Forgiving {
+    #[item(on_decode_error = reset)]
+    balance: ValueLane<String>,
+    #[item(on_decode_error = reset)]
+    entries: MapLane<String, String>,
+}
+
+#[derive(Clone)]
+pub struct ForgivingLifecycle;
+
+#[lifecycle(Forgiving)]
+impl ForgivingLifecycle {}
+
+#[test]
+fn items_that_reset_on_decode_errors_start_afresh_and_replace_the_old_state() {
+    let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
+    let mut first = harness(store.clone());
+    first.start().unwrap();
+    first.command(Account::DEPOSIT, 5).unwrap();
+
+    let forgiving = || {
+        AgentHarness::builder(Forgiving::default(), ForgivingLifecycle)
+            .uri("/account/1")
+            .store(store.clone())
+            .build()
+    };
+    let mut agent = forgiving();
+    agent.start().unwrap();
+    assert_eq!(agent.value(Forgiving::BALANCE), "");
+    assert!(agent.map(Forgiving::ENTRIES).is_empty());
+    agent
+        .command(
+            Forgiving::ENTRIES,
+            MapMessage::Update {
+                key: "a".into(),
+                value: "b".into(),
+            },
+        )
+        .unwrap();
+    // The old state is gone from the store: the next start restores without a reset.
+    let mut again = forgiving();
+    again.start().unwrap();
+    let entries = again.map(Forgiving::ENTRIES);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries.get("a").map(String::as_str), Some("b"));
+}
+
 /// A store whose writes fail from the `fail_from`-th on.
 struct FailingStore {
     inner: InMemoryStore,

@@ -21,6 +21,8 @@ pub(super) struct ItemModel<'a> {
     pub(super) name: String,
     pub(super) transient: bool,
     pub(super) init: Option<syn::Expr>,
+    /// `#[item(on_decode_error = reset)]`: persisted state that does not decode is dropped.
+    pub(super) reset_on_decode_error: bool,
 }
 
 /// Reads `#[agent(..)]`.
@@ -112,6 +114,7 @@ pub(super) fn parse_item<'a>(
     let mut convention: Option<Convention> = None;
     let mut transient = options.transient;
     let mut init = None;
+    let mut reset_on_decode_error = false;
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("item")) {
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("transient") {
@@ -136,9 +139,19 @@ pub(super) fn parse_item<'a>(
                 }
             } else if meta.path.is_ident("init") {
                 init = Some(meta.value()?.parse::<syn::Expr>()?);
+            } else if meta.path.is_ident("on_decode_error") {
+                let choice: syn::Ident = meta.value()?.parse()?;
+                if choice == "reset" {
+                    reset_on_decode_error = true;
+                } else if choice != "fail" {
+                    errors.at(
+                        &choice,
+                        format!("unknown `on_decode_error` choice `{choice}`: write `on_decode_error = reset` (start from the initial value) or `on_decode_error = fail` (the default: the agent does not start)"),
+                    );
+                }
             } else {
-                let expected = "`transient`, `name = \"..\"`, `convention = \"..\"` or `init = expr`";
-                let known = ["transient", "name", "convention", "init"];
+                let expected = "`transient`, `name = \"..\"`, `convention = \"..\"`, `init = expr` or `on_decode_error = reset`";
+                let known = ["transient", "name", "convention", "init", "on_decode_error"];
                 unknown_option(&meta, "item", &known, expected, errors);
                 skip_value(&meta)?;
             }
@@ -161,5 +174,6 @@ pub(super) fn parse_item<'a>(
         name,
         transient,
         init,
+        reset_on_decode_error,
     })
 }

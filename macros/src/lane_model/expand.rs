@@ -35,6 +35,7 @@ pub(super) fn expand(
             name: external,
             transient,
             init,
+            reset_on_decode_error,
         } = item;
         let field_name = field.to_string();
         // Every use of the field's type needs `T: Item` at the type's first token (the same bound
@@ -49,6 +50,7 @@ pub(super) fn expand(
                 field: #field_name,
                 kind: #kind,
                 transient: #transient || !#kind.is_stateful(),
+                reset_on_decode_error: #reset_on_decode_error,
             }
         });
         // Naming `KIND` first makes the bound of `__as_item` a duplicate that rustc drops.

@@ -5,8 +5,10 @@ use crate::event_handler::EventHandlerError;
 use crate::store::{Change, Store};
 
 /// Loads the agent's persisted state into its items (no events) and starts their journals.
-/// Transient and stateless items are left alone. On failure, the name of the item whose
-/// state does not restore (if it is one item's) and the error.
+/// Transient and stateless items are left alone. State that does not decode fails the restore,
+/// unless the item resets on decode errors: then it keeps its initial value, which replaces the
+/// persisted state at once. On failure, the name of the item whose state does not restore
+/// (if it is one item's) and the error.
 pub(crate) fn restore<A: AgentLaneModel>(
     store: &dyn Store,
     agent: &A,
@@ -20,9 +22,22 @@ pub(crate) fn restore<A: AgentLaneModel>(
             continue;
         };
         item.journal();
-        if let Some(persisted) = state.get(spec.name) {
-            item.restore(persisted)
-                .map_err(|err| (Some(spec.name), EventHandlerError::Restore(err)))?;
+        let Some(persisted) = state.get(spec.name) else {
+            continue;
+        };
+        match item.restore(persisted) {
+            Ok(()) => {}
+            Err(err) if spec.reset_on_decode_error => {
+                tracing::warn!(%node, lane = spec.name, error = %err, "persisted state dropped: the item starts from its initial value");
+                item.rewrite();
+                let mut changes = Vec::new();
+                item.take_changes(&mut |change| changes.push((spec.name, change)))
+                    .map_err(|err| (Some(spec.name), EventHandlerError::Encode(err)))?;
+                store
+                    .commit(node, &changes)
+                    .map_err(|err| (Some(spec.name), EventHandlerError::Store(err)))?;
+            }
+            Err(err) => return Err((Some(spec.name), EventHandlerError::Restore(err))),
         }
     }
     Ok(())

@@ -91,6 +91,10 @@ pub trait AgentItem: Send {
         Ok(())
     }
 
+    /// Makes the next [`take_changes`](Self::take_changes) write the item's whole state,
+    /// replacing what the store has (after persisted state was dropped as undecodable).
+    fn rewrite(&self) {}
+
     /// The item as `Any`, to recover its concrete type.
     fn as_any(&self) -> &dyn Any;
 }

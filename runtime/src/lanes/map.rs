@@ -231,7 +231,8 @@ impl<K: Clone + Eq + Hash, V, M: MapBacking<K, V>> MapCell<K, V, M> {
         K: DeserializeOwned,
         V: DeserializeOwned,
     {
-        let mut map = self.map.borrow_mut();
+        // Every entry decodes, or the map stays as it was.
+        let mut entries = Vec::with_capacity(state.entries.len());
         for (key, value) in &state.entries {
             let key: K = codec::decode(key).map_err(|source| RestoreError {
                 type_name: std::any::type_name::<K>(),
@@ -241,9 +242,27 @@ impl<K: Clone + Eq + Hash, V, M: MapBacking<K, V>> MapCell<K, V, M> {
                 type_name: std::any::type_name::<V>(),
                 source,
             })?;
+            entries.push((key, value));
+        }
+        let mut map = self.map.borrow_mut();
+        for (key, value) in entries {
             map.insert(key, value);
         }
         Ok(())
+    }
+
+    /// Makes the next [`take_changes`](Self::take_changes) rewrite the whole map: a clear,
+    /// then every entry.
+    pub(crate) fn rewrite(&self) {
+        if let Some(journal) = self.journal.borrow_mut().as_mut() {
+            journal.cleared = true;
+            journal.keys = self
+                .map
+                .borrow()
+                .entries()
+                .map(|(key, _)| key.clone())
+                .collect();
+        }
     }
 
     pub(crate) fn read<R>(&self, f: impl FnOnce(&M) -> R) -> R {
@@ -492,6 +511,10 @@ where
 
     fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
         self.cell.restore(state)
+    }
+
+    fn rewrite(&self) {
+        self.cell.rewrite();
     }
 
     fn link(&self, subscriber: LinkSubscriber) {

@@ -52,6 +52,13 @@ impl<T> ValueCell<T> {
         codec::encode(&*self.value.borrow()).map(|bytes| Some(Change::Value(bytes)))
     }
 
+    /// Makes the next [`take_change`](Self::take_change) write the value.
+    pub(crate) fn rewrite(&self) {
+        if self.unsaved.get().is_some() {
+            self.unsaved.set(Some(true));
+        }
+    }
+
     /// Sets the persisted value, as it was before the restart (no event).
     pub(crate) fn restore(&self, state: &ItemState) -> Result<(), RestoreError>
     where
@@ -236,6 +243,10 @@ where
 
     fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
         self.cell.restore(state)
+    }
+
+    fn rewrite(&self) {
+        self.cell.rewrite();
     }
 
     fn link(&self, subscriber: LinkSubscriber) {

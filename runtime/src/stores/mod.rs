@@ -104,6 +104,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> AgentItem for ValueStore<
         self.cell.restore(state)
     }
 
+    fn rewrite(&self) {
+        self.cell.rewrite();
+    }
+
     fn link(&self, subscriber: LinkSubscriber) {
         subscriber.refuse(UnlinkReason::LaneNotFound);
     }
@@ -211,6 +215,10 @@ where
 
     fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
         self.cell.restore(state)
+    }
+
+    fn rewrite(&self) {
+        self.cell.rewrite();
     }
 
     fn link(&self, subscriber: LinkSubscriber) {

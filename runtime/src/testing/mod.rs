@@ -21,6 +21,7 @@
 //! impl AgentLaneModel for Clock {
 //!     const ITEMS: &'static [ItemSpec] = &[ItemSpec {
 //!         id: 0, name: "ticks", field: "ticks", kind: ItemKind::ValueLane, transient: false,
+//!         reset_on_decode_error: false,
 //!     }];
 //!     fn item(&self, id: u64) -> Option<&dyn AgentItem> {
 //!         (id == 0).then_some(&self.ticks as &dyn AgentItem)

@@ -40,6 +40,10 @@ pub struct ItemSpec {
     pub kind: ItemKind,
     /// Whether its state is kept out of persistence.
     pub transient: bool,
+    /// Whether persisted state that does not decode as the item's type is dropped (the item
+    /// starts from its initial value) rather than stopping the agent:
+    /// `#[item(on_decode_error = reset)]`.
+    pub reset_on_decode_error: bool,
 }
 
 /// A report that a step changed an item (lane or store) of the agent.
