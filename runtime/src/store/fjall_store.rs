@@ -25,8 +25,17 @@ pub struct FjallStore {
     group_commit: Option<GroupCommit>,
 }
 
-/// The thread that makes written batches durable every interval.
+/// Turns gathered for the next group commit: the latest operation per full key.
+#[derive(Default)]
+struct Pending {
+    ops: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Why the last group commit failed: every later commit fails with it.
+    failed: Option<String>,
+}
+
+/// The thread that writes the gathered turns, and makes them durable, every interval.
 struct GroupCommit {
+    pending: Arc<Mutex<Pending>>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -51,7 +60,9 @@ impl FjallStore {
             .keyspace(KEYSPACE, KeyspaceCreateOptions::default)
             .map_err(|err| open_error(Box::new(err)))?;
         let group_commit = match config.durability {
-            Durability::GroupCommit(interval) => Some(GroupCommit::start(db.clone(), interval)),
+            Durability::GroupCommit(interval) => {
+                Some(GroupCommit::start(db.clone(), agents.clone(), interval))
+            }
             _ => None,
         };
         Ok(FjallStore {
@@ -68,11 +79,15 @@ impl FjallStore {
         &self.path
     }
 
-    /// Makes everything written so far durable (`fdatasync`), whatever the durability mode.
+    /// Makes everything committed so far durable (`fdatasync`), whatever the durability mode
+    /// (turns gathered for a group commit are written first).
     ///
     /// # Errors
     /// [`StoreError::Sync`] if the disk refuses.
     pub fn persist(&self) -> Result<(), StoreError> {
+        if let Some(group) = &self.group_commit {
+            write_gathered(&self.db, &self.agents, &group.pending);
+        }
         self.db
             .persist(PersistMode::SyncData)
             .map_err(|err| StoreError::Sync {
@@ -82,27 +97,47 @@ impl FjallStore {
 }
 
 impl GroupCommit {
-    fn start(db: Database, interval: Duration) -> Self {
+    fn start(db: Database, agents: Keyspace, interval: Duration) -> Self {
+        let pending = Arc::new(Mutex::new(Pending::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
+        let (gathered, stopping) = (pending.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("tidal-group-commit".to_owned())
             .spawn(move || {
                 while !stopping.load(Ordering::Acquire) {
                     std::thread::park_timeout(interval);
-                    if let Err(err) = db.persist(PersistMode::SyncData) {
-                        tracing::error!(%err, "group commit failed: recent turns may not be durable");
-                    }
+                    write_gathered(&db, &agents, &gathered);
                 }
             })
             .ok();
         if thread.is_none() {
-            tracing::error!("cannot start the group-commit thread: batches are not synced");
+            lock(&pending).failed = Some("cannot start the group-commit thread".to_owned());
         }
         GroupCommit {
+            pending,
             stop,
             thread: Mutex::new(thread),
         }
+    }
+}
+
+/// Writes the turns gathered since the last call in one batch, made durable (`fdatasync`).
+/// A failure is logged, and makes every later commit fail.
+fn write_gathered(db: &Database, agents: &Keyspace, pending: &Mutex<Pending>) {
+    let ops = std::mem::take(&mut lock(pending).ops);
+    if ops.is_empty() {
+        return;
+    }
+    let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+    for (key, op) in ops {
+        match op {
+            Some(value) => batch.insert(agents, key, value),
+            None => batch.remove(agents, key),
+        }
+    }
+    if let Err(err) = batch.commit() {
+        tracing::error!(%err, "group commit failed: the last turns were lost; agents stop at their next turn");
+        lock(pending).failed = Some(err.to_string());
     }
 }
 
@@ -114,6 +149,8 @@ impl Drop for FjallStore {
                 thread.thread().unpark();
                 let _ = thread.join();
             }
+            // What the thread had not written yet.
+            write_gathered(&self.db, &self.agents, &group.pending);
         }
         // What was written is durable once the store is closed.
         if let Err(err) = self.db.persist(PersistMode::SyncData) {
@@ -131,6 +168,58 @@ impl std::fmt::Debug for FjallStore {
     }
 }
 
+impl FjallStore {
+    /// Adds one turn to the next group commit (under one lock, so a turn is never split).
+    fn gather(
+        &self,
+        node: &str,
+        changes: &[(&str, Change)],
+        pending: &Mutex<Pending>,
+    ) -> Result<(), StoreError> {
+        let mut pending = lock(pending);
+        if let Some(failed) = &pending.failed {
+            return Err(StoreError::Write {
+                node: node.to_owned(),
+                source: format!("an earlier group commit failed: {failed}").into(),
+            });
+        }
+        for (item, change) in changes {
+            match change {
+                Change::Value(value) => {
+                    pending
+                        .ops
+                        .insert(keys::value(node, item), Some(value.clone()));
+                }
+                Change::Put { key, value } => {
+                    pending
+                        .ops
+                        .insert(keys::entry(node, item, key), Some(value.clone()));
+                }
+                Change::Remove { key } => {
+                    pending.ops.insert(keys::entry(node, item, key), None);
+                }
+                Change::Clear => {
+                    let prefix = keys::entries(node, item);
+                    for op in pending.ops.range_mut(prefix.clone()..) {
+                        if !op.0.starts_with(&prefix) {
+                            break;
+                        }
+                        *op.1 = None;
+                    }
+                    for guard in self.agents.prefix(&prefix) {
+                        let key = guard.key().map_err(|err| StoreError::Write {
+                            node: node.to_owned(),
+                            source: Box::new(err),
+                        })?;
+                        pending.ops.insert(key.to_vec(), None);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Store for FjallStore {
     fn load(&self, node: &str) -> Result<AgentState, StoreError> {
         let prefix = keys::agent(node);
@@ -142,6 +231,21 @@ impl Store for FjallStore {
             })?;
             pairs.push((key.to_vec(), value.to_vec()));
         }
+        if let Some(group) = &self.group_commit {
+            // Turns gathered but not written yet are part of the state.
+            let pending = lock(&group.pending);
+            let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = pairs.into_iter().collect();
+            for (key, op) in pending.ops.range(prefix.clone()..) {
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                match op {
+                    Some(value) => merged.insert(key.clone(), value.clone()),
+                    None => merged.remove(key),
+                };
+            }
+            return Ok(keys::collect(&prefix, merged));
+        }
         Ok(keys::collect(&prefix, pairs))
     }
 
@@ -150,6 +254,9 @@ impl Store for FjallStore {
             node: node.to_owned(),
             source,
         };
+        if let Some(group) = &self.group_commit {
+            return self.gather(node, changes, &group.pending);
+        }
         // One operation per key: a batch's writes share one sequence number, so a key must
         // not be both removed (by a clear) and written in it.
         let mut ops: BTreeMap<Vec<u8>, Option<&[u8]>> = BTreeMap::new();

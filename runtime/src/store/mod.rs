@@ -120,10 +120,12 @@ pub enum Durability {
     /// subscribers. A crash loses nothing that anyone was told about; a turn whose events were
     /// not yet published may be lost.
     Sync,
-    /// Batches are written at once and made durable together every interval (one
-    /// `fdatasync` for all agents). A crash of the machine loses at most the turns of the last
-    /// interval; a crash of the process alone (kill -9) loses nothing, as written batches are
-    /// in the operating system's buffers.
+    /// Turns are gathered in memory (the latest value per key) and written together every
+    /// interval, in one batch made durable with one `fdatasync` for all agents. A crash, of the
+    /// process (kill -9) or of the machine, loses at most the turns of the last interval (and of
+    /// the group write under way, if the disk is slow). A
+    /// group write that fails is logged, and every later commit fails, which stops the agents
+    /// at their next turn.
     GroupCommit(Duration),
     /// Batches are written at once; the operating system decides when they reach the disk. A
     /// crash of the process loses nothing; a crash of the machine may lose the turns of the
@@ -132,8 +134,7 @@ pub enum Durability {
 }
 
 impl Default for Durability {
-    /// Group commit every 5 ms: close to `Buffered` in speed, and a machine crash loses at most
-    /// 5 ms of turns.
+    /// Group commit every 5 ms: the fastest mode, and a crash loses at most 5 ms of turns.
     fn default() -> Self {
         Durability::GroupCommit(Duration::from_millis(5))
     }
