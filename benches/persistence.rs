@@ -103,7 +103,7 @@ const FULL: Counts = Counts {
     synced: 2_000,
     agents: 10_000,
     map: 100_000,
-    updates: 2_000,
+    updates: 20_000,
 };
 
 const SMOKE: Counts = Counts {
@@ -180,11 +180,37 @@ fn many_agents(dir: &std::path::Path, agents: u32) -> (f64, f64) {
     (persist, load)
 }
 
-/// Microseconds per single-entry update of a map lane of `entries` entries.
-fn map_update(dir: &std::path::Path, entries: u32, updates: u32) -> f64 {
-    let store = store(dir, Durability::GroupCommit(Duration::from_millis(5)));
-    let mut harness = meter(Some(store), &format!("/map/{entries}"));
-    harness.command(Meter::FILL, entries).expect("fills");
+/// Microseconds per single-entry update of a map lane of `entries` entries, with the store in
+/// `dir` (fjall) or in memory.
+fn map_update(dir: Option<&std::path::Path>, entries: u32, updates: u32) -> f64 {
+    map_update_with(dir.map(Some), entries, updates)
+}
+
+/// As [`map_update`]; `Some(None)`: no store at all.
+fn map_update_with(dir: Option<Option<&std::path::Path>>, entries: u32, updates: u32) -> f64 {
+    let mut harness = match dir {
+        Some(None) => {
+            let mut harness = meter(None, "/map");
+            harness.command(Meter::FILL, entries).expect("fills");
+            harness
+        }
+        Some(Some(dir)) => {
+            let config = StoreConfig::default()
+                .with_durability(Durability::GroupCommit(Duration::from_millis(5)));
+            let store = Arc::new(FjallStore::open(dir, config).expect("the store opens"));
+            let mut harness = meter(Some(store.clone()), &format!("/map/{entries}"));
+            harness.command(Meter::FILL, entries).expect("fills");
+            // The fill is written before the updates are timed, not while they are.
+            store.persist().expect("persists");
+            harness
+        }
+        None => {
+            let store = Arc::new(tidal::store::InMemoryStore::new());
+            let mut harness = meter(Some(store), &format!("/map/{entries}"));
+            harness.command(Meter::FILL, entries).expect("fills");
+            harness
+        }
+    };
     let start = Instant::now();
     for n in 0..updates {
         let update = MapMessage::Update {
@@ -194,6 +220,58 @@ fn map_update(dir: &std::path::Path, entries: u32, updates: u32) -> f64 {
         harness.command(Meter::MAP, update).expect("updates");
     }
     start.elapsed().as_secs_f64() * 1e6 / f64::from(updates)
+}
+
+/// Commands per second into one value lane through a server (`ServerHandle::command`, each
+/// awaited), the way commands reach agents in production.
+fn server_command_rate(store: Option<&std::path::Path>, commands: u32) -> f64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut builder = ServerBuilder::with_plane_name("bench");
+        if let Some(dir) = store {
+            builder = builder.with_store_dir(dir);
+        }
+        let server = builder
+            .add_route(
+                "/meter".parse().expect("a route"),
+                AgentModel::new(Meter::default, MeterLifecycle),
+            )
+            .build()
+            .await
+            .expect("builds");
+        let (task, handle) = server.run();
+        let running = tokio::spawn(task);
+        handle.start_agent("/meter").expect("starts");
+        let start = Instant::now();
+        for n in 0..commands {
+            handle
+                .command("/meter", "set", i64::from(n))
+                .await
+                .expect("sent");
+        }
+        // Every command applied: the agent answers after the last.
+        let agent: tidal::agent::agent_model::AgentRef<Meter> =
+            handle.agent_ref("/meter").expect("runs");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let context = HandlerContext::<Meter>::default();
+        agent
+            .run(context.get_value(Meter::VALUE).and_then(move |value| {
+                context.effect(move || {
+                    let _ = tx.send(value);
+                })
+            }))
+            .await
+            .expect("runs");
+        assert_eq!(rx.await.expect("answers"), i64::from(commands) - 1);
+        let rate = f64::from(commands) / start.elapsed().as_secs_f64();
+        handle.stop();
+        running.await.expect("joins").expect("stops");
+        rate
+    })
 }
 
 fn main() {
@@ -232,7 +310,7 @@ fn main() {
     println!("commands into one persistent value lane (harness, one turn each):");
     println!("  in memory:                {memory:>12.0} /s");
     println!(
-        "  GroupCommit(5 ms):        {group:>12.0} /s = {:.1}% of in memory (target >= 50%)",
+        "  GroupCommit(5 ms):        {group:>12.0} /s = {:.1}% of in memory",
         100.0 * group / memory
     );
     println!(
@@ -244,6 +322,16 @@ fn main() {
         sync / raw
     );
 
+    let server_memory = server_command_rate(None, counts.commands);
+    let server_dir = dir("server");
+    let server_group = server_command_rate(Some(server_dir.path()), counts.commands);
+    println!("commands into one persistent value lane (server, ServerHandle::command):");
+    println!("  in memory:                {server_memory:>12.0} /s");
+    println!(
+        "  GroupCommit(5 ms):        {server_group:>12.0} /s = {:.1}% of in memory (target >= 50%)",
+        100.0 * server_group / server_memory
+    );
+
     let agents_dir = dir("agents");
     let (persist, load) = many_agents(agents_dir.path(), counts.agents);
     println!(
@@ -252,11 +340,25 @@ fn main() {
     );
 
     let small_dir = dir("small");
-    let small = map_update(small_dir.path(), 10, counts.updates);
+    let small = map_update(Some(small_dir.path()), 10, counts.updates);
     let large_dir = dir("large");
-    let large = map_update(large_dir.path(), counts.map, counts.updates);
+    let large = map_update(Some(large_dir.path()), counts.map, counts.updates);
     println!(
-        "one map update: {small:.1} us with 10 entries, {large:.1} us with {} entries = {:.2}x",
+        "one map update (fjall): {small:.2} us with 10 entries, {large:.2} us with {} = {:.2}x",
+        counts.map,
+        large / small
+    );
+    let small = map_update(None, 10, counts.updates);
+    let large = map_update(None, counts.map, counts.updates);
+    println!(
+        "one map update (store in memory): {small:.2} us with 10 entries, {large:.2} us with {} = {:.2}x",
+        counts.map,
+        large / small
+    );
+    let small = map_update_with(Some(None), 10, counts.updates);
+    let large = map_update_with(Some(None), counts.map, counts.updates);
+    println!(
+        "one map update (no store): {small:.2} us with 10 entries, {large:.2} us with {} = {:.2}x",
         counts.map,
         large / small
     );

@@ -212,7 +212,8 @@ impl<K: Clone + Eq + Hash, V, M: MapBacking<K, V>> MapCell<K, V, M> {
             out(Change::Clear);
         }
         let map = self.map.borrow();
-        for key in journal.keys.drain(..) {
+        // Taken, not drained: clearing a set that once held many keys costs its capacity.
+        for key in std::mem::take(&mut journal.keys) {
             let encoded = codec::encode(&key)?;
             out(match map.get(&key) {
                 Some(value) => Change::Put {

@@ -25,10 +25,15 @@ pub struct FjallStore {
     group_commit: Option<GroupCommit>,
 }
 
-/// Turns gathered for the next group commit: the latest operation per full key.
+/// The latest operation per full key.
+type Ops = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Turns gathered for the next group commit, and those being written.
 #[derive(Default)]
 struct Pending {
-    ops: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ops: Ops,
+    /// The group being written: still part of the state until fjall has it.
+    writing: Option<Arc<Ops>>,
     /// Why the last group commit failed: every later commit fails with it.
     failed: Option<String>,
 }
@@ -124,20 +129,41 @@ impl GroupCommit {
 /// Writes the turns gathered since the last call in one batch, made durable (`fdatasync`).
 /// A failure is logged, and makes every later commit fail.
 fn write_gathered(db: &Database, agents: &Keyspace, pending: &Mutex<Pending>) {
-    let ops = std::mem::take(&mut lock(pending).ops);
-    if ops.is_empty() {
-        return;
-    }
+    let ops = {
+        let mut pending = lock(pending);
+        if pending.ops.is_empty() {
+            return;
+        }
+        let ops = Arc::new(std::mem::take(&mut pending.ops));
+        pending.writing = Some(ops.clone());
+        ops
+    };
     let mut batch = db.batch().durability(Some(PersistMode::SyncData));
-    for (key, op) in ops {
+    for (key, op) in ops.iter() {
         match op {
-            Some(value) => batch.insert(agents, key, value),
-            None => batch.remove(agents, key),
+            Some(value) => batch.insert(agents, key.as_slice(), value.as_slice()),
+            None => batch.remove(agents, key.as_slice()),
         }
     }
-    if let Err(err) = batch.commit() {
+    let result = batch.commit();
+    let mut pending = lock(pending);
+    pending.writing = None;
+    if let Err(err) = result {
         tracing::error!(%err, "group commit failed: the last turns were lost; agents stop at their next turn");
-        lock(pending).failed = Some(err.to_string());
+        pending.failed = Some(err.to_string());
+    }
+}
+
+/// Applies the operations of `ops` whose keys start with `prefix` to `state`.
+fn overlay(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &Ops, prefix: &[u8]) {
+    for (key, op) in ops.range(prefix.to_vec()..) {
+        if !key.starts_with(prefix) {
+            break;
+        }
+        match op {
+            Some(value) => state.insert(key.clone(), value.clone()),
+            None => state.remove(key),
+        };
     }
 }
 
@@ -206,12 +232,24 @@ impl FjallStore {
                         }
                         *op.1 = None;
                     }
+                    let mut doomed: Vec<Vec<u8>> = Vec::new();
                     for guard in self.agents.prefix(&prefix) {
                         let key = guard.key().map_err(|err| StoreError::Write {
                             node: node.to_owned(),
                             source: Box::new(err),
                         })?;
-                        pending.ops.insert(key.to_vec(), None);
+                        doomed.push(key.to_vec());
+                    }
+                    if let Some(writing) = &pending.writing {
+                        doomed.extend(
+                            writing
+                                .range(prefix.clone()..)
+                                .take_while(|(key, _)| key.starts_with(&prefix))
+                                .map(|(key, _)| key.clone()),
+                        );
+                    }
+                    for key in doomed {
+                        pending.ops.insert(key, None);
                     }
                 }
             }
@@ -233,17 +271,13 @@ impl Store for FjallStore {
         }
         if let Some(group) = &self.group_commit {
             // Turns gathered but not written yet are part of the state.
+            // Turns gathered, or being written, are part of the state (the newest last).
             let pending = lock(&group.pending);
             let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = pairs.into_iter().collect();
-            for (key, op) in pending.ops.range(prefix.clone()..) {
-                if !key.starts_with(&prefix) {
-                    break;
-                }
-                match op {
-                    Some(value) => merged.insert(key.clone(), value.clone()),
-                    None => merged.remove(key),
-                };
+            if let Some(writing) = &pending.writing {
+                overlay(&mut merged, writing, &prefix);
             }
+            overlay(&mut merged, &pending.ops, &prefix);
             return Ok(keys::collect(&prefix, merged));
         }
         Ok(keys::collect(&prefix, pairs))

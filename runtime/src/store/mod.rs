@@ -175,3 +175,101 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Write`] (nothing was written) or [`StoreError::Sync`].
     fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(bytes: &[u8]) -> Change {
+        Change::Value(bytes.to_vec())
+    }
+
+    fn put(key: &[u8], value: &[u8]) -> Change {
+        Change::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        }
+    }
+
+    /// The semantics every backend shares: values replace, entries put and remove, a clear
+    /// drops the entries before it in the same batch and in earlier ones, nodes stay apart.
+    fn batches_apply_in_order(store: &dyn Store) {
+        store
+            .commit(
+                "/a",
+                &[
+                    ("v", value(b"1")),
+                    ("m", put(b"k1", b"x")),
+                    ("m", put(b"k2", b"y")),
+                ],
+            )
+            .unwrap();
+        store
+            .commit(
+                "/a",
+                &[
+                    ("v", value(b"2")),
+                    ("m", put(b"k3", b"z")),
+                    ("m", Change::Clear),
+                    ("m", put(b"k4", b"w")),
+                    (
+                        "m",
+                        Change::Remove {
+                            key: b"k9".to_vec(),
+                        },
+                    ),
+                ],
+            )
+            .unwrap();
+        store.commit("/ab", &[("v", value(b"other"))]).unwrap();
+        let state = store.load("/a").unwrap();
+        assert_eq!(state["v"].value.as_deref(), Some(&b"2"[..]));
+        assert_eq!(state["m"].entries, vec![(b"k4".to_vec(), b"w".to_vec())]);
+        assert_eq!(state.len(), 2);
+        assert_eq!(
+            store.load("/ab").unwrap()["v"].value.as_deref(),
+            Some(&b"other"[..])
+        );
+        assert!(store.load("/nobody").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_in_memory_store_applies_batches_in_order() {
+        batches_apply_in_order(&InMemoryStore::new());
+    }
+
+    #[test]
+    fn the_fjall_store_applies_batches_in_order_in_every_mode() {
+        for durability in [
+            Durability::Sync,
+            Durability::Buffered,
+            Durability::GroupCommit(Duration::from_millis(1)),
+            // Never written while open: loads see the gathered turns.
+            Durability::GroupCommit(Duration::from_secs(3600)),
+        ] {
+            let dir = tempfile_dir();
+            let config = StoreConfig::default().with_durability(durability);
+            batches_apply_in_order(&FjallStore::open(&dir, config.clone()).unwrap());
+            // Closed and opened again: everything committed is there.
+            let reopened = FjallStore::open(&dir, config).unwrap();
+            assert_eq!(
+                reopened.load("/a").unwrap()["v"].value.as_deref(),
+                Some(&b"2"[..]),
+                "{durability:?}"
+            );
+            drop(reopened);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    /// A fresh directory under the system's temporary directory.
+    fn tempfile_dir() -> std::path::PathBuf {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        std::env::temp_dir().join(format!(
+            "tidal-store-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+}
