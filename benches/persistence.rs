@@ -224,7 +224,7 @@ fn map_update_with(dir: Option<Option<&std::path::Path>>, entries: u32, updates:
 
 /// Commands per second into one value lane through a server (`ServerHandle::command`, each
 /// awaited), the way commands reach agents in production.
-fn server_command_rate(store: Option<&std::path::Path>, commands: u32) -> f64 {
+fn server_command_rate(store: Option<Option<&std::path::Path>>, commands: u32) -> f64 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -232,8 +232,10 @@ fn server_command_rate(store: Option<&std::path::Path>, commands: u32) -> f64 {
         .expect("a runtime");
     runtime.block_on(async {
         let mut builder = ServerBuilder::with_plane_name("bench");
-        if let Some(dir) = store {
-            builder = builder.with_store_dir(dir);
+        match store {
+            Some(Some(dir)) => builder = builder.with_store_dir(dir),
+            Some(None) => builder = builder.with_in_memory_store(),
+            None => {}
         }
         let server = builder
             .add_route(
@@ -324,12 +326,17 @@ fn main() {
 
     let server_memory = server_command_rate(None, counts.commands);
     let server_dir = dir("server");
-    let server_group = server_command_rate(Some(server_dir.path()), counts.commands);
+    let server_group = server_command_rate(Some(Some(server_dir.path())), counts.commands);
+    let server_store_in_memory = server_command_rate(Some(None), counts.commands);
     println!("commands into one persistent value lane (server, ServerHandle::command):");
     println!("  in memory:                {server_memory:>12.0} /s");
     println!(
         "  GroupCommit(5 ms):        {server_group:>12.0} /s = {:.1}% of in memory (target >= 50%)",
         100.0 * server_group / server_memory
+    );
+    println!(
+        "  InMemoryStore:            {server_store_in_memory:>12.0} /s = {:.1}% of in memory",
+        100.0 * server_store_in_memory / server_memory
     );
 
     let agents_dir = dir("agents");
