@@ -34,7 +34,9 @@ pub struct EncodeError(#[source] rmp_serde::encode::Error);
 /// # Errors
 /// An [`EncodeError`] if `value`'s `Serialize` implementation fails.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
-    let mut out = vec![VERSION];
+    // Most values are small: room for them up front, so that writing them does not grow it.
+    let mut out = Vec::with_capacity(32);
+    out.push(VERSION);
     rmp_serde::encode::write_named(&mut out, value).map_err(EncodeError)?;
     Ok(out)
 }
