@@ -150,3 +150,33 @@ pub(crate) fn apply_payload<L: CommandTarget>(
         .map_err(EventHandlerError::BadCommand)?;
     lane.apply(command, sink)
 }
+
+/// The persistence methods of [`AgentItem`] for an item whose state is a `cell` field (a value
+/// or map cell): lanes and stores share them.
+macro_rules! persistent_cell {
+    () => {
+        fn journal(&self) {
+            self.cell.journal();
+        }
+
+        fn take_changes(
+            &self,
+            out: &mut dyn FnMut($crate::store::Change),
+        ) -> Result<(), $crate::store::codec::EncodeError> {
+            self.cell.take_changes(out)
+        }
+
+        fn restore(
+            &self,
+            state: &$crate::store::ItemState,
+        ) -> Result<(), $crate::store::RestoreError> {
+            self.cell.restore(state)
+        }
+
+        fn rewrite(&self) {
+            self.cell.rewrite();
+        }
+    };
+}
+
+pub(crate) use persistent_cell;

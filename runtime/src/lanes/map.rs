@@ -10,7 +10,7 @@ use indexmap::IndexSet;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::item::apply_payload;
+use super::item::{apply_payload, persistent_cell};
 use super::link::{MapLink, Parts, SharedEncoding};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, MapOutlet,
@@ -502,21 +502,7 @@ where
         !self.outlets.is_empty()
     }
 
-    fn journal(&self) {
-        self.cell.journal();
-    }
-
-    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
-        self.cell.take_changes(out)
-    }
-
-    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
-        self.cell.restore(state)
-    }
-
-    fn rewrite(&self) {
-        self.cell.rewrite();
-    }
+    persistent_cell!();
 
     fn link(&self, subscriber: LinkSubscriber) {
         let Some(Parts {

@@ -23,6 +23,7 @@ mod value;
 pub use crate::vocabulary::{CommandPayload, ItemKind, ItemSpec, TypedCommand, UnlinkReason};
 pub use crate::warp::MapMessage;
 pub use command::{CommandLane, CommandLikeItem};
+pub(crate) use item::persistent_cell;
 pub use item::{AgentItem, CommandTarget, Item, ModificationSink};
 /// How subscribers attach to lanes: the runtime's own business (downlinks, uplinks, remote
 /// links), so not part of the public API.

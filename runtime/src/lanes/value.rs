@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::item::apply_payload;
+use super::item::{apply_payload, persistent_cell};
 use super::link::{Latest, LatestSink, Parts, ValueLink};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, ModificationSink,
@@ -40,19 +40,19 @@ impl<T> ValueCell<T> {
         self.unsaved.set(Some(false));
     }
 
-    /// The value, encoded, if it changed since the last call.
-    pub(crate) fn take_change(&self) -> Result<Option<Change>, EncodeError>
+    /// Hands the value, encoded, to `out` if it changed since the last call.
+    pub(crate) fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError>
     where
         T: Serialize,
     {
-        if self.unsaved.get() != Some(true) {
-            return Ok(None);
+        if self.unsaved.get() == Some(true) {
+            self.unsaved.set(Some(false));
+            out(Change::Value(codec::encode(&*self.value.borrow())?));
         }
-        self.unsaved.set(Some(false));
-        codec::encode(&*self.value.borrow()).map(|bytes| Some(Change::Value(bytes)))
+        Ok(())
     }
 
-    /// Makes the next [`take_change`](Self::take_change) write the value.
+    /// Makes the next [`take_changes`](Self::take_changes) write the value.
     pub(crate) fn rewrite(&self) {
         if self.unsaved.get().is_some() {
             self.unsaved.set(Some(true));
@@ -230,24 +230,7 @@ where
         !self.outlets.is_empty() || !self.latest_links.is_empty()
     }
 
-    fn journal(&self) {
-        self.cell.journal();
-    }
-
-    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
-        if let Some(change) = self.cell.take_change()? {
-            out(change);
-        }
-        Ok(())
-    }
-
-    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
-        self.cell.restore(state)
-    }
-
-    fn rewrite(&self) {
-        self.cell.rewrite();
-    }
+    persistent_cell!();
 
     fn link(&self, subscriber: LinkSubscriber) {
         let Some(Parts {

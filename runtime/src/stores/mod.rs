@@ -15,11 +15,9 @@ use serde::Serialize;
 
 use crate::event_handler::EventHandlerError;
 use crate::lanes::{
-    AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, MapBacking, MapCell, MapLaneEvent,
-    MapLikeItem, ModificationSink, UnlinkReason, ValueCell, ValueLikeItem,
+    persistent_cell, AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, MapBacking,
+    MapCell, MapLaneEvent, MapLikeItem, ModificationSink, UnlinkReason, ValueCell, ValueLikeItem,
 };
-use crate::store::codec::EncodeError;
-use crate::store::{Change, ItemState, RestoreError};
 
 fn refuse_command() -> Result<(), EventHandlerError> {
     Err(EventHandlerError::BadCommand(
@@ -89,24 +87,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> AgentItem for ValueStore<
 
     fn flush(&self) {}
 
-    fn journal(&self) {
-        self.cell.journal();
-    }
-
-    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
-        if let Some(change) = self.cell.take_change()? {
-            out(change);
-        }
-        Ok(())
-    }
-
-    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
-        self.cell.restore(state)
-    }
-
-    fn rewrite(&self) {
-        self.cell.rewrite();
-    }
+    persistent_cell!();
 
     fn link(&self, subscriber: LinkSubscriber) {
         subscriber.refuse(UnlinkReason::LaneNotFound);
@@ -205,21 +186,7 @@ where
 
     fn flush(&self) {}
 
-    fn journal(&self) {
-        self.cell.journal();
-    }
-
-    fn take_changes(&self, out: &mut dyn FnMut(Change)) -> Result<(), EncodeError> {
-        self.cell.take_changes(out)
-    }
-
-    fn restore(&self, state: &ItemState) -> Result<(), RestoreError> {
-        self.cell.restore(state)
-    }
-
-    fn rewrite(&self) {
-        self.cell.rewrite();
-    }
+    persistent_cell!();
 
     fn link(&self, subscriber: LinkSubscriber) {
         subscriber.refuse(UnlinkReason::LaneNotFound);
