@@ -8,6 +8,9 @@
 //! - `map`: a map lane (`String` to `i32`);
 //! - `add`: a command lane: `add n` sets `value` to `n` and `map["k<n>"]` to `n`.
 //!
+//! The lanes are kept in a store directory (`target/tidal-examples/warp_server`): stop the
+//! server, start it again, and `tidal get ws://127.0.0.1:9001 /unit/a map` still shows them.
+//!
 //! With the Python client (`scripts/python-env.sh` installs it into `.venv`):
 //!
 //! ```text
@@ -76,19 +79,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let server = ServerBuilder::with_plane_name("example")
         .set_bind_addr(addr)
+        .with_store_dir("target/tidal-examples/warp_server")
         .add_route(
             RoutePattern::parse_str("/unit/:id")?,
             AgentModel::new(Unit::default, UnitLifecycle),
         )
         .build()
         .await?;
-    let (task, handle) = server.run();
-    let task = tokio::spawn(task);
+    let (task, handle) = server.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
     if let Some(addr) = handle.bound_addr() {
         println!("listening on ws://{addr} (Ctrl-C to stop)");
     }
-    tokio::signal::ctrl_c().await?;
-    handle.stop();
-    task.await??;
+    task.await?;
     Ok(())
 }
