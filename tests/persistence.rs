@@ -79,6 +79,16 @@ fn harness(store: Arc<dyn Store>) -> AgentHarness<Account, AccountLifecycle> {
         .build()
 }
 
+/// The agent at `/account/1` on `store`, started, after `deposits`.
+fn deposited(store: &Arc<dyn Store>, deposits: &[i64]) -> AgentHarness<Account, AccountLifecycle> {
+    let mut agent = harness(store.clone());
+    agent.start().unwrap();
+    for amount in deposits {
+        agent.command(Account::DEPOSIT, *amount).unwrap();
+    }
+    agent
+}
+
 /// What a deposit of 5 then 7 leaves.
 fn assert_deposited(agent: &AgentHarness<Account, AccountLifecycle>) {
     assert_eq!(agent.value(Account::BALANCE), 12);
@@ -94,10 +104,7 @@ fn assert_deposited(agent: &AgentHarness<Account, AccountLifecycle>) {
 #[test]
 fn a_restarted_agent_has_its_state_back_without_events() {
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
-    let mut first = harness(store.clone());
-    first.start().unwrap();
-    first.command(Account::DEPOSIT, 5).unwrap();
-    first.command(Account::DEPOSIT, 7).unwrap();
+    let mut first = deposited(&store, &[5, 7]);
     first
         .command(Account::ENTRIES, MapMessage::Remove { key: "nope".into() })
         .unwrap();
@@ -132,10 +139,7 @@ fn a_restarted_agent_has_its_state_back_without_events() {
 #[test]
 fn removals_and_clears_are_persisted() {
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
-    let mut first = harness(store.clone());
-    first.start().unwrap();
-    first.command(Account::DEPOSIT, 5).unwrap();
-    first.command(Account::DEPOSIT, 7).unwrap();
+    let mut first = deposited(&store, &[5, 7]);
     first
         .command(Account::ENTRIES, MapMessage::Remove { key: "d5".into() })
         .unwrap();
@@ -172,9 +176,7 @@ impl RenamedLifecycle {}
 #[test]
 fn state_of_another_type_stops_the_agent_with_the_lane_and_type() {
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
-    let mut first = harness(store.clone());
-    first.start().unwrap();
-    first.command(Account::DEPOSIT, 5).unwrap();
+    deposited(&store, &[5]);
 
     let mut changed = AgentHarness::builder(Renamed::default(), RenamedLifecycle)
         .uri("/account/1")
@@ -210,9 +212,7 @@ impl ForgivingLifecycle {}
 #[test]
 fn items_that_reset_on_decode_errors_start_afresh_and_replace_the_old_state() {
     let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
-    let mut first = harness(store.clone());
-    first.start().unwrap();
-    first.command(Account::DEPOSIT, 5).unwrap();
+    deposited(&store, &[5]);
 
     let forgiving = || {
         AgentHarness::builder(Forgiving::default(), ForgivingLifecycle)
