@@ -241,14 +241,31 @@ fn items_that_reset_on_decode_errors_start_afresh_and_replace_the_old_state() {
     assert_eq!(entries.get("a").map(String::as_str), Some("b"));
 }
 
-/// A store whose writes fail from the `fail_from`-th on.
-struct FailingStore {
+/// A store in memory that counts its commits, fails them from the `fail_from`-th on, and
+/// gathers turns or not.
+struct CountingStore {
     inner: InMemoryStore,
     commits: AtomicUsize,
     fail_from: usize,
+    gathers: bool,
 }
 
-impl Store for FailingStore {
+impl CountingStore {
+    fn new(fail_from: usize, gathers: bool) -> Self {
+        CountingStore {
+            inner: InMemoryStore::new(),
+            commits: AtomicUsize::new(0),
+            fail_from,
+            gathers,
+        }
+    }
+
+    fn commits(&self) -> usize {
+        self.commits.load(Ordering::SeqCst)
+    }
+}
+
+impl Store for CountingStore {
     fn load(&self, node: &str) -> Result<AgentState, StoreError> {
         self.inner.load(node)
     }
@@ -262,15 +279,15 @@ impl Store for FailingStore {
         }
         self.inner.commit(node, changes)
     }
+
+    fn gathers_turns(&self) -> bool {
+        self.gathers
+    }
 }
 
 #[test]
 fn a_turn_that_cannot_be_written_stops_the_agent_with_the_reason() {
-    let store: Arc<dyn Store> = Arc::new(FailingStore {
-        inner: InMemoryStore::new(),
-        commits: AtomicUsize::new(0),
-        fail_from: 2,
-    });
+    let store: Arc<dyn Store> = Arc::new(CountingStore::new(2, false));
     let mut agent = harness(store);
     agent.start().unwrap();
     agent.command(Account::DEPOSIT, 5).unwrap();
@@ -391,6 +408,60 @@ async fn a_server_restarted_on_its_store_directory_has_every_agent_back() {
     );
     assert_eq!(read(&handle, "/account/c").await, (0, String::new(), 0));
     stop(handle, task).await;
+}
+
+/// Ten deposits wait in the inbox of an agent held busy; released, it runs them as one burst:
+/// one commit for all ten if the store gathers turns, ten commits if it does not. Either way
+/// the store ends with all ten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_waiting_together_are_committed_together_if_the_store_gathers_turns() {
+    for (gathers, expected_commits) in [(true, 1), (false, 10)] {
+        let store = Arc::new(CountingStore::new(usize::MAX, gathers));
+        let shared: Arc<dyn Store> = store.clone();
+        let server =
+            account_route(ServerBuilder::with_plane_name("bank").with_store(shared.clone()))
+                .build()
+                .await
+                .unwrap();
+        let (task, handle) = server.run();
+        let task = tokio::spawn(task);
+        handle.start_agent("/account/1").unwrap();
+        let agent: AgentRef<Account> = handle.agent_ref("/account/1").unwrap();
+        let (held, is_held) = oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let context = HandlerContext::<Account>::default();
+        agent
+            .run(context.effect(move || {
+                let _ = held.send(());
+                // The agent's task waits here (on its own worker thread) for the test.
+                let _ = released.recv_timeout(Duration::from_secs(10));
+            }))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), is_held)
+            .await
+            .expect("the agent runs the handler")
+            .unwrap();
+        for amount in 1..=10 {
+            handle
+                .command("/account/1", "deposit", amount)
+                .await
+                .unwrap();
+        }
+        let before = store.commits();
+        release.send(()).unwrap();
+        assert_eq!(read(&handle, "/account/1").await.0, 55);
+        // The read ran in the same burst, before its commit: the agent commits by its stop.
+        stop(handle, task).await;
+        assert_eq!(
+            store.commits() - before,
+            expected_commits,
+            "gathers: {gathers}"
+        );
+        let mut again = harness(shared);
+        again.start().unwrap();
+        assert_eq!(again.value(Account::BALANCE), 55);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

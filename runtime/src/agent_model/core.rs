@@ -81,6 +81,12 @@ pub(crate) struct AgentCore<A, L> {
     store: Option<Arc<dyn Store>>,
     /// The changes of the current turn, for the store (reused).
     changes: Vec<(&'static str, Change)>,
+    /// The items changed by turns not committed yet.
+    unsaved: DirtyItems,
+    /// Whether the store lets turns of a burst of requests be committed together.
+    gathers: bool,
+    /// Whether a burst is under way (its turns are committed when it ends).
+    in_burst: bool,
 }
 
 impl<A, L> AgentCore<A, L>
@@ -108,8 +114,14 @@ where
             chain: Vec::new(),
             downlinks: HashMap::default(),
             stopping: false,
+            gathers: hosting
+                .store
+                .as_ref()
+                .is_some_and(|store| store.gathers_turns()),
             store: hosting.store,
             changes: Vec::new(),
+            unsaved: DirtyItems::new(A::ITEMS.len()),
+            in_burst: false,
         }
     }
 
@@ -248,6 +260,28 @@ where
         }
     }
 
+    /// Starts a burst: the requests waiting in the inbox run one after the other, and if the
+    /// store allows it their turns are committed together when the burst ends.
+    pub(crate) fn begin_burst(&mut self) {
+        self.in_burst = self.gathers;
+    }
+
+    /// Ends a burst: commits the turns gathered during it.
+    pub(crate) fn end_burst(&mut self) -> Result<(), HandlerFailure> {
+        self.in_burst = false;
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let saved = persistence::save(
+            store.as_ref(),
+            &self.agent,
+            &self.uri,
+            &mut self.unsaved,
+            &mut self.changes,
+        );
+        self.conclude(saved, None)
+    }
+
     /// Runs the handlers of the downlink `id`, which has events ready.
     pub(crate) fn downlink_ready(&mut self, id: u64) -> Result<(), HandlerFailure> {
         let Some(mut downlink) = self.downlinks.remove(&id) else {
@@ -334,12 +368,22 @@ where
         let failed_item = runner.failed_item;
         chain.clear();
         // The turn's changes are saved before its events are published (durable first under
-        // `Durability::Sync`).
+        // `Durability::Sync`), unless the store lets a burst's turns be committed together.
         if let Some(store) = &self.store {
-            if let Err(error) =
-                persistence::save_turn(store.as_ref(), agent, uri, dirty.ids(), &mut self.changes)
-            {
-                result = Err(error);
+            for &id in dirty.ids() {
+                self.unsaved.mark(id);
+            }
+            if !self.in_burst {
+                let saved = persistence::save(
+                    store.as_ref(),
+                    agent,
+                    uri,
+                    &mut self.unsaved,
+                    &mut self.changes,
+                );
+                if let Err(error) = saved {
+                    result = Err(error);
+                }
             }
         }
         dirty.drain(|id| {
@@ -348,6 +392,20 @@ where
             }
         });
         self.dispatch_effects();
+        let lane_id = failed_item.or(match source {
+            Source::Lane(id) => Some(id),
+            Source::Lifecycle => None,
+        });
+        self.conclude(result, lane_id)
+    }
+
+    /// What the outcome of a turn (or of a commit) means for the agent: failures are logged,
+    /// and those that lose state, or that the policy says so of, stop it.
+    fn conclude(
+        &mut self,
+        result: Result<(), EventHandlerError>,
+        lane_id: Option<u64>,
+    ) -> Result<(), HandlerFailure> {
         match result {
             Ok(()) => Ok(()),
             Err(EventHandlerError::StopInstructed) => {
@@ -355,10 +413,6 @@ where
                 Ok(())
             }
             Err(error) => {
-                let lane_id = failed_item.or(match source {
-                    Source::Lane(id) => Some(id),
-                    Source::Lifecycle => None,
-                });
                 let failure = HandlerFailure {
                     node: self.uri.clone(),
                     lane: lane_id.and_then(A::item_spec).map(|spec| spec.name),

@@ -1,5 +1,6 @@
 //! An agent and its store: the state restored before `on_init`, each turn's changes saved.
 
+use super::runner::DirtyItems;
 use super::AgentLaneModel;
 use crate::event_handler::EventHandlerError;
 use crate::store::{Change, Store};
@@ -43,23 +44,28 @@ pub(crate) fn restore<A: AgentLaneModel>(
     Ok(())
 }
 
-/// Writes the changes of the items `ids` changed during one turn, in one atomic batch.
-/// `changes` is reused from turn to turn.
-pub(crate) fn save_turn<A: AgentLaneModel>(
+/// Writes the changes of the `unsaved` items (changed by one turn, or by the turns of a burst)
+/// in one atomic batch, and forgets them. `changes` is reused from turn to turn.
+pub(crate) fn save<A: AgentLaneModel>(
     store: &dyn Store,
     agent: &A,
     node: &str,
-    ids: &[u64],
+    unsaved: &mut DirtyItems,
     changes: &mut Vec<(&'static str, Change)>,
 ) -> Result<(), EventHandlerError> {
     changes.clear();
-    for &id in ids {
+    let mut encoded = Ok(());
+    unsaved.drain(|id| {
         let (Some(item), Some(spec)) = (agent.item(id), A::item_spec(id)) else {
-            continue;
+            return;
         };
-        item.take_changes(&mut |change| changes.push((spec.name, change)))
-            .map_err(EventHandlerError::Encode)?;
-    }
+        if encoded.is_ok() {
+            encoded = item
+                .take_changes(&mut |change| changes.push((spec.name, change)))
+                .map_err(EventHandlerError::Encode);
+        }
+    });
+    encoded?;
     if changes.is_empty() {
         return Ok(());
     }

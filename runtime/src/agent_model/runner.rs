@@ -29,7 +29,7 @@ impl DirtyItems {
         }
     }
 
-    fn mark(&mut self, id: u64) {
+    pub(crate) fn mark(&mut self, id: u64) {
         if let Some(flag) = usize::try_from(id).ok().and_then(|i| self.flags.get_mut(i)) {
             if !*flag {
                 *flag = true;
@@ -43,13 +43,13 @@ impl DirtyItems {
         &self.ids
     }
 
-    /// Calls `flush` for each changed item, once, and forgets them.
-    pub(crate) fn drain(&mut self, mut flush: impl FnMut(u64)) {
+    /// Calls `f` for each changed item, once, and forgets them.
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(u64)) {
         for id in self.ids.drain(..) {
             if let Some(flag) = usize::try_from(id).ok().and_then(|i| self.flags.get_mut(i)) {
                 *flag = false;
             }
-            flush(id);
+            f(id);
         }
     }
 }

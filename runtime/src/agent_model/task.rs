@@ -134,6 +134,32 @@ where
     (tx, uri, handle)
 }
 
+/// The most requests one burst runs before the task looks at its other sources (downlinks,
+/// timers) again.
+const BURST: usize = 64;
+
+/// Runs `first` and then the requests already waiting in the inbox (at most [`BURST`] in all),
+/// as one burst: a store that allows it commits their turns together.
+fn run_burst<A, L>(core: &mut AgentCore<A, L>, first: Request, inbox: &mut mpsc::Receiver<Request>)
+where
+    A: AgentLaneModel,
+    L: AgentLifecycle<A>,
+{
+    core.begin_burst();
+    // Failures are logged by the core; its policy decides whether the agent goes on.
+    let _ = core.request(first);
+    for _ in 1..BURST {
+        if core.is_stopping() {
+            break;
+        }
+        let Ok(request) = inbox.try_recv() else {
+            break;
+        };
+        let _ = core.request(request);
+    }
+    let _ = core.end_burst();
+}
+
 /// The agent task: start, then one event at a time until stopped, then `on_stop`.
 async fn run<A, L>(
     mut core: AgentCore<A, L>,
@@ -153,9 +179,7 @@ async fn run<A, L>(
         tokio::select! {
             biased;
             request = inbox.recv() => match request {
-                Some(request) => {
-                    let _ = core.request(request);
-                }
+                Some(request) => run_burst(&mut core, request, &mut inbox),
                 None => break,
             },
             Some(id) = ready.recv() => {

@@ -335,4 +335,9 @@ impl Store for FjallStore {
         }
         batch.commit().map_err(|err| write_error(Box::new(err)))
     }
+
+    /// Under group commit: a commit only gathers the turn for the next group write.
+    fn gathers_turns(&self) -> bool {
+        self.group_commit.is_some()
+    }
 }

@@ -52,4 +52,9 @@ impl Store for InMemoryStore {
         }
         Ok(())
     }
+
+    /// Nothing here outlives the process: committing turns together loses nothing.
+    fn gathers_turns(&self) -> bool {
+        true
+    }
 }

@@ -121,7 +121,9 @@ pub enum Durability {
     /// not yet published may be lost.
     Sync,
     /// Turns are gathered in memory (the latest value per key) and written together every
-    /// interval, in one batch made durable with one `fdatasync` for all agents. A crash, of the
+    /// interval, in one batch made durable with one `fdatasync` for all agents. Under load, an
+    /// agent also commits the turns of the requests waiting in its inbox (at most 64) together,
+    /// after it ran the last of them. A crash, of the
     /// process (kill -9) or of the machine, loses at most the turns of the last interval (and of
     /// the group write under way, if the disk is slow). A
     /// group write that fails is logged, and every later commit fails, which stops the agents
@@ -174,6 +176,31 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Write`] (nothing was written) or [`StoreError::Sync`].
     fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError>;
+
+    /// Whether an agent with requests waiting in its inbox may run several of them and commit
+    /// their turns together, once, after their events were published (`false` unless the
+    /// store says so). Right for a store whose commits only gather changes for a later write
+    /// (like [`Durability::GroupCommit`]), where it loses nothing more and saves commits under
+    /// load; wrong for one that promises a turn is written before anyone hears of it.
+    fn gathers_turns(&self) -> bool {
+        false
+    }
+}
+
+/// A shared store is a store: a server can run on one that the program (or a test) also
+/// reads, or that several servers share.
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn load(&self, node: &str) -> Result<AgentState, StoreError> {
+        (**self).load(node)
+    }
+
+    fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
+        (**self).commit(node, changes)
+    }
+
+    fn gathers_turns(&self) -> bool {
+        (**self).gathers_turns()
+    }
 }
 
 #[cfg(test)]
