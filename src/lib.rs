@@ -86,7 +86,9 @@ pub mod prelude {
     pub use crate::agent::agent_model::AgentModel;
     pub use crate::agent::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
     pub use crate::agent::event_handler::{EventHandler, HandlerAction, HandlerActionExt};
-    pub use crate::agent::lanes::{CommandLane, MapLane, ValueLane};
+    pub use crate::agent::lanes::{
+        CommandLane, DemandLane, DemandMapLane, MapLane, SupplyLane, ValueLane,
+    };
     pub use crate::agent::state::{History, State};
     pub use crate::agent::stores::{MapStore, ValueStore};
     pub use crate::agent::{lifecycle, projections, AgentLaneModel};

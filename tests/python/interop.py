@@ -4,7 +4,9 @@
 
 The server must serve agents at `/unit/:id` with a value lane `value: i32` (default 0), a map
 lane `map: String -> i32` and a command lane `add: i32` whose command n sets `value` to n and
-`map` key `k<n>` to n (`shared/reference/warp.md`, section 2.3). Each check uses its own node
+`map` key `k<n>` to n (`shared/reference/warp.md`, section 2.3). For the lane-kind checks it
+also has a demand lane `tenfold: i32` (`value` times ten, cued by `add`) and a demand-map lane
+`doubled: String -> i32` (the entries of `map`, doubled, keyed as `map`; `add` cues its key). Each check uses its own node
 (`/unit/py0`, `/unit/py1`, ...) so that one check's state cannot leak into another's, and, except
 where sharing a connection is the point, its own `SwimClient` (so its own WebSocket: one broken
 connection fails one check, not all that follow).
@@ -446,7 +448,7 @@ def check_event_downlink(c):
 def check_missing_node(c):
     """A downlink to a node no route matches gets did_unlink (`@nodeNotFound`), and a healthy
     downlink on the same client, hence the same WebSocket, keeps working."""
-    node = "/unit/py7" + SUFFIX
+    node = "/unit/py9" + SUFFIX
 
     def body(client):
         synced = threading.Event()
@@ -485,7 +487,7 @@ def check_missing_lane(c):
     """A downlink to a missing lane of a known node gets `@unlinked ...@laneNotFound`. swimos
     1.6.0a0 then raises "Lane ... was not found on the remote agent!" in its reader task, which
     breaks this client's connection; we only check that the server said laneNotFound."""
-    node = "/unit/py8" + SUFFIX
+    node = "/unit/py10" + SUFFIX
 
     def body(client):
         will_unlink = threading.Event()
@@ -505,6 +507,69 @@ def check_missing_lane(c):
     with_client(body)
 
 
+def check_demand_lane_as_value_downlink(c):
+    """A value downlink to a demand lane: the sync carries what `on_cue` computes for it, and
+    every cue after that sends the new value."""
+    node = "/unit/py7" + SUFFIX
+
+    def body(client):
+        synced = threading.Event()
+        sets = Recorder("did_set")
+        v = value_downlink(client, node, "tenfold")
+        v.did_sync(synced.set)
+        v.did_set(sets)
+        v.open()
+        c.wait(synced, "did_sync of the demand lane", sets)
+        c.wait(sets.expect(lambda new, old: new == 0), "did_set(0, _) from the sync", sets)
+        client.command(HOST, node, "add", 3)
+        c.wait(sets.expect(lambda new, old: new == 30), "did_set(30, _) after add 3", sets)
+
+    with_client(body)
+
+
+def check_demand_map_lane_as_map_downlink(c):
+    """A map downlink to a demand-map lane: the sync carries an entry per key `#[keys]` lists,
+    computed by `#[on_cue_key]`; a later cue sends an update."""
+    node = "/unit/py8" + SUFFIX
+
+    def writer(client):
+        synced = threading.Event()
+        sets = Recorder("did_set")
+        v = value_downlink(client, node)
+        v.did_sync(synced.set)
+        v.did_set(sets)
+        v.open()
+        c.wait(synced, "did_sync of the writer's value downlink", sets)
+        client.command(HOST, node, "add", 4)
+        client.command(HOST, node, "add", 5)
+        c.wait(sets.expect(lambda new, old: new == 5), "did_set(5, _) after add 4, add 5", sets)
+        with_client(reader)
+
+    def reader(client):
+        synced = threading.Event()
+        updates = Recorder("did_update")
+        at_sync = []
+        m = map_downlink(client, node, "doubled")
+        m.did_update(updates)
+
+        def did_sync():
+            at_sync.extend(sorted((k, new) for k, new, _ in updates.calls()))
+            synced.set()
+
+        m.did_sync(did_sync)
+        m.open()
+        c.wait(synced, "did_sync of the demand-map downlink", updates)
+        c.equal(at_sync, [("k4", 8), ("k5", 10)], "did_update calls before did_sync", updates)
+        client.command(HOST, node, "add", 6)
+        c.wait(
+            updates.expect(lambda key, new, old: key == "k6" and new == 12),
+            "did_update(k6, 12, _) after add 6",
+            updates,
+        )
+
+    with_client(writer)
+
+
 CHECKS = [
     ("handshake", check_handshake),
     ("handshake_warp0", check_handshake_warp0),
@@ -515,6 +580,8 @@ CHECKS = [
     ("map_put_remove", check_map_put_remove),
     ("map_sync_with_entries", check_map_sync_with_entries),
     ("event_downlink", check_event_downlink),
+    ("demand_lane_as_value_downlink", check_demand_lane_as_value_downlink),
+    ("demand_map_lane_as_map_downlink", check_demand_map_lane_as_map_downlink),
     ("missing_node", check_missing_node),
     ("missing_lane", check_missing_lane),
 ]

@@ -2,16 +2,18 @@
 //! `shared/reference/warp.md` sections 3 and 7, and bad input of every kind; and, in `python`,
 //! the same server driven by the real SwimOS Python client.
 
+mod lane_kinds;
 mod python;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tidal::agent::{
     agent_lifecycle::HandlerContext,
     agent_model::AgentModel,
-    event_handler::{EventHandler, HandlerActionExt},
-    lanes::{CommandLane, MapLane, ValueLane},
+    event_handler::{EventHandler, HandlerAction, HandlerActionExt},
+    lanes::{CommandLane, DemandLane, DemandMapLane, MapLane, SupplyLane, ValueLane},
     lifecycle, projections, AgentLaneModel,
 };
 use tidal::route::RoutePattern;
@@ -32,6 +34,12 @@ pub struct Unit {
     map: MapLane<String, i32>,
     add: CommandLane<i32>,
     text: ValueLane<String>,
+    /// `value` times ten, computed on demand (cued by `add`).
+    tenfold: DemandLane<i32>,
+    /// The entries of `map`, doubled, computed on demand (cued by `add` and removals).
+    doubled: DemandMapLane<String, i32>,
+    /// Every number added, in order.
+    added: SupplyLane<i32>,
 }
 
 #[derive(Clone)]
@@ -45,6 +53,44 @@ impl UnitLifecycle {
         context
             .update(Unit::MAP, format!("k{n}"), n)
             .followed_by(context.set_value(Unit::VALUE, n))
+            .followed_by(context.cue(Unit::TENFOLD))
+            .followed_by(context.cue_key(Unit::DOUBLED, format!("k{n}")))
+            .followed_by(context.supply(Unit::ADDED, n))
+    }
+
+    #[on_remove(map)]
+    fn removed(
+        &self,
+        context: HandlerContext<Unit>,
+        _: &HashMap<String, i32>,
+        key: String,
+        _: i32,
+    ) -> impl EventHandler<Unit> {
+        context.cue_key(Unit::DOUBLED, key)
+    }
+
+    #[on_cue(tenfold)]
+    fn tenfold(&self, context: HandlerContext<Unit>) -> impl HandlerAction<Unit, Completion = i32> {
+        context.get_value(Unit::VALUE).map(|value| value * 10)
+    }
+
+    #[keys(doubled)]
+    fn keys(
+        &self,
+        context: HandlerContext<Unit>,
+    ) -> impl HandlerAction<Unit, Completion = Vec<String>> {
+        context.with_map(Unit::MAP, |map| map.keys().cloned().collect())
+    }
+
+    #[on_cue_key(doubled)]
+    fn doubled(
+        &self,
+        context: HandlerContext<Unit>,
+        key: String,
+    ) -> impl HandlerAction<Unit, Completion = Option<i32>> {
+        context
+            .get_entry(Unit::MAP, key)
+            .map(|entry| entry.map(|n| n * 2))
     }
 }
 

@@ -80,7 +80,8 @@ pub(super) fn check_signature(
         errors.at_span(
             sig.paren_token.span.close(),
             format!(
-                "event handlers return the handler to run: add `-> impl EventHandler<{agent}> + '_` after the parameters, as in `{}`",
+                "event handlers return the handler to run: add `-> {}` after the parameters, as in `{}`",
+                kind.returns(agent),
                 expected()
             ),
         );
@@ -220,6 +221,39 @@ pub(super) fn check_duplicates(handlers: &[Handler], errors: &mut Errors) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// A demand-map lane with `#[keys]` but no `#[on_cue_key]`, or the reverse: it needs both.
+pub(super) fn check_demand_maps(handlers: &[Handler], agent: &str, errors: &mut Errors) {
+    for handler in handlers {
+        let other = match handler.kind {
+            Kind::Keys => Kind::CueKey,
+            Kind::CueKey => Kind::Keys,
+            _ => continue,
+        };
+        for lane in &handler.lanes {
+            if handlers
+                .iter()
+                .any(|h| h.kind == other && h.lanes.contains(lane))
+            {
+                continue;
+            }
+            let what = match other {
+                Kind::CueKey => "computes the entry of each key",
+                _ => "lists the keys a sync sends",
+            };
+            errors.at(
+                lane,
+                format!(
+                    "the demand-map lane `{lane}` has a `#[{}]` handler but no `#[{}]`, which {what}: add `#[{}({lane})] {}`",
+                    handler.kind.name(),
+                    other.name(),
+                    other.name(),
+                    other.signature("handler", agent),
+                ),
+            );
         }
     }
 }

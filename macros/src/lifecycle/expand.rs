@@ -131,6 +131,11 @@ fn call(paths: &Paths, handler: &Handler, arguments: TokenStream) -> TokenStream
     let context_as = respan(quote!(context_as), first);
     let context = quote_spanned!(first=> #dispatch::#context_as::<#agent, #context>());
     let call = quote!(<Self>::#method(self, #context #arguments));
+    if !handler.kind.returns_event_handler() {
+        // A handler that computes the lane's value: the dispatch function checks what it
+        // completes with.
+        return call;
+    }
     // The whole expression at the return type, so that is where the error points.
     let returned = respan(quote!(#dispatch::Returned), handler.output_span);
     let checked =
@@ -249,6 +254,33 @@ fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
                 |__map, __key, __removed| #remove,
                 |__before| #clear,
             ))
+        }
+        Category::Demand => {
+            let on_cue = lane.get(Kind::Cue).map(|h| call(paths, h, quote!()));
+            match on_cue {
+                Some(on_cue) => {
+                    quote_spanned!(span=> #dispatch::demand_event::<#agent, _, _, _>(__item, __runner, || #on_cue))
+                }
+                None => quote!(::core::result::Result::Ok(())),
+            }
+        }
+        Category::DemandMap => {
+            let handlers = lane.get(Kind::Keys).zip(lane.get(Kind::CueKey));
+            match handlers {
+                Some((keys, cue_key)) => {
+                    let keys_call = call(paths, keys, quote!());
+                    let key = owned(paths, &cue_key.params[0], quote!(__key));
+                    let cue_key_call = call(paths, cue_key, quote!(, #key));
+                    quote_spanned!(span=> #dispatch::demand_map_event::<#agent, _, _, _, _>(
+                        __item,
+                        __runner,
+                        || #keys_call,
+                        |__key| #cue_key_call,
+                    ))
+                }
+                // Reported by `check_demand_maps`.
+                None => quote!(::core::result::Result::Ok(())),
+            }
         }
     };
     let item = quote_spanned!(span=> &__agent.#ident);

@@ -13,6 +13,9 @@ pub(crate) enum Kind {
     Update,
     Remove,
     Clear,
+    Cue,
+    Keys,
+    CueKey,
 }
 
 /// Which kind of lane a lane handler is for.
@@ -21,6 +24,8 @@ pub(crate) enum Category {
     Value,
     Map,
     Command,
+    Demand,
+    DemandMap,
 }
 
 impl Category {
@@ -32,6 +37,8 @@ impl Category {
                 "map lanes and stores take `#[on_update]`/`#[on_remove]`/`#[on_clear]`"
             }
             Category::Command => "command lanes take `#[on_command]`",
+            Category::Demand => "demand lanes take `#[on_cue]`",
+            Category::DemandMap => "demand-map lanes take `#[keys]` and `#[on_cue_key]`",
         }
     }
 
@@ -41,11 +48,13 @@ impl Category {
             Category::Value => "value-lane",
             Category::Map => "map-lane",
             Category::Command => "command-lane",
+            Category::Demand => "demand-lane",
+            Category::DemandMap => "demand-map-lane",
         }
     }
 }
 
-pub(crate) const ALL: [Kind; 10] = [
+pub(crate) const ALL: [Kind; 13] = [
     Kind::Init,
     Kind::Start,
     Kind::Stop,
@@ -56,6 +65,9 @@ pub(crate) const ALL: [Kind; 10] = [
     Kind::Update,
     Kind::Remove,
     Kind::Clear,
+    Kind::Cue,
+    Kind::Keys,
+    Kind::CueKey,
 ];
 
 impl Kind {
@@ -75,6 +87,9 @@ impl Kind {
             Kind::Update => "on_update",
             Kind::Remove => "on_remove",
             Kind::Clear => "on_clear",
+            Kind::Cue => "on_cue",
+            Kind::Keys => "keys",
+            Kind::CueKey => "on_cue_key",
         }
     }
 
@@ -84,6 +99,8 @@ impl Kind {
             Kind::Event | Kind::Set => Some(Category::Value),
             Kind::Update | Kind::Remove | Kind::Clear => Some(Category::Map),
             Kind::Command => Some(Category::Command),
+            Kind::Cue => Some(Category::Demand),
+            Kind::Keys | Kind::CueKey => Some(Category::DemandMap),
             Kind::Init | Kind::Start | Kind::Stop | Kind::Timer => None,
         }
     }
@@ -92,7 +109,8 @@ impl Kind {
     pub(crate) fn params(self) -> &'static [Param] {
         use Param::*;
         match self {
-            Kind::Init | Kind::Start | Kind::Stop => &[],
+            Kind::Init | Kind::Start | Kind::Stop | Kind::Cue | Kind::Keys => &[],
+            Kind::CueKey => &[Owned("key: K")],
             Kind::Timer => &[Owned("id: u64")],
             Kind::Event | Kind::Command => &[Ref("value: &T")],
             Kind::Set => &[Ref("new_value: &T"), Owned("previous: Option<T>")],
@@ -119,9 +137,26 @@ impl Kind {
         ];
         params.extend(self.params().iter().map(|p| p.text().to_owned()));
         format!(
-            "fn {method}({}) -> impl EventHandler<{agent}> + '_",
-            params.join(", ")
+            "fn {method}({}) -> {}",
+            params.join(", "),
+            self.returns(agent)
         )
+    }
+
+    /// What the handler returns, for error messages.
+    pub(crate) fn returns(self, agent: &str) -> String {
+        match self {
+            Kind::Cue => format!("impl HandlerAction<{agent}, Completion = T> + '_"),
+            Kind::Keys => format!("impl HandlerAction<{agent}, Completion = HashSet<K>> + '_"),
+            Kind::CueKey => format!("impl HandlerAction<{agent}, Completion = Option<V>> + '_"),
+            _ => format!("impl EventHandler<{agent}> + '_"),
+        }
+    }
+
+    /// Whether the handler returns an event handler (rather than a handler that computes a
+    /// value for its lane).
+    pub(crate) fn returns_event_handler(self) -> bool {
+        !matches!(self, Kind::Cue | Kind::Keys | Kind::CueKey)
     }
 }
 

@@ -5,7 +5,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 
 use super::attr::parse_lanes;
-use super::check::{check_duplicates, check_signature};
+use super::check::{check_demand_maps, check_duplicates, check_signature};
 use super::kinds::{self, Category, Kind};
 use crate::errors::{did_you_mean, Errors};
 
@@ -84,6 +84,7 @@ pub(crate) fn collect_handlers(
         }
     }
     check_duplicates(&handlers, errors);
+    check_demand_maps(&handlers, agent, errors);
     handlers
 }
 

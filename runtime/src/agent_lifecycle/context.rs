@@ -9,7 +9,10 @@ use crate::event_handler::{
     ConstHandler, EventHandler, Fail, GetAgentUri, GetParameter, HandlerAction, Modification,
     OnceHandler, RepeatHandler, SideEffect, StepResult, Stop,
 };
-use crate::lanes::{CommandLikeItem, MapBacking, MapLikeItem, ValueLikeItem};
+use crate::lanes::{
+    CommandLikeItem, DemandLikeItem, DemandMapLikeItem, MapBacking, MapLikeItem, SupplyLikeItem,
+    ValueLikeItem,
+};
 
 /// Builds the event handlers of an agent of type `A`.
 ///
@@ -244,15 +247,26 @@ impl<A: 'static> HandlerContext<A> {
         })
     }
 
+    /// Completes with `f` applied to the whole map, without copying it.
+    pub fn with_map<L, F, U>(
+        &self,
+        item: Projection<A, L>,
+        f: F,
+    ) -> impl HandlerAction<A, Completion = U>
+    where
+        L: MapLikeItem,
+        F: FnOnce(&L::Map) -> U,
+    {
+        OnceHandler::new(move |_: &mut _, _, agent: &A| StepResult::done(item(agent).read_map(f)))
+    }
+
     /// Completes with a copy of the whole map.
     pub fn get_map<L>(&self, item: Projection<A, L>) -> impl HandlerAction<A, Completion = L::Map>
     where
         L: MapLikeItem,
         L::Map: Clone,
     {
-        OnceHandler::new(move |_: &mut _, _, agent: &A| {
-            StepResult::done(item(agent).read_map(L::Map::clone))
-        })
+        self.with_map(item, L::Map::clone)
     }
 
     /// Sets the entry for `key` to `f` of its current value: `Some` updates, `None` removes.
@@ -325,6 +339,49 @@ impl<A: 'static> HandlerContext<A> {
             let item = item(agent);
             item.command(value);
             StepResult::modified(Modification::of(item.id()), ())
+        })
+    }
+}
+
+/// Handlers for demand, demand-map and supply lanes.
+impl<A: 'static> HandlerContext<A> {
+    /// Cues the demand lane `item`: its `#[on_cue]` handler computes the value, which every
+    /// subscriber receives after the event (several cues in one event send the last value).
+    pub fn cue<L>(&self, item: Projection<A, L>) -> impl EventHandler<A>
+    where
+        L: DemandLikeItem,
+    {
+        OnceHandler::new(move |_: &mut _, _, agent: &A| {
+            let item = item(agent);
+            item.cue();
+            StepResult::modified(Modification::of(item.id()), ())
+        })
+    }
+
+    /// Cues `key` of the demand-map lane `item`: its `#[on_cue_key]` handler computes the
+    /// entry, which every subscriber receives after the event (an update, or a remove for
+    /// `None`).
+    pub fn cue_key<L>(&self, item: Projection<A, L>, key: L::Key) -> impl EventHandler<A>
+    where
+        L: DemandMapLikeItem,
+    {
+        OnceHandler::new(move |_: &mut _, _, agent: &A| {
+            let item = item(agent);
+            item.cue_key(key);
+            StepResult::modified(Modification::of(item.id()), ())
+        })
+    }
+
+    /// Supplies `value` to every subscriber of the supply lane `item` (after the event, in
+    /// order with the other values supplied).
+    pub fn supply<L>(&self, item: Projection<A, L>, value: L::Value) -> impl EventHandler<A>
+    where
+        L: SupplyLikeItem,
+    {
+        OnceHandler::new(move |_: &mut _, _, agent: &A| {
+            let item = item(agent);
+            item.supply(value);
+            StepResult::modified(Modification::no_trigger(item.id()), ())
         })
     }
 }

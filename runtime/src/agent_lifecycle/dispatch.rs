@@ -14,7 +14,8 @@ use crate::event_handler::{
     UnitHandler,
 };
 use crate::lanes::{
-    AgentItem, CommandLikeItem, MapBacking, MapLaneEvent, MapLikeItem, ValueLikeItem,
+    AgentItem, CommandLikeItem, DemandLikeItem, DemandMapLikeItem, MapBacking, MapLaneEvent,
+    MapLikeItem, ValueLikeItem,
 };
 
 /// The context parameter of a handler: a `HandlerContext` for the lifecycle's agent.
@@ -224,6 +225,183 @@ where
         Some(handler) => runner.run(handler),
         None => Ok(()),
     }
+}
+
+/// What an `#[on_cue]` handler returns: a handler that completes with the demand lane's value.
+#[diagnostic::on_unimplemented(
+    message = "an `#[on_cue]` handler for a `DemandLane<{T}>` completes with a `{T}`, but this one returns `{Self}`",
+    label = "expected `impl HandlerAction<{A}, Completion = {T}>` from the `#[on_cue]` handler of this lane",
+    note = "return the value with `context.value(..)`, or compute it from lanes with `context.get_value(..).map(..)`"
+)]
+pub trait Computes<A, T>: HandlerAction<A> {
+    /// What the handler completed with, as the lane's value.
+    fn into_value(completion: Self::Completion) -> T;
+}
+
+impl<A, H: HandlerAction<A>> Computes<A, H::Completion> for H {
+    fn into_value(completion: H::Completion) -> H::Completion {
+        completion
+    }
+}
+
+/// What a `#[keys]` handler returns: a handler that completes with the demand-map lane's keys.
+#[diagnostic::on_unimplemented(
+    message = "a `#[keys]` handler for a demand-map lane with keys `{K}` completes with a collection of `{K}`, but this one returns `{Self}`",
+    label = "expected `impl HandlerAction<{A}, Completion = HashSet<{K}>>` from the `#[keys]` handler of this lane",
+    note = "any collection of `{K}` will do (`HashSet`, `Vec`, `BTreeSet`, ...)"
+)]
+pub trait ComputesKeys<A, K>: HandlerAction<A> {
+    /// What the handler completed with, as keys.
+    fn into_keys(completion: Self::Completion) -> impl Iterator<Item = K>;
+}
+
+impl<A, H> ComputesKeys<A, <H::Completion as IntoIterator>::Item> for H
+where
+    H: HandlerAction<A>,
+    H::Completion: IntoIterator,
+{
+    fn into_keys(
+        completion: H::Completion,
+    ) -> impl Iterator<Item = <H::Completion as IntoIterator>::Item> {
+        completion.into_iter()
+    }
+}
+
+/// What an `#[on_cue_key]` handler completes with: the entry for the key, if there is one.
+#[diagnostic::on_unimplemented(
+    message = "an `#[on_cue_key]` handler completes with an `Option` of the lane's value type, but this one completes with `{Self}`",
+    label = "expected `Option<..>`",
+    note = "complete with `Some(value)` for an entry, `None` for no entry (subscribers see a remove)"
+)]
+pub trait EntryOf {
+    /// The value type.
+    type Value;
+
+    /// The entry.
+    fn into_entry(self) -> Option<Self::Value>;
+}
+
+impl<V> EntryOf for Option<V> {
+    type Value = V;
+
+    fn into_entry(self) -> Option<V> {
+        self
+    }
+}
+
+/// What an `#[on_cue_key]` handler returns: a handler that completes with the entry for the
+/// key, if there is one.
+#[diagnostic::on_unimplemented(
+    message = "an `#[on_cue_key]` handler for a demand-map lane with values `{V}` completes with an `Option<{V}>`, but this one returns `{Self}`",
+    label = "expected `impl HandlerAction<{A}, Completion = Option<{V}>>` from the `#[on_cue_key]` handler of this lane",
+    note = "complete with `Some(value)` for an entry, `None` for no entry (subscribers see a remove)"
+)]
+pub trait ComputesEntry<A, V>: HandlerAction<A> {
+    /// What the handler completed with, as an entry.
+    fn into_entry(completion: Self::Completion) -> Option<V>;
+}
+
+impl<A, H> ComputesEntry<A, <H::Completion as EntryOf>::Value> for H
+where
+    H: HandlerAction<A>,
+    H::Completion: EntryOf,
+{
+    fn into_entry(completion: H::Completion) -> Option<<H::Completion as EntryOf>::Value> {
+        completion.into_entry()
+    }
+}
+
+/// Runs `handler` and its triggered handlers to completion, then returns what it completed
+/// with (`None` if it stopped the agent first).
+fn compute<A, R, H>(runner: &mut R, handler: H) -> Result<Option<H::Completion>, EventHandlerError>
+where
+    R: HandlerRunner<A>,
+    H: HandlerAction<A>,
+{
+    let mut slot = None;
+    runner.run(Capture {
+        handler,
+        slot: &mut slot,
+    })?;
+    Ok(slot)
+}
+
+/// A handler that keeps what `handler` completes with in `slot`.
+struct Capture<'s, H, T> {
+    handler: H,
+    slot: &'s mut Option<T>,
+}
+
+impl<A, H: HandlerAction<A>> HandlerAction<A> for Capture<'_, H, H::Completion> {
+    type Completion = ();
+
+    fn step(
+        &mut self,
+        action_context: &mut ActionContext<A>,
+        meta: AgentMetadata,
+        agent: &A,
+    ) -> StepResult<()> {
+        match self.handler.step(action_context, meta, agent) {
+            StepResult::Continue { modified } => StepResult::Continue { modified },
+            StepResult::Fail(error) => StepResult::Fail(error),
+            StepResult::Complete { modified, result } => {
+                *self.slot = Some(result);
+                StepResult::Complete {
+                    modified,
+                    result: (),
+                }
+            }
+        }
+    }
+}
+
+/// Runs the `on_cue` handler of a demand lane (cued, or asked for a sync) and hands the value
+/// to the lane.
+pub fn demand_event<A, L, R, H>(
+    item: &L,
+    runner: &mut R,
+    on_cue: impl FnOnce() -> H,
+) -> Result<(), EventHandlerError>
+where
+    L: DemandLikeItem,
+    R: HandlerRunner<A>,
+    H: Computes<A, L::Value>,
+{
+    if let Some(value) = compute(runner, on_cue())? {
+        item.deliver(H::into_value(value));
+    }
+    Ok(())
+}
+
+/// Runs the `on_cue_key` handler of a demand-map lane for each cued key, and, if links wait
+/// for a sync, the `keys` handler and `on_cue_key` for each key it lists.
+pub fn demand_map_event<A, L, R, HK, HV>(
+    item: &L,
+    runner: &mut R,
+    keys: impl FnOnce() -> HK,
+    mut on_cue_key: impl FnMut(L::Key) -> HV,
+) -> Result<(), EventHandlerError>
+where
+    L: DemandMapLikeItem,
+    R: HandlerRunner<A>,
+    HK: ComputesKeys<A, L::Key>,
+    HV: ComputesEntry<A, L::Value>,
+{
+    for key in item.take_cued() {
+        if let Some(value) = compute(runner, on_cue_key(key.clone()))? {
+            item.deliver(key, HV::into_entry(value));
+        }
+    }
+    if item.is_syncing() {
+        let listed = compute(runner, keys())?.map(HK::into_keys);
+        for key in listed.into_iter().flatten() {
+            if let Some(value) = compute(runner, on_cue_key(key.clone()))? {
+                item.deliver_sync(&key, HV::into_entry(value).as_ref());
+            }
+        }
+        item.finish_sync();
+    }
+    Ok(())
 }
 
 /// Does nothing: the generated code passes it for map events the lifecycle does not handle.

@@ -20,9 +20,9 @@ use crate::environment::{send_command, Environment, Request};
 use crate::event_handler::{
     AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
 };
-use crate::lanes::{CommandPayload, UnlinkReason};
+use crate::lanes::{CommandPayload, ModificationSink, UnlinkReason};
 use crate::store::{Change, Store};
-use crate::vocabulary::OutgoingCommand;
+use crate::vocabulary::{Modification, OutgoingCommand};
 
 /// A handler failure, as logged and reported: which agent, which lane, what went wrong.
 #[derive(Debug)]
@@ -127,6 +127,10 @@ where
 
     pub(crate) fn agent(&self) -> &A {
         &self.agent
+    }
+
+    pub(crate) fn lifecycle(&self) -> &L {
+        &self.lifecycle
     }
 
     pub(crate) fn config(&self) -> &AgentConfig {
@@ -234,11 +238,20 @@ where
                 }
             },
             Request::Link { lane, subscriber } => {
-                match A::lane_id(&lane).and_then(|id| self.agent.item(id)) {
-                    Some(item) => item.link(subscriber),
-                    None => subscriber.refuse(UnlinkReason::LaneNotFound),
+                let Some((id, item)) =
+                    A::lane_id(&lane).and_then(|id| Some((id, self.agent.item(id)?)))
+                else {
+                    subscriber.refuse(UnlinkReason::LaneNotFound);
+                    return Ok(());
+                };
+                item.link(subscriber);
+                if !item.awaits_cue() {
+                    return Ok(());
                 }
-                Ok(())
+                // A demand lane's sync is computed by its lifecycle, as for a cue.
+                self.execute(Source::Lane(id), true, |_, runner| {
+                    runner.modified(Modification::of(id))
+                })
             }
             Request::Unlink { lane, link } => {
                 if let Some(item) = A::lane_id(&lane).and_then(|id| self.agent.item(id)) {

@@ -33,6 +33,7 @@
 mod raw;
 mod views;
 
+pub(crate) use raw::RawSink;
 pub use raw::{RawEvent, RawLink};
 pub use views::{ClientEventDownlink, ClientMapDownlink, ClientValueDownlink};
 

@@ -26,8 +26,23 @@ pub enum RawEvent {
 }
 
 /// Forwards a link's events to a channel.
-struct RawSink {
+pub(crate) struct RawSink {
     events: mpsc::UnboundedSender<RawEvent>,
+}
+
+impl RawSink {
+    /// A subscriber to any lane whose events arrive on the returned channel.
+    pub(crate) fn subscriber(sync: bool) -> (LinkSubscriber, mpsc::UnboundedReceiver<RawEvent>) {
+        let (tx, events) = mpsc::unbounded_channel();
+        let sink = Arc::new(RawSink { events: tx });
+        let subscriber = LinkSubscriber::Untyped {
+            id: next_link_id(),
+            value: sink.clone(),
+            map: sink,
+            sync,
+        };
+        (subscriber, events)
+    }
 }
 
 impl LinkSink for RawSink {
@@ -90,15 +105,8 @@ impl RawLink {
         lane: &str,
         sync: bool,
     ) -> Self {
-        let (tx, events) = mpsc::unbounded_channel();
-        let sink = Arc::new(RawSink { events: tx });
-        let id = next_link_id();
-        let subscriber = LinkSubscriber::Untyped {
-            id,
-            value: sink.clone(),
-            map: sink,
-            sync,
-        };
+        let (subscriber, events) = RawSink::subscriber(sync);
+        let id = subscriber.id();
         environment.remote.link(host, node, lane, subscriber);
         RawLink {
             events,

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::lanes::{
     Encoded, ItemKind, Latest, LatestSink, LinkSink, MapSink, ReconMapSink, ReconValueSink,
-    UnlinkReason, ValueSink,
+    UnlinkReason, ValueSink, SUPPLY_QUEUE_BOUND,
 };
 use crate::lock::lock;
 use crate::recon::from_value_ref;
@@ -263,11 +263,14 @@ impl<T: DeserializeOwned + Send + 'static> ReconValueSink for Slot<ValuePending<
     }
 }
 
-/// What an event downlink has not handled yet: every event, up to a bound.
+/// What an event downlink has not handled yet: every event, up to a bound (past it, the
+/// oldest are dropped; for a supply lane, which drops none, the link ends).
 pub(crate) struct EventPending<T> {
     pub(crate) link: LinkEvents,
     pub(crate) events: VecDeque<T>,
     pub(crate) lost: u64,
+    /// Linked to a supply lane.
+    strict: bool,
 }
 
 impl<T> Default for EventPending<T> {
@@ -276,6 +279,7 @@ impl<T> Default for EventPending<T> {
             link: LinkEvents::default(),
             events: VecDeque::new(),
             lost: 0,
+            strict: false,
         }
     }
 }
@@ -284,11 +288,31 @@ impl<T: Send + 'static> Pending for EventPending<T> {
     fn link_events(&mut self) -> &mut LinkEvents {
         &mut self.link
     }
+
+    fn take(&mut self) -> Self {
+        let strict = self.strict;
+        let taken = std::mem::take(self);
+        self.strict = strict;
+        taken
+    }
+
+    fn lane_kind(&mut self, kind: ItemKind) {
+        self.strict = kind == ItemKind::SupplyLane;
+    }
 }
 
 impl<T: Send + 'static> ValueSink<T> for Slot<EventPending<T>> {
     fn event(&self, value: T) {
         self.update(|p| {
+            if p.link.unlinked.is_some() {
+                return;
+            }
+            if p.strict && p.events.len() >= SUPPLY_QUEUE_BOUND {
+                p.link.unlinked = Some(UnlinkReason::Overflow {
+                    bound: SUPPLY_QUEUE_BOUND,
+                });
+                return;
+            }
             if p.events.len() >= EVENT_QUEUE_BOUND {
                 p.events.pop_front();
                 p.lost += 1;
@@ -375,5 +399,47 @@ where
 
     fn clear(&self) {
         MapSink::clear(self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_slot(kind: ItemKind) -> Slot<EventPending<u32>> {
+        let (ready, _) = mpsc::unbounded_channel();
+        let slot = Slot::new(Notifier::new(1, ready));
+        slot.lane_kind(kind);
+        slot
+    }
+
+    #[test]
+    fn an_event_downlink_that_falls_behind_a_supply_lane_is_unlinked() {
+        let slot = event_slot(ItemKind::SupplyLane);
+        let bound = u32::try_from(SUPPLY_QUEUE_BOUND).unwrap();
+        for n in 0..bound + 3 {
+            slot.event(n);
+        }
+        let pending = slot.take();
+        assert_eq!(pending.events.len(), SUPPLY_QUEUE_BOUND);
+        assert_eq!((pending.events[0], pending.lost), (0, 0));
+        assert_eq!(
+            pending.link.unlinked,
+            Some(UnlinkReason::Overflow {
+                bound: SUPPLY_QUEUE_BOUND
+            })
+        );
+    }
+
+    #[test]
+    fn an_event_downlink_that_falls_behind_a_command_lane_drops_the_oldest() {
+        let slot = event_slot(ItemKind::CommandLane);
+        let bound = u32::try_from(EVENT_QUEUE_BOUND).unwrap();
+        for n in 0..bound + 3 {
+            slot.event(n);
+        }
+        let pending = slot.take();
+        assert_eq!((pending.events[0], pending.lost), (3, 3));
+        assert!(pending.link.unlinked.is_none());
     }
 }

@@ -9,7 +9,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::item::apply_payload;
-use super::link::{Parts, ValueLink};
 use super::{
     AgentItem, CommandPayload, CommandTarget, Item, ItemKind, LinkSubscriber, ModificationSink,
     Outlets, SharedEncoding, ValueOutlet,
@@ -145,18 +144,9 @@ where
             return;
         }
         let mut commands = self.commands.borrow_mut();
-        let mut encodings = self.encodings.borrow_mut();
-        encodings.resize_with(commands.len(), SharedEncoding::default);
-        self.outlets.publish(|outlet| {
-            for (command, shared) in commands.iter().zip(encodings.iter_mut()) {
-                if outlet.publish_shared(command, shared) == super::OutletStatus::Closed {
-                    return super::OutletStatus::Closed;
-                }
-            }
-            super::OutletStatus::Open
-        });
+        self.outlets
+            .publish_each(commands.iter(), &mut self.encodings.borrow_mut());
         commands.clear();
-        encodings.clear();
     }
 
     fn has_subscribers(&self) -> bool {
@@ -164,23 +154,8 @@ where
     }
 
     fn link(&self, subscriber: LinkSubscriber) {
-        let Some(Parts {
-            id,
-            typed,
-            recon,
-            sync,
-        }) = subscriber.into_value("command lane")
-        else {
-            return;
-        };
-        recon.lane_kind(ItemKind::CommandLane);
-        let link = ValueLink::new(typed, recon, None);
-        link.linked();
-        if sync {
-            // A command lane has no state: the sync is complete at once.
-            link.synced();
-        }
-        self.outlets.add_link(id, Box::new(link));
+        self.outlets
+            .link_stream(subscriber, "command lane", ItemKind::CommandLane);
     }
 
     fn unlink(&self, id: u64) -> bool {

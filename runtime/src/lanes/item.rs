@@ -56,6 +56,12 @@ pub trait AgentItem: Send {
     /// change. A subscriber of the wrong kind is refused.
     fn link(&self, subscriber: LinkSubscriber);
 
+    /// Whether links wait for a sync that the item's lifecycle handlers compute (demand
+    /// lanes): the agent then runs them, as for a change of the item.
+    fn awaits_cue(&self) -> bool {
+        false
+    }
+
     /// Closes the link `id` (the subscriber asked); `false` if there is no such link.
     fn unlink(&self, id: u64) -> bool {
         let _ = id;

@@ -33,6 +33,14 @@ pub enum MapEvent<'a, K, V> {
     Clear,
 }
 
+impl<K, V> Clone for MapEvent<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K, V> Copy for MapEvent<'_, K, V> {}
+
 impl<K: Clone, V: Clone> MapEvent<'_, K, V> {
     /// The operation as an owned [`MapMessage`].
     pub fn to_message(&self) -> MapMessage<K, V> {

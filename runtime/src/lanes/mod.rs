@@ -9,20 +9,28 @@
 //! | [`ValueLane<T>`] | one `T` | `on_event(&T)`, then `on_set(&T, Option<T>)` | the latest value after each event (coalesced) |
 //! | [`MapLane<K, V>`] | a map (`HashMap`, or `BTreeMap` for [`OrderedMapLane`]) | `on_update`, `on_remove`, `on_clear` | the latest operation per key |
 //! | [`CommandLane<T>`] | none | `on_command(&T)` | every command, up to a bound |
+//! | [`DemandLane<T>`] | none: computed by `on_cue` when cued | `on_cue` | each computed value; a sync computes one for the subscriber |
+//! | [`DemandMapLane<K, V>`] | none: computed by `on_cue_key` per cued key | `keys`, `on_cue_key(K)` | each computed entry; a sync computes every key `keys` lists |
+//! | [`SupplyLane<T>`] | none | none | every supplied value, in order; a subscriber that falls [`SUPPLY_QUEUE_BOUND`] behind is unlinked |
 //!
 //! Value types are serde types: `Serialize + DeserializeOwned + Send + 'static`; `Clone` is only
 //! needed by operations that copy a value out (such as `HandlerContext::get_value`).
 
 mod command;
+mod demand;
+mod demand_map;
 mod item;
 mod link;
 mod map;
 mod outlet;
+mod supply;
 mod value;
 
 pub use crate::vocabulary::{CommandPayload, ItemKind, ItemSpec, TypedCommand, UnlinkReason};
 pub use crate::warp::MapMessage;
 pub use command::{CommandLane, CommandLikeItem};
+pub use demand::{DemandLane, DemandLikeItem};
+pub use demand_map::{DemandMapLane, DemandMapLikeItem};
 pub(crate) use item::persistent_cell;
 pub use item::{AgentItem, CommandTarget, Item, ModificationSink};
 /// How subscribers attach to lanes: the runtime's own business (downlinks, uplinks, remote
@@ -35,6 +43,7 @@ pub(crate) use map::MapCell;
 pub use map::{MapBacking, MapEvent, MapLane, MapLaneEvent, MapLikeItem, OrderedMapLane};
 pub(crate) use outlet::Outlets;
 pub use outlet::{MapOutlet, OutletStatus, ValueOutlet};
+pub use supply::{SupplyLane, SupplyLikeItem, SUPPLY_QUEUE_BOUND};
 pub(crate) use value::ValueCell;
 pub use value::{ValueLane, ValueLikeItem};
 

@@ -110,3 +110,54 @@ impl<O: ?Sized> Outlets<O> {
             .retain_mut(|(_, outlet)| send(outlet) == OutletStatus::Open);
     }
 }
+
+impl<T> Outlets<dyn ValueOutlet<T>> {
+    /// Links a subscriber to a lane without state (command and supply lanes, a `name` of
+    /// kind `kind`): a sync is complete at once.
+    pub(crate) fn link_stream(
+        &self,
+        subscriber: super::LinkSubscriber,
+        name: &'static str,
+        kind: super::ItemKind,
+    ) where
+        T: Clone + serde::Serialize + Send + 'static,
+    {
+        let Some(super::link::Parts {
+            id,
+            typed,
+            recon,
+            sync,
+        }) = subscriber.into_value(name)
+        else {
+            return;
+        };
+        recon.lane_kind(kind);
+        let link = super::link::ValueLink::new(typed, recon, None);
+        link.linked();
+        if sync {
+            link.synced();
+        }
+        self.add_link(id, Box::new(link));
+    }
+
+    /// Hands each of `values`, in order, to every outlet; `encodings` (reused storage) holds
+    /// each value's Recon form, converted once for all outlets.
+    pub(crate) fn publish_each<'a>(
+        &self,
+        values: impl ExactSizeIterator<Item = &'a T> + Clone,
+        encodings: &mut Vec<SharedEncoding>,
+    ) where
+        T: 'a,
+    {
+        encodings.resize_with(values.len(), SharedEncoding::default);
+        self.publish(|outlet| {
+            for (value, shared) in values.clone().zip(encodings.iter_mut()) {
+                if outlet.publish_shared(value, shared) == OutletStatus::Closed {
+                    return OutletStatus::Closed;
+                }
+            }
+            OutletStatus::Open
+        });
+        encodings.clear();
+    }
+}

@@ -64,9 +64,11 @@ use futures::{FutureExt, StreamExt};
 
 use crate::agent_lifecycle::{AgentLifecycle, HandlerContext};
 use crate::agent_model::{AgentCore, AgentLaneModel, HandlerFailure, Hosting};
+use crate::client::{RawEvent, RawSink};
 use crate::config::AgentConfig;
+use crate::environment::Request;
 use crate::event_handler::EventHandler;
-use crate::lanes::{CommandPayload, CommandTarget, MapLikeItem, ValueLikeItem};
+use crate::lanes::{AgentItem, CommandPayload, CommandTarget, MapLikeItem, ValueLikeItem};
 use crate::store::Store;
 
 /// Runs one agent instance under the test's control (see the [module docs](self)).
@@ -193,6 +195,49 @@ where
         recording
     }
 
+    /// Links to `lane` as a remote subscriber that asks for a sync, and returns what it
+    /// receives up to `synced`: a value or map lane's state, what a demand lane's `on_cue`
+    /// (or a demand-map lane's `keys` and `on_cue_key`) computes for it, nothing for a
+    /// supply or command lane. The link is closed afterwards.
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] if a handler that computes the sync fails.
+    ///
+    /// # Panics
+    /// If the lane sends something that is not one of its events, or unlinks the subscriber.
+    pub fn sync<I>(
+        &mut self,
+        lane: fn(&A) -> &I,
+    ) -> Result<Vec<I::Event>, HandlerFailure>
+    where
+        I: Recordable + AgentItem,
+    {
+        let id = lane(self.core.agent()).id();
+        let name = A::item_spec(id).map_or("", |spec| spec.name).to_owned();
+        let (subscriber, mut events) = RawSink::subscriber(true);
+        let link = subscriber.id();
+        let result = self.core.request(Request::Link {
+            lane: name.clone(),
+            subscriber,
+        });
+        self.settle();
+        result?;
+        let mut synced = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            match event {
+                RawEvent::Linked => {}
+                RawEvent::Event(value) => synced.push(
+                    I::decode(&value)
+                        .unwrap_or_else(|err| panic!("lane `{name}` synced `{value}`: {err}")),
+                ),
+                RawEvent::Synced => break,
+                RawEvent::Unlinked(reason) => panic!("lane `{name}` unlinked the sync: {reason}"),
+            }
+        }
+        let _ = self.core.request(Request::Unlink { lane: name, link });
+        Ok(synced)
+    }
+
     /// Runs `on_init`, then `on_start`.
     ///
     /// # Errors
@@ -260,6 +305,11 @@ where
         I: ValueLikeItem,
     {
         self.run(HandlerContext::default().set_value(lane, value))
+    }
+
+    /// The lifecycle (to read state it keeps, such as counters in a test).
+    pub fn lifecycle(&self) -> &L {
+        self.core.lifecycle()
     }
 
     /// The agent (to read any lane directly).

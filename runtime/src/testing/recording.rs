@@ -7,9 +7,12 @@ use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::lanes::{
-    CommandLane, MapBacking, MapEvent, MapLane, MapMessage, OutletStatus, ValueLane,
+    CommandLane, DemandLane, DemandMapLane, MapBacking, MapEvent, MapLane, MapMessage,
+    OutletStatus, SupplyLane, ValueLane,
 };
 use crate::lock::lock;
+use crate::recon::{from_value_ref, Value};
+use crate::warp::map_message_from_value;
 
 /// The events a lane published, collected for a test (see `AgentHarness::record`).
 pub struct Recording<E> {
@@ -65,51 +68,71 @@ pub trait Recordable {
 
     /// Subscribes `recording` to the lane.
     fn record_into(&self, recording: Recording<Self::Event>);
+
+    /// An event in its Recon form (as a remote subscriber receives it), as recorded.
+    ///
+    /// # Errors
+    /// Why the value is not an event of this lane.
+    fn decode(value: &Value) -> Result<Self::Event, String>;
 }
 
-/// Records each value published.
-impl<T> Recordable for ValueLane<T>
-where
-    T: Clone + Serialize + DeserializeOwned + Send + 'static,
-{
-    type Event = T;
+/// Lanes whose subscribers receive values of type `T`: each value published is recorded.
+macro_rules! record_values {
+    ($($lane:ident: $what:literal),* $(,)?) => {$(
+        #[doc = concat!("Records each ", $what, " published.")]
+        impl<T> Recordable for $lane<T>
+        where
+            T: Clone + Serialize + DeserializeOwned + Send + 'static,
+        {
+            type Event = T;
 
-    fn record_into(&self, recording: Recording<T>) {
-        self.subscribe(move |value: &T| {
-            recording.push(value.clone());
-            OutletStatus::Open
-        });
-    }
+            fn record_into(&self, recording: Recording<T>) {
+                self.subscribe(move |value: &T| {
+                    recording.push(value.clone());
+                    OutletStatus::Open
+                });
+            }
+
+            fn decode(value: &Value) -> Result<T, String> {
+                from_value_ref(value).map_err(|err| err.to_string())
+            }
+        }
+    )*};
 }
 
-/// Records each command published.
-impl<T> Recordable for CommandLane<T>
-where
-    T: Clone + Serialize + DeserializeOwned + Send + 'static,
-{
-    type Event = T;
+record_values!(
+    ValueLane: "value",
+    CommandLane: "command",
+    DemandLane: "computed value",
+    SupplyLane: "supplied value",
+);
 
-    fn record_into(&self, recording: Recording<T>) {
-        self.subscribe(move |value: &T| {
-            recording.push(value.clone());
-            OutletStatus::Open
-        });
-    }
+/// Records each map operation published, as a `MapMessage`.
+macro_rules! record_map_operations {
+    ($(impl[$($generics:tt)*] $lane:ty where [$($bounds:tt)*];)*) => {$(
+        impl<K, V, $($generics)*> Recordable for $lane
+        where
+            K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
+            V: Clone + Serialize + DeserializeOwned + Send + 'static,
+            $($bounds)*
+        {
+            type Event = MapMessage<K, V>;
+
+            fn record_into(&self, recording: Recording<MapMessage<K, V>>) {
+                self.subscribe(move |event: MapEvent<'_, K, V>| {
+                    recording.push(event.to_message());
+                    OutletStatus::Open
+                });
+            }
+
+            fn decode(value: &Value) -> Result<MapMessage<K, V>, String> {
+                map_message_from_value(value).map_err(|err| err.to_string())
+            }
+        }
+    )*};
 }
 
-/// Records each coalesced operation published, as a `MapMessage`.
-impl<K, V, M> Recordable for MapLane<K, V, M>
-where
-    K: Eq + Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
-    V: Clone + Serialize + DeserializeOwned + Send + 'static,
-    M: MapBacking<K, V>,
-{
-    type Event = MapMessage<K, V>;
-
-    fn record_into(&self, recording: Recording<MapMessage<K, V>>) {
-        self.subscribe(move |event: MapEvent<'_, K, V>| {
-            recording.push(event.to_message());
-            OutletStatus::Open
-        });
-    }
+record_map_operations! {
+    impl[M] MapLane<K, V, M> where [K: Ord, M: MapBacking<K, V>];
+    impl[] DemandMapLane<K, V> where [];
 }

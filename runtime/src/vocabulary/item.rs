@@ -9,6 +9,12 @@ pub enum ItemKind {
     MapLane,
     /// A [`CommandLane`](crate::lanes::CommandLane).
     CommandLane,
+    /// A [`DemandLane`](crate::lanes::DemandLane).
+    DemandLane,
+    /// A [`DemandMapLane`](crate::lanes::DemandMapLane).
+    DemandMapLane,
+    /// A [`SupplyLane`](crate::lanes::SupplyLane).
+    SupplyLane,
     /// A [`ValueStore`](crate::stores::ValueStore).
     ValueStore,
     /// A [`MapStore`](crate::stores::MapStore).
@@ -23,7 +29,10 @@ impl ItemKind {
 
     /// Whether items of this kind hold state that can be persisted.
     pub const fn is_stateful(self) -> bool {
-        !matches!(self, ItemKind::CommandLane)
+        matches!(
+            self,
+            ItemKind::ValueLane | ItemKind::MapLane | ItemKind::ValueStore | ItemKind::MapStore
+        )
     }
 }
 

@@ -26,6 +26,12 @@ pub enum UnlinkReason {
     BadValue(String),
     /// The host could not be reached.
     Unreachable(String),
+    /// The subscriber fell too far behind a lane that must not drop its events (a supply
+    /// lane): it had `bound` events waiting.
+    Overflow {
+        /// How many events a subscriber may have waiting.
+        bound: usize,
+    },
 }
 
 impl UnlinkReason {
@@ -36,6 +42,7 @@ impl UnlinkReason {
             UnlinkReason::KindMismatch { .. }
                 | UnlinkReason::BadValue(_)
                 | UnlinkReason::Unreachable(_)
+                | UnlinkReason::Overflow { .. }
         )
     }
 }
@@ -52,6 +59,10 @@ impl fmt::Display for UnlinkReason {
             }
             UnlinkReason::BadValue(reason) => write!(f, "bad value from the lane: {reason}"),
             UnlinkReason::Unreachable(reason) => write!(f, "unreachable: {reason}"),
+            UnlinkReason::Overflow { bound } => write!(
+                f,
+                "the subscriber fell behind: {bound} events were waiting for it, and this lane drops none"
+            ),
         }
     }
 }

@@ -12,14 +12,17 @@
 //! | `sink.rs` | what subscribers hear (typed, latest-value, or Recon sinks) |
 //! | `subscriber.rs` | link requests ([`LinkSubscriber`]) |
 //! | `attached.rs` | a subscriber as its lane keeps it |
+//! | `syncing.rs` | links waiting for a sync their lane computes (demand lanes) |
 
 mod attached;
 mod encoding;
 mod sink;
 mod subscriber;
+mod syncing;
 
 pub(crate) use attached::{MapLink, ValueLink};
 pub use encoding::{Encoded, SharedEncoding};
 pub use sink::{Latest, LatestSink, LinkSink, MapSink, ReconMapSink, ReconValueSink, ValueSink};
 pub(crate) use subscriber::Parts;
 pub use subscriber::{next_link_id, LinkSubscriber};
+pub(crate) use syncing::Syncing;

@@ -1,0 +1,22 @@
+use tidal::prelude::*;
+
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Shop {
+    stock: MapLane<String, u32>,
+    total: DemandLane<u32>,
+    labels: DemandMapLane<String, String>,
+    sales: SupplyLane<u32>,
+}
+
+pub struct ShopLifecycle;
+
+#[lifecycle(Shop)]
+impl ShopLifecycle {
+    #[on_cue_key(labels)]
+    fn label(&self, context: HandlerContext<Shop>, key: String) -> impl HandlerAction<Shop, Completion = Option<String>> {
+        context.value(Some(key))
+    }
+}
+
+fn main() {}
