@@ -79,7 +79,9 @@ extern crate self as tidal;
 /// # }
 /// ```
 pub mod prelude {
-    pub use crate::agent::agent_lifecycle::HandlerContext;
+    pub use crate::agent::agent_lifecycle::{
+        HandlerContext, JoinValueContext, JoinValueLaneLifecycle, LinkClosedResponse,
+    };
     pub use crate::agent::agent_model::downlink::hosted::{
         EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle,
     };
@@ -87,7 +89,7 @@ pub mod prelude {
     pub use crate::agent::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
     pub use crate::agent::event_handler::{EventHandler, HandlerAction, HandlerActionExt};
     pub use crate::agent::lanes::{
-        CommandLane, DemandLane, DemandMapLane, MapLane, SupplyLane, ValueLane,
+        CommandLane, DemandLane, DemandMapLane, JoinValueLane, MapLane, SupplyLane, ValueLane,
     };
     pub use crate::agent::state::{History, State};
     pub use crate::agent::stores::{MapStore, ValueStore};
@@ -100,9 +102,17 @@ pub mod prelude {
 pub mod agent {
     pub use tidal_macros::{lifecycle, projections, AgentLaneModel};
     pub use tidal_runtime::agent_model::AgentLaneModel;
-    pub use tidal_runtime::{
-        agent_lifecycle, agent_model, config, event_handler, lanes, state, stores,
-    };
+    pub use tidal_runtime::{agent_lifecycle, agent_model, config, event_handler, state, stores};
+
+    /// Lanes: the typed, observable state of an agent (see the runtime's `lanes` module); the
+    /// join lanes, whose entries come from downlinks, are defined with the lifecycles that
+    /// feed them.
+    pub mod lanes {
+        pub use tidal_runtime::agent_lifecycle::{
+            JoinLinkEvent, JoinValueLane, JoinValueLikeItem, LinkAddress, LinkClosedResponse,
+        };
+        pub use tidal_runtime::lanes::*;
+    }
 }
 
 pub use tidal_runtime::{client, recon, testing};

@@ -184,3 +184,94 @@ fn a_supply_lane_sends_every_value_in_order_and_syncs_empty() {
     );
     assert_eq!(agent.sync(Stock::RESTOCKS).unwrap(), []);
 }
+
+/// A building joining the lights of its rooms, for the kit's join-link events.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Building {
+    lights: JoinValueLane<String, bool>,
+}
+
+#[derive(Default)]
+pub struct BuildingLifecycle {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[lifecycle(Building, no_clone)]
+impl BuildingLifecycle {
+    #[join_value_lifecycle(lights)]
+    fn links(
+        &self,
+        context: JoinValueContext<Building, String, bool>,
+    ) -> impl JoinValueLaneLifecycle<String, bool, Building> {
+        let (linked, synced) = (self.seen.clone(), self.seen.clone());
+        context
+            .builder()
+            .on_linked(move |context, room, remote| {
+                let line = format!("linked {room} to {}", remote.node);
+                let seen = linked.clone();
+                context.effect(move || seen.lock().unwrap().push(line))
+            })
+            .on_synced(move |context, room, _, on| {
+                let line = format!("synced {room} {on:?}");
+                let seen = synced.clone();
+                context.effect(move || seen.lock().unwrap().push(line))
+            })
+            .on_unlinked(|context, _, _| context.value(LinkClosedResponse::Delete))
+            .done()
+    }
+}
+
+#[test]
+fn join_link_events_injected_without_a_network_feed_the_lane_and_run_its_lifecycle() {
+    use tidal::agent::lanes::JoinLinkEvent;
+
+    let mut agent = AgentHarness::new(Building::default(), BuildingLifecycle::default());
+    let lights = agent.record(Building::LIGHTS);
+    agent.start().unwrap();
+    agent
+        .run_with(|context| {
+            context.add_downlink(
+                Building::LIGHTS,
+                "hall".to_owned(),
+                None,
+                "/room/hall",
+                "on",
+            )
+        })
+        .unwrap();
+    let hall = || "hall".to_owned();
+    agent
+        .join_value_event(Building::LIGHTS, hall(), JoinLinkEvent::Linked)
+        .unwrap();
+    agent
+        .join_value_event(Building::LIGHTS, hall(), JoinLinkEvent::Value(true))
+        .unwrap();
+    agent
+        .join_value_event(Building::LIGHTS, hall(), JoinLinkEvent::Synced)
+        .unwrap();
+    assert_eq!(
+        *agent.lifecycle().seen.lock().unwrap(),
+        ["linked hall to /room/hall", "synced hall Some(true)"]
+    );
+    assert_eq!(agent.sync(Building::LIGHTS).unwrap().len(), 1);
+    // `Delete` on unlink removes the entry and the link; later events of the key do nothing.
+    agent
+        .join_value_event(Building::LIGHTS, hall(), JoinLinkEvent::Unlinked)
+        .unwrap();
+    agent
+        .join_value_event(Building::LIGHTS, hall(), JoinLinkEvent::Value(false))
+        .unwrap();
+    assert!(agent.map(Building::LIGHTS).is_empty());
+    assert!(agent.agent().lights.links().is_empty());
+    assert_eq!(
+        lights.take(),
+        [
+            MapMessage::Update {
+                key: hall(),
+                value: true
+            },
+            MapMessage::Remove { key: hall() },
+        ]
+    );
+}

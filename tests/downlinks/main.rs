@@ -1,6 +1,7 @@
 //! Downlinks between agents of one server: value, map and event downlinks, their handles,
 //! their configuration, bad targets, and many agents at once.
 
+mod join;
 mod local;
 mod many;
 mod remote;

@@ -6,7 +6,9 @@ The server must serve agents at `/unit/:id` with a value lane `value: i32` (defa
 lane `map: String -> i32` and a command lane `add: i32` whose command n sets `value` to n and
 `map` key `k<n>` to n (`shared/reference/warp.md`, section 2.3). For the lane-kind checks it
 also has a demand lane `tenfold: i32` (`value` times ten, cued by `add`) and a demand-map lane
-`doubled: String -> i32` (the entries of `map`, doubled, keyed as `map`; `add` cues its key). Each check uses its own node
+`doubled: String -> i32` (the entries of `map`, doubled, keyed as `map`; `add` cues its key),
+and a join value lane `joined: String -> i32` whose command lane `join` takes a name and joins
+`/unit/<name>`'s `value` lane as the entry `<name>`. Each check uses its own node
 (`/unit/py0`, `/unit/py1`, ...) so that one check's state cannot leak into another's, and, except
 where sharing a connection is the point, its own `SwimClient` (so its own WebSocket: one broken
 connection fails one check, not all that follow).
@@ -570,6 +572,34 @@ def check_demand_map_lane_as_map_downlink(c):
     with_client(writer)
 
 
+def check_join_value_lane_as_map_downlink(c):
+    """A map downlink to a join value lane: each joined value lane's value is an entry, updated
+    as that lane changes."""
+    node = "/unit/py11" + SUFFIX
+    joined = "py12" + SUFFIX
+
+    def body(client):
+        updates = Recorder("did_update")
+        m = map_downlink(client, node, "joined")
+        m.did_update(updates)
+        m.open()
+        client.command(HOST, "/unit/" + joined, "add", 3)
+        client.command(HOST, node, "join", joined)
+        c.wait(
+            updates.expect(lambda key, new, old: key == joined and new == 3),
+            f"did_update({joined}, 3, _) after join",
+            updates,
+        )
+        client.command(HOST, "/unit/" + joined, "add", 4)
+        c.wait(
+            updates.expect(lambda key, new, old: key == joined and new == 4),
+            f"did_update({joined}, 4, _) after add 4 on the joined unit",
+            updates,
+        )
+
+    with_client(body)
+
+
 CHECKS = [
     ("handshake", check_handshake),
     ("handshake_warp0", check_handshake_warp0),
@@ -582,6 +612,7 @@ CHECKS = [
     ("event_downlink", check_event_downlink),
     ("demand_lane_as_value_downlink", check_demand_lane_as_value_downlink),
     ("demand_map_lane_as_map_downlink", check_demand_map_lane_as_map_downlink),
+    ("join_value_lane_as_map_downlink", check_join_value_lane_as_map_downlink),
     ("missing_node", check_missing_node),
     ("missing_lane", check_missing_lane),
 ]

@@ -1,4 +1,4 @@
-//! Demand, demand-map and supply lanes on the wire: what a WARP client sees when it links,
+//! Demand, demand-map, supply and join value lanes on the wire: what a WARP client sees when it links,
 //! syncs and watches them, and what happens to commands sent to them.
 
 use super::{serve, Client};
@@ -113,6 +113,66 @@ async fn commands_to_demand_and_supply_lanes_are_dropped_and_the_connection_goes
             r#"@event(node:"/unit/c",lane:tenfold) 0"#,
             r#"@synced(node:"/unit/c",lane:tenfold)"#,
         ])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_join_value_lane_looks_like_a_map_lane_to_its_subscribers() {
+    let running = serve().await;
+    let mut client = Client::connect(&running.url).await;
+    client.send(r#"@command(node:"/unit/jb",lane:add) 5"#).await;
+    client.send(r#"@command(node:"/unit/jc",lane:add) 6"#).await;
+    for name in ["jb", "jc"] {
+        client
+            .send(&format!(r#"@command(node:"/unit/ja",lane:join) {name}"#))
+            .await;
+    }
+    // The links are made after the commands: wait until both entries are in.
+    client.send(r#"@link(node:"/unit/ja",lane:joined)"#).await;
+    client
+        .expect(&[r#"@linked(node:"/unit/ja",lane:joined)"#])
+        .await;
+    let mut updates = Vec::new();
+    while updates.len() < 2 {
+        let frame = client.recv().await;
+        if !updates.contains(&frame) {
+            updates.push(frame);
+        }
+    }
+    updates.sort();
+    assert_eq!(
+        updates,
+        [
+            r#"@event(node:"/unit/ja",lane:joined)@update(key:jb) 5"#,
+            r#"@event(node:"/unit/ja",lane:joined)@update(key:jc) 6"#,
+        ]
+    );
+    let mut syncing = Client::connect(&running.url).await;
+    syncing.send(r#"@sync(node:"/unit/ja",lane:joined)"#).await;
+    assert_eq!(
+        syncing.recv().await,
+        r#"@linked(node:"/unit/ja",lane:joined)"#
+    );
+    let mut synced = vec![syncing.recv().await, syncing.recv().await];
+    synced.sort();
+    assert_eq!(synced, updates);
+    syncing
+        .expect(&[r#"@synced(node:"/unit/ja",lane:joined)"#])
+        .await;
+    // A new value of a joined lane is an update of its entry.
+    client.send(r#"@command(node:"/unit/jb",lane:add) 7"#).await;
+    for link in [&mut client, &mut syncing] {
+        link.expect(&[r#"@event(node:"/unit/ja",lane:joined)@update(key:jb) 7"#])
+            .await;
+    }
+    // Join lanes take no commands; the connection goes on.
+    client
+        .send(r#"@command(node:"/unit/ja",lane:joined)@update(key:jz) 1"#)
+        .await;
+    client.send(r#"@command(node:"/unit/jc",lane:add) 8"#).await;
+    client
+        .expect(&[r#"@event(node:"/unit/ja",lane:joined)@update(key:jc) 8"#])
         .await;
     running.stop().await;
 }

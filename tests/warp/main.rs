@@ -13,7 +13,9 @@ use tidal::agent::{
     agent_lifecycle::HandlerContext,
     agent_model::AgentModel,
     event_handler::{EventHandler, HandlerAction, HandlerActionExt},
-    lanes::{CommandLane, DemandLane, DemandMapLane, MapLane, SupplyLane, ValueLane},
+    lanes::{
+        CommandLane, DemandLane, DemandMapLane, JoinValueLane, MapLane, SupplyLane, ValueLane,
+    },
     lifecycle, projections, AgentLaneModel,
 };
 use tidal::route::RoutePattern;
@@ -40,6 +42,10 @@ pub struct Unit {
     doubled: DemandMapLane<String, i32>,
     /// Every number added, in order.
     added: SupplyLane<i32>,
+    /// The `value` lanes of the units named by `join`, by name.
+    joined: JoinValueLane<String, i32>,
+    /// Joins `/unit/<name>`'s `value` lane into `joined`.
+    join: CommandLane<String>,
 }
 
 #[derive(Clone)]
@@ -56,6 +62,17 @@ impl UnitLifecycle {
             .followed_by(context.cue(Unit::TENFOLD))
             .followed_by(context.cue_key(Unit::DOUBLED, format!("k{n}")))
             .followed_by(context.supply(Unit::ADDED, n))
+    }
+
+    #[on_command(join)]
+    fn join(&self, context: HandlerContext<Unit>, name: &String) -> impl EventHandler<Unit> {
+        context.add_downlink(
+            Unit::JOINED,
+            name.clone(),
+            None,
+            &format!("/unit/{name}"),
+            "value",
+        )
     }
 
     #[on_remove(map)]

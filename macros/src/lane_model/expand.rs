@@ -27,6 +27,7 @@ pub(super) fn expand(
     let mut item_arms = Vec::new();
     let mut name_arms = Vec::new();
     let mut inits = Vec::new();
+    let mut starts = Vec::new();
     for (id, item) in items.iter().enumerate() {
         let id = id as u64;
         let ItemModel {
@@ -59,6 +60,10 @@ pub(super) fn expand(
             __as_item::<#item_ty>(&self.#field)
         });
         item_arms.push(quote!(#id => ::core::option::Option::Some(#as_item),));
+        starts.push(quote_spanned!(first=> {
+            let __item: fn(&Self) -> &#item_ty = |__agent: &Self| &__agent.#field;
+            __handlers.extend(<#item_ty as #lanes::Item>::on_start::<Self>(__item));
+        }));
         name_arms.push(quote!(#external => ::core::option::Option::Some(#id),));
         let init = match init {
             Some(expr) => quote_spanned!(expr.span()=> #expr),
@@ -104,6 +109,12 @@ pub(super) fn expand(
                     #(#name_arms)*
                     _ => ::core::option::Option::None,
                 }
+            }
+
+            fn item_starts(
+                __handlers: &mut ::std::vec::Vec<#root::agent::event_handler::BoxEventHandler<'static, Self>>,
+            ) {
+                #(#starts)*
             }
         }
 

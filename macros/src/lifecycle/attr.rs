@@ -68,7 +68,7 @@ pub(super) fn parse_lanes(
     let needs_lanes = || {
         format!("`#[{name}]` needs the lanes it handles: write `#[{name}(lane)]`, naming fields of the agent")
     };
-    match (&attr.meta, kind.category().is_some()) {
+    match (&attr.meta, kind.takes_lanes()) {
         (syn::Meta::Path(_), false) => Vec::new(),
         (syn::Meta::List(list), true) => {
             let parser = syn::punctuated::Punctuated::<LaneRef, syn::Token![,]>::parse_terminated;

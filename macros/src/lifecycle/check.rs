@@ -111,7 +111,8 @@ pub(super) fn check_signature(
             errors.at(
                 target,
                 format!(
-                    "the handler is missing its context: add `context: HandlerContext<{agent}>` after `&self`, as in `{}`",
+                    "the handler is missing its context: add `{}` after `&self`, as in `{}`",
+                    kind.context(agent),
                     expected()
                 ),
             );
@@ -156,11 +157,9 @@ pub(super) fn check_signature(
 
 fn is_context_type(ty: &syn::Type) -> bool {
     match ty {
-        syn::Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "HandlerContext"),
+        syn::Type::Path(path) => path.path.segments.last().is_some_and(|segment| {
+            segment.ident == "HandlerContext" || segment.ident == "JoinValueContext"
+        }),
         _ => false,
     }
 }
@@ -169,7 +168,7 @@ fn is_context_type(ty: &syn::Type) -> bool {
 pub(super) fn check_duplicates(handlers: &[Handler], errors: &mut Errors) {
     for (i, handler) in handlers.iter().enumerate() {
         let earlier = &handlers[..i];
-        if handler.kind.category().is_none() {
+        if !handler.kind.takes_lanes() {
             if let Some(first) = earlier.iter().find(|h| h.kind == handler.kind) {
                 errors.at(
                     &handler.method,
@@ -188,7 +187,15 @@ pub(super) fn check_duplicates(handlers: &[Handler], errors: &mut Errors) {
             let duplicate = earlier
                 .iter()
                 .find(|h| h.kind == handler.kind && h.lanes.contains(lane));
-            if let Some(first) = duplicate {
+            if let (Some(first), Kind::JoinValue) = (duplicate, handler.kind) {
+                errors.at(
+                    lane,
+                    format!(
+                        "lane `{lane}` already has a `#[join_value_lifecycle]`, `{}`: a join lane has one lifecycle for its links, so register every handler there (`context.builder().on_linked(..).on_synced(..).done()`)",
+                        first.method
+                    ),
+                );
+            } else if let Some(first) = duplicate {
                 errors.at(
                     lane,
                     format!(

@@ -63,6 +63,7 @@ pub(crate) fn expand(args: &Args, item: &syn::ItemImpl, handlers: &[Handler]) ->
                 }
             }
         });
+    let attach = join_lifecycles(&paths, handlers);
     let lanes = by_lane(handlers);
     let item_event = (!lanes.is_empty()).then(|| {
         let branches = lanes.iter().map(|lane| lane_branch(&paths, lane));
@@ -81,6 +82,7 @@ pub(crate) fn expand(args: &Args, item: &syn::ItemImpl, handlers: &[Handler]) ->
     quote! {
         #[automatically_derived]
         impl #lifecycle::AgentLifecycle<#agent> for #self_ty {
+            #attach
             #init
             #start
             #stop
@@ -144,6 +146,31 @@ fn call(paths: &Paths, handler: &Handler, arguments: TokenStream) -> TokenStream
         #[allow(unused_imports)]
         use #dispatch::{IsHandler as _, NotHandler as _};
         #checked
+    })
+}
+
+/// `attach`, which gives each join lane the lifecycle of its links.
+fn join_lifecycles(paths: &Paths, handlers: &[Handler]) -> Option<TokenStream> {
+    let dispatch = &paths.dispatch;
+    let agent = &paths.agent;
+    let attaches: Vec<TokenStream> = handlers
+        .iter()
+        .filter(|h| h.kind == Kind::JoinValue)
+        .flat_map(|handler| {
+            handler.lanes.iter().map(move |lane| {
+                let lifecycle = call(paths, handler, quote!());
+                let span = lane.span();
+                let item = quote_spanned!(span=> &__agent.#lane);
+                quote_spanned!(span=> #dispatch::attach_join_value::<#agent, _, _>(#item, #lifecycle);)
+            })
+        })
+        .collect();
+    (!attaches.is_empty()).then(|| {
+        quote! {
+            fn attach(&self, __agent: &#agent) {
+                #(#attaches)*
+            }
+        }
     })
 }
 

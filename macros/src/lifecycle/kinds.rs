@@ -16,6 +16,7 @@ pub(crate) enum Kind {
     Cue,
     Keys,
     CueKey,
+    JoinValue,
 }
 
 /// Which kind of lane a lane handler is for.
@@ -54,7 +55,7 @@ impl Category {
     }
 }
 
-pub(crate) const ALL: [Kind; 13] = [
+pub(crate) const ALL: [Kind; 14] = [
     Kind::Init,
     Kind::Start,
     Kind::Stop,
@@ -68,6 +69,7 @@ pub(crate) const ALL: [Kind; 13] = [
     Kind::Cue,
     Kind::Keys,
     Kind::CueKey,
+    Kind::JoinValue,
 ];
 
 impl Kind {
@@ -90,6 +92,7 @@ impl Kind {
             Kind::Cue => "on_cue",
             Kind::Keys => "keys",
             Kind::CueKey => "on_cue_key",
+            Kind::JoinValue => "join_value_lifecycle",
         }
     }
 
@@ -101,15 +104,21 @@ impl Kind {
             Kind::Command => Some(Category::Command),
             Kind::Cue => Some(Category::Demand),
             Kind::Keys | Kind::CueKey => Some(Category::DemandMap),
-            Kind::Init | Kind::Start | Kind::Stop | Kind::Timer => None,
+            Kind::Init | Kind::Start | Kind::Stop | Kind::Timer | Kind::JoinValue => None,
         }
+    }
+
+    /// Whether the attribute names lanes: lane event handlers, and the lifecycles of join
+    /// lanes' links.
+    pub(crate) fn takes_lanes(self) -> bool {
+        self.category().is_some() || self == Kind::JoinValue
     }
 
     /// The parameters after `&self` and the context.
     pub(crate) fn params(self) -> &'static [Param] {
         use Param::*;
         match self {
-            Kind::Init | Kind::Start | Kind::Stop | Kind::Cue | Kind::Keys => &[],
+            Kind::Init | Kind::Start | Kind::Stop | Kind::Cue | Kind::Keys | Kind::JoinValue => &[],
             Kind::CueKey => &[Owned("key: K")],
             Kind::Timer => &[Owned("id: u64")],
             Kind::Event | Kind::Command => &[Ref("value: &T")],
@@ -131,10 +140,7 @@ impl Kind {
 
     /// The whole signature, for error messages.
     pub(crate) fn signature(self, method: &str, agent: &str) -> String {
-        let mut params = vec![
-            "&self".to_owned(),
-            format!("context: HandlerContext<{agent}>"),
-        ];
+        let mut params = vec!["&self".to_owned(), self.context(agent)];
         params.extend(self.params().iter().map(|p| p.text().to_owned()));
         format!(
             "fn {method}({}) -> {}",
@@ -143,12 +149,21 @@ impl Kind {
         )
     }
 
+    /// The context parameter, for error messages.
+    pub(crate) fn context(self, agent: &str) -> String {
+        match self {
+            Kind::JoinValue => format!("context: JoinValueContext<{agent}, K, V>"),
+            _ => format!("context: HandlerContext<{agent}>"),
+        }
+    }
+
     /// What the handler returns, for error messages.
     pub(crate) fn returns(self, agent: &str) -> String {
         match self {
             Kind::Cue => format!("impl HandlerAction<{agent}, Completion = T> + '_"),
             Kind::Keys => format!("impl HandlerAction<{agent}, Completion = HashSet<K>> + '_"),
             Kind::CueKey => format!("impl HandlerAction<{agent}, Completion = Option<V>> + '_"),
+            Kind::JoinValue => format!("impl JoinValueLaneLifecycle<K, V, {agent}>"),
             _ => format!("impl EventHandler<{agent}> + '_"),
         }
     }
@@ -156,7 +171,10 @@ impl Kind {
     /// Whether the handler returns an event handler (rather than a handler that computes a
     /// value for its lane).
     pub(crate) fn returns_event_handler(self) -> bool {
-        !matches!(self, Kind::Cue | Kind::Keys | Kind::CueKey)
+        !matches!(
+            self,
+            Kind::Cue | Kind::Keys | Kind::CueKey | Kind::JoinValue
+        )
     }
 }
 

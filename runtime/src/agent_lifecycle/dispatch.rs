@@ -8,6 +8,7 @@
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 
+use super::join_value::{JoinValueLaneLifecycle, JoinValueLikeItem};
 use super::{HandlerContext, HandlerRunner};
 use crate::event_handler::{
     ActionContext, AgentMetadata, EventHandler, EventHandlerError, HandlerAction, StepResult,
@@ -402,6 +403,16 @@ where
         item.finish_sync();
     }
     Ok(())
+}
+
+/// Gives a join value lane the lifecycle of its links.
+pub fn attach_join_value<A, L, H>(lane: &L, lifecycle: H)
+where
+    A: 'static,
+    L: JoinValueLikeItem,
+    H: JoinValueLaneLifecycle<L::Key, L::Value, A>,
+{
+    lane.attach_lifecycle(lifecycle);
 }
 
 /// Does nothing: the generated code passes it for map events the lifecycle does not handle.

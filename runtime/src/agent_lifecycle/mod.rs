@@ -19,6 +19,7 @@ pub mod dispatch;
 mod downlink_builders;
 mod downlink_lifecycle;
 mod downlinks;
+mod join_value;
 mod schedule;
 
 pub use context::HandlerContext;
@@ -31,6 +32,10 @@ pub use downlink_builders::{
 /// Shared<S>>` after `with_shared_state`), not something to use directly.
 #[doc(hidden)]
 pub use downlink_lifecycle::{LifecycleState, Shared};
+pub use join_value::{
+    join_link_event, JoinLinkEvent, JoinValueContext, JoinValueLane, JoinValueLaneLifecycle,
+    JoinValueLifecycle, JoinValueLikeItem, LinkAddress, LinkClosedResponse,
+};
 
 use crate::event_handler::{EventHandler, EventHandlerError};
 
@@ -61,6 +66,12 @@ pub trait HandlerRunner<A> {
 ///
 /// `#[lifecycle(A)]` implements this for you. Every method has a default that does nothing.
 pub trait AgentLifecycle<A>: Send + 'static {
+    /// Gives the agent's lanes the lifecycles they keep (join lanes: the lifecycle of their
+    /// links), before anything else runs.
+    fn attach(&self, agent: &A) {
+        let _ = agent;
+    }
+
     /// Runs the `on_init` handler: before `on_start`, with lane lifecycle handlers disabled.
     ///
     /// # Errors

@@ -167,7 +167,13 @@ where
                 return Err(failure);
             }
         }
+        self.lifecycle.attach(&self.agent);
         let init = self.execute(Source::Lifecycle, false, |lifecycle, runner| {
+            let mut starts = Vec::new();
+            A::item_starts(&mut starts);
+            for start in starts {
+                runner.run(start)?;
+            }
             lifecycle.run_init(runner)
         });
         let start = self.execute(Source::Lifecycle, true, |lifecycle, runner| {

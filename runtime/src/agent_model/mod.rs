@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use crate::agent_lifecycle::AgentLifecycle;
 use crate::config::AgentConfig;
 use crate::environment;
+use crate::event_handler::BoxEventHandler;
 use crate::lanes::{AgentItem, ItemSpec};
 use crate::lock::lock;
 
@@ -43,6 +44,15 @@ pub trait AgentLaneModel: Send + 'static {
 
     /// The id of the item with the given external name (as used on the wire).
     fn item_id(name: &str) -> Option<u64>;
+
+    /// Adds the handlers the items run when the agent starts, after its state is restored and
+    /// before `on_init` (see [`Item::on_start`](crate::lanes::Item::on_start)).
+    fn item_starts(handlers: &mut Vec<BoxEventHandler<'static, Self>>)
+    where
+        Self: Sized,
+    {
+        let _ = handlers;
+    }
 
     /// The description of the item with the given id.
     fn item_spec(id: u64) -> Option<&'static ItemSpec> {

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::LinkSubscriber;
+use crate::event_handler::BoxEventHandler;
 use crate::recon::Value;
 use crate::store::codec::EncodeError;
 use crate::store::{Change, ItemState, RestoreError};
@@ -25,6 +26,14 @@ pub trait Item: AgentItem + Sized {
 
     /// Creates the item with its id and initial state.
     fn create(id: u64, init: Self::Init) -> Self;
+
+    /// A handler the agent runs when it starts, after its state is restored and before
+    /// `on_init`, given the projection to the item (join lanes open their persisted links
+    /// again); `None` for most items.
+    fn on_start<A: 'static>(item: fn(&A) -> &Self) -> Option<BoxEventHandler<'static, A>> {
+        let _ = item;
+        None
+    }
 }
 
 /// The object-safe view of a lane or store that the agent task uses.

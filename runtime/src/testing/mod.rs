@@ -61,8 +61,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::agent_lifecycle::{AgentLifecycle, HandlerContext};
+use crate::agent_lifecycle::{
+    join_link_event, AgentLifecycle, HandlerContext, JoinLinkEvent, JoinValueLane,
+};
 use crate::agent_model::{AgentCore, AgentLaneModel, HandlerFailure, Hosting};
 use crate::client::{RawEvent, RawSink};
 use crate::config::AgentConfig;
@@ -205,10 +209,7 @@ where
     ///
     /// # Panics
     /// If the lane sends something that is not one of its events, or unlinks the subscriber.
-    pub fn sync<I>(
-        &mut self,
-        lane: fn(&A) -> &I,
-    ) -> Result<Vec<I::Event>, HandlerFailure>
+    pub fn sync<I>(&mut self, lane: fn(&A) -> &I) -> Result<Vec<I::Event>, HandlerFailure>
     where
         I: Recordable + AgentItem,
     {
@@ -236,6 +237,25 @@ where
         }
         let _ = self.core.request(Request::Unlink { lane: name, link });
         Ok(synced)
+    }
+
+    /// Does what the link of `key` of the join value lane `lane` does on `event`, as if its
+    /// downlink had reported it (the harness has no network: its downlinks never link): the
+    /// entry takes a value, or the link's lifecycle runs. Nothing happens if `key` has no link.
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] if a handler this runs fails.
+    pub fn join_value_event<K, V>(
+        &mut self,
+        lane: fn(&A) -> &JoinValueLane<K, V>,
+        key: K,
+        event: JoinLinkEvent<V>,
+    ) -> Result<(), HandlerFailure>
+    where
+        K: Eq + std::hash::Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.run(join_link_event(lane, key, event))
     }
 
     /// Runs `on_init`, then `on_start`.

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::agent_lifecycle::JoinValueLane;
 use crate::lanes::{
     CommandLane, DemandLane, DemandMapLane, MapBacking, MapEvent, MapLane, MapMessage,
     OutletStatus, SupplyLane, ValueLane,
@@ -135,4 +136,5 @@ macro_rules! record_map_operations {
 record_map_operations! {
     impl[M] MapLane<K, V, M> where [K: Ord, M: MapBacking<K, V>];
     impl[] DemandMapLane<K, V> where [];
+    impl[] JoinValueLane<K, V> where [K: Ord];
 }

@@ -15,6 +15,9 @@ pub enum ItemKind {
     DemandMapLane,
     /// A [`SupplyLane`](crate::lanes::SupplyLane).
     SupplyLane,
+    /// A join value lane (`tidal::agent::lanes::JoinValueLane`): entries fed by value
+    /// downlinks, one per key.
+    JoinValueLane,
     /// A [`ValueStore`](crate::stores::ValueStore).
     ValueStore,
     /// A [`MapStore`](crate::stores::MapStore).
@@ -31,7 +34,11 @@ impl ItemKind {
     pub const fn is_stateful(self) -> bool {
         matches!(
             self,
-            ItemKind::ValueLane | ItemKind::MapLane | ItemKind::ValueStore | ItemKind::MapStore
+            ItemKind::ValueLane
+                | ItemKind::MapLane
+                | ItemKind::ValueStore
+                | ItemKind::MapStore
+                | ItemKind::JoinValueLane
         )
     }
 }

@@ -1,0 +1,338 @@
+//! Join value lanes: a building whose `lights` lane joins the `on` lane of each of its rooms,
+//! through the life of each link (linked, synced, closed, failed), removal, and persistence of
+//! the links across a restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{note, Log};
+use tidal::agent::agent_lifecycle::{JoinValueContext, JoinValueLaneLifecycle};
+use tidal::agent::agent_model::AgentRef;
+use tidal::agent::event_handler::{ActionContext, AgentMetadata, StepResult};
+use tidal::agent::lanes::{JoinValueLane, LinkClosedResponse};
+use tidal::prelude::*;
+use tidal::store::{InMemoryStore, Store};
+
+/// A room and its light.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Room {
+    on: ValueLane<bool>,
+    switch: CommandLane<bool>,
+    fixtures: MapLane<String, u32>,
+}
+
+#[derive(Clone)]
+pub struct RoomLifecycle;
+
+#[lifecycle(Room)]
+impl RoomLifecycle {
+    #[on_command(switch)]
+    fn switch(&self, context: HandlerContext<Room>, on: &bool) -> impl EventHandler<Room> {
+        context.set_value(Room::ON, *on)
+    }
+}
+
+/// A building that joins the lights of its rooms.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Building {
+    lights: JoinValueLane<String, bool>,
+    lit: ValueLane<u32>,
+    /// Links room `.0`'s lane `.1` into `lights`.
+    add_room: CommandLane<(String, String)>,
+    remove_room: CommandLane<String>,
+}
+
+#[derive(Clone)]
+pub struct BuildingLifecycle {
+    log: Log,
+    /// What a closed link becomes.
+    on_unlinked: LinkClosedResponse,
+}
+
+#[lifecycle(Building)]
+impl BuildingLifecycle {
+    #[on_command(add_room)]
+    fn add_room(
+        &self,
+        context: HandlerContext<Building>,
+        room: &(String, String),
+    ) -> impl EventHandler<Building> {
+        let (room, lane) = room;
+        context.add_downlink(
+            Building::LIGHTS,
+            room.clone(),
+            None,
+            &format!("/room/{room}"),
+            lane,
+        )
+    }
+
+    #[on_command(remove_room)]
+    fn remove_room(
+        &self,
+        context: HandlerContext<Building>,
+        room: &str,
+    ) -> impl EventHandler<Building> {
+        context.remove_downlink(Building::LIGHTS, room.to_owned())
+    }
+
+    #[on_update(lights)]
+    fn updated(
+        &self,
+        context: HandlerContext<Building>,
+        lights: &HashMap<String, bool>,
+        room: String,
+        _: Option<bool>,
+        on: &bool,
+    ) -> impl EventHandler<Building> {
+        let lit = lights.values().filter(|on| **on).count();
+        note(&self.log, format!("update {room} {on}"))
+            .followed_by(context.set_value(Building::LIT, u32::try_from(lit).unwrap()))
+    }
+
+    #[on_remove(lights)]
+    fn removed(
+        &self,
+        _: HandlerContext<Building>,
+        _: &HashMap<String, bool>,
+        room: String,
+        _: bool,
+    ) -> impl EventHandler<Building> {
+        note(&self.log, format!("remove {room}"))
+    }
+
+    #[join_value_lifecycle(lights)]
+    fn links(
+        &self,
+        context: JoinValueContext<Building, String, bool>,
+    ) -> impl JoinValueLaneLifecycle<String, bool, Building> {
+        let (linked, synced, unlinked, failed) = (
+            self.log.clone(),
+            self.log.clone(),
+            self.log.clone(),
+            self.log.clone(),
+        );
+        let response = self.on_unlinked;
+        context
+            .builder()
+            .on_linked(move |_, room, remote| {
+                note(&linked, format!("linked {room} {}", remote.node))
+            })
+            .on_synced(move |_, room, _, on| note(&synced, format!("synced {room} {on:?}")))
+            .on_unlinked(move |context, room, _| {
+                note(&unlinked, format!("unlinked {room}")).followed_by(context.value(response))
+            })
+            .on_failed(move |context, room, _| {
+                note(&failed, format!("failed {room}"))
+                    .followed_by(context.value(LinkClosedResponse::Delete))
+            })
+            .done()
+    }
+}
+
+struct Running {
+    server: ServerHandle,
+    task: tokio::task::JoinHandle<Result<(), tidal::server::ServerError>>,
+    log: Log,
+}
+
+async fn serve(store: Option<Arc<InMemoryStore>>, on_unlinked: LinkClosedResponse) -> Running {
+    let log = Log::default();
+    let lifecycle = BuildingLifecycle {
+        log: log.clone(),
+        on_unlinked,
+    };
+    let mut builder = ServerBuilder::with_plane_name("join")
+        .add_route(
+            "/room/:id".parse().unwrap(),
+            AgentModel::new(Room::default, RoomLifecycle),
+        )
+        .add_route(
+            "/building".parse().unwrap(),
+            AgentModel::new(Building::default, lifecycle),
+        );
+    if let Some(store) = store {
+        builder = builder.with_store(store);
+    }
+    let (task, server) = builder.build().await.unwrap().run();
+    let task = tokio::spawn(task);
+    server.start_agent("/building").unwrap();
+    Running { server, task, log }
+}
+
+impl Running {
+    async fn command<T: serde::Serialize + Send + 'static>(
+        &self,
+        node: &str,
+        lane: &str,
+        value: T,
+    ) {
+        self.server.command(node, lane, value).await.unwrap();
+    }
+
+    async fn add(&self, room: &str, lane: &str) {
+        self.command("/building", "add_room", (room.to_owned(), lane.to_owned()))
+            .await;
+    }
+
+    /// The building's lights and links, read in the agent.
+    async fn lights(&self) -> (HashMap<String, bool>, Vec<String>, u32) {
+        let agent: AgentRef<Building> = self.server.agent_ref("/building").unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let context = HandlerContext::<Building>::default();
+        agent
+            .run(context.get_map(Building::LIGHTS).and_then(move |lights| {
+                context.get_value(Building::LIT).and_then(move |lit| {
+                    context.effect(move || {
+                        let _ = tx.send((lights, lit));
+                    })
+                })
+            }))
+            .await
+            .unwrap();
+        let (lights, lit) = rx.await.unwrap();
+        let (tx, links) = tokio::sync::oneshot::channel();
+        agent.run(LinksOf { tx: Some(tx) }).await.unwrap();
+        let links = links.await.unwrap();
+        (lights, links, lit)
+    }
+
+    async fn stop(self) {
+        self.server.stop();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Sends the keys that have links, sorted.
+struct LinksOf {
+    tx: Option<tokio::sync::oneshot::Sender<Vec<String>>>,
+}
+
+impl HandlerAction<Building> for LinksOf {
+    type Completion = ();
+
+    fn step(
+        &mut self,
+        _: &mut ActionContext<Building>,
+        _: AgentMetadata,
+        agent: &Building,
+    ) -> StepResult<()> {
+        let mut keys: Vec<String> = agent.lights.links().into_keys().collect();
+        keys.sort();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(keys);
+        }
+        StepResult::done(())
+    }
+}
+
+#[tokio::test]
+async fn a_join_value_lane_follows_each_linked_lane_and_its_lifecycle_sees_each_link() {
+    let running = serve(None, LinkClosedResponse::Abandon).await;
+    let log = &running.log;
+    running.add("a", "on").await;
+    running.add("b", "on").await;
+    log.wait_for("synced a Some(false)").await;
+    log.wait_for("synced b Some(false)").await;
+    assert!(log.contains("linked a /room/a"));
+    running.command("/room/a", "switch", true).await;
+    log.wait_for("update a true").await;
+    let (lights, links, lit) = running.lights().await;
+    assert_eq!(
+        lights,
+        HashMap::from([("a".into(), true), ("b".into(), false)])
+    );
+    assert_eq!((links, lit), (vec!["a".to_owned(), "b".to_owned()], 1));
+    // A second link for a key that has one changes nothing.
+    running.add("a", "fixtures").await;
+    running.command("/room/a", "switch", false).await;
+    log.wait_for("update a false").await;
+    assert!(!log.contains("failed a"), "{:?}", log.lines());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn removing_a_link_removes_its_entry_and_stops_following_the_lane() {
+    let running = serve(None, LinkClosedResponse::Abandon).await;
+    let log = &running.log;
+    running.add("a", "on").await;
+    running.add("b", "on").await;
+    log.wait_for("synced a Some(false)").await;
+    log.wait_for("synced b Some(false)").await;
+    running
+        .command("/building", "remove_room", "a".to_owned())
+        .await;
+    log.wait_for("remove a").await;
+    running.command("/room/a", "switch", true).await;
+    running.command("/room/b", "switch", true).await;
+    log.wait_for("update b true").await;
+    let (lights, links, lit) = running.lights().await;
+    assert_eq!(lights, HashMap::from([("b".into(), true)]));
+    assert_eq!((links, lit), (vec!["b".to_owned()], 1));
+    assert!(!log.contains("update a true"), "{:?}", log.lines());
+    // Removing the link does not run `on_unlinked`.
+    assert!(!log.contains("unlinked a"), "{:?}", log.lines());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_link_is_deleted_and_a_closed_one_abandoned_or_retried_as_the_lifecycle_says() {
+    let running = serve(None, LinkClosedResponse::Abandon).await;
+    let log = &running.log;
+    running.add("a", "on").await;
+    log.wait_for("synced a Some(false)").await;
+    // A map lane is not a value lane: the link fails, and `Delete` drops it.
+    running.add("m", "fixtures").await;
+    log.wait_for("failed m").await;
+    // A lane that does not exist closes the link, and `Abandon` drops it.
+    running.add("x", "nothing").await;
+    log.wait_for("unlinked x").await;
+    let (lights, links, _) = running.lights().await;
+    assert_eq!(lights, HashMap::from([("a".into(), false)]));
+    assert_eq!(links, ["a"]);
+    running.stop().await;
+
+    // `Retry` links again (with the downlinks' backoff), and is closed again each time.
+    let running = serve(None, LinkClosedResponse::Retry).await;
+    let log = &running.log;
+    running.add("x", "nothing").await;
+    super::eventually(
+        || log.lines().iter().filter(|l| *l == "unlinked x").count() >= 3,
+        || format!("not retried: {:?}", log.lines()),
+    )
+    .await;
+    let (_, links, _) = running.lights().await;
+    assert_eq!(links, ["x"]);
+    running
+        .command("/building", "remove_room", "x".to_owned())
+        .await;
+    let (_, links, _) = running.lights().await;
+    assert!(links.is_empty());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_building_started_again_on_its_store_opens_its_links_again() {
+    let store = Arc::new(InMemoryStore::new());
+    let running = serve(Some(store.clone()), LinkClosedResponse::Abandon).await;
+    running.add("a", "on").await;
+    running.add("b", "on").await;
+    running.command("/room/b", "switch", true).await;
+    running.log.wait_for("update b true").await;
+    running.stop().await;
+    assert!(!store.load("/building").unwrap().is_empty());
+
+    // Nobody adds the rooms again: the building links them from its store.
+    let running = serve(Some(store), LinkClosedResponse::Abandon).await;
+    running.log.wait_for("synced a Some(false)").await;
+    running.log.wait_for("synced b Some(true)").await;
+    let (lights, links, lit) = running.lights().await;
+    assert_eq!(
+        lights,
+        HashMap::from([("a".into(), false), ("b".into(), true)])
+    );
+    assert_eq!((links, lit), (vec!["a".to_owned(), "b".to_owned()], 1));
+    running.stop().await;
+}
