@@ -41,6 +41,8 @@ pub struct Building {
     lit: ValueLane<u32>,
     /// Links room `.0`'s lane `.1` into `lights`.
     add_room: CommandLane<(String, String)>,
+    /// Links room `.0`'s `on` lane on the host `.1` into `lights`.
+    add_remote: CommandLane<(String, String)>,
     remove_room: CommandLane<String>,
 }
 
@@ -66,6 +68,22 @@ impl BuildingLifecycle {
             None,
             &format!("/room/{room}"),
             lane,
+        )
+    }
+
+    #[on_command(add_remote)]
+    fn add_remote(
+        &self,
+        context: HandlerContext<Building>,
+        room: &(String, String),
+    ) -> impl EventHandler<Building> {
+        let (room, host) = room;
+        context.add_downlink(
+            Building::LIGHTS,
+            room.clone(),
+            Some(host),
+            &format!("/room/{room}"),
+            "on",
         )
     }
 
@@ -139,6 +157,15 @@ struct Running {
 }
 
 async fn serve(store: Option<Arc<InMemoryStore>>, on_unlinked: LinkClosedResponse) -> Running {
+    serve_on(store, on_unlinked, None).await
+}
+
+/// The server of the test, listening on `bind` if given.
+async fn serve_on(
+    store: Option<Arc<InMemoryStore>>,
+    on_unlinked: LinkClosedResponse,
+    bind: Option<&str>,
+) -> Running {
     let log = Log::default();
     let lifecycle = BuildingLifecycle {
         log: log.clone(),
@@ -155,6 +182,9 @@ async fn serve(store: Option<Arc<InMemoryStore>>, on_unlinked: LinkClosedRespons
         );
     if let Some(store) = store {
         builder = builder.with_store(store);
+    }
+    if let Some(bind) = bind {
+        builder = builder.set_bind_addr(bind);
     }
     let (task, server) = builder.build().await.unwrap().run();
     let task = tokio::spawn(task);
@@ -335,4 +365,22 @@ async fn a_building_started_again_on_its_store_opens_its_links_again() {
     );
     assert_eq!((links, lit), (vec!["a".to_owned(), "b".to_owned()], 1));
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_join_value_lane_links_lanes_on_another_server() {
+    let rooms = serve_on(None, LinkClosedResponse::Abandon, Some("127.0.0.1:0")).await;
+    let host = format!("ws://{}", rooms.server.bound_addr().unwrap());
+    let building = serve(None, LinkClosedResponse::Abandon).await;
+    let log = &building.log;
+    building
+        .command("/building", "add_remote", ("far".to_owned(), host))
+        .await;
+    log.wait_for("synced far Some(false)").await;
+    rooms.command("/room/far", "switch", true).await;
+    log.wait_for("update far true").await;
+    let (lights, _, lit) = building.lights().await;
+    assert_eq!((lights, lit), (HashMap::from([("far".into(), true)]), 1));
+    building.stop().await;
+    rooms.stop().await;
 }
