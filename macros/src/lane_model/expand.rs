@@ -61,6 +61,7 @@ pub(super) fn expand(
         });
         item_arms.push(quote!(#id => ::core::option::Option::Some(#as_item),));
         starts.push(quote_spanned!(first=> {
+            #[allow(clippy::type_complexity)]
             let __item: fn(&Self) -> &#item_ty = |__agent: &Self| &__agent.#field;
             __handlers.extend(<#item_ty as #lanes::Item>::on_start::<Self>(__item));
         }));
