@@ -80,7 +80,8 @@ extern crate self as tidal;
 /// ```
 pub mod prelude {
     pub use crate::agent::agent_lifecycle::{
-        HandlerContext, JoinValueContext, JoinValueLaneLifecycle, LinkClosedResponse,
+        HandlerContext, JoinMapContext, JoinMapLaneLifecycle, JoinValueContext,
+        JoinValueLaneLifecycle, LinkClosedResponse,
     };
     pub use crate::agent::agent_model::downlink::hosted::{
         EventDownlinkHandle, MapDownlinkHandle, ValueDownlinkHandle,
@@ -89,7 +90,8 @@ pub mod prelude {
     pub use crate::agent::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
     pub use crate::agent::event_handler::{EventHandler, HandlerAction, HandlerActionExt};
     pub use crate::agent::lanes::{
-        CommandLane, DemandLane, DemandMapLane, JoinValueLane, MapLane, SupplyLane, ValueLane,
+        CommandLane, DemandLane, DemandMapLane, JoinMapLane, JoinValueLane, MapLane, SupplyLane,
+        ValueLane,
     };
     pub use crate::agent::state::{History, State};
     pub use crate::agent::stores::{MapStore, ValueStore};
@@ -109,7 +111,8 @@ pub mod agent {
     /// feed them.
     pub mod lanes {
         pub use tidal_runtime::agent_lifecycle::{
-            JoinLinkEvent, JoinValueLane, JoinValueLikeItem, LinkAddress, LinkClosedResponse,
+            JoinLinkEvent, JoinMapLane, JoinMapLikeItem, JoinMapLinkEvent, JoinValueLane,
+            JoinValueLikeItem, LinkAddress, LinkClosedResponse,
         };
         pub use tidal_runtime::lanes::*;
     }

@@ -275,3 +275,81 @@ fn join_link_events_injected_without_a_network_feed_the_lane_and_run_its_lifecyc
         ]
     );
 }
+
+/// An inventory joining the stock of its shops, for the kit's join-map-link events.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Inventory {
+    stock: JoinMapLane<String, String, u32>,
+}
+
+#[derive(Clone)]
+pub struct InventoryLifecycle;
+
+#[lifecycle(Inventory)]
+impl InventoryLifecycle {
+    #[join_map_lifecycle(stock)]
+    fn links(
+        &self,
+        context: JoinMapContext<Inventory, String, String, u32>,
+    ) -> impl JoinMapLaneLifecycle<String, String, u32, Inventory> {
+        context
+            .builder()
+            .on_failed(|context, _, _, _| context.value(LinkClosedResponse::Delete))
+    }
+}
+
+#[test]
+fn join_map_link_events_injected_without_a_network_keep_each_key_with_its_last_writer() {
+    use tidal::agent::lanes::JoinMapLinkEvent;
+
+    let mut agent = AgentHarness::new(Inventory::default(), InventoryLifecycle);
+    let stock = agent.record(Inventory::STOCK);
+    agent.start().unwrap();
+    agent
+        .run_with(|context| {
+            context
+                .add_map_downlink(
+                    Inventory::STOCK,
+                    "north".to_owned(),
+                    None,
+                    "/shop/north",
+                    "items",
+                )
+                .followed_by(context.add_map_downlink(
+                    Inventory::STOCK,
+                    "south".to_owned(),
+                    None,
+                    "/shop/south",
+                    "items",
+                ))
+        })
+        .unwrap();
+    let update = |item: &str, n| JoinMapLinkEvent::Update(item.to_owned(), n);
+    for (shop, event) in [
+        ("north", update("apple", 1)),
+        ("north", update("pear", 2)),
+        ("south", update("apple", 3)),
+        ("north", JoinMapLinkEvent::Remove("apple".to_owned())),
+    ] {
+        agent
+            .join_map_event(Inventory::STOCK, shop.to_owned(), event)
+            .unwrap();
+    }
+    assert_eq!(
+        agent.agent().stock.owner(&"apple".to_owned()).as_deref(),
+        Some("south")
+    );
+    // North's link fails: `Delete` removes what north owns (pear), not apple.
+    agent
+        .join_map_event(
+            Inventory::STOCK,
+            "north".to_owned(),
+            JoinMapLinkEvent::Failed,
+        )
+        .unwrap();
+    let map = agent.map(Inventory::STOCK);
+    assert_eq!(map.len(), 1);
+    assert_eq!(map.get("apple"), Some(&3));
+    assert_eq!(stock.take().len(), 4, "3 updates, then the remove of pear");
+}

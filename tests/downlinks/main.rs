@@ -2,6 +2,7 @@
 //! their configuration, bad targets, and many agents at once.
 
 mod join;
+mod join_map;
 mod local;
 mod many;
 mod remote;

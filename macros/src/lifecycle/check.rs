@@ -158,7 +158,9 @@ pub(super) fn check_signature(
 fn is_context_type(ty: &syn::Type) -> bool {
     match ty {
         syn::Type::Path(path) => path.path.segments.last().is_some_and(|segment| {
-            segment.ident == "HandlerContext" || segment.ident == "JoinValueContext"
+            ["HandlerContext", "JoinValueContext", "JoinMapContext"]
+                .iter()
+                .any(|name| segment.ident == name)
         }),
         _ => false,
     }
@@ -187,11 +189,12 @@ pub(super) fn check_duplicates(handlers: &[Handler], errors: &mut Errors) {
             let duplicate = earlier
                 .iter()
                 .find(|h| h.kind == handler.kind && h.lanes.contains(lane));
-            if let (Some(first), Kind::JoinValue) = (duplicate, handler.kind) {
+            if let (Some(first), true) = (duplicate, handler.kind.is_join()) {
                 errors.at(
                     lane,
                     format!(
-                        "lane `{lane}` already has a `#[join_value_lifecycle]`, `{}`: a join lane has one lifecycle for its links, so register every handler there (`context.builder().on_linked(..).on_synced(..).done()`)",
+                        "lane `{lane}` already has a `#[{}]`, `{}`: a join lane has one lifecycle for its links, so register every handler there (`context.builder().on_linked(..).on_synced(..).done()`)",
+                        handler.kind.name(),
                         first.method
                     ),
                 );

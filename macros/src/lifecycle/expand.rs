@@ -155,13 +155,18 @@ fn join_lifecycles(paths: &Paths, handlers: &[Handler]) -> Option<TokenStream> {
     let agent = &paths.agent;
     let attaches: Vec<TokenStream> = handlers
         .iter()
-        .filter(|h| h.kind == Kind::JoinValue)
+        .filter(|h| h.kind.is_join())
         .flat_map(|handler| {
+            let attach = match handler.kind {
+                Kind::JoinMap => quote!(attach_join_map),
+                _ => quote!(attach_join_value),
+            };
             handler.lanes.iter().map(move |lane| {
                 let lifecycle = call(paths, handler, quote!());
                 let span = lane.span();
                 let item = quote_spanned!(span=> &__agent.#lane);
-                quote_spanned!(span=> #dispatch::attach_join_value::<#agent, _, _>(#item, #lifecycle);)
+                let attach = respan(attach.clone(), span);
+                quote_spanned!(span=> #dispatch::#attach::<#agent, _, _>(#item, #lifecycle);)
             })
         })
         .collect();

@@ -17,6 +17,7 @@ pub(crate) enum Kind {
     Keys,
     CueKey,
     JoinValue,
+    JoinMap,
 }
 
 /// Which kind of lane a lane handler is for.
@@ -55,7 +56,7 @@ impl Category {
     }
 }
 
-pub(crate) const ALL: [Kind; 14] = [
+pub(crate) const ALL: [Kind; 15] = [
     Kind::Init,
     Kind::Start,
     Kind::Stop,
@@ -70,6 +71,7 @@ pub(crate) const ALL: [Kind; 14] = [
     Kind::Keys,
     Kind::CueKey,
     Kind::JoinValue,
+    Kind::JoinMap,
 ];
 
 impl Kind {
@@ -93,6 +95,7 @@ impl Kind {
             Kind::Keys => "keys",
             Kind::CueKey => "on_cue_key",
             Kind::JoinValue => "join_value_lifecycle",
+            Kind::JoinMap => "join_map_lifecycle",
         }
     }
 
@@ -104,21 +107,32 @@ impl Kind {
             Kind::Command => Some(Category::Command),
             Kind::Cue => Some(Category::Demand),
             Kind::Keys | Kind::CueKey => Some(Category::DemandMap),
-            Kind::Init | Kind::Start | Kind::Stop | Kind::Timer | Kind::JoinValue => None,
+            Kind::Init
+            | Kind::Start
+            | Kind::Stop
+            | Kind::Timer
+            | Kind::JoinValue
+            | Kind::JoinMap => None,
         }
     }
 
     /// Whether the attribute names lanes: lane event handlers, and the lifecycles of join
     /// lanes' links.
     pub(crate) fn takes_lanes(self) -> bool {
-        self.category().is_some() || self == Kind::JoinValue
+        self.category().is_some() || self.is_join()
     }
 
     /// The parameters after `&self` and the context.
     pub(crate) fn params(self) -> &'static [Param] {
         use Param::*;
         match self {
-            Kind::Init | Kind::Start | Kind::Stop | Kind::Cue | Kind::Keys | Kind::JoinValue => &[],
+            Kind::Init
+            | Kind::Start
+            | Kind::Stop
+            | Kind::Cue
+            | Kind::Keys
+            | Kind::JoinValue
+            | Kind::JoinMap => &[],
             Kind::CueKey => &[Owned("key: K")],
             Kind::Timer => &[Owned("id: u64")],
             Kind::Event | Kind::Command => &[Ref("value: &T")],
@@ -153,8 +167,14 @@ impl Kind {
     pub(crate) fn context(self, agent: &str) -> String {
         match self {
             Kind::JoinValue => format!("context: JoinValueContext<{agent}, K, V>"),
+            Kind::JoinMap => format!("context: JoinMapContext<{agent}, L, K, V>"),
             _ => format!("context: HandlerContext<{agent}>"),
         }
+    }
+
+    /// Whether this is the lifecycle of a join lane's links.
+    pub(crate) fn is_join(self) -> bool {
+        matches!(self, Kind::JoinValue | Kind::JoinMap)
     }
 
     /// What the handler returns, for error messages.
@@ -164,6 +184,7 @@ impl Kind {
             Kind::Keys => format!("impl HandlerAction<{agent}, Completion = HashSet<K>> + '_"),
             Kind::CueKey => format!("impl HandlerAction<{agent}, Completion = Option<V>> + '_"),
             Kind::JoinValue => format!("impl JoinValueLaneLifecycle<K, V, {agent}>"),
+            Kind::JoinMap => format!("impl JoinMapLaneLifecycle<L, K, V, {agent}>"),
             _ => format!("impl EventHandler<{agent}> + '_"),
         }
     }
@@ -171,10 +192,7 @@ impl Kind {
     /// Whether the handler returns an event handler (rather than a handler that computes a
     /// value for its lane).
     pub(crate) fn returns_event_handler(self) -> bool {
-        !matches!(
-            self,
-            Kind::Cue | Kind::Keys | Kind::CueKey | Kind::JoinValue
-        )
+        !matches!(self, Kind::Cue | Kind::Keys | Kind::CueKey) && !self.is_join()
     }
 }
 

@@ -8,7 +8,9 @@
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 
-use super::join_value::{JoinValueLaneLifecycle, JoinValueLikeItem};
+use super::join::{
+    JoinMapLaneLifecycle, JoinMapLikeItem, JoinValueLaneLifecycle, JoinValueLikeItem,
+};
 use super::{HandlerContext, HandlerRunner};
 use crate::event_handler::{
     ActionContext, AgentMetadata, EventHandler, EventHandlerError, HandlerAction, StepResult,
@@ -411,6 +413,16 @@ where
     A: 'static,
     L: JoinValueLikeItem,
     H: JoinValueLaneLifecycle<L::Key, L::Value, A>,
+{
+    lane.attach_lifecycle(lifecycle);
+}
+
+/// Gives a join map lane the lifecycle of its links.
+pub fn attach_join_map<A, L, H>(lane: &L, lifecycle: H)
+where
+    A: 'static,
+    L: JoinMapLikeItem,
+    H: JoinMapLaneLifecycle<L::Link, L::Key, L::Value, A>,
 {
     lane.attach_lifecycle(lifecycle);
 }

@@ -19,7 +19,7 @@ pub mod dispatch;
 mod downlink_builders;
 mod downlink_lifecycle;
 mod downlinks;
-mod join_value;
+mod join;
 mod schedule;
 
 pub use context::HandlerContext;
@@ -32,9 +32,11 @@ pub use downlink_builders::{
 /// Shared<S>>` after `with_shared_state`), not something to use directly.
 #[doc(hidden)]
 pub use downlink_lifecycle::{LifecycleState, Shared};
-pub use join_value::{
-    join_link_event, JoinLinkEvent, JoinValueContext, JoinValueLane, JoinValueLaneLifecycle,
-    JoinValueLifecycle, JoinValueLikeItem, LinkAddress, LinkClosedResponse,
+pub use join::{
+    join_link_event, join_map_link_event, JoinLinkEvent, JoinMapContext, JoinMapLane,
+    JoinMapLaneLifecycle, JoinMapLifecycle, JoinMapLikeItem, JoinMapLinkEvent, JoinValueContext,
+    JoinValueLane, JoinValueLaneLifecycle, JoinValueLifecycle, JoinValueLikeItem, LinkAddress,
+    LinkClosedResponse,
 };
 
 use crate::event_handler::{EventHandler, EventHandlerError};

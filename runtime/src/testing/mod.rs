@@ -65,7 +65,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::agent_lifecycle::{
-    join_link_event, AgentLifecycle, HandlerContext, JoinLinkEvent, JoinValueLane,
+    join_link_event, join_map_link_event, AgentLifecycle, HandlerContext, JoinLinkEvent,
+    JoinMapLane, JoinMapLinkEvent, JoinValueLane,
 };
 use crate::agent_model::{AgentCore, AgentLaneModel, HandlerFailure, Hosting};
 use crate::client::{RawEvent, RawSink};
@@ -256,6 +257,25 @@ where
         V: Clone + Serialize + DeserializeOwned + Send + 'static,
     {
         self.run(join_link_event(lane, key, event))
+    }
+
+    /// Does what the link `link` of the join map lane `lane` does on `event`, as if its
+    /// downlink had reported it (see [`join_value_event`](Self::join_value_event)).
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] if a handler this runs fails.
+    pub fn join_map_event<J, K, V>(
+        &mut self,
+        lane: fn(&A) -> &JoinMapLane<J, K, V>,
+        link: J,
+        event: JoinMapLinkEvent<K, V>,
+    ) -> Result<(), HandlerFailure>
+    where
+        J: Eq + std::hash::Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
+        K: Eq + std::hash::Hash + Ord + Clone + Serialize + DeserializeOwned + Send + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.run(join_map_link_event(lane, link, event))
     }
 
     /// Runs `on_init`, then `on_start`.

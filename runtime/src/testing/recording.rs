@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::agent_lifecycle::JoinValueLane;
+use crate::agent_lifecycle::{JoinMapLane, JoinValueLane};
 use crate::lanes::{
     CommandLane, DemandLane, DemandMapLane, MapBacking, MapEvent, MapLane, MapMessage,
     OutletStatus, SupplyLane, ValueLane,
@@ -137,4 +137,5 @@ record_map_operations! {
     impl[M] MapLane<K, V, M> where [K: Ord, M: MapBacking<K, V>];
     impl[] DemandMapLane<K, V> where [];
     impl[] JoinValueLane<K, V> where [K: Ord];
+    impl[L] JoinMapLane<L, K, V> where [K: Ord, L: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static];
 }

@@ -18,6 +18,8 @@ pub enum ItemKind {
     /// A join value lane (`tidal::agent::lanes::JoinValueLane`): entries fed by value
     /// downlinks, one per key.
     JoinValueLane,
+    /// A join map lane (`tidal::agent::lanes::JoinMapLane`): entries fed by map downlinks.
+    JoinMapLane,
     /// A [`ValueStore`](crate::stores::ValueStore).
     ValueStore,
     /// A [`MapStore`](crate::stores::MapStore).
@@ -39,6 +41,7 @@ impl ItemKind {
                 | ItemKind::ValueStore
                 | ItemKind::MapStore
                 | ItemKind::JoinValueLane
+                | ItemKind::JoinMapLane
         )
     }
 }
