@@ -90,8 +90,8 @@ pub mod prelude {
     pub use crate::agent::config::{AgentConfig, MapDownlinkConfig, SimpleDownlinkConfig};
     pub use crate::agent::event_handler::{EventHandler, HandlerAction, HandlerActionExt};
     pub use crate::agent::lanes::{
-        CommandLane, DemandLane, DemandMapLane, JoinMapLane, JoinValueLane, MapLane, SupplyLane,
-        ValueLane,
+        CommandLane, DemandLane, DemandMapLane, HttpLane, HttpRequestContext, JoinMapLane,
+        JoinValueLane, MapLane, Response, SimpleHttpLane, SupplyLane, UnitResponse, ValueLane,
     };
     pub use crate::agent::state::{History, State};
     pub use crate::agent::stores::{MapStore, ValueStore};

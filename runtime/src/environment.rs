@@ -4,7 +4,7 @@ use std::any::Any;
 
 use tokio::sync::mpsc;
 
-use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
+use crate::lanes::{CommandPayload, HttpExchange, LinkSubscriber, UnlinkReason};
 
 fn no_remote(host: &str) -> UnlinkReason {
     UnlinkReason::Unreachable(format!(
@@ -28,6 +28,11 @@ pub(crate) enum Request {
     Unlink { lane: String, link: u64 },
     /// A handler (`BoxEventHandler<'static, A>` for the agent's `A`) to run as one event.
     Run(Box<dyn Any + Send>),
+    /// An HTTP request for the HTTP lane with this name.
+    Http {
+        lane: String,
+        exchange: Box<HttpExchange>,
+    },
     /// Stop the agent (runs `on_stop`).
     Stop,
 }

@@ -353,3 +353,64 @@ fn join_map_link_events_injected_without_a_network_keep_each_key_with_its_last_w
     assert_eq!(map.get("apple"), Some(&3));
     assert_eq!(stock.take().len(), 4, "3 updates, then the remove of pear");
 }
+
+/// A counter reachable over HTTP.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Counter {
+    count: ValueLane<i64>,
+    api: SimpleHttpLane<i64>,
+}
+
+#[derive(Clone)]
+pub struct CounterLifecycle;
+
+#[lifecycle(Counter)]
+impl CounterLifecycle {
+    #[on_get(api)]
+    fn get(
+        &self,
+        context: HandlerContext<Counter>,
+        _: HttpRequestContext,
+    ) -> impl HandlerAction<Counter, Completion = Response<i64>> {
+        context.get_value(Counter::COUNT).map(Response::ok)
+    }
+
+    #[on_post(api)]
+    fn add(
+        &self,
+        context: HandlerContext<Counter>,
+        _: HttpRequestContext,
+        n: i64,
+    ) -> impl HandlerAction<Counter, Completion = UnitResponse> {
+        context
+            .transform_value(Counter::COUNT, move |count| count + n)
+            .followed_by(context.value(UnitResponse::default()))
+    }
+}
+
+#[test]
+fn the_kit_calls_http_handlers_and_returns_their_answers() {
+    use tidal::agent::lanes::{Method, StatusCode};
+
+    let mut agent = AgentHarness::new(Counter::default(), CounterLifecycle);
+    agent.start().unwrap();
+    let post = agent
+        .http(Counter::API, Method::POST, "/counter?lane=api", "5")
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::OK);
+    let get = agent
+        .http(Counter::API, Method::GET, "/counter?lane=api", "")
+        .unwrap();
+    assert_eq!((get.status(), get.text()), (StatusCode::OK, "5".to_owned()));
+    let put = agent
+        .http(Counter::API, Method::PUT, "/counter?lane=api", "1")
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(put.headers()["allow"], "GET, HEAD, POST");
+    let bad = agent
+        .http(Counter::API, Method::POST, "/counter?lane=api", "five")
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(agent.value(Counter::COUNT), 5);
+}

@@ -296,6 +296,48 @@ fn lane_branch(paths: &Paths, lane: &LaneHandlers) -> TokenStream {
                 None => quote!(::core::result::Result::Ok(())),
             }
         }
+        Category::Http => {
+            let handled = [
+                (Kind::Get, quote!(GET)),
+                (Kind::Post, quote!(POST)),
+                (Kind::Put, quote!(PUT)),
+                (Kind::Delete, quote!(DELETE)),
+            ]
+            .into_iter()
+            .filter(|(kind, _)| lane.get(*kind).is_some())
+            .map(|(_, method)| quote!(#dispatch::methods::#method));
+            let unhandled = quote!(#dispatch::unhandled());
+            let handler = |kind: Kind| {
+                lane.get(kind).map_or_else(
+                    || unhandled.clone(),
+                    |h| {
+                        let request = owned(paths, &h.params[0], quote!(__request));
+                        match h.params.get(1) {
+                            Some(value) => {
+                                let value = owned(paths, value, quote!(__value));
+                                call(paths, h, quote!(, #request, #value))
+                            }
+                            None => call(paths, h, quote!(, #request)),
+                        }
+                    },
+                )
+            };
+            let (get, post, put, delete) = (
+                handler(Kind::Get),
+                handler(Kind::Post),
+                handler(Kind::Put),
+                handler(Kind::Delete),
+            );
+            quote_spanned!(span=> #dispatch::http_event::<#agent, _, _, _, _, _, _>(
+                __item,
+                __runner,
+                0 #(| #handled)*,
+                |__request| #get,
+                |__request, __value| #post,
+                |__request, __value| #put,
+                |__request| #delete,
+            ))
+        }
         Category::DemandMap => {
             let handlers = lane.get(Kind::Keys).zip(lane.get(Kind::CueKey));
             match handlers {

@@ -18,6 +18,10 @@ pub(crate) enum Kind {
     CueKey,
     JoinValue,
     JoinMap,
+    Get,
+    Post,
+    Put,
+    Delete,
 }
 
 /// Which kind of lane a lane handler is for.
@@ -28,6 +32,7 @@ pub(crate) enum Category {
     Command,
     Demand,
     DemandMap,
+    Http,
 }
 
 impl Category {
@@ -41,6 +46,7 @@ impl Category {
             Category::Command => "command lanes take `#[on_command]`",
             Category::Demand => "demand lanes take `#[on_cue]`",
             Category::DemandMap => "demand-map lanes take `#[keys]` and `#[on_cue_key]`",
+            Category::Http => "HTTP lanes take `#[on_get]`/`#[on_post]`/`#[on_put]`/`#[on_delete]`",
         }
     }
 
@@ -52,11 +58,12 @@ impl Category {
             Category::Command => "command-lane",
             Category::Demand => "demand-lane",
             Category::DemandMap => "demand-map-lane",
+            Category::Http => "HTTP-lane",
         }
     }
 }
 
-pub(crate) const ALL: [Kind; 15] = [
+pub(crate) const ALL: [Kind; 19] = [
     Kind::Init,
     Kind::Start,
     Kind::Stop,
@@ -72,6 +79,10 @@ pub(crate) const ALL: [Kind; 15] = [
     Kind::CueKey,
     Kind::JoinValue,
     Kind::JoinMap,
+    Kind::Get,
+    Kind::Post,
+    Kind::Put,
+    Kind::Delete,
 ];
 
 impl Kind {
@@ -96,6 +107,10 @@ impl Kind {
             Kind::CueKey => "on_cue_key",
             Kind::JoinValue => "join_value_lifecycle",
             Kind::JoinMap => "join_map_lifecycle",
+            Kind::Get => "on_get",
+            Kind::Post => "on_post",
+            Kind::Put => "on_put",
+            Kind::Delete => "on_delete",
         }
     }
 
@@ -107,6 +122,7 @@ impl Kind {
             Kind::Command => Some(Category::Command),
             Kind::Cue => Some(Category::Demand),
             Kind::Keys | Kind::CueKey => Some(Category::DemandMap),
+            Kind::Get | Kind::Post | Kind::Put | Kind::Delete => Some(Category::Http),
             Kind::Init
             | Kind::Start
             | Kind::Stop
@@ -134,6 +150,9 @@ impl Kind {
             | Kind::JoinValue
             | Kind::JoinMap => &[],
             Kind::CueKey => &[Owned("key: K")],
+            Kind::Get | Kind::Delete => &[Owned("request: HttpRequestContext")],
+            Kind::Post => &[Owned("request: HttpRequestContext"), Owned("value: Post")],
+            Kind::Put => &[Owned("request: HttpRequestContext"), Owned("value: Put")],
             Kind::Timer => &[Owned("id: u64")],
             Kind::Event | Kind::Command => &[Ref("value: &T")],
             Kind::Set => &[Ref("new_value: &T"), Owned("previous: Option<T>")],
@@ -185,6 +204,10 @@ impl Kind {
             Kind::CueKey => format!("impl HandlerAction<{agent}, Completion = Option<V>> + '_"),
             Kind::JoinValue => format!("impl JoinValueLaneLifecycle<K, V, {agent}>"),
             Kind::JoinMap => format!("impl JoinMapLaneLifecycle<L, K, V, {agent}>"),
+            Kind::Get => format!("impl HandlerAction<{agent}, Completion = Response<Get>> + '_"),
+            Kind::Post | Kind::Put | Kind::Delete => {
+                format!("impl HandlerAction<{agent}, Completion = UnitResponse> + '_")
+            }
             _ => format!("impl EventHandler<{agent}> + '_"),
         }
     }
@@ -192,7 +215,9 @@ impl Kind {
     /// Whether the handler returns an event handler (rather than a handler that computes a
     /// value for its lane).
     pub(crate) fn returns_event_handler(self) -> bool {
-        !matches!(self, Kind::Cue | Kind::Keys | Kind::CueKey) && !self.is_join()
+        !matches!(self, Kind::Cue | Kind::Keys | Kind::CueKey)
+            && !self.is_join()
+            && self.category() != Some(Category::Http)
     }
 }
 

@@ -17,8 +17,9 @@ use crate::event_handler::{
     UnitHandler,
 };
 use crate::lanes::{
-    AgentItem, CommandLikeItem, DemandLikeItem, DemandMapLikeItem, MapBacking, MapLaneEvent,
-    MapLikeItem, ValueLikeItem,
+    AgentItem, CommandLikeItem, DemandLikeItem, DemandMapLikeItem, HttpLikeItem,
+    HttpRequestContext, MapBacking, MapLaneEvent, MapLikeItem, Method, Response, StatusCode,
+    UnitResponse, ValueLikeItem,
 };
 
 /// The context parameter of a handler: a `HandlerContext` for the lifecycle's agent.
@@ -425,6 +426,128 @@ where
     H: JoinMapLaneLifecycle<L::Link, L::Key, L::Value, A>,
 {
     lane.attach_lifecycle(lifecycle);
+}
+
+/// The methods an HTTP lane has handlers for (`GET` also answers `HEAD`), as the generated code
+/// passes them to [`http_event`].
+pub mod methods {
+    /// `#[on_get]`.
+    pub const GET: u8 = 1;
+    /// `#[on_post]`.
+    pub const POST: u8 = 2;
+    /// `#[on_put]`.
+    pub const PUT: u8 = 4;
+    /// `#[on_delete]`.
+    pub const DELETE: u8 = 8;
+
+    /// The `Allow` header for these methods.
+    pub(crate) fn allow(methods: u8) -> String {
+        [
+            (GET, "GET, HEAD"),
+            (POST, "POST"),
+            (PUT, "PUT"),
+            (DELETE, "DELETE"),
+        ]
+        .iter()
+        .filter(|(method, _)| methods & method != 0)
+        .map(|(_, names)| *names)
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// A handler for a method an HTTP lane has no handler for: never run ([`http_event`] answers
+/// `405` first).
+pub struct Unhandled<T>(PhantomData<fn() -> T>);
+
+/// The handler the generated code passes for a method the lifecycle does not handle.
+pub fn unhandled<T>() -> Unhandled<T> {
+    Unhandled(PhantomData)
+}
+
+impl<A, T> HandlerAction<A> for Unhandled<T> {
+    type Completion = T;
+
+    fn step(&mut self, _: &mut ActionContext<A>, _: AgentMetadata, _: &A) -> StepResult<T> {
+        StepResult::Fail(EventHandlerError::BadCommand(
+            "no handler for this method".to_owned(),
+        ))
+    }
+}
+
+/// What an HTTP handler returns: a handler that completes with the response.
+#[diagnostic::on_unimplemented(
+    message = "this HTTP handler must complete with a `{R}`, but it returns `{Self}`",
+    label = "expected `impl HandlerAction<{A}, Completion = {R}>` from the HTTP handlers of this lane",
+    note = "`#[on_get]` completes with `Response<Get>` (e.g. `context.value(Response::ok(value))`); `#[on_post]`, `#[on_put]` and `#[on_delete]` with `UnitResponse`"
+)]
+pub trait Responds<A, R>: HandlerAction<A, Completion = R> {}
+
+impl<A, R, H: HandlerAction<A, Completion = R>> Responds<A, R> for H {}
+
+/// Answers the HTTP request waiting at an HTTP lane with the handler for its method: `405`
+/// (with `Allow`) if there is none, `400` if the body does not decode.
+#[allow(clippy::too_many_arguments)] // One closure per method, as the generated code passes them.
+pub fn http_event<A, L, R, HG, HP, HU, HD>(
+    item: &L,
+    runner: &mut R,
+    handled: u8,
+    on_get: impl FnOnce(HttpRequestContext) -> HG,
+    on_post: impl FnOnce(HttpRequestContext, L::Post) -> HP,
+    on_put: impl FnOnce(HttpRequestContext, L::Put) -> HU,
+    on_delete: impl FnOnce(HttpRequestContext) -> HD,
+) -> Result<(), EventHandlerError>
+where
+    L: HttpLikeItem,
+    R: HandlerRunner<A>,
+    HG: Responds<A, Response<L::Get>>,
+    HP: Responds<A, UnitResponse>,
+    HU: Responds<A, UnitResponse>,
+    HD: Responds<A, UnitResponse>,
+{
+    let Some(exchange) = item.take_request() else {
+        return Ok(());
+    };
+    let method = exchange.method().clone();
+    let wanted = match method {
+        Method::GET | Method::HEAD => methods::GET,
+        Method::POST => methods::POST,
+        Method::PUT => methods::PUT,
+        Method::DELETE => methods::DELETE,
+        _ => 0,
+    };
+    if handled & wanted == 0 {
+        exchange.not_allowed(&methods::allow(handled));
+        return Ok(());
+    }
+    let context = exchange.context.clone();
+    let response = match wanted {
+        methods::GET => {
+            if let Some(response) = compute(runner, on_get(context))? {
+                exchange.respond(response, method != Method::HEAD);
+            }
+            return Ok(());
+        }
+        methods::POST => match exchange.body_format.decode(&exchange.body) {
+            Ok(body) => compute(runner, on_post(context, body))?,
+            Err(reason) => {
+                exchange.fail(StatusCode::BAD_REQUEST, reason);
+                return Ok(());
+            }
+        },
+        methods::PUT => match exchange.body_format.decode(&exchange.body) {
+            Ok(body) => compute(runner, on_put(context, body))?,
+            Err(reason) => {
+                exchange.fail(StatusCode::BAD_REQUEST, reason);
+                return Ok(());
+            }
+        },
+        _ => compute(runner, on_delete(context))?,
+    };
+    if let Some(response) = response {
+        exchange.respond(response, false);
+    }
+    Ok(())
 }
 
 /// Does nothing: the generated code passes it for map events the lifecycle does not handle.

@@ -20,7 +20,7 @@ use crate::environment::{send_command, Environment, Request};
 use crate::event_handler::{
     AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
 };
-use crate::lanes::{CommandPayload, ModificationSink, UnlinkReason};
+use crate::lanes::{CommandPayload, ModificationSink, StatusCode, UnlinkReason};
 use crate::store::{Change, Store};
 use crate::vocabulary::{Modification, OutgoingCommand};
 
@@ -255,9 +255,7 @@ where
                     return Ok(());
                 }
                 // A demand lane's sync is computed by its lifecycle, as for a cue.
-                self.execute(Source::Lane(id), true, |_, runner| {
-                    runner.modified(Modification::of(id))
-                })
+                self.run_item_handlers(id)
             }
             Request::Unlink { lane, link } => {
                 if let Some(item) = A::lane_id(&lane).and_then(|id| self.agent.item(id)) {
@@ -272,11 +270,33 @@ where
                     Ok(())
                 }
             },
+            Request::Http { lane, exchange } => {
+                let Some((id, item)) =
+                    A::lane_id(&lane).and_then(|id| Some((id, self.agent.item(id)?)))
+                else {
+                    exchange.fail(StatusCode::NOT_FOUND, format!("no lane `{lane}`"));
+                    return Ok(());
+                };
+                if let Err(exchange) = item.http(exchange) {
+                    let message = format!("lane `{lane}` is not an HTTP lane");
+                    exchange.fail(StatusCode::NOT_FOUND, message);
+                    return Ok(());
+                }
+                // Its handler answers, as for a change of the lane.
+                self.run_item_handlers(id)
+            }
             Request::Stop => {
                 self.stopping = true;
                 Ok(())
             }
         }
+    }
+
+    /// Runs the lifecycle handlers of the item `id` as one event, as for a change of the item.
+    fn run_item_handlers(&mut self, id: u64) -> Result<(), HandlerFailure> {
+        self.execute(Source::Lane(id), true, |_, runner| {
+            runner.modified(Modification::of(id))
+        })
     }
 
     /// Starts a burst: the requests waiting in the inbox run one after the other, and if the

@@ -10,7 +10,7 @@ use crate::event_handler::BoxEventHandler;
 use crate::recon::Value;
 use crate::store::codec::EncodeError;
 use crate::store::{Change, ItemState, RestoreError};
-use crate::vocabulary::{CommandPayload, EventHandlerError, ItemKind, Modification};
+use crate::vocabulary::{CommandPayload, EventHandlerError, HttpExchange, ItemKind, Modification};
 
 /// Types that can be fields of an agent: every lane and store implements it.
 #[diagnostic::on_unimplemented(
@@ -64,6 +64,15 @@ pub trait AgentItem: Send {
     /// Links a subscriber: it hears `linked`, the state if it asked for a sync, then every
     /// change. A subscriber of the wrong kind is refused.
     fn link(&self, subscriber: LinkSubscriber);
+
+    /// Takes an HTTP request to answer (HTTP lanes: their lifecycle handler answers it, in
+    /// the event the agent runs next); any other item hands it back.
+    ///
+    /// # Errors
+    /// The exchange, if the item is not an HTTP lane.
+    fn http(&self, exchange: Box<HttpExchange>) -> Result<(), Box<HttpExchange>> {
+        Err(exchange)
+    }
 
     /// Whether links wait for a sync that the item's lifecycle handlers compute (demand
     /// lanes): the agent then runs them, as for a change of the item.

@@ -11,6 +11,7 @@
 //! | [`CommandLane<T>`] | none | `on_command(&T)` | every command, up to a bound |
 //! | [`DemandLane<T>`] | none: computed by `on_cue` when cued | `on_cue` | each computed value; a sync computes one for the subscriber |
 //! | [`DemandMapLane<K, V>`] | none: computed by `on_cue_key` per cued key | `keys`, `on_cue_key(K)` | each computed entry; a sync computes every key `keys` lists |
+//! | [`HttpLane<Get, Post, Put>`] | none | `on_get`, `on_post`, `on_put`, `on_delete` | nothing: it answers HTTP requests |
 //! | [`SupplyLane<T>`] | none | none | every supplied value, in order; a subscriber that falls [`SUPPLY_QUEUE_BOUND`] behind is unlinked |
 //!
 //! Value types are serde types: `Serialize + DeserializeOwned + Send + 'static`; `Clone` is only
@@ -19,6 +20,7 @@
 mod command;
 mod demand;
 mod demand_map;
+mod http;
 mod item;
 mod link;
 mod map;
@@ -26,11 +28,16 @@ mod outlet;
 mod supply;
 mod value;
 
-pub use crate::vocabulary::{CommandPayload, ItemKind, ItemSpec, TypedCommand, UnlinkReason};
+pub use crate::vocabulary::{
+    BodyFormat, CommandPayload, HeaderMap, HeaderName, HeaderValue, HttpExchange,
+    HttpRequestContext, HttpResponse, ItemKind, ItemSpec, Method, Response, StatusCode,
+    TypedCommand, UnitResponse, UnlinkReason, Uri,
+};
 pub use crate::warp::MapMessage;
 pub use command::{CommandLane, CommandLikeItem};
 pub use demand::{DemandLane, DemandLikeItem};
 pub use demand_map::{DemandMapLane, DemandMapLikeItem};
+pub use http::{HttpLane, HttpLikeItem, SimpleHttpLane};
 pub(crate) use item::persistent_cell;
 pub use item::{AgentItem, CommandTarget, Item, ModificationSink};
 /// How subscribers attach to lanes: the runtime's own business (downlinks, uplinks, remote

@@ -73,7 +73,10 @@ use crate::client::{RawEvent, RawSink};
 use crate::config::AgentConfig;
 use crate::environment::Request;
 use crate::event_handler::EventHandler;
-use crate::lanes::{AgentItem, CommandPayload, CommandTarget, MapLikeItem, ValueLikeItem};
+use crate::lanes::{
+    AgentItem, BodyFormat, CommandPayload, CommandTarget, HeaderMap, HttpExchange,
+    HttpRequestContext, HttpResponse, MapLikeItem, Method, StatusCode, Uri, ValueLikeItem,
+};
 use crate::store::Store;
 
 /// Runs one agent instance under the test's control (see the [module docs](self)).
@@ -276,6 +279,46 @@ where
         V: Clone + Serialize + DeserializeOwned + Send + 'static,
     {
         self.run(join_map_link_event(lane, link, event))
+    }
+
+    /// Sends an HTTP request to the HTTP lane `lane`, as the server would (`uri` is its path
+    /// and query; `body` is Recon, the default format), and returns its answer (Recon too):
+    /// `agent.http(Shop::STOCK, Method::POST, "/shop/1?lane=stock", "5")?.status()`.
+    ///
+    /// # Errors
+    /// A [`HandlerFailure`] if the lane's handler fails (a server answers `500`).
+    ///
+    /// # Panics
+    /// If `uri` is not a valid URI.
+    pub fn http<I: AgentItem>(
+        &mut self,
+        lane: fn(&A) -> &I,
+        method: Method,
+        uri: &str,
+        body: &str,
+    ) -> Result<HttpResponse, HandlerFailure> {
+        let id = lane(self.core.agent()).id();
+        let name = A::item_spec(id).map_or("", |spec| spec.name).to_owned();
+        let uri: Uri = uri.parse().expect("a valid URI");
+        let context = HttpRequestContext::new(method, uri, HeaderMap::new());
+        let (exchange, mut answer) = HttpExchange::new(
+            context,
+            body.as_bytes().to_vec(),
+            BodyFormat::Recon,
+            BodyFormat::Recon,
+        );
+        let result = self.core.request(Request::Http {
+            lane: name,
+            exchange: Box::new(exchange),
+        });
+        self.settle();
+        result?;
+        Ok(answer.try_recv().unwrap_or_else(|_| {
+            HttpResponse::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the handler did not answer",
+            )
+        }))
     }
 
     /// Runs `on_init`, then `on_start`.

@@ -20,6 +20,8 @@ pub enum ItemKind {
     JoinValueLane,
     /// A join map lane (`tidal::agent::lanes::JoinMapLane`): entries fed by map downlinks.
     JoinMapLane,
+    /// An [`HttpLane`](crate::lanes::HttpLane).
+    HttpLane,
     /// A [`ValueStore`](crate::stores::ValueStore).
     ValueStore,
     /// A [`MapStore`](crate::stores::MapStore).

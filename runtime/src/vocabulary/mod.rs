@@ -9,11 +9,16 @@
 
 mod command;
 mod error;
+mod http;
 mod item;
 mod unlink;
 
 pub(crate) use command::OutgoingCommand;
 pub use command::{CommandPayload, TypedCommand};
 pub use error::EventHandlerError;
+pub use http::{
+    BodyFormat, HeaderMap, HeaderName, HeaderValue, HttpExchange, HttpRequestContext, HttpResponse,
+    Method, Response, StatusCode, UnitResponse, Uri,
+};
 pub use item::{ItemKind, ItemSpec, Modification};
 pub use unlink::UnlinkReason;

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -170,12 +169,14 @@ fn close_frame(code: CloseCode, reason: &'static str) -> Option<CloseFrame> {
 }
 
 /// Runs a connection until the client leaves, misbehaves, stops reading, or the server stops.
-pub(crate) async fn run(
-    socket: WebSocketStream<TcpStream>,
+pub(crate) async fn run<S>(
+    socket: WebSocketStream<S>,
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
     mut shutdown: watch::Receiver<bool>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let (ready, mut ready_events) = mpsc::unbounded_channel();
     let mut links = Links {
         environment: environment.clone(),

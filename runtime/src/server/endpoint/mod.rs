@@ -1,6 +1,8 @@
-//! The WARP endpoint: WebSocket connections from SwimOS clients (and tidal's own).
+//! The server's port: WebSocket connections from SwimOS clients (and tidal's own), and HTTP
+//! requests to HTTP lanes (see `http.rs`).
 //!
-//! Any path is upgraded. The `warp0` subprotocol is echoed when offered, and a client that
+//! Every connection starts as HTTP/1.1 (hyper), with keep-alive; a WebSocket handshake on any
+//! path turns it into a WARP connection. The `warp0` subprotocol is echoed when offered, and a client that
 //! offers none (the Python and JS clients) is accepted too; offering only other subprotocols is
 //! refused. Frames are text only, one envelope each: a binary frame, text that is not an
 //! envelope, or invalid UTF-8 closes the connection with code 1002 and a reason. Sockets use
@@ -10,20 +12,24 @@
 //! bounded and other clients are not affected.
 
 mod connection;
+mod http;
 mod uplink;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::Mutex;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::environment::Environment;
+use crate::lock::lock;
 
 /// Settings of the WARP endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +41,14 @@ pub struct EndpointConfig {
     /// How long a write to a client may wait before the client is considered gone (it stopped
     /// reading) and is disconnected. Default 30 s.
     pub write_timeout: Duration,
-    /// How long the WebSocket handshake may take. Default 10 s.
+    /// How long a client may take to send a request's headers (the WebSocket handshake
+    /// among them). Default 10 s.
     pub handshake_timeout: Duration,
+    /// The largest body of an HTTP request, in bytes; larger ones get `413`. Default 1 MiB.
+    pub max_body_size: usize,
+    /// How long an HTTP request waits for its lane's answer before it gets `504`. Default
+    /// 10 s.
+    pub http_timeout: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -45,6 +57,8 @@ impl Default for EndpointConfig {
             max_frame_size: 1 << 20,
             write_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            max_body_size: 1 << 20,
+            http_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -88,48 +102,59 @@ async fn accept(
     stream: TcpStream,
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%err, "could not set TCP_NODELAY");
     }
+    let service = http::Service {
+        environment: environment.clone(),
+        config: config.clone(),
+        shutdown: shutdown.clone(),
+        upgrade: Arc::new(Mutex::new(None)),
+    };
+    let upgrade = service.upgrade.clone();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.handshake_timeout);
+    let connection = builder
+        .serve_connection(
+            TokioIo::new(stream),
+            hyper::service::service_fn(move |request| service.clone().call(request)),
+        )
+        .with_upgrades();
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        _ = shutdown.changed() => {
+            connection.as_mut().graceful_shutdown();
+            connection.as_mut().await
+        }
+    };
+    if let Err(err) = served {
+        tracing::debug!(%err, "HTTP connection failed");
+        return;
+    }
+    let Some(upgrade) = lock(&upgrade).take() else {
+        return;
+    };
+    let upgraded = match upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(err) => {
+            tracing::debug!(%err, "WebSocket upgrade failed");
+            return;
+        }
+    };
     // A 16 KiB read buffer (grown on demand for larger frames): the library zeroes the whole
     // buffer on each read attempt, and its 128 KiB default made every wake-up costly.
     let websocket = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .max_message_size(Some(config.max_frame_size))
         .max_frame_size(Some(config.max_frame_size));
-    let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, negotiate, Some(websocket));
-    match tokio::time::timeout(config.handshake_timeout, handshake).await {
-        Ok(Ok(socket)) => connection::run(socket, environment, config, shutdown).await,
-        Ok(Err(err)) => tracing::debug!(%err, "WebSocket handshake failed"),
-        Err(_) => tracing::debug!("WebSocket handshake timed out"),
-    }
-}
-
-/// Echoes `warp0` when offered; accepts no subprotocol; refuses only other subprotocols.
-#[allow(clippy::result_large_err)] // The signature is the WebSocket library's callback.
-fn negotiate(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
-    let offered: Vec<&str> = request
-        .headers()
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|protocol| !protocol.is_empty())
-        .collect();
-    if offered.is_empty() {
-        return Ok(response);
-    }
-    if offered.contains(&"warp0") {
-        response
-            .headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_static("warp0"));
-        return Ok(response);
-    }
-    let mut refusal = ErrorResponse::new(Some("Failed to negotiate warp0 subprotocol".to_owned()));
-    *refusal.status_mut() = StatusCode::BAD_REQUEST;
-    Err(refusal)
+    let socket =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(websocket))
+            .await;
+    connection::run(socket, environment, config, shutdown).await;
 }

@@ -1,0 +1,215 @@
+//! The HTTP side of the server's port: each connection is HTTP/1.1 (keep-alive), its requests
+//! go to HTTP lanes, and a WebSocket upgrade turns it into a WARP connection.
+//!
+//! An HTTP lane is at `http://host:port/<node>?lane=<name>` (the path is the node URI,
+//! percent-decoded). The request starts the agent if needed, like a link. Errors get the status
+//! a client expects, with the reason as text: `404` for no agent at the path, no `lane`
+//! parameter, no such lane or not an HTTP lane; `405` (with `Allow`) for a method the lane has
+//! no handler for; `415` for a body that is neither Recon nor JSON; `400` for one that does not
+//! decode; `413` for one over [`EndpointConfig::max_body_size`]; `504` when the agent does not
+//! answer within [`EndpointConfig::http_timeout`] (a gateway's word for it: the server relays
+//! to the agent, and the client may try again); `503` while the server stops; `500` when the
+//! handler failed.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use super::EndpointConfig;
+use crate::environment::{Environment, Request};
+use crate::lock::lock;
+use crate::vocabulary::{
+    BodyFormat, HeaderValue, HttpExchange, HttpRequestContext, HttpResponse, Method, StatusCode,
+};
+
+/// The body of every response.
+pub(super) type Body = Full<Bytes>;
+
+/// What one connection's requests need.
+#[derive(Clone)]
+pub(super) struct Service {
+    pub(super) environment: Arc<dyn Environment>,
+    pub(super) config: EndpointConfig,
+    pub(super) shutdown: watch::Receiver<bool>,
+    /// The upgrade of a WebSocket handshake, taken by the connection once hyper is done.
+    pub(super) upgrade: Arc<Mutex<Option<OnUpgrade>>>,
+}
+
+impl Service {
+    /// Answers one request.
+    pub(super) async fn call(
+        self,
+        mut request: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<Body>, Infallible> {
+        if is_upgrade(&request) {
+            let response = match handshake(&request) {
+                Ok(response) => {
+                    *lock(&self.upgrade) = Some(hyper::upgrade::on(&mut request));
+                    response
+                }
+                Err(response) => response,
+            };
+            return Ok(response);
+        }
+        let response = if *self.shutdown.borrow() {
+            HttpResponse::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+        } else {
+            self.to_lane(request).await
+        };
+        Ok(into_hyper(response))
+    }
+
+    /// Takes the request to its HTTP lane and waits for the answer.
+    async fn to_lane(&self, request: hyper::Request<Incoming>) -> HttpResponse {
+        let (parts, body) = request.into_parts();
+        let node = match percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8() {
+            Ok(node) => node.into_owned(),
+            Err(_) => return error(StatusCode::BAD_REQUEST, "the path is not UTF-8"),
+        };
+        let context = HttpRequestContext::new(parts.method, parts.uri, parts.headers);
+        let Some(lane) = context.query_param("lane") else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "no lane: address an HTTP lane as /<node>?lane=<name>",
+            );
+        };
+        if !self.environment.serves(&node) {
+            return error(StatusCode::NOT_FOUND, format!("no agent at `{node}`"));
+        }
+        let header = |name| {
+            context
+                .headers()
+                .get(name)
+                .and_then(|value: &HeaderValue| value.to_str().ok())
+        };
+        let Some(body_format) = BodyFormat::from_content_type(header(http::header::CONTENT_TYPE))
+        else {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "bodies are Recon (application/x-recon) or JSON (application/json)",
+            );
+        };
+        let response_format = BodyFormat::from_accept(header(http::header::ACCEPT));
+        let limit = self.config.max_body_size;
+        let too_large = || {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {limit} bytes"),
+            )
+        };
+        let declared = header(http::header::CONTENT_LENGTH).and_then(|n| n.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > limit) {
+            return too_large();
+        }
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(body) => body.to_bytes().to_vec(),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
+            Err(err) => return error(StatusCode::BAD_REQUEST, format!("reading the body: {err}")),
+        };
+        let (exchange, answer) = HttpExchange::new(context, body, body_format, response_format);
+        let mailbox = match self.environment.resolve(&node) {
+            Ok(mailbox) => mailbox,
+            Err(reason) => return error(StatusCode::NOT_FOUND, reason.to_string()),
+        };
+        let exchange = Box::new(exchange);
+        let sent = mailbox.send(Request::Http { lane, exchange }).await;
+        if sent.is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the agent stopped");
+        }
+        match tokio::time::timeout(self.config.http_timeout, answer).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the agent did not answer: its handler failed, or it stopped",
+            ),
+            Err(_) => error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the agent did not answer within {:?}",
+                    self.config.http_timeout
+                ),
+            ),
+        }
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::error(status, message)
+}
+
+fn into_hyper(response: HttpResponse) -> hyper::Response<Body> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+/// Whether the request asks to become a WebSocket.
+fn is_upgrade(request: &hyper::Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get(http::header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+}
+
+/// The answer to a WebSocket handshake: `101` (echoing `warp0` when offered; a client that
+/// offers no subprotocol is accepted too), or `400` with the reason.
+#[allow(clippy::result_large_err)] // Either answer is a response.
+fn handshake(
+    request: &hyper::Request<Incoming>,
+) -> Result<hyper::Response<Body>, hyper::Response<Body>> {
+    let refuse = |reason: &str| {
+        let mut response = into_hyper(HttpResponse::error(StatusCode::BAD_REQUEST, reason));
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+        response
+    };
+    let headers = request.headers();
+    if request.method() != Method::GET {
+        return Err(refuse("a WebSocket handshake is a GET"));
+    }
+    if headers
+        .get(http::header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|version| version != "13")
+    {
+        return Err(refuse("Sec-WebSocket-Version must be 13"));
+    }
+    let Some(key) = headers.get(http::header::SEC_WEBSOCKET_KEY) else {
+        return Err(refuse("Sec-WebSocket-Key is missing"));
+    };
+    let offered: Vec<&str> = headers
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|protocol| !protocol.is_empty())
+        .collect();
+    let mut response = hyper::Response::new(Body::default());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let out = response.headers_mut();
+    out.insert(
+        http::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
+    out.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
+    let accept = derive_accept_key(key.as_bytes());
+    if let Ok(accept) = HeaderValue::try_from(accept) {
+        out.insert(http::header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if offered.contains(&"warp0") {
+        out.insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("warp0"),
+        );
+    } else if !offered.is_empty() {
+        return Err(refuse("Failed to negotiate warp0 subprotocol"));
+    }
+    Ok(response)
+}
