@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -43,10 +42,14 @@ pub(super) struct Service {
 
 impl Service {
     /// Answers one request.
-    pub(super) async fn call(
+    pub(super) async fn call<B>(
         self,
-        mut request: hyper::Request<Incoming>,
-    ) -> Result<hyper::Response<Body>, Infallible> {
+        mut request: hyper::Request<B>,
+    ) -> Result<hyper::Response<Body>, Infallible>
+    where
+        B: hyper::body::Body,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         if is_upgrade(&request) {
             let response = match handshake(&request) {
                 Ok(response) => {
@@ -66,7 +69,11 @@ impl Service {
     }
 
     /// Takes the request to its HTTP lane and waits for the answer.
-    async fn to_lane(&self, request: hyper::Request<Incoming>) -> HttpResponse {
+    async fn to_lane<B>(&self, request: hyper::Request<B>) -> HttpResponse
+    where
+        B: hyper::body::Body,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         let (parts, body) = request.into_parts();
         let node = match percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8() {
             Ok(node) => node.into_owned(),
@@ -151,7 +158,7 @@ fn into_hyper(response: HttpResponse) -> hyper::Response<Body> {
 }
 
 /// Whether the request asks to become a WebSocket.
-fn is_upgrade(request: &hyper::Request<Incoming>) -> bool {
+fn is_upgrade<B>(request: &hyper::Request<B>) -> bool {
     request
         .headers()
         .get(http::header::UPGRADE)
@@ -162,8 +169,8 @@ fn is_upgrade(request: &hyper::Request<Incoming>) -> bool {
 /// The answer to a WebSocket handshake: `101` (echoing `warp0` when offered; a client that
 /// offers no subprotocol is accepted too), or `400` with the reason.
 #[allow(clippy::result_large_err)] // Either answer is a response.
-fn handshake(
-    request: &hyper::Request<Incoming>,
+fn handshake<B>(
+    request: &hyper::Request<B>,
 ) -> Result<hyper::Response<Body>, hyper::Response<Body>> {
     let refuse = |reason: &str| {
         let mut response = into_hyper(HttpResponse::error(StatusCode::BAD_REQUEST, reason));
@@ -212,4 +219,88 @@ fn handshake(
         return Err(refuse("Failed to negotiate warp0 subprotocol"));
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::environment::{Mailbox, RemoteHosts};
+    use crate::lanes::UnlinkReason;
+
+    /// A server with no agents.
+    struct Empty;
+
+    impl Environment for Empty {
+        fn resolve(&self, _: &str) -> Result<Mailbox, UnlinkReason> {
+            Err(UnlinkReason::NodeNotFound)
+        }
+
+        fn resolve_running(&self, _: &str) -> Option<Mailbox> {
+            None
+        }
+
+        fn serves(&self, _: &str) -> bool {
+            false
+        }
+
+        fn remote(&self) -> Option<&dyn RemoteHosts> {
+            None
+        }
+    }
+
+    fn service(stopping: bool) -> Service {
+        let (_, shutdown) = watch::channel(stopping);
+        Service {
+            environment: Arc::new(Empty),
+            config: EndpointConfig::default(),
+            shutdown,
+            upgrade: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    async fn status(service: Service, request: hyper::Request<Full<Bytes>>) -> StatusCode {
+        service.call(request).await.unwrap().status()
+    }
+
+    fn get(uri: &str) -> hyper::Request<Full<Bytes>> {
+        hyper::Request::get(uri).body(Full::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_while_the_server_stops_get_503() {
+        let answer = status(service(true), get("/shop/a?lane=stock")).await;
+        assert_eq!(answer, StatusCode::SERVICE_UNAVAILABLE);
+        let answer = status(service(false), get("/shop/a?lane=stock")).await;
+        assert_eq!(answer, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn bad_websocket_handshakes_get_400_and_good_ones_101() {
+        let handshake = |version: &str, protocol: Option<&str>| {
+            let mut request = hyper::Request::get("/")
+                .header("upgrade", "websocket")
+                .header("connection", "upgrade")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+                .header("sec-websocket-version", version);
+            if let Some(protocol) = protocol {
+                request = request.header("sec-websocket-protocol", protocol);
+            }
+            request.body(Full::default()).unwrap()
+        };
+        let answer = service(false).call(handshake("13", None)).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(
+            answer.headers()["sec-websocket-accept"],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let answer = service(false)
+            .call(handshake("13", Some("chat, warp0")))
+            .await
+            .unwrap();
+        assert_eq!(answer.headers()["sec-websocket-protocol"], "warp0");
+        for (version, protocol) in [("8", None), ("13", Some("chat"))] {
+            let answer = status(service(false), handshake(version, protocol)).await;
+            assert_eq!(answer, StatusCode::BAD_REQUEST, "{version} {protocol:?}");
+        }
+    }
 }

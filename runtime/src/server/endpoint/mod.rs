@@ -13,6 +13,7 @@
 
 mod connection;
 mod http;
+mod prefixed;
 mod uplink;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -147,14 +148,21 @@ async fn accept(
             return;
         }
     };
+    // WARP reads the socket itself, not through hyper's boxed IO.
+    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        tracing::error!("the upgraded connection is not the accepted socket");
+        return;
+    };
+    let stream = prefixed::Prefixed {
+        prefix: parts.read_buf,
+        stream: parts.io.into_inner(),
+    };
     // A 16 KiB read buffer (grown on demand for larger frames): the library zeroes the whole
     // buffer on each read attempt, and its 128 KiB default made every wake-up costly.
     let websocket = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .max_message_size(Some(config.max_frame_size))
         .max_frame_size(Some(config.max_frame_size));
-    let socket =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(websocket))
-            .await;
+    let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(websocket)).await;
     connection::run(socket, environment, config, shutdown).await;
 }
