@@ -7,12 +7,9 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::item::{refuses_commands, stateless_item};
 use super::link::{Parts, Syncing, ValueLink};
-use super::{
-    AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, ModificationSink, Outlets,
-    SharedEncoding, ValueOutlet,
-};
-use crate::event_handler::EventHandlerError;
+use super::{AgentItem, ItemKind, LinkSubscriber, Outlets, SharedEncoding, ValueOutlet};
 
 /// A lane with no state of its own whose value the lifecycle computes when it is cued.
 ///
@@ -110,17 +107,7 @@ where
     }
 }
 
-impl<T> Item for DemandLane<T>
-where
-    T: Clone + Serialize + DeserializeOwned + Send + 'static,
-{
-    type Init = ();
-    const KIND: ItemKind = ItemKind::DemandLane;
-
-    fn create(id: u64, _: ()) -> Self {
-        DemandLane::new(id)
-    }
-}
+stateless_item!(impl[T] DemandLane<T>: DemandLane where T: Clone + Serialize + DeserializeOwned + Send + 'static);
 
 impl<T> AgentItem for DemandLane<T>
 where
@@ -130,15 +117,7 @@ where
         self.id
     }
 
-    fn apply_command(
-        &self,
-        _: CommandPayload,
-        _: &mut dyn ModificationSink,
-    ) -> Result<(), EventHandlerError> {
-        Err(EventHandlerError::BadCommand(
-            "a demand lane takes no commands: its value is computed by `on_cue`".to_owned(),
-        ))
-    }
+    refuses_commands!("a demand lane takes no commands: its value is computed by `on_cue`");
 
     fn flush(&self) {
         self.cued.set(false);

@@ -10,12 +10,9 @@ use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::item::{refuses_commands, stateless_item};
 use super::link::{MapLink, Parts, Syncing};
-use super::{
-    AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, MapEvent, MapOutlet,
-    ModificationSink, Outlets, SharedEncoding,
-};
-use crate::event_handler::EventHandlerError;
+use super::{AgentItem, ItemKind, LinkSubscriber, MapEvent, MapOutlet, Outlets, SharedEncoding};
 
 /// A map lane with no state of its own: the lifecycle computes its entries when asked.
 ///
@@ -150,18 +147,8 @@ where
     }
 }
 
-impl<K, V> Item for DemandMapLane<K, V>
-where
-    K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
-    V: Clone + Serialize + DeserializeOwned + Send + 'static,
-{
-    type Init = ();
-    const KIND: ItemKind = ItemKind::DemandMapLane;
-
-    fn create(id: u64, _: ()) -> Self {
-        DemandMapLane::new(id)
-    }
-}
+stateless_item!(impl[K, V] DemandMapLane<K, V>: DemandMapLane where K: Eq + Hash + Clone + Serialize + DeserializeOwned + Send + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + 'static);
 
 impl<K, V> AgentItem for DemandMapLane<K, V>
 where
@@ -172,16 +159,9 @@ where
         self.id
     }
 
-    fn apply_command(
-        &self,
-        _: CommandPayload,
-        _: &mut dyn ModificationSink,
-    ) -> Result<(), EventHandlerError> {
-        Err(EventHandlerError::BadCommand(
-            "a demand-map lane takes no commands: its entries are computed by `on_cue_key`"
-                .to_owned(),
-        ))
-    }
+    refuses_commands!(
+        "a demand-map lane takes no commands: its entries are computed by `on_cue_key`"
+    );
 
     fn flush(&self) {
         self.cued.borrow_mut().clear();

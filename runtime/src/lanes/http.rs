@@ -8,11 +8,8 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{
-    AgentItem, CommandPayload, HttpExchange, Item, ItemKind, LinkSubscriber, ModificationSink,
-    UnlinkReason,
-};
-use crate::event_handler::EventHandlerError;
+use super::item::{refuses_commands, stateless_item};
+use super::{AgentItem, HttpExchange, LinkSubscriber, UnlinkReason};
 
 /// A lane that answers HTTP requests: `GET` (and `HEAD`) with a `Get`, `POST` with a `Post`
 /// body, `PUT` with a `Put` body, and `DELETE`, each through its lifecycle handler
@@ -82,19 +79,9 @@ where
     }
 }
 
-impl<Get, Post, Put> Item for HttpLane<Get, Post, Put>
-where
-    Get: Serialize + Send + 'static,
+stateless_item!(impl[Get, Post, Put] HttpLane<Get, Post, Put>: HttpLane where Get: Serialize + Send + 'static,
     Post: DeserializeOwned + Send + 'static,
-    Put: DeserializeOwned + Send + 'static,
-{
-    type Init = ();
-    const KIND: ItemKind = ItemKind::HttpLane;
-
-    fn create(id: u64, _: ()) -> Self {
-        HttpLane::new(id)
-    }
-}
+    Put: DeserializeOwned + Send + 'static);
 
 impl<Get, Post, Put> AgentItem for HttpLane<Get, Post, Put>
 where
@@ -106,15 +93,7 @@ where
         self.id
     }
 
-    fn apply_command(
-        &self,
-        _: CommandPayload,
-        _: &mut dyn ModificationSink,
-    ) -> Result<(), EventHandlerError> {
-        Err(EventHandlerError::BadCommand(
-            "an HTTP lane takes no commands: send it HTTP requests".to_owned(),
-        ))
-    }
+    refuses_commands!("an HTTP lane takes no commands: send it HTTP requests");
 
     fn http(&self, exchange: Box<HttpExchange>) -> Result<(), Box<HttpExchange>> {
         // The agent answers one request per event: this one is answered before the next.

@@ -204,3 +204,39 @@ macro_rules! persistent_cell {
 }
 
 pub(crate) use persistent_cell;
+
+/// [`Item`] for a lane with no state, created from its id alone by its `new`.
+macro_rules! stateless_item {
+    (impl[$($generics:tt)*] $lane:ident<$($params:ident),*>: $kind:ident where $($bounds:tt)*) => {
+        impl<$($generics)*> $crate::lanes::Item for $lane<$($params),*>
+        where
+            $($bounds)*
+        {
+            type Init = ();
+            const KIND: $crate::lanes::ItemKind = $crate::lanes::ItemKind::$kind;
+
+            fn create(id: u64, _: ()) -> Self {
+                $lane::new(id)
+            }
+        }
+    };
+}
+
+pub(crate) use stateless_item;
+
+/// `AgentItem::apply_command` for a lane that takes no commands, saying why (`$why`).
+macro_rules! refuses_commands {
+    ($why:literal) => {
+        fn apply_command(
+            &self,
+            _: $crate::lanes::CommandPayload,
+            _: &mut dyn $crate::lanes::ModificationSink,
+        ) -> Result<(), $crate::event_handler::EventHandlerError> {
+            Err($crate::event_handler::EventHandlerError::BadCommand(
+                $why.to_owned(),
+            ))
+        }
+    };
+}
+
+pub(crate) use refuses_commands;

@@ -7,11 +7,8 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{
-    AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, ModificationSink, Outlets,
-    SharedEncoding, ValueOutlet,
-};
-use crate::event_handler::EventHandlerError;
+use super::item::{refuses_commands, stateless_item};
+use super::{AgentItem, ItemKind, LinkSubscriber, Outlets, SharedEncoding, ValueOutlet};
 
 /// How many values a subscriber of a supply lane may have waiting before it is unlinked.
 pub const SUPPLY_QUEUE_BOUND: usize = 1024;
@@ -91,17 +88,7 @@ where
     }
 }
 
-impl<T> Item for SupplyLane<T>
-where
-    T: Clone + Serialize + DeserializeOwned + Send + 'static,
-{
-    type Init = ();
-    const KIND: ItemKind = ItemKind::SupplyLane;
-
-    fn create(id: u64, _: ()) -> Self {
-        SupplyLane::new(id)
-    }
-}
+stateless_item!(impl[T] SupplyLane<T>: SupplyLane where T: Clone + Serialize + DeserializeOwned + Send + 'static);
 
 impl<T> AgentItem for SupplyLane<T>
 where
@@ -111,15 +98,7 @@ where
         self.id
     }
 
-    fn apply_command(
-        &self,
-        _: CommandPayload,
-        _: &mut dyn ModificationSink,
-    ) -> Result<(), EventHandlerError> {
-        Err(EventHandlerError::BadCommand(
-            "a supply lane takes no commands: the agent supplies its values".to_owned(),
-        ))
-    }
+    refuses_commands!("a supply lane takes no commands: the agent supplies its values");
 
     fn flush(&self) {
         let mut values = self.values.borrow_mut();
