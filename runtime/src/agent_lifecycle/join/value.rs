@@ -438,7 +438,7 @@ where
 }
 
 /// A handler that does what the link of `key` of the join value lane `lane` does on `event`
-/// (see [`injected`]).
+/// (a handler for tests without a network: see `AgentHarness::join_value_event`).
 pub fn join_link_event<A, K, V>(
     lane: fn(&A) -> &JoinValueLane<K, V>,
     key: K,
