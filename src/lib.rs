@@ -128,7 +128,7 @@ pub use tidal_runtime::warp;
 pub mod server {
     pub use tidal_runtime::server::{
         EndpointConfig, Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError,
-        ServerHandle,
+        ServerHandle, ServerTlsConfig, ServerTlsError,
     };
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::endpoint::{self, EndpointConfig};
 use super::registry::{AgentFactory, Registry, Route};
 use super::route::RoutePattern;
+use super::tls::{Certificates, ServerTlsConfig, ServerTlsError};
 use crate::agent_lifecycle::AgentLifecycle;
 use serde::Serialize;
 
@@ -123,6 +124,7 @@ pub struct ServerBuilder {
     store: Option<StoreChoice>,
     routes: Vec<Route>,
     config: ServerConfig,
+    tls: Option<ServerTlsConfig>,
 }
 
 /// Where a server's agents keep their state.
@@ -148,7 +150,17 @@ impl ServerBuilder {
             store: None,
             routes: Vec::new(),
             config: ServerConfig::default(),
+            tls: None,
         }
+    }
+
+    /// Serves TLS on the bind address: `wss://` for WARP and `https://` for HTTP lanes, with
+    /// this certificate chain and key (TLS 1.2 and 1.3). Replace them while the server runs
+    /// with [`ServerHandle::reload_tls`]. Plain-text clients are refused (their connection is
+    /// closed after the failed handshake).
+    pub fn with_tls(mut self, tls: ServerTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// The address the server will listen on for WARP connections: anything
@@ -270,6 +282,7 @@ impl ServerBuilder {
         Ok(Server {
             plane: self.plane,
             listener,
+            tls: self.tls.map(Certificates::new),
             bound,
             endpoint: self.config.endpoint,
             registry: Registry::new(self.routes, self.config.agent, self.config.remote, store),
@@ -301,6 +314,7 @@ async fn bind(addrs: &[SocketAddr]) -> Result<TcpListener, ServerBuilderError> {
 pub struct Server {
     plane: String,
     listener: Option<TcpListener>,
+    tls: Option<Certificates>,
     bound: Option<SocketAddr>,
     endpoint: EndpointConfig,
     registry: Arc<Registry>,
@@ -391,9 +405,10 @@ impl Server {
             stop: stop.clone(),
             bound: self.bound,
             connections: connections.clone(),
+            tls: self.tls.clone(),
         };
         let registry = self.registry;
-        let (listener, config) = (self.listener, self.endpoint);
+        let (listener, config, tls) = (self.listener, self.endpoint, self.tls);
         let task = async move {
             let environment: Arc<dyn Environment> = registry.clone();
             let mut signal = stopped.clone();
@@ -408,7 +423,7 @@ impl Server {
             };
             let endpoint = async {
                 if let Some(listener) = listener {
-                    endpoint::serve(listener, environment, config, stopped, connections).await;
+                    endpoint::serve(listener, environment, config, tls, stopped, connections).await;
                 }
             };
             // The endpoint ends once the server is stopped, closing its connections first
@@ -430,9 +445,23 @@ pub struct ServerHandle {
     stop: Arc<watch::Sender<bool>>,
     bound: Option<SocketAddr>,
     connections: Arc<AtomicUsize>,
+    tls: Option<Certificates>,
 }
 
 impl ServerHandle {
+    /// Presents `tls` (a new certificate chain and key) to the connections made from now on;
+    /// connections already open keep theirs. Read new PEM files with
+    /// [`ServerTlsConfig::from_pem_files`] first: a certificate that does not load never
+    /// reaches the server.
+    ///
+    /// # Errors
+    /// [`ServerTlsError::NotTls`] if the server was built without TLS.
+    pub fn reload_tls(&self, tls: ServerTlsConfig) -> Result<(), ServerTlsError> {
+        let certificates = self.tls.as_ref().ok_or(ServerTlsError::NotTls)?;
+        certificates.replace(tls);
+        Ok(())
+    }
+
     /// Stops the server: every agent runs its `on_stop`, downlinks are unlinked, and the server
     /// task ends.
     pub fn stop(&self) {

@@ -38,9 +38,11 @@ mod builder;
 mod endpoint;
 mod registry;
 mod route;
+mod tls;
 
 pub use builder::{
     Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
 };
 pub use endpoint::EndpointConfig;
 pub use route::{RouteError, RoutePattern};
+pub use tls::{ServerTlsConfig, ServerTlsError};

@@ -23,12 +23,14 @@ use std::time::Duration;
 use std::sync::Mutex;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use super::tls::Certificates;
 use crate::environment::Environment;
 use crate::lock::lock;
 
@@ -69,6 +71,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
+    tls: Option<Certificates>,
     mut shutdown: watch::Receiver<bool>,
     open: Arc<AtomicUsize>,
 ) {
@@ -79,7 +82,13 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let span = tracing::info_span!("connection", %peer);
-                    let task = accept(stream, environment.clone(), config.clone(), shutdown.clone());
+                    let task = accept(
+                        stream,
+                        environment.clone(),
+                        config.clone(),
+                        tls.clone(),
+                        shutdown.clone(),
+                    );
                     let open = open.clone();
                     open.fetch_add(1, Ordering::AcqRel);
                     connections.spawn(tracing::Instrument::instrument(
@@ -103,11 +112,35 @@ async fn accept(
     stream: TcpStream,
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
-    mut shutdown: watch::Receiver<bool>,
+    tls: Option<Certificates>,
+    shutdown: watch::Receiver<bool>,
 ) {
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%err, "could not set TCP_NODELAY");
     }
+    let Some(tls) = tls else {
+        return serve_http(stream, environment, config, shutdown).await;
+    };
+    let handshake = tls.acceptor().accept(stream);
+    match tokio::time::timeout(config.handshake_timeout, handshake).await {
+        Ok(Ok(stream)) => serve_http(stream, environment, config, shutdown).await,
+        // A plain-text client on a TLS port, or a bad handshake: the client sees the
+        // connection closed, and nothing else is affected.
+        Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
+        Err(_) => tracing::debug!("TLS handshake timed out"),
+    }
+}
+
+/// Serves HTTP/1.1 on `stream` until it closes, or until a WebSocket upgrade turns it into a
+/// WARP connection.
+async fn serve_http<S>(
+    stream: S,
+    environment: Arc<dyn Environment>,
+    config: EndpointConfig,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = http::Service {
         environment: environment.clone(),
         config: config.clone(),
@@ -149,7 +182,7 @@ async fn accept(
         }
     };
     // WARP reads the socket itself, not through hyper's boxed IO.
-    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+    let Ok(parts) = upgraded.downcast::<TokioIo<S>>() else {
         tracing::error!("the upgraded connection is not the accepted socket");
         return;
     };

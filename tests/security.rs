@@ -1,0 +1,269 @@
+//! Security on real connections on 127.0.0.1: TLS on the server's port (`wss://` for WARP and
+//! tidal's own downlinks, `https://` for HTTP lanes), certificates replaced while the server
+//! runs, and clients that speak plain text to a TLS port, or TLS to a plain one.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tidal::client::Client;
+use tidal::prelude::*;
+use tidal::remote::{RemoteConfig, TlsConfig};
+use tidal::server::{ServerError, ServerTlsConfig, ServerTlsError};
+use tokio::task::JoinHandle;
+use tokio_rustls::rustls;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
+
+const CA: &[u8] = include_bytes!("tls/ca.pem");
+const CHAIN: &[u8] = include_bytes!("tls/server.pem");
+const KEY: &[u8] = include_bytes!("tls/server.key");
+
+/// A gauge, over WARP and HTTP.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Gauge {
+    level: ValueLane<i64>,
+    api: HttpLane<i64>,
+}
+
+#[derive(Clone)]
+pub struct GaugeLifecycle;
+
+#[lifecycle(Gauge)]
+impl GaugeLifecycle {
+    #[on_get(api)]
+    fn get(
+        &self,
+        context: HandlerContext<Gauge>,
+        _: HttpRequestContext,
+    ) -> impl HandlerAction<Gauge, Completion = Response<i64>> {
+        context.get_value(Gauge::LEVEL).map(Response::ok)
+    }
+}
+
+struct Running {
+    server: ServerHandle,
+    task: JoinHandle<Result<(), ServerError>>,
+    port: u16,
+}
+
+async fn serve(tls: Option<ServerTlsConfig>) -> Running {
+    let mut builder = ServerBuilder::with_plane_name("secure")
+        .set_bind_addr("127.0.0.1:0")
+        .add_route(
+            "/gauge/:id".parse().unwrap(),
+            AgentModel::new(Gauge::default, GaugeLifecycle),
+        )
+        .update_config(|config| config.endpoint.handshake_timeout = Duration::from_secs(2));
+    if let Some(tls) = tls {
+        builder = builder.with_tls(tls);
+    }
+    let (task, server) = builder.build().await.unwrap().run();
+    let task = tokio::spawn(task);
+    let port = server.bound_addr().unwrap().port();
+    Running { server, task, port }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.server.stop();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the server stops")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A TLS client configuration trusting only the certificates of `ca` (PEM).
+fn trusting(ca: &[u8]) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(ca) {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// `GET` over HTTPS (trusting `ca`): the status and body, or why it failed.
+async fn https_get(port: u16, ca: &[u8], path: &str) -> Result<(u16, String), String> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|err| err.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(trusting(ca))
+        .connect(name, tcp)
+        .await
+        .map_err(|err| err.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|err| err.to_string())?;
+    tokio::spawn(connection);
+    let request = hyper::Request::get(path)
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| err.to_string())?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Opens a WARP connection over `wss://` (trusting `ca`) and syncs `node`'s `level`: the
+/// first frame, or why it failed.
+async fn wss_sync(port: u16, ca: &[u8], node: &str) -> Result<String, String> {
+    let url = format!("wss://localhost:{port}/");
+    let connector = Connector::Rustls(trusting(ca));
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector))
+            .await
+            .map_err(|err| err.to_string())?;
+    socket
+        .send(Message::text(format!(r#"@sync(node:"{node}",lane:level)"#)))
+        .await
+        .map_err(|err| err.to_string())?;
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .map_err(|_| "no frame within 5 s".to_owned())?
+        .ok_or("closed")?
+        .map_err(|err| err.to_string())?;
+    Ok(frame.into_text().unwrap().as_str().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warp_https_and_tidal_downlinks_share_one_tls_port() {
+    let running = serve(Some(ServerTlsConfig::from_pem(CHAIN, KEY).unwrap())).await;
+    let port = running.port;
+    running
+        .server
+        .command("/gauge/a", "level", 12i64)
+        .await
+        .unwrap();
+    assert_eq!(
+        wss_sync(port, CA, "/gauge/a").await.unwrap(),
+        r#"@linked(node:"/gauge/a",lane:level)"#
+    );
+    assert_eq!(
+        https_get(port, CA, "/gauge/a?lane=api").await.unwrap(),
+        (200, "12".to_owned())
+    );
+    // tidal's own client, trusting the test authority.
+    let mut config = RemoteConfig::default();
+    config.tls = TlsConfig::default().add_root_certificates_pem(CA).unwrap();
+    let client = Client::with_config(config);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (synced, events) = (seen.clone(), seen.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let value = client
+        .value_downlink::<i64>(&format!("wss://localhost:{port}"), "/gauge/a", "level")
+        .on_synced(move |v| {
+            synced.lock().unwrap().push(*v);
+            let _ = tx.send(());
+        })
+        .on_event(move |v| events.lock().unwrap().push(*v))
+        .open()
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the downlink syncs over TLS");
+    assert_eq!(seen.lock().unwrap().first(), Some(&12));
+    value.stop();
+    drop(client);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_text_on_a_tls_port_and_tls_on_a_plain_port_fail_cleanly() {
+    let secure = serve(Some(ServerTlsConfig::from_pem(CHAIN, KEY).unwrap())).await;
+    let plain = serve(None).await;
+    // A plain WebSocket client on the TLS port: the handshake fails, the connection closes.
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/", secure.port)).await;
+    assert!(refused.is_err(), "a plain client reached a TLS port");
+    // A TLS client on the plain port: hyper answers its ClientHello with 400 and closes.
+    assert!(wss_sync(plain.port, CA, "/gauge/p").await.is_err());
+    assert!(https_get(plain.port, CA, "/gauge/p?lane=api")
+        .await
+        .is_err());
+    // A client that does not trust the certificate gets nowhere either.
+    let other_ca = include_bytes!("tls/server.pem");
+    assert!(https_get(secure.port, other_ca, "/gauge/s?lane=api")
+        .await
+        .is_err());
+    // Both servers go on serving the clients that speak their language.
+    assert!(wss_sync(secure.port, CA, "/gauge/s").await.is_ok());
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/", plain.port))
+        .await
+        .unwrap();
+    drop(socket);
+    secure.stop().await;
+    plain.stop().await;
+}
+
+/// A new authority and a certificate for `localhost` it signed: (authority PEM, chain PEM,
+/// key PEM).
+fn new_authority() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "tidal reload test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let certificate = params.signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), certificate.pem(), key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloaded_certificates_serve_new_connections_and_bad_ones_are_refused() {
+    let running = serve(Some(ServerTlsConfig::from_pem(CHAIN, KEY).unwrap())).await;
+    let port = running.port;
+    let (new_ca, new_chain, new_key) = new_authority();
+    assert!(https_get(port, new_ca.as_bytes(), "/gauge/r?lane=api")
+        .await
+        .is_err());
+    // Certificates that do not load never reach the server.
+    assert!(matches!(
+        ServerTlsConfig::from_pem(b"not pem", new_key.as_bytes()),
+        Err(ServerTlsError::NoCertificates | ServerTlsError::Pem { .. })
+    ));
+    assert!(matches!(
+        ServerTlsConfig::from_pem(new_chain.as_bytes(), KEY),
+        Err(ServerTlsError::Rejected(_))
+    ));
+    let reloaded = ServerTlsConfig::from_pem(new_chain.as_bytes(), new_key.as_bytes()).unwrap();
+    running.server.reload_tls(reloaded).unwrap();
+    assert_eq!(
+        https_get(port, new_ca.as_bytes(), "/gauge/r?lane=api")
+            .await
+            .unwrap(),
+        (200, "0".to_owned())
+    );
+    assert!(https_get(port, CA, "/gauge/r?lane=api").await.is_err());
+    running.stop().await;
+    // A server without TLS has nothing to reload.
+    let plain = serve(None).await;
+    let tls = ServerTlsConfig::from_pem(CHAIN, KEY).unwrap();
+    assert!(matches!(
+        plain.server.reload_tls(tls),
+        Err(ServerTlsError::NotTls)
+    ));
+    plain.stop().await;
+}
