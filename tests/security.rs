@@ -1,6 +1,7 @@
 //! Security on real connections on 127.0.0.1: TLS on the server's port (`wss://` for WARP and
 //! tidal's own downlinks, `https://` for HTTP lanes), certificates replaced while the server
-//! runs, and clients that speak plain text to a TLS port, or TLS to a plain one.
+//! runs, clients that speak plain text to a TLS port, or TLS to a plain one; and policies:
+//! tokens on the upgrade and in `@auth`, forbidden lanes, read-only anonymous clients.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +13,10 @@ use hyper_util::rt::TokioIo;
 use tidal::client::Client;
 use tidal::prelude::*;
 use tidal::remote::{RemoteConfig, TlsConfig};
-use tidal::server::{ServerError, ServerTlsConfig, ServerTlsError};
+use tidal::server::{
+    Action, AllowAll, Anonymous, BearerTokens, Identity, Policy, ServerError, ServerTlsConfig,
+    ServerTlsError,
+};
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
@@ -27,6 +31,7 @@ const KEY: &[u8] = include_bytes!("tls/server.key");
 #[derive(AgentLaneModel)]
 pub struct Gauge {
     level: ValueLane<i64>,
+    secret: ValueLane<i64>,
     api: HttpLane<i64>,
 }
 
@@ -52,7 +57,12 @@ struct Running {
 }
 
 async fn serve(tls: Option<ServerTlsConfig>) -> Running {
+    serve_with(tls, AllowAll).await
+}
+
+async fn serve_with(tls: Option<ServerTlsConfig>, policy: impl Policy) -> Running {
     let mut builder = ServerBuilder::with_plane_name("secure")
+        .with_policy(policy)
         .set_bind_addr("127.0.0.1:0")
         .add_route(
             "/gauge/:id".parse().unwrap(),
@@ -266,4 +276,228 @@ async fn reloaded_certificates_serve_new_connections_and_bad_ones_are_refused() 
         Err(ServerTlsError::NotTls)
     ));
     plain.stop().await;
+}
+
+/// A plain WARP connection, with `Authorization: Bearer <token>` if a token is given.
+async fn warp(
+    port: u16,
+    token: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://127.0.0.1:{port}/")
+        .into_client_request()
+        .unwrap();
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+/// The status of a refused upgrade.
+fn refused_status(error: tokio_tungstenite::tungstenite::Error) -> u16 {
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => response.status().as_u16(),
+        other => panic!("not an HTTP refusal: {other}"),
+    }
+}
+
+async fn next_frame(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> String {
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a frame within 5 s")
+        .expect("open")
+        .expect("a frame");
+    frame.into_text().unwrap().as_str().to_owned()
+}
+
+async fn expect(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    frames: &[&str],
+) {
+    for expected in frames {
+        assert_eq!(next_frame(socket).await, *expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_table_refuses_missing_and_unknown_tokens_before_the_websocket_opens() {
+    let running = serve_with(None, BearerTokens::new([("good", "alice")])).await;
+    let port = running.port;
+    assert_eq!(refused_status(warp(port, None).await.unwrap_err()), 401);
+    assert_eq!(
+        refused_status(warp(port, Some("bad")).await.unwrap_err()),
+        401
+    );
+    let mut socket = warp(port, Some("good")).await.unwrap();
+    socket
+        .send(Message::text(r#"@command(node:"/gauge/t",lane:level) 3"#))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text(r#"@sync(node:"/gauge/t",lane:level)"#))
+        .await
+        .unwrap();
+    expect(
+        &mut socket,
+        &[
+            r#"@linked(node:"/gauge/t",lane:level)"#,
+            r#"@event(node:"/gauge/t",lane:level) 3"#,
+            r#"@synced(node:"/gauge/t",lane:level)"#,
+        ],
+    )
+    .await;
+    // HTTP lanes are behind the same policy.
+    let plain = |token: Option<&str>| {
+        let mut request = hyper::Request::get("/gauge/t?lane=api").header("host", "127.0.0.1");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(Empty::<Bytes>::new()).unwrap()
+    };
+    for (token, status) in [(None, 401), (Some("good"), 200)] {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let response = sender.send_request(plain(token)).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{token:?}");
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_clients_read_only_until_they_authenticate_with_auth() {
+    let policy = BearerTokens::new([("good", "alice")]).anonymous(Anonymous::ReadOnly);
+    let running = serve_with(None, policy).await;
+    let mut socket = warp(running.port, None).await.unwrap();
+    let send = |text: &'static str| Message::text(text);
+    socket
+        .send(send(r#"@sync(node:"/gauge/r",lane:level)"#))
+        .await
+        .unwrap();
+    expect(
+        &mut socket,
+        &[
+            r#"@linked(node:"/gauge/r",lane:level)"#,
+            r#"@event(node:"/gauge/r",lane:level) 0"#,
+            r#"@synced(node:"/gauge/r",lane:level)"#,
+        ],
+    )
+    .await;
+    // Dropped: the lane never takes 5 (its next event is 7, after `@auth`).
+    socket
+        .send(send(r#"@command(node:"/gauge/r",lane:level) 5"#))
+        .await
+        .unwrap();
+    socket.send(send(r#"@auth "bad""#)).await.unwrap();
+    expect(&mut socket, &["@deauthed"]).await;
+    socket
+        .send(send(r#"@command(node:"/gauge/r",lane:level) 6"#))
+        .await
+        .unwrap();
+    socket.send(send(r#"@auth {token:"good"}"#)).await.unwrap();
+    expect(&mut socket, &[r#"@authed {name:alice}"#]).await;
+    socket
+        .send(send(r#"@command(node:"/gauge/r",lane:level) 7"#))
+        .await
+        .unwrap();
+    expect(&mut socket, &[r#"@event(node:"/gauge/r",lane:level) 7"#]).await;
+    // `@deauth` makes the client anonymous again.
+    socket.send(send("@deauth")).await.unwrap();
+    expect(&mut socket, &["@deauthed"]).await;
+    socket
+        .send(send(r#"@command(node:"/gauge/r",lane:level) 8"#))
+        .await
+        .unwrap();
+    socket
+        .send(send(r#"@sync(node:"/gauge/r",lane:level)"#))
+        .await
+        .unwrap();
+    expect(
+        &mut socket,
+        &[
+            r#"@event(node:"/gauge/r",lane:level) 7"#,
+            r#"@synced(node:"/gauge/r",lane:level)"#,
+        ],
+    )
+    .await;
+    running.stop().await;
+}
+
+/// Nobody may touch the lane `secret`.
+struct NoSecrets;
+
+impl Policy for NoSecrets {
+    fn authorize(&self, _: Option<&Identity>, _: &Action, _: &str, lane: &str) -> bool {
+        lane != "secret"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_lane_next_to_an_allowed_one_sends_nothing_and_takes_no_command() {
+    let running = serve_with(None, NoSecrets).await;
+    running
+        .server
+        .command("/gauge/f", "secret", 42i64)
+        .await
+        .unwrap();
+    let mut socket = warp(running.port, None).await.unwrap();
+    for lane in ["secret", "level"] {
+        socket
+            .send(Message::text(format!(
+                r#"@sync(node:"/gauge/f",lane:{lane})"#
+            )))
+            .await
+            .unwrap();
+    }
+    expect(
+        &mut socket,
+        &[
+            r#"@unlinked(node:"/gauge/f",lane:secret)@forbidden"#,
+            r#"@linked(node:"/gauge/f",lane:level)"#,
+            r#"@event(node:"/gauge/f",lane:level) 0"#,
+            r#"@synced(node:"/gauge/f",lane:level)"#,
+        ],
+    )
+    .await;
+    socket
+        .send(Message::text(r#"@command(node:"/gauge/f",lane:secret) 1"#))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text(r#"@command(node:"/gauge/f",lane:level) 2"#))
+        .await
+        .unwrap();
+    expect(&mut socket, &[r#"@event(node:"/gauge/f",lane:level) 2"#]).await;
+    // The secret lane kept its value: the command to it was dropped.
+    let agent: tidal::agent::agent_model::AgentRef<Gauge> =
+        running.server.agent_ref("/gauge/f").unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let context = HandlerContext::<Gauge>::default();
+    agent
+        .run(context.get_value(Gauge::SECRET).and_then(move |secret| {
+            context.effect(move || {
+                let _ = tx.send(secret);
+            })
+        }))
+        .await
+        .unwrap();
+    assert_eq!(rx.await.unwrap(), 42);
+    running.stop().await;
 }

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::endpoint::{self, EndpointConfig};
+use super::policy::{AllowAll, Policy};
 use super::registry::{AgentFactory, Registry, Route};
 use super::route::RoutePattern;
 use super::tls::{Certificates, ServerTlsConfig, ServerTlsError};
@@ -125,6 +126,7 @@ pub struct ServerBuilder {
     routes: Vec<Route>,
     config: ServerConfig,
     tls: Option<ServerTlsConfig>,
+    policy: Arc<dyn Policy>,
 }
 
 /// Where a server's agents keep their state.
@@ -151,7 +153,16 @@ impl ServerBuilder {
             routes: Vec::new(),
             config: ServerConfig::default(),
             tls: None,
+            policy: Arc::new(AllowAll),
         }
+    }
+
+    /// Decides who may connect and what each client may do (see [`Policy`]): links, syncs,
+    /// commands and HTTP requests are checked against it, and `@auth` envelopes go to it.
+    /// Without one, everyone may do everything ([`AllowAll`]).
+    pub fn with_policy(mut self, policy: impl Policy) -> Self {
+        self.policy = Arc::new(policy);
+        self
     }
 
     /// Serves TLS on the bind address: `wss://` for WARP and `https://` for HTTP lanes, with
@@ -283,6 +294,7 @@ impl ServerBuilder {
             plane: self.plane,
             listener,
             tls: self.tls.map(Certificates::new),
+            policy: self.policy,
             bound,
             endpoint: self.config.endpoint,
             registry: Registry::new(self.routes, self.config.agent, self.config.remote, store),
@@ -315,6 +327,7 @@ pub struct Server {
     plane: String,
     listener: Option<TcpListener>,
     tls: Option<Certificates>,
+    policy: Arc<dyn Policy>,
     bound: Option<SocketAddr>,
     endpoint: EndpointConfig,
     registry: Arc<Registry>,
@@ -408,7 +421,7 @@ impl Server {
             tls: self.tls.clone(),
         };
         let registry = self.registry;
-        let (listener, config, tls) = (self.listener, self.endpoint, self.tls);
+        let (listener, config, tls, policy) = (self.listener, self.endpoint, self.tls, self.policy);
         let task = async move {
             let environment: Arc<dyn Environment> = registry.clone();
             let mut signal = stopped.clone();
@@ -423,7 +436,16 @@ impl Server {
             };
             let endpoint = async {
                 if let Some(listener) = listener {
-                    endpoint::serve(listener, environment, config, tls, stopped, connections).await;
+                    let accepts = endpoint::serve(
+                        listener,
+                        environment,
+                        config,
+                        tls,
+                        policy,
+                        stopped,
+                        connections,
+                    );
+                    accepts.await;
                 }
             };
             // The endpoint ends once the server is stopped, closing its connections first

@@ -36,6 +36,7 @@
 
 mod builder;
 mod endpoint;
+mod policy;
 mod registry;
 mod route;
 mod tls;
@@ -44,5 +45,9 @@ pub use builder::{
     Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
 };
 pub use endpoint::EndpointConfig;
+pub use policy::{
+    Action, Admission, AllowAll, Anonymous, BearerTokens, ConnectRequest, Identity, Policy,
+    PolicyFuture, ReadOnlyForAnonymous,
+};
 pub use route::{RouteError, RoutePattern};
 pub use tls::{ServerTlsConfig, ServerTlsError};

@@ -16,6 +16,8 @@ use crate::downlink::{Notifier, Slot};
 use crate::environment::Waits;
 use crate::environment::{send_command, send_link, send_unlink, Environment};
 use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
+use crate::recon::Value;
+use crate::server::policy::{Action, Identity, Policy};
 use crate::warp::{write_frame, Envelope, EnvelopeKind};
 
 /// A client's link to one lane.
@@ -168,11 +170,46 @@ fn close_frame(code: CloseCode, reason: &'static str) -> Option<CloseFrame> {
     })
 }
 
+/// What a connection may do: the server's policy, and who the client is (`None`: anonymous).
+pub(crate) struct Access {
+    pub(crate) policy: Arc<dyn Policy>,
+    pub(crate) identity: Option<Identity>,
+    /// Links refused and commands dropped by the policy (logged once, when the first is).
+    pub(crate) denied: u64,
+}
+
+impl Access {
+    pub(crate) fn new(policy: Arc<dyn Policy>, identity: Option<Identity>) -> Self {
+        Access {
+            policy,
+            identity,
+            denied: 0,
+        }
+    }
+
+    /// Whether the client may do `action` on the lane; counts (and logs, once) a refusal.
+    fn allows(&mut self, action: Action, node: &str, lane: &str) -> bool {
+        if self
+            .policy
+            .authorize(self.identity.as_ref(), &action, node, lane)
+        {
+            return true;
+        }
+        self.denied += 1;
+        if self.denied == 1 {
+            let identity = self.identity.as_ref().map(Identity::name);
+            tracing::info!(?identity, ?action, %node, %lane, "the policy denied a request (further ones on this connection are counted, not logged)");
+        }
+        false
+    }
+}
+
 /// Runs a connection until the client leaves, misbehaves, stops reading, or the server stops.
 pub(crate) async fn run<S>(
     socket: WebSocketStream<S>,
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
+    mut access: Access,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -196,7 +233,7 @@ pub(crate) async fn run<S>(
                 Some(Err(err)) => break close_for(&err),
                 Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
                     Ok(envelope) => {
-                        if let Err(close) = handle(envelope, &mut links, environment.as_ref(), &mut out).await {
+                        if let Err(close) = handle(envelope, &mut links, environment.as_ref(), &mut access, &mut out).await {
                             break close;
                         }
                     }
@@ -265,6 +302,7 @@ async fn handle(
     envelope: Envelope,
     links: &mut Links,
     environment: &dyn Environment,
+    access: &mut Access,
     out: &mut Vec<String>,
 ) -> Result<(), Option<CloseFrame>> {
     let Envelope {
@@ -275,8 +313,20 @@ async fn handle(
         ..
     } = envelope;
     match kind {
-        EnvelopeKind::Link => links.link(node, lane, false),
-        EnvelopeKind::Sync => links.link(node, lane, true),
+        EnvelopeKind::Link | EnvelopeKind::Sync => {
+            let sync = kind == EnvelopeKind::Sync;
+            let action = if sync { Action::Sync } else { Action::Link };
+            if access.allows(action, &node, &lane) {
+                links.link(node, lane, sync);
+            } else {
+                out.push(frame(
+                    EnvelopeKind::Unlinked,
+                    &node,
+                    &lane,
+                    Some("@forbidden"),
+                ));
+            }
+        }
         EnvelopeKind::Unlink => {
             if !links.by_address.contains_key(&(node.clone(), lane.clone()))
                 && !environment.serves(&node)
@@ -292,6 +342,9 @@ async fn handle(
             }
         }
         EnvelopeKind::Command => {
+            if !access.allows(Action::Command, &node, &lane) {
+                return Ok(());
+            }
             if let Err(reason) = send_command(
                 environment,
                 None,
@@ -305,8 +358,22 @@ async fn handle(
                 tracing::debug!(%node, %lane, %reason, "command from a client dropped");
             }
         }
-        EnvelopeKind::Auth | EnvelopeKind::Deauth => {
-            tracing::debug!("authentication is not supported; envelope ignored");
+        EnvelopeKind::Auth | EnvelopeKind::Deauth if !access.policy.uses_auth() => {
+            tracing::debug!("the policy takes no credentials; envelope ignored");
+        }
+        EnvelopeKind::Auth => {
+            access.identity = access.policy.authenticate(&body).await;
+            out.push(match &access.identity {
+                Some(identity) => {
+                    let body = format!("{{name:{}}}", Value::text(identity.name()));
+                    frame(EnvelopeKind::Authed, "", "", Some(&body))
+                }
+                None => frame(EnvelopeKind::Deauthed, "", "", None),
+            });
+        }
+        EnvelopeKind::Deauth => {
+            access.identity = None;
+            out.push(frame(EnvelopeKind::Deauthed, "", "", None));
         }
         EnvelopeKind::Authed | EnvelopeKind::Deauthed => {
             return Err(close_frame(

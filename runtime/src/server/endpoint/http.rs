@@ -12,6 +12,7 @@
 //! handler failed.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use super::EndpointConfig;
 use crate::environment::{Environment, Request};
 use crate::lock::lock;
+use crate::server::policy::{Action, Admission, ConnectRequest, Identity, Policy};
 use crate::vocabulary::{
     BodyFormat, HeaderValue, HttpExchange, HttpRequestContext, HttpResponse, Method, StatusCode,
 };
@@ -30,14 +32,19 @@ use crate::vocabulary::{
 /// The body of every response.
 pub(super) type Body = Full<Bytes>;
 
+/// A WebSocket handshake that was answered `101`: the upgrade, and who the policy admitted.
+pub(super) type Upgrade = (OnUpgrade, Option<Identity>);
+
 /// What one connection's requests need.
 #[derive(Clone)]
 pub(super) struct Service {
     pub(super) environment: Arc<dyn Environment>,
     pub(super) config: EndpointConfig,
+    pub(super) policy: Arc<dyn Policy>,
+    pub(super) peer: SocketAddr,
     pub(super) shutdown: watch::Receiver<bool>,
     /// The upgrade of a WebSocket handshake, taken by the connection once hyper is done.
-    pub(super) upgrade: Arc<Mutex<Option<OnUpgrade>>>,
+    pub(super) upgrade: Arc<Mutex<Option<Upgrade>>>,
 }
 
 impl Service {
@@ -50,10 +57,25 @@ impl Service {
         B: hyper::body::Body,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let admission = {
+            let connect = ConnectRequest {
+                peer: self.peer,
+                uri: request.uri(),
+                headers: request.headers(),
+            };
+            self.policy.admit(&connect).await
+        };
+        let identity = match admission {
+            Admission::Allow(identity) => identity,
+            Admission::Refuse(status, reason) => {
+                tracing::debug!(peer = %self.peer, %status, %reason, "connection refused by the policy");
+                return Ok(into_hyper(error(status, reason)));
+            }
+        };
         if is_upgrade(&request) {
             let response = match handshake(&request) {
                 Ok(response) => {
-                    *lock(&self.upgrade) = Some(hyper::upgrade::on(&mut request));
+                    *lock(&self.upgrade) = Some((hyper::upgrade::on(&mut request), identity));
                     response
                 }
                 Err(response) => response,
@@ -63,13 +85,17 @@ impl Service {
         let response = if *self.shutdown.borrow() {
             HttpResponse::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
         } else {
-            self.to_lane(request).await
+            self.to_lane(request, identity.as_ref()).await
         };
         Ok(into_hyper(response))
     }
 
     /// Takes the request to its HTTP lane and waits for the answer.
-    async fn to_lane<B>(&self, request: hyper::Request<B>) -> HttpResponse
+    async fn to_lane<B>(
+        &self,
+        request: hyper::Request<B>,
+        identity: Option<&Identity>,
+    ) -> HttpResponse
     where
         B: hyper::body::Body,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -88,6 +114,10 @@ impl Service {
         };
         if !self.environment.serves(&node) {
             return error(StatusCode::NOT_FOUND, format!("no agent at `{node}`"));
+        }
+        let action = Action::Http(context.method().clone());
+        if !self.policy.authorize(identity, &action, &node, &lane) {
+            return error(StatusCode::FORBIDDEN, "the policy forbids this request");
         }
         let header = |name| {
             context
@@ -253,6 +283,8 @@ mod tests {
         Service {
             environment: Arc::new(Empty),
             config: EndpointConfig::default(),
+            policy: Arc::new(crate::server::policy::AllowAll),
+            peer: "127.0.0.1:1".parse().unwrap(),
             shutdown,
             upgrade: Arc::new(Mutex::new(None)),
         }

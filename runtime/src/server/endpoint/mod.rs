@@ -16,6 +16,7 @@ mod http;
 mod prefixed;
 mod uplink;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use super::policy::Policy;
 use super::tls::Certificates;
 use crate::environment::Environment;
 use crate::lock::lock;
@@ -72,6 +74,7 @@ pub(crate) async fn serve(
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
     tls: Option<Certificates>,
+    policy: Arc<dyn Policy>,
     mut shutdown: watch::Receiver<bool>,
     open: Arc<AtomicUsize>,
 ) {
@@ -82,13 +85,14 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let span = tracing::info_span!("connection", %peer);
-                    let task = accept(
-                        stream,
-                        environment.clone(),
-                        config.clone(),
-                        tls.clone(),
-                        shutdown.clone(),
-                    );
+                    let peer_of = Peer {
+                        environment: environment.clone(),
+                        config: config.clone(),
+                        policy: policy.clone(),
+                        peer,
+                        shutdown: shutdown.clone(),
+                    };
+                    let task = accept(stream, tls.clone(), peer_of);
                     let open = open.clone();
                     open.fetch_add(1, Ordering::AcqRel);
                     connections.spawn(tracing::Instrument::instrument(
@@ -108,22 +112,25 @@ pub(crate) async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-async fn accept(
-    stream: TcpStream,
+/// What serving one client needs.
+struct Peer {
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
-    tls: Option<Certificates>,
+    policy: Arc<dyn Policy>,
+    peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-) {
+}
+
+async fn accept(stream: TcpStream, tls: Option<Certificates>, peer: Peer) {
     if let Err(err) = stream.set_nodelay(true) {
         tracing::debug!(%err, "could not set TCP_NODELAY");
     }
     let Some(tls) = tls else {
-        return serve_http(stream, environment, config, shutdown).await;
+        return serve_http(stream, peer).await;
     };
     let handshake = tls.acceptor().accept(stream);
-    match tokio::time::timeout(config.handshake_timeout, handshake).await {
-        Ok(Ok(stream)) => serve_http(stream, environment, config, shutdown).await,
+    match tokio::time::timeout(peer.config.handshake_timeout, handshake).await {
+        Ok(Ok(stream)) => serve_http(stream, peer).await,
         // A plain-text client on a TLS port, or a bad handshake: the client sees the
         // connection closed, and nothing else is affected.
         Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
@@ -133,17 +140,22 @@ async fn accept(
 
 /// Serves HTTP/1.1 on `stream` until it closes, or until a WebSocket upgrade turns it into a
 /// WARP connection.
-async fn serve_http<S>(
-    stream: S,
-    environment: Arc<dyn Environment>,
-    config: EndpointConfig,
-    mut shutdown: watch::Receiver<bool>,
-) where
+async fn serve_http<S>(stream: S, peer: Peer)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Peer {
+        environment,
+        config,
+        policy,
+        peer,
+        mut shutdown,
+    } = peer;
     let service = http::Service {
         environment: environment.clone(),
         config: config.clone(),
+        policy: policy.clone(),
+        peer,
         shutdown: shutdown.clone(),
         upgrade: Arc::new(Mutex::new(None)),
     };
@@ -171,7 +183,7 @@ async fn serve_http<S>(
         tracing::debug!(%err, "HTTP connection failed");
         return;
     }
-    let Some(upgrade) = lock(&upgrade).take() else {
+    let Some((upgrade, identity)) = lock(&upgrade).take() else {
         return;
     };
     let upgraded = match upgrade.await {
@@ -197,5 +209,6 @@ async fn serve_http<S>(
         .max_message_size(Some(config.max_frame_size))
         .max_frame_size(Some(config.max_frame_size));
     let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(websocket)).await;
-    connection::run(socket, environment, config, shutdown).await;
+    let access = connection::Access::new(policy, identity);
+    connection::run(socket, environment, config, access, shutdown).await;
 }
