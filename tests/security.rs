@@ -33,6 +33,9 @@ pub struct Gauge {
     level: ValueLane<i64>,
     secret: ValueLane<i64>,
     api: HttpLane<i64>,
+    /// Who sent the last `sign` command.
+    signed_by: ValueLane<String>,
+    sign: CommandLane<()>,
 }
 
 #[derive(Clone)]
@@ -40,6 +43,14 @@ pub struct GaugeLifecycle;
 
 #[lifecycle(Gauge)]
 impl GaugeLifecycle {
+    #[on_command(sign)]
+    fn sign(&self, context: HandlerContext<Gauge>, _: &()) -> impl EventHandler<Gauge> {
+        context.sender().and_then(move |sender| {
+            let name = sender.map_or("anonymous".to_owned(), |s| s.name().to_owned());
+            context.set_value(Gauge::SIGNED_BY, name)
+        })
+    }
+
     #[on_get(api)]
     fn get(
         &self,
@@ -500,4 +511,85 @@ async fn a_forbidden_lane_next_to_an_allowed_one_sends_nothing_and_takes_no_comm
         .unwrap();
     assert_eq!(rx.await.unwrap(), 42);
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downlinks_present_their_bearer_token_to_the_host() {
+    let running = serve_with(None, BearerTokens::new([("good", "alice")])).await;
+    running
+        .server
+        .command("/gauge/d", "level", 9i64)
+        .await
+        .unwrap();
+    let host = format!("ws://127.0.0.1:{}", running.port);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (synced, failed) = (tx.clone(), tx);
+    let with_token = Client::with_config(RemoteConfig::default().with_bearer_token(&host, "good"));
+    let value = with_token
+        .value_downlink::<i64>(&host, "/gauge/d", "level")
+        .on_synced(move |v| {
+            let _ = synced.send(format!("synced {v}"));
+        })
+        .open()
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+    assert_eq!(next.unwrap().as_deref(), Some("synced 9"));
+    value.stop();
+    // Without the token, the host refuses the connection: the downlink fails.
+    let mut config = RemoteConfig::default();
+    config.initial_delay = Duration::from_millis(10);
+    config.max_attempts = Some(1);
+    let without = Client::with_config(config);
+    let _refused = without
+        .value_downlink::<i64>(&host, "/gauge/d", "level")
+        .on_failed(move || {
+            let _ = failed.send("failed".to_owned());
+        })
+        .open()
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+    assert_eq!(next.unwrap().as_deref(), Some("failed"));
+    drop((with_token, without));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_see_who_sent_a_command() {
+    let running = serve_with(None, BearerTokens::new([("good", "alice")])).await;
+    let mut socket = warp(running.port, Some("good")).await.unwrap();
+    socket
+        .send(Message::text(r#"@sync(node:"/gauge/s",lane:signed_by)"#))
+        .await
+        .unwrap();
+    expect(
+        &mut socket,
+        &[
+            r#"@linked(node:"/gauge/s",lane:signed_by)"#,
+            r#"@event(node:"/gauge/s",lane:signed_by) """#,
+            r#"@synced(node:"/gauge/s",lane:signed_by)"#,
+        ],
+    )
+    .await;
+    socket
+        .send(Message::text(r#"@command(node:"/gauge/s",lane:sign)"#))
+        .await
+        .unwrap();
+    expect(
+        &mut socket,
+        &[r#"@event(node:"/gauge/s",lane:signed_by) alice"#],
+    )
+    .await;
+    running.stop().await;
+
+    // And in the testing kit.
+    let mut agent = tidal::testing::AgentHarness::new(Gauge::default(), GaugeLifecycle);
+    agent.start().unwrap();
+    agent.command(Gauge::SIGN, ()).unwrap();
+    assert_eq!(agent.value(Gauge::SIGNED_BY), "anonymous");
+    agent
+        .command_from(Gauge::SIGN, (), Identity::new("bob"))
+        .unwrap();
+    assert_eq!(agent.value(Gauge::SIGNED_BY), "bob");
 }

@@ -5,6 +5,7 @@ use std::any::Any;
 use tokio::sync::mpsc;
 
 use crate::lanes::{CommandPayload, HttpExchange, LinkSubscriber, UnlinkReason};
+use crate::vocabulary::Identity;
 
 fn no_remote(host: &str) -> UnlinkReason {
     UnlinkReason::Unreachable(format!(
@@ -18,6 +19,8 @@ pub(crate) enum Request {
     Command {
         lane: String,
         payload: CommandPayload,
+        /// Who sent it, if a server's policy identified them.
+        sender: Option<Identity>,
     },
     /// A request to link to the lane with this name.
     Link {
@@ -104,11 +107,24 @@ pub(crate) async fn send_command(
         let pool = environment.remote().ok_or_else(|| no_remote(host))?;
         return pool.command(host, node, lane, payload, waits);
     }
+    deliver_command(environment, node, lane, payload, None).await
+}
+
+/// Sends a command from `sender` to a lane of an agent of this process, waiting while its
+/// inbox is full.
+pub(crate) async fn deliver_command(
+    environment: &dyn Environment,
+    node: &str,
+    lane: &str,
+    payload: CommandPayload,
+    sender: Option<Identity>,
+) -> Result<(), UnlinkReason> {
     let mailbox = environment.resolve(node)?;
     mailbox
         .send(Request::Command {
             lane: lane.to_owned(),
             payload,
+            sender,
         })
         .await
         .map_err(|_| UnlinkReason::AgentStopped)

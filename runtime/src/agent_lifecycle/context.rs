@@ -13,6 +13,7 @@ use crate::lanes::{
     CommandLikeItem, DemandLikeItem, DemandMapLikeItem, MapBacking, MapLikeItem, SupplyLikeItem,
     ValueLikeItem,
 };
+use crate::vocabulary::Identity;
 
 /// Builds the event handlers of an agent of type `A`.
 ///
@@ -98,6 +99,17 @@ impl<A: 'static> HandlerContext<A> {
     /// Completes with the node URI of the agent.
     pub fn get_agent_uri(&self) -> impl HandlerAction<A, Completion = String> {
         GetAgentUri::default()
+    }
+
+    /// Completes with who sent the command this event handles, if a server's policy
+    /// identified them (`None` for anonymous clients, other agents, and events that are not
+    /// commands).
+    pub fn sender(&self) -> impl HandlerAction<A, Completion = Option<Identity>> {
+        OnceHandler::new(
+            |_: &mut _, meta: crate::event_handler::AgentMetadata, _: &A| {
+                StepResult::done(meta.sender().cloned())
+            },
+        )
     }
 
     /// Completes with the route parameter `name`, e.g. `id` for the pattern `/example/:id`.

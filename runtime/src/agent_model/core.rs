@@ -22,7 +22,7 @@ use crate::event_handler::{
 };
 use crate::lanes::{CommandPayload, ModificationSink, StatusCode, UnlinkReason};
 use crate::store::{Change, Store};
-use crate::vocabulary::{Modification, OutgoingCommand};
+use crate::vocabulary::{Identity, Modification, OutgoingCommand};
 
 /// A handler failure, as logged and reported: which agent, which lane, what went wrong.
 #[derive(Debug)]
@@ -87,6 +87,8 @@ pub(crate) struct AgentCore<A, L> {
     gathers: bool,
     /// Whether a burst is under way (its turns are committed when it ends).
     in_burst: bool,
+    /// Who sent the command being handled, if a server's policy identified them.
+    sender: Option<Identity>,
 }
 
 impl<A, L> AgentCore<A, L>
@@ -122,6 +124,7 @@ where
             changes: Vec::new(),
             unsaved: DirtyItems::new(A::ITEMS.len()),
             in_burst: false,
+            sender: None,
         }
     }
 
@@ -200,6 +203,20 @@ where
         self.execute(Source::Lifecycle, true, |_, runner| runner.run(handler))
     }
 
+    /// Applies a command from `sender` to the lane `lane_id` (the handlers it runs see who
+    /// sent it).
+    pub(crate) fn command_from(
+        &mut self,
+        lane_id: u64,
+        payload: CommandPayload,
+        sender: Option<Identity>,
+    ) -> Result<(), HandlerFailure> {
+        self.sender = sender;
+        let result = self.command(lane_id, payload);
+        self.sender = None;
+        result
+    }
+
     /// Applies a command to the lane `lane_id`.
     pub(crate) fn command(
         &mut self,
@@ -236,8 +253,12 @@ where
     /// Handles a message from the inbox.
     pub(crate) fn request(&mut self, request: Request) -> Result<(), HandlerFailure> {
         match request {
-            Request::Command { lane, payload } => match A::lane_id(&lane) {
-                Some(id) => self.command(id, payload),
+            Request::Command {
+                lane,
+                payload,
+                sender,
+            } => match A::lane_id(&lane) {
+                Some(id) => self.command_from(id, payload, sender),
                 None => {
                     tracing::warn!(node = %self.uri, %lane, "command for an unknown lane dropped");
                     Ok(())
@@ -391,13 +412,14 @@ where
             effects,
             dirty,
             chain,
+            sender,
             ..
         } = self;
         let mut runner = Runner {
             agent,
             lifecycle,
             effects,
-            meta: AgentMetadata::new(uri, parameters, config),
+            meta: AgentMetadata::new(uri, parameters, config).with_sender(sender.as_ref()),
             dirty,
             chain,
             triggers,

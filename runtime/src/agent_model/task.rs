@@ -68,6 +68,7 @@ impl<A: AgentLaneModel> AgentRef<A> {
         self.send(Request::Command {
             lane: lane.to_owned(),
             payload: CommandPayload::typed(command),
+            sender: None,
         })
         .await
     }

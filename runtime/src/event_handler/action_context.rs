@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::{BoxEventHandler, EventHandler};
 use crate::config::AgentConfig;
-use crate::vocabulary::OutgoingCommand;
+use crate::vocabulary::{Identity, OutgoingCommand};
 
 /// Async work finished: what the agent task must run next.
 pub(crate) enum Wakeup<A> {
@@ -82,6 +82,7 @@ pub struct AgentMetadata<'a> {
     uri: &'a str,
     parameters: &'a HashMap<String, String>,
     config: &'a AgentConfig,
+    sender: Option<&'a Identity>,
 }
 
 impl<'a> AgentMetadata<'a> {
@@ -95,7 +96,20 @@ impl<'a> AgentMetadata<'a> {
             uri,
             parameters,
             config,
+            sender: None,
         }
+    }
+
+    /// The same, during an event caused by a command from `sender`.
+    pub fn with_sender(mut self, sender: Option<&'a Identity>) -> Self {
+        self.sender = sender;
+        self
+    }
+
+    /// Who sent the command the current event handles, if a server's policy identified them
+    /// (`None` for anonymous clients, other agents and other events).
+    pub fn sender(&self) -> Option<&'a Identity> {
+        self.sender
     }
 
     /// The node URI of the agent, e.g. `/example/1`.

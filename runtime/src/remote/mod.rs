@@ -75,6 +75,9 @@ pub struct RemoteConfig {
     pub keepalive: Duration,
     /// Which certificates `wss://` hosts may present. Default: the built-in Mozilla roots.
     pub tls: TlsConfig,
+    /// The bearer token presented to each host (`Authorization: Bearer ..` on the upgrade),
+    /// by host URL as [`with_bearer_token`](Self::with_bearer_token) normalised it.
+    bearer_tokens: HashMap<String, String>,
 }
 
 impl Default for RemoteConfig {
@@ -90,11 +93,26 @@ impl Default for RemoteConfig {
             write_timeout: Duration::from_secs(30),
             keepalive: Duration::from_secs(30),
             tls: TlsConfig::default(),
+            bearer_tokens: HashMap::new(),
         }
     }
 }
 
 impl RemoteConfig {
+    /// Presents `token` to `host` (`ws://..`, `wss://..`, `warp://..` or `warps://..`) as
+    /// `Authorization: Bearer <token>` when connecting, for a server whose policy takes bearer
+    /// tokens. Send it over `wss://`: over `ws://` anyone on the path can read it.
+    pub fn with_bearer_token(mut self, host: &str, token: &str) -> Self {
+        let key = websocket_url(host).unwrap_or_else(|_| host.to_owned());
+        self.bearer_tokens.insert(key, token.to_owned());
+        self
+    }
+
+    /// The token presented to the host with this (normalised) URL.
+    pub(crate) fn bearer_token(&self, url: &str) -> Option<&str> {
+        self.bearer_tokens.get(url).map(String::as_str)
+    }
+
     /// The delay before retry number `attempt` (from 1), before jitter.
     pub fn delay(&self, attempt: u32) -> Duration {
         let exponent = attempt.saturating_sub(1).min(64) as i32;

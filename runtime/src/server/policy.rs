@@ -17,25 +17,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use crate::recon::Value;
+pub use crate::vocabulary::Identity;
 use crate::vocabulary::{HeaderMap, Method, StatusCode, Uri};
-
-/// Who a client is, as a policy established it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Identity {
-    name: String,
-}
-
-impl Identity {
-    /// An identity called `name` (a user, a service...).
-    pub fn new(name: impl Into<String>) -> Self {
-        Identity { name: name.into() }
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
 
 /// What a client asks to do with a lane.
 #[derive(Debug, Clone, PartialEq, Eq)]

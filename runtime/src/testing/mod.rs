@@ -78,6 +78,7 @@ use crate::lanes::{
     HttpRequestContext, HttpResponse, MapLikeItem, Method, StatusCode, Uri, ValueLikeItem,
 };
 use crate::store::Store;
+use crate::vocabulary::Identity;
 
 /// Runs one agent instance under the test's control (see the [module docs](self)).
 ///
@@ -347,6 +348,28 @@ where
     {
         let id = lane(self.core.agent()).id();
         let result = self.core.command(id, CommandPayload::typed(command));
+        self.settle();
+        result
+    }
+
+    /// Sends a command to `lane` from `sender`, as a client identified by a server's policy
+    /// would (`HandlerContext::sender` completes with it).
+    ///
+    /// # Errors
+    /// As [`command`](Self::command).
+    pub fn command_from<I>(
+        &mut self,
+        lane: fn(&A) -> &I,
+        command: I::Command,
+        sender: Identity,
+    ) -> Result<(), HandlerFailure>
+    where
+        I: CommandTarget,
+    {
+        let id = lane(self.core.agent()).id();
+        let result = self
+            .core
+            .command_from(id, CommandPayload::typed(command), Some(sender));
         self.settle();
         result
     }

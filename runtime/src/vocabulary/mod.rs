@@ -10,6 +10,7 @@
 mod command;
 mod error;
 mod http;
+mod identity;
 mod item;
 mod unlink;
 
@@ -20,5 +21,6 @@ pub use http::{
     BodyFormat, HeaderMap, HeaderName, HeaderValue, HttpExchange, HttpRequestContext, HttpResponse,
     Method, Response, StatusCode, UnitResponse, Uri,
 };
+pub use identity::Identity;
 pub use item::{ItemKind, ItemSpec, Modification};
 pub use unlink::UnlinkReason;

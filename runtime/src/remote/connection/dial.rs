@@ -11,14 +11,20 @@ use tokio_tungstenite::Connector;
 
 use super::Socket;
 
-/// Opens the WebSocket to `url`, offering the `warp0` subprotocol; `tls` secures `wss://`.
-/// A server that names no subprotocol in its reply (some WARP servers do not) is connected
-/// to again without the offer.
-pub(super) async fn connect(url: String, tls: Option<Connector>) -> Result<Socket, WsError> {
-    match handshake(&url, tls.clone(), true).await {
+/// Opens the WebSocket to `url`, offering the `warp0` subprotocol; `tls` secures `wss://`,
+/// and `token` is presented as `Authorization: Bearer <token>`. A server that names no
+/// subprotocol in its reply (some WARP servers do not) is connected to again without the
+/// offer.
+pub(super) async fn connect(
+    url: String,
+    tls: Option<Connector>,
+    token: Option<String>,
+) -> Result<Socket, WsError> {
+    let token = token.as_deref();
+    match handshake(&url, tls.clone(), token, true).await {
         Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
             SubProtocolError::NoSubProtocol,
-        ))) => handshake(&url, tls, false).await,
+        ))) => handshake(&url, tls, token, false).await,
         connected => connected,
     }
 }
@@ -26,6 +32,7 @@ pub(super) async fn connect(url: String, tls: Option<Connector>) -> Result<Socke
 pub(super) async fn handshake(
     url: &str,
     tls: Option<Connector>,
+    token: Option<&str>,
     offer_warp0: bool,
 ) -> Result<Socket, WsError> {
     let mut request = url.into_client_request()?;
@@ -33,6 +40,11 @@ pub(super) async fn handshake(
         request
             .headers_mut()
             .insert("sec-websocket-protocol", HeaderValue::from_static("warp0"));
+    }
+    if let Some(token) = token {
+        let value = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|err| WsError::HttpFormat(err.into()))?;
+        request.headers_mut().insert("authorization", value);
     }
     let (socket, _) =
         tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls).await?;

@@ -51,7 +51,11 @@ pub(crate) async fn run(
     let tls = url
         .starts_with("wss://")
         .then(|| Connector::Rustls(config.tls.client_config()));
-    run_with(url, requests, config, |url| connect(url, tls.clone())).await
+    let token = config.bearer_token(&url).map(str::to_owned);
+    run_with(url, requests, config, |url| {
+        connect(url, tls.clone(), token.clone())
+    })
+    .await
 }
 
 /// Awaits `future` while taking requests as [`offline`] does; `None` when the pool has dropped

@@ -13,8 +13,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::uplink::UplinkPending;
 use super::EndpointConfig;
 use crate::downlink::{Notifier, Slot};
-use crate::environment::Waits;
-use crate::environment::{send_command, send_link, send_unlink, Environment};
+use crate::environment::{deliver_command, send_link, send_unlink, Environment};
 use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
 use crate::recon::Value;
 use crate::server::policy::{Action, Identity, Policy};
@@ -345,13 +344,13 @@ async fn handle(
             if !access.allows(Action::Command, &node, &lane) {
                 return Ok(());
             }
-            if let Err(reason) = send_command(
+            let sender = access.identity.clone();
+            if let Err(reason) = deliver_command(
                 environment,
-                None,
                 &node,
                 &lane,
                 CommandPayload::Recon(body),
-                Waits::Every,
+                sender,
             )
             .await
             {
