@@ -128,7 +128,7 @@ pub use tidal_runtime::warp;
 pub mod server {
     pub use tidal_runtime::server::{
         Action, Admission, AllowAll, Anonymous, BearerTokens, ConnectRequest, EndpointConfig,
-        Identity, Policy, PolicyFuture, ReadOnlyForAnonymous, Server, ServerBuilder,
+        Identity, Limits, Policy, PolicyFuture, ReadOnlyForAnonymous, Server, ServerBuilder,
         ServerBuilderError, ServerConfig, ServerError, ServerHandle, ServerTlsConfig,
         ServerTlsError,
     };

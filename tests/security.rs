@@ -14,8 +14,8 @@ use tidal::client::Client;
 use tidal::prelude::*;
 use tidal::remote::{RemoteConfig, TlsConfig};
 use tidal::server::{
-    Action, AllowAll, Anonymous, BearerTokens, Identity, Policy, ServerError, ServerTlsConfig,
-    ServerTlsError,
+    Action, AllowAll, Anonymous, BearerTokens, Identity, Limits, Policy, ServerError,
+    ServerTlsConfig, ServerTlsError,
 };
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
@@ -72,8 +72,17 @@ async fn serve(tls: Option<ServerTlsConfig>) -> Running {
 }
 
 async fn serve_with(tls: Option<ServerTlsConfig>, policy: impl Policy) -> Running {
+    serve_limited(tls, policy, Limits::default()).await
+}
+
+async fn serve_limited(
+    tls: Option<ServerTlsConfig>,
+    policy: impl Policy,
+    limits: Limits,
+) -> Running {
     let mut builder = ServerBuilder::with_plane_name("secure")
         .with_policy(policy)
+        .update_config(move |config| config.endpoint.limits = limits)
         .set_bind_addr("127.0.0.1:0")
         .add_route(
             "/gauge/:id".parse().unwrap(),
@@ -592,4 +601,131 @@ async fn agents_see_who_sent_a_command() {
         .command_from(Gauge::SIGN, (), Identity::new("bob"))
         .unwrap();
     assert_eq!(agent.value(Gauge::SIGNED_BY), "bob");
+}
+
+fn limits(change: impl FnOnce(&mut Limits)) -> Limits {
+    let mut limits = Limits::default();
+    change(&mut limits);
+    limits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_peer_and_links_per_connection_are_bounded() {
+    let bounds = limits(|l| {
+        l.max_connections_per_peer = 2;
+        l.max_links_per_connection = 2;
+    });
+    let running = serve_limited(None, AllowAll, bounds).await;
+    let port = running.port;
+    let mut first = warp(port, None).await.unwrap();
+    let second = warp(port, None).await.unwrap();
+    assert!(
+        warp(port, None).await.is_err(),
+        "a third connection from one peer"
+    );
+    for node in ["/gauge/1", "/gauge/2", "/gauge/3"] {
+        first
+            .send(Message::text(format!(r#"@link(node:"{node}",lane:level)"#)))
+            .await
+            .unwrap();
+    }
+    let mut frames = vec![
+        next_frame(&mut first).await,
+        next_frame(&mut first).await,
+        next_frame(&mut first).await,
+    ];
+    frames.sort();
+    assert_eq!(
+        frames,
+        [
+            r#"@linked(node:"/gauge/1",lane:level)"#,
+            r#"@linked(node:"/gauge/2",lane:level)"#,
+            r#"@unlinked(node:"/gauge/3",lane:level)@tooManyLinks"#,
+        ]
+    );
+    // A place freed by a closed connection comes back.
+    drop(second);
+    let reopened = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(socket) = warp(port, None).await {
+                return socket;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a freed place is given again");
+    drop(reopened);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_flood_is_cut_down_then_closed_while_others_are_served() {
+    let bounds = limits(|l| {
+        l.commands_per_second = 20;
+        l.max_dropped_commands = 100;
+    });
+    let running = serve_limited(None, AllowAll, bounds).await;
+    let mut watcher = warp(running.port, None).await.unwrap();
+    watcher
+        .send(Message::text(r#"@sync(node:"/gauge/c",lane:level)"#))
+        .await
+        .unwrap();
+    expect(
+        &mut watcher,
+        &[
+            r#"@linked(node:"/gauge/c",lane:level)"#,
+            r#"@event(node:"/gauge/c",lane:level) 0"#,
+            r#"@synced(node:"/gauge/c",lane:level)"#,
+        ],
+    )
+    .await;
+    let mut flood = warp(running.port, None).await.unwrap();
+    for n in 1..=1000 {
+        let sent = flood
+            .send(Message::text(format!(
+                r#"@command(node:"/gauge/c",lane:level) {n}"#
+            )))
+            .await;
+        if sent.is_err() {
+            break;
+        }
+    }
+    // The flooder is closed with 1008.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(message) = flood.next().await {
+            if let Ok(Message::Close(Some(frame))) = message {
+                return Some((u16::from(frame.code), frame.reason.as_str().to_owned()));
+            }
+            if message.is_err() {
+                return None;
+            }
+        }
+        None
+    })
+    .await
+    .expect("the flood connection ends");
+    assert_eq!(closed, Some((1008, "Too many commands.".to_owned())));
+    // Only the first commands (about one second's worth) got through.
+    let mut last = 0;
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(300), watcher.next()).await
+    {
+        let text = message.into_text().unwrap().as_str().to_owned();
+        last = text.rsplit(' ').next().unwrap().parse().unwrap();
+    }
+    assert!((1..=40).contains(&last), "last value through: {last}");
+    // The well-behaved client is still served.
+    watcher
+        .send(Message::text(
+            r#"@command(node:"/gauge/c",lane:level) 5000"#,
+        ))
+        .await
+        .unwrap();
+    expect(
+        &mut watcher,
+        &[r#"@event(node:"/gauge/c",lane:level) 5000"#],
+    )
+    .await;
+    running.stop().await;
 }

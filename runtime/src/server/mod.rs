@@ -44,7 +44,7 @@ mod tls;
 pub use builder::{
     Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
 };
-pub use endpoint::EndpointConfig;
+pub use endpoint::{EndpointConfig, Limits};
 pub use policy::{
     Action, Admission, AllowAll, Anonymous, BearerTokens, ConnectRequest, Identity, Policy,
     PolicyFuture, ReadOnlyForAnonymous,

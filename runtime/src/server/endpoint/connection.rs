@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::limits::{CommandRate, Limits};
 use super::uplink::UplinkPending;
 use super::EndpointConfig;
 use crate::downlink::{Notifier, Slot};
@@ -175,14 +176,23 @@ pub(crate) struct Access {
     pub(crate) identity: Option<Identity>,
     /// Links refused and commands dropped by the policy (logged once, when the first is).
     pub(crate) denied: u64,
+    /// The connection's command rate.
+    rate: CommandRate,
+    limits: Limits,
 }
 
 impl Access {
-    pub(crate) fn new(policy: Arc<dyn Policy>, identity: Option<Identity>) -> Self {
+    pub(crate) fn new(
+        policy: Arc<dyn Policy>,
+        identity: Option<Identity>,
+        limits: &Limits,
+    ) -> Self {
         Access {
             policy,
             identity,
             denied: 0,
+            rate: CommandRate::new(limits.commands_per_second),
+            limits: limits.clone(),
         }
     }
 
@@ -315,15 +325,18 @@ async fn handle(
         EnvelopeKind::Link | EnvelopeKind::Sync => {
             let sync = kind == EnvelopeKind::Sync;
             let action = if sync { Action::Sync } else { Action::Link };
-            if access.allows(action, &node, &lane) {
-                links.link(node, lane, sync);
+            let refusal = if !access.allows(action, &node, &lane) {
+                Some("@forbidden")
+            } else if links.by_id.len() >= access.limits.max_links_per_connection
+                && !links.by_address.contains_key(&(node.clone(), lane.clone()))
+            {
+                Some("@tooManyLinks")
             } else {
-                out.push(frame(
-                    EnvelopeKind::Unlinked,
-                    &node,
-                    &lane,
-                    Some("@forbidden"),
-                ));
+                None
+            };
+            match refusal {
+                Some(reason) => out.push(frame(EnvelopeKind::Unlinked, &node, &lane, Some(reason))),
+                None => links.link(node, lane, sync),
             }
         }
         EnvelopeKind::Unlink => {
@@ -342,6 +355,16 @@ async fn handle(
         }
         EnvelopeKind::Command => {
             if !access.allows(Action::Command, &node, &lane) {
+                return Ok(());
+            }
+            if !access.rate.admit() {
+                if access.rate.dropped >= access.limits.max_dropped_commands {
+                    tracing::warn!(
+                        dropped = access.rate.dropped,
+                        "a client floods commands; closing its connection"
+                    );
+                    return Err(close_frame(CloseCode::Policy, "Too many commands."));
+                }
                 return Ok(());
             }
             let sender = access.identity.clone();

@@ -13,6 +13,7 @@
 
 mod connection;
 mod http;
+mod limits;
 mod prefixed;
 mod uplink;
 
@@ -30,6 +31,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
+
+pub use limits::Limits;
 
 use super::policy::Policy;
 use super::tls::Certificates;
@@ -54,6 +57,8 @@ pub struct EndpointConfig {
     /// How long an HTTP request waits for its lane's answer before it gets `504`. Default
     /// 10 s.
     pub http_timeout: Duration,
+    /// How much one peer and one connection may take (see [`Limits`]).
+    pub limits: Limits,
 }
 
 impl Default for EndpointConfig {
@@ -64,6 +69,7 @@ impl Default for EndpointConfig {
             handshake_timeout: Duration::from_secs(10),
             max_body_size: 1 << 20,
             http_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
         }
     }
 }
@@ -79,11 +85,16 @@ pub(crate) async fn serve(
     open: Arc<AtomicUsize>,
 ) {
     let mut connections = JoinSet::new();
+    let occupancy = limits::Occupancy::default();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Over a limit: closed at once, before any work.
+                    let Some(seat) = occupancy.admit(peer.ip(), &config.limits) else {
+                        continue;
+                    };
                     let span = tracing::info_span!("connection", %peer);
                     let peer_of = Peer {
                         environment: environment.clone(),
@@ -99,6 +110,7 @@ pub(crate) async fn serve(
                         async move {
                             task.await;
                             open.fetch_sub(1, Ordering::AcqRel);
+                            drop(seat);
                         },
                         span,
                     ));
@@ -164,7 +176,8 @@ where
     builder
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(config.handshake_timeout);
+        .header_read_timeout(config.handshake_timeout)
+        .max_buf_size(config.limits.max_header_size.max(8192));
     let connection = builder
         .serve_connection(
             TokioIo::new(stream),
@@ -209,6 +222,6 @@ where
         .max_message_size(Some(config.max_frame_size))
         .max_frame_size(Some(config.max_frame_size));
     let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(websocket)).await;
-    let access = connection::Access::new(policy, identity);
+    let access = connection::Access::new(policy, identity, &config.limits);
     connection::run(socket, environment, config, access, shutdown).await;
 }
