@@ -7,8 +7,9 @@ lane `map: String -> i32` and a command lane `add: i32` whose command n sets `va
 `map` key `k<n>` to n (`shared/reference/warp.md`, section 2.3). For the lane-kind checks it
 also has a demand lane `tenfold: i32` (`value` times ten, cued by `add`) and a demand-map lane
 `doubled: String -> i32` (the entries of `map`, doubled, keyed as `map`; `add` cues its key),
-and a join value lane `joined: String -> i32` whose command lane `join` takes a name and joins
-`/unit/<name>`'s `value` lane as the entry `<name>`. Each check uses its own node
+a join value lane `joined: String -> i32` whose command lane `join` takes a name and joins
+`/unit/<name>`'s `value` lane as the entry `<name>`, and a value lane `forbidden` that the
+server's policy denies to everyone. Each check uses its own node
 (`/unit/py0`, `/unit/py1`, ...) so that one check's state cannot leak into another's, and, except
 where sharing a connection is the point, its own `SwimClient` (so its own WebSocket: one broken
 connection fails one check, not all that follow).
@@ -600,6 +601,42 @@ def check_join_value_lane_as_map_downlink(c):
     with_client(body)
 
 
+def check_forbidden_lane(c):
+    """A downlink to a lane the server's policy forbids gets did_unlink
+    (`@unlinked ...@forbidden`, a record with a tag), never its value, and a healthy downlink on
+    the same client keeps working."""
+    node = "/unit/py13" + SUFFIX
+
+    def body(client):
+        synced = threading.Event()
+        sets = Recorder("did_set")
+        v = value_downlink(client, node)
+        v.did_sync(synced.set)
+        v.did_set(sets)
+        v.open()
+        c.wait(synced, "did_sync of the healthy downlink", sets)
+
+        unlinked = threading.Event()
+        denied = Recorder("did_set on the forbidden lane")
+        bad = value_downlink(client, node, "forbidden")
+        bad.did_link(lambda: None)
+        bad.did_unlink(unlinked.set)
+        bad.did_set(denied)
+        bad.open()
+        c.wait(unlinked, "did_unlink for the forbidden lane")
+        if denied.calls():
+            c.fail("a value of the forbidden lane reached the client", denied)
+
+        client.command(HOST, node, "add", 4)
+        c.wait(
+            sets.expect(lambda new, old: new == 4),
+            "did_set(4, _) on the healthy downlink after the forbidden lane's unlink",
+            sets,
+        )
+
+    with_client(body)
+
+
 CHECKS = [
     ("handshake", check_handshake),
     ("handshake_warp0", check_handshake_warp0),
@@ -614,6 +651,7 @@ CHECKS = [
     ("demand_map_lane_as_map_downlink", check_demand_map_lane_as_map_downlink),
     ("join_value_lane_as_map_downlink", check_join_value_lane_as_map_downlink),
     ("missing_node", check_missing_node),
+    ("forbidden_lane", check_forbidden_lane),
     ("missing_lane", check_missing_lane),
 ]
 

@@ -46,6 +46,23 @@ pub struct Unit {
     joined: JoinValueLane<String, i32>,
     /// Joins `/unit/<name>`'s `value` lane into `joined`.
     join: CommandLane<String>,
+    /// Denied to everyone by the server's policy ([`NoForbidden`]).
+    forbidden: ValueLane<i32>,
+}
+
+/// The policy of the test server: nobody may touch the lane `forbidden`.
+struct NoForbidden;
+
+impl tidal::server::Policy for NoForbidden {
+    fn authorize(
+        &self,
+        _: Option<&tidal::server::Identity>,
+        _: &tidal::server::Action,
+        _: &str,
+        lane: &str,
+    ) -> bool {
+        lane != "forbidden"
+    }
 }
 
 #[derive(Clone)]
@@ -125,6 +142,7 @@ async fn serve() -> Running {
 async fn serve_with(configure: impl FnOnce(&mut tidal::server::ServerConfig)) -> Running {
     let server = ServerBuilder::with_plane_name("warp")
         .set_bind_addr("127.0.0.1:0")
+        .with_policy(NoForbidden)
         .add_route(
             RoutePattern::parse_str("/unit/:id").unwrap(),
             AgentModel::new(Unit::default, UnitLifecycle),
