@@ -746,3 +746,37 @@ async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
     assert!(ended.is_ok(), "the slow client is disconnected");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_runs_in_memory_for_fuzzing() {
+    let running = serve().await;
+    let frames = [br#"@sync(node:"/unit/m",lane:value)"#.to_vec()];
+    let answer = running.server.run_connection_in_memory(&frames).await;
+    assert_eq!(
+        answer,
+        [
+            r#"@linked(node:"/unit/m",lane:value)"#,
+            r#"@event(node:"/unit/m",lane:value) 0"#,
+            r#"@synced(node:"/unit/m",lane:value)"#,
+        ]
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_frame_in_memory_closes_the_connection_and_the_server_goes_on() {
+    let running = serve().await;
+    let frames = [b"not an envelope".to_vec(), vec![0xff, 0xfe]];
+    assert!(running
+        .server
+        .run_connection_in_memory(&frames)
+        .await
+        .is_empty());
+    let probe = [br#"@sync(node:"/unit/m",lane:value)"#.to_vec()];
+    let answer = running.server.run_connection_in_memory(&probe).await;
+    assert_eq!(
+        answer.last().map(String::as_str),
+        Some(r#"@synced(node:"/unit/m",lane:value)"#)
+    );
+    running.stop().await;
+}

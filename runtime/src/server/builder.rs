@@ -560,6 +560,16 @@ impl ServerHandle {
         self.registry.resolve_running(uri).is_some()
     }
 
+    /// Runs one client connection in-process over an in-memory stream, as if a WARP client
+    /// had connected (no policy, default limits), sends it `frames` (a frame is text when it is
+    /// UTF-8, binary otherwise), then closes it; returns what the server sent back. For fuzz
+    /// targets and tests that drive the connection's code without sockets.
+    #[doc(hidden)]
+    pub async fn run_connection_in_memory(&self, frames: &[Vec<u8>]) -> Vec<String> {
+        let environment: Arc<dyn Environment> = self.registry.clone();
+        endpoint::run_in_memory(environment, self.stop.subscribe(), frames).await
+    }
+
     /// How many WARP connections are open.
     pub fn open_connections(&self) -> usize {
         self.connections.load(Ordering::Acquire)

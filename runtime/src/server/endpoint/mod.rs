@@ -225,3 +225,50 @@ where
     let access = connection::Access::new(policy, identity, &config.limits);
     connection::run(socket, environment, config, access, shutdown).await;
 }
+
+/// Runs one connection over an in-memory stream with `frames` from the client (see
+/// `ServerHandle::run_connection_in_memory`); returns the text frames the server sent.
+pub(crate) async fn run_in_memory(
+    environment: Arc<dyn Environment>,
+    shutdown: watch::Receiver<bool>,
+    frames: &[Vec<u8>],
+) -> Vec<String> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let config = EndpointConfig {
+        write_timeout: Duration::from_secs(1),
+        ..EndpointConfig::default()
+    };
+    let access = connection::Access::new(Arc::new(super::policy::AllowAll), None, &config.limits);
+    let server = async move {
+        let socket = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        connection::run(socket, environment, config, access, shutdown).await;
+    };
+    let client = async move {
+        let mut socket = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        for frame in frames {
+            let message = match std::str::from_utf8(frame) {
+                Ok(text) => Message::text(text),
+                Err(_) => Message::binary(frame.clone()),
+            };
+            if socket.send(message).await.is_err() {
+                break;
+            }
+        }
+        // What the server answers until it closes, or falls quiet for half a second.
+        let mut received = Vec::new();
+        while let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_millis(500), socket.next()).await
+        {
+            if let Message::Text(text) = message {
+                received.push(text.as_str().to_owned());
+            }
+        }
+        let _ = socket.close(None).await;
+        received
+    };
+    let ((), received) = futures::join!(server, client);
+    received
+}
