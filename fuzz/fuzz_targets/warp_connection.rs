@@ -6,6 +6,7 @@
 #![no_main]
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use tidal_runtime::agent_lifecycle::AgentLifecycle;
@@ -95,9 +96,11 @@ fuzz_target!(|data: &[u8]| {
     let frames: Vec<Vec<u8>> = data.split(|b| *b == 0).take(64).map(<[u8]>::to_vec).collect();
     let (runtime, server) = runtime();
     runtime.block_on(async {
-        server.run_connection_in_memory(&frames).await;
+        server.run_connection_in_memory(&frames, Duration::ZERO).await;
         let probe = [br#"@sync(node:"/unit/probe",lane:value)"#.to_vec()];
-        let answer = server.run_connection_in_memory(&probe).await;
+        let answer = server
+            .run_connection_in_memory(&probe, Duration::from_millis(100))
+            .await;
         assert!(
             answer.iter().any(|frame| frame.starts_with("@synced")),
             "the server stopped serving after {frames:?}: {answer:?}"

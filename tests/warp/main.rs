@@ -751,7 +751,10 @@ async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
 async fn a_connection_runs_in_memory_for_fuzzing() {
     let running = serve().await;
     let frames = [br#"@sync(node:"/unit/m",lane:value)"#.to_vec()];
-    let answer = running.server.run_connection_in_memory(&frames).await;
+    let answer = running
+        .server
+        .run_connection_in_memory(&frames, Duration::from_millis(500))
+        .await;
     assert_eq!(
         answer,
         [
@@ -769,11 +772,14 @@ async fn a_bad_frame_in_memory_closes_the_connection_and_the_server_goes_on() {
     let frames = [b"not an envelope".to_vec(), vec![0xff, 0xfe]];
     assert!(running
         .server
-        .run_connection_in_memory(&frames)
+        .run_connection_in_memory(&frames, Duration::from_millis(500))
         .await
         .is_empty());
     let probe = [br#"@sync(node:"/unit/m",lane:value)"#.to_vec()];
-    let answer = running.server.run_connection_in_memory(&probe).await;
+    let answer = running
+        .server
+        .run_connection_in_memory(&probe, Duration::from_millis(500))
+        .await;
     assert_eq!(
         answer.last().map(String::as_str),
         Some(r#"@synced(node:"/unit/m",lane:value)"#)

@@ -562,12 +562,17 @@ impl ServerHandle {
 
     /// Runs one client connection in-process over an in-memory stream, as if a WARP client
     /// had connected (no policy, default limits), sends it `frames` (a frame is text when it is
-    /// UTF-8, binary otherwise), then closes it; returns what the server sent back. For fuzz
+    /// UTF-8, binary otherwise), reads what the server sends back until it closes the
+    /// connection or falls quiet for `quiet`, then closes it; returns the text frames. For fuzz
     /// targets and tests that drive the connection's code without sockets.
     #[doc(hidden)]
-    pub async fn run_connection_in_memory(&self, frames: &[Vec<u8>]) -> Vec<String> {
+    pub async fn run_connection_in_memory(
+        &self,
+        frames: &[Vec<u8>],
+        quiet: std::time::Duration,
+    ) -> Vec<String> {
         let environment: Arc<dyn Environment> = self.registry.clone();
-        endpoint::run_in_memory(environment, self.stop.subscribe(), frames).await
+        endpoint::run_in_memory(environment, self.stop.subscribe(), frames, quiet).await
     }
 
     /// How many WARP connections are open.

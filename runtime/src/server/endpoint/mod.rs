@@ -232,6 +232,7 @@ pub(crate) async fn run_in_memory(
     environment: Arc<dyn Environment>,
     shutdown: watch::Receiver<bool>,
     frames: &[Vec<u8>],
+    quiet: Duration,
 ) -> Vec<String> {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -257,11 +258,9 @@ pub(crate) async fn run_in_memory(
                 break;
             }
         }
-        // What the server answers until it closes, or falls quiet for half a second.
+        // What the server answers until it closes, or falls quiet.
         let mut received = Vec::new();
-        while let Ok(Some(Ok(message))) =
-            tokio::time::timeout(Duration::from_millis(500), socket.next()).await
-        {
+        while let Ok(Some(Ok(message))) = tokio::time::timeout(quiet, socket.next()).await {
             if let Message::Text(text) = message {
                 received.push(text.as_str().to_owned());
             }
