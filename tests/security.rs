@@ -341,6 +341,30 @@ async fn next_frame(
     frame.into_text().unwrap().as_str().to_owned()
 }
 
+/// Sends `@sync` for `lane` of `node` and expects its state to be `value`.
+async fn sync(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    node: &str,
+    lane: &str,
+    value: &str,
+) {
+    socket
+        .send(Message::text(format!(
+            r#"@sync(node:"{node}",lane:{lane})"#
+        )))
+        .await
+        .unwrap();
+    for frame in [
+        format!(r#"@linked(node:"{node}",lane:{lane})"#),
+        format!(r#"@event(node:"{node}",lane:{lane}) {value}"#),
+        format!(r#"@synced(node:"{node}",lane:{lane})"#),
+    ] {
+        assert_eq!(next_frame(socket).await, frame);
+    }
+}
+
 async fn expect(
     socket: &mut tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
@@ -366,19 +390,7 @@ async fn a_token_table_refuses_missing_and_unknown_tokens_before_the_websocket_o
         .send(Message::text(r#"@command(node:"/gauge/t",lane:level) 3"#))
         .await
         .unwrap();
-    socket
-        .send(Message::text(r#"@sync(node:"/gauge/t",lane:level)"#))
-        .await
-        .unwrap();
-    expect(
-        &mut socket,
-        &[
-            r#"@linked(node:"/gauge/t",lane:level)"#,
-            r#"@event(node:"/gauge/t",lane:level) 3"#,
-            r#"@synced(node:"/gauge/t",lane:level)"#,
-        ],
-    )
-    .await;
+    sync(&mut socket, "/gauge/t", "level", "3").await;
     // HTTP lanes are behind the same policy.
     let plain = |token: Option<&str>| {
         let mut request = hyper::Request::get("/gauge/t?lane=api").header("host", "127.0.0.1");
@@ -667,19 +679,7 @@ async fn a_command_flood_is_cut_down_then_closed_while_others_are_served() {
     });
     let running = serve_limited(None, AllowAll, bounds).await;
     let mut watcher = warp(running.port, None).await.unwrap();
-    watcher
-        .send(Message::text(r#"@sync(node:"/gauge/c",lane:level)"#))
-        .await
-        .unwrap();
-    expect(
-        &mut watcher,
-        &[
-            r#"@linked(node:"/gauge/c",lane:level)"#,
-            r#"@event(node:"/gauge/c",lane:level) 0"#,
-            r#"@synced(node:"/gauge/c",lane:level)"#,
-        ],
-    )
-    .await;
+    sync(&mut watcher, "/gauge/c", "level", "0").await;
     let mut flood = warp(running.port, None).await.unwrap();
     for n in 1..=1000 {
         let sent = flood
