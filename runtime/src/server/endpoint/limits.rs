@@ -21,10 +21,12 @@ pub struct Limits {
     /// `@unlinked(..)@tooManyLinks`.
     pub max_links_per_connection: usize,
     /// Commands per second one connection may send (a token bucket of that many, refilled
-    /// continuously). Default 100,000; commands past it are dropped and counted.
+    /// continuously). Default 1,000,000, above what one connection can push through a server
+    /// on a small machine, so that a busy but honest client loses nothing; lower it for
+    /// untrusted clients. Commands past it are dropped and counted.
     pub commands_per_second: u32,
     /// Once this many commands of one connection were dropped, the connection is closed
-    /// (code 1008): the client is flooding, not bursting. Default 100,000.
+    /// (code 1008): the client is flooding, not bursting. Default 1,000,000.
     pub max_dropped_commands: u64,
     /// The largest request head (request line and headers) of an HTTP request or WebSocket
     /// upgrade, in bytes. Default 16 KiB (hyper's minimum is 8 KiB).
@@ -37,8 +39,8 @@ impl Default for Limits {
             max_connections: 10_000,
             max_connections_per_peer: 256,
             max_links_per_connection: 10_000,
-            commands_per_second: 100_000,
-            max_dropped_commands: 100_000,
+            commands_per_second: 1_000_000,
+            max_dropped_commands: 1_000_000,
             max_header_size: 16 * 1024,
         }
     }
