@@ -729,3 +729,30 @@ async fn a_command_flood_is_cut_down_then_closed_while_others_are_served() {
     .await;
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_over_the_limit_is_refused_and_the_server_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let bounds = limits(|l| l.max_header_size = 8 * 1024);
+    let running = serve_limited(None, AllowAll, bounds).await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", running.port))
+        .await
+        .unwrap();
+    let big = "x".repeat(20 * 1024);
+    let request = format!("GET /gauge/h?lane=api HTTP/1.1\r\nhost: a\r\nx-big: {big}\r\n\r\n");
+    // The server may close before it has read everything: a failed write is fine.
+    let _ = tcp.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // A normal request is still served.
+    assert!(
+        wss_sync(running.port, CA, "/gauge/h").await.is_err(),
+        "no TLS here"
+    );
+    let mut socket = warp(running.port, None).await.unwrap();
+    sync(&mut socket, "/gauge/h", "level", "0").await;
+    running.stop().await;
+}
