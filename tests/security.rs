@@ -22,6 +22,10 @@ use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 
+/// A WARP client connection.
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 const CA: &[u8] = include_bytes!("tls/ca.pem");
 const CHAIN: &[u8] = include_bytes!("tls/server.pem");
 const KEY: &[u8] = include_bytes!("tls/server.key");
@@ -302,10 +306,7 @@ async fn reloaded_certificates_serve_new_connections_and_bad_ones_are_refused() 
 async fn warp(
     port: u16,
     token: Option<&str>,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    tokio_tungstenite::tungstenite::Error,
-> {
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = format!("ws://127.0.0.1:{port}/")
         .into_client_request()
@@ -328,11 +329,7 @@ fn refused_status(error: tokio_tungstenite::tungstenite::Error) -> u16 {
     }
 }
 
-async fn next_frame(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> String {
+async fn next_frame(socket: &mut Socket) -> String {
     let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
         .await
         .expect("a frame within 5 s")
@@ -341,15 +338,13 @@ async fn next_frame(
     frame.into_text().unwrap().as_str().to_owned()
 }
 
+/// Sends one text frame.
+async fn send_text(socket: &mut Socket, text: &str) {
+    socket.send(Message::text(text)).await.unwrap();
+}
+
 /// Sends `@sync` for `lane` of `node` and expects its state to be `value`.
-async fn sync(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    node: &str,
-    lane: &str,
-    value: &str,
-) {
+async fn sync(socket: &mut Socket, node: &str, lane: &str, value: &str) {
     socket
         .send(Message::text(format!(
             r#"@sync(node:"{node}",lane:{lane})"#
@@ -365,12 +360,7 @@ async fn sync(
     }
 }
 
-async fn expect(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    frames: &[&str],
-) {
+async fn expect(socket: &mut Socket, frames: &[&str]) {
     for expected in frames {
         assert_eq!(next_frame(socket).await, *expected);
     }
@@ -386,10 +376,7 @@ async fn a_token_table_refuses_missing_and_unknown_tokens_before_the_websocket_o
         401
     );
     let mut socket = warp(port, Some("good")).await.unwrap();
-    socket
-        .send(Message::text(r#"@command(node:"/gauge/t",lane:level) 3"#))
-        .await
-        .unwrap();
+    send_text(&mut socket, r#"@command(node:"/gauge/t",lane:level) 3"#).await;
     sync(&mut socket, "/gauge/t", "level", "3").await;
     // HTTP lanes are behind the same policy.
     let plain = |token: Option<&str>| {
@@ -418,49 +405,21 @@ async fn anonymous_clients_read_only_until_they_authenticate_with_auth() {
     let policy = BearerTokens::new([("good", "alice")]).anonymous(Anonymous::ReadOnly);
     let running = serve_with(None, policy).await;
     let mut socket = warp(running.port, None).await.unwrap();
-    let send = |text: &'static str| Message::text(text);
-    socket
-        .send(send(r#"@sync(node:"/gauge/r",lane:level)"#))
-        .await
-        .unwrap();
-    expect(
-        &mut socket,
-        &[
-            r#"@linked(node:"/gauge/r",lane:level)"#,
-            r#"@event(node:"/gauge/r",lane:level) 0"#,
-            r#"@synced(node:"/gauge/r",lane:level)"#,
-        ],
-    )
-    .await;
+    sync(&mut socket, "/gauge/r", "level", "0").await;
     // Dropped: the lane never takes 5 (its next event is 7, after `@auth`).
-    socket
-        .send(send(r#"@command(node:"/gauge/r",lane:level) 5"#))
-        .await
-        .unwrap();
-    socket.send(send(r#"@auth "bad""#)).await.unwrap();
+    send_text(&mut socket, r#"@command(node:"/gauge/r",lane:level) 5"#).await;
+    send_text(&mut socket, r#"@auth "bad""#).await;
     expect(&mut socket, &["@deauthed"]).await;
-    socket
-        .send(send(r#"@command(node:"/gauge/r",lane:level) 6"#))
-        .await
-        .unwrap();
-    socket.send(send(r#"@auth {token:"good"}"#)).await.unwrap();
+    send_text(&mut socket, r#"@command(node:"/gauge/r",lane:level) 6"#).await;
+    send_text(&mut socket, r#"@auth {token:"good"}"#).await;
     expect(&mut socket, &[r#"@authed {name:alice}"#]).await;
-    socket
-        .send(send(r#"@command(node:"/gauge/r",lane:level) 7"#))
-        .await
-        .unwrap();
+    send_text(&mut socket, r#"@command(node:"/gauge/r",lane:level) 7"#).await;
     expect(&mut socket, &[r#"@event(node:"/gauge/r",lane:level) 7"#]).await;
     // `@deauth` makes the client anonymous again.
-    socket.send(send("@deauth")).await.unwrap();
+    send_text(&mut socket, "@deauth").await;
     expect(&mut socket, &["@deauthed"]).await;
-    socket
-        .send(send(r#"@command(node:"/gauge/r",lane:level) 8"#))
-        .await
-        .unwrap();
-    socket
-        .send(send(r#"@sync(node:"/gauge/r",lane:level)"#))
-        .await
-        .unwrap();
+    send_text(&mut socket, r#"@command(node:"/gauge/r",lane:level) 8"#).await;
+    send_text(&mut socket, r#"@sync(node:"/gauge/r",lane:level)"#).await;
     expect(
         &mut socket,
         &[
@@ -508,14 +467,8 @@ async fn a_forbidden_lane_next_to_an_allowed_one_sends_nothing_and_takes_no_comm
         ],
     )
     .await;
-    socket
-        .send(Message::text(r#"@command(node:"/gauge/f",lane:secret) 1"#))
-        .await
-        .unwrap();
-    socket
-        .send(Message::text(r#"@command(node:"/gauge/f",lane:level) 2"#))
-        .await
-        .unwrap();
+    send_text(&mut socket, r#"@command(node:"/gauge/f",lane:secret) 1"#).await;
+    send_text(&mut socket, r#"@command(node:"/gauge/f",lane:level) 2"#).await;
     expect(&mut socket, &[r#"@event(node:"/gauge/f",lane:level) 2"#]).await;
     // The secret lane kept its value: the command to it was dropped.
     let agent: tidal::agent::agent_model::AgentRef<Gauge> =
@@ -580,10 +533,7 @@ async fn downlinks_present_their_bearer_token_to_the_host() {
 async fn agents_see_who_sent_a_command() {
     let running = serve_with(None, BearerTokens::new([("good", "alice")])).await;
     let mut socket = warp(running.port, Some("good")).await.unwrap();
-    socket
-        .send(Message::text(r#"@sync(node:"/gauge/s",lane:signed_by)"#))
-        .await
-        .unwrap();
+    send_text(&mut socket, r#"@sync(node:"/gauge/s",lane:signed_by)"#).await;
     expect(
         &mut socket,
         &[
@@ -593,10 +543,7 @@ async fn agents_see_who_sent_a_command() {
         ],
     )
     .await;
-    socket
-        .send(Message::text(r#"@command(node:"/gauge/s",lane:sign)"#))
-        .await
-        .unwrap();
+    send_text(&mut socket, r#"@command(node:"/gauge/s",lane:sign)"#).await;
     expect(
         &mut socket,
         &[r#"@event(node:"/gauge/s",lane:signed_by) alice"#],

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{note, Log};
+use super::{note, Log, Running};
 use tidal::agent::agent_lifecycle::{JoinValueContext, JoinValueLaneLifecycle};
 use tidal::agent::agent_model::AgentRef;
 use tidal::agent::event_handler::{ActionContext, AgentMetadata, StepResult};
@@ -150,12 +150,6 @@ impl BuildingLifecycle {
     }
 }
 
-struct Running {
-    server: ServerHandle,
-    task: tokio::task::JoinHandle<Result<(), tidal::server::ServerError>>,
-    log: Log,
-}
-
 async fn serve(store: Option<Arc<InMemoryStore>>, on_unlinked: LinkClosedResponse) -> Running {
     serve_on(store, on_unlinked, None).await
 }
@@ -227,11 +221,6 @@ impl Running {
         agent.run(LinksOf { tx: Some(tx) }).await.unwrap();
         let links = links.await.unwrap();
         (lights, links, lit)
-    }
-
-    async fn stop(self) {
-        self.server.stop();
-        self.task.await.unwrap().unwrap();
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::{note, Log};
+use super::{note, Log, Running};
 use tidal::agent::agent_model::AgentRef;
 use tidal::agent::lanes::{JoinMapLane, LinkClosedResponse, MapMessage};
 use tidal::prelude::*;
@@ -116,12 +116,6 @@ impl InventoryLifecycle {
     }
 }
 
-struct Running {
-    server: ServerHandle,
-    task: tokio::task::JoinHandle<Result<(), tidal::server::ServerError>>,
-    log: Log,
-}
-
 async fn serve(store: Option<Arc<InMemoryStore>>) -> Running {
     let log = Log::default();
     let lifecycle = InventoryLifecycle { log: log.clone() };
@@ -171,11 +165,6 @@ impl Running {
         let (tx, rx) = tokio::sync::oneshot::channel();
         agent.run(StockOf { tx: Some(tx) }).await.unwrap();
         rx.await.unwrap()
-    }
-
-    async fn stop(self) {
-        self.server.stop();
-        self.task.await.unwrap().unwrap();
     }
 }
 

@@ -20,7 +20,7 @@ use crate::environment::{send_command, Environment, Request};
 use crate::event_handler::{
     AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
 };
-use crate::lanes::{CommandPayload, ModificationSink, StatusCode, UnlinkReason};
+use crate::lanes::{AgentItem, CommandPayload, ModificationSink, StatusCode, UnlinkReason};
 use crate::store::{Change, Store};
 use crate::vocabulary::{Identity, Modification, OutgoingCommand};
 
@@ -265,9 +265,7 @@ where
                 }
             },
             Request::Link { lane, subscriber } => {
-                let Some((id, item)) =
-                    A::lane_id(&lane).and_then(|id| Some((id, self.agent.item(id)?)))
-                else {
+                let Some((id, item)) = self.lane(&lane) else {
                     subscriber.refuse(UnlinkReason::LaneNotFound);
                     return Ok(());
                 };
@@ -279,7 +277,7 @@ where
                 self.run_item_handlers(id)
             }
             Request::Unlink { lane, link } => {
-                if let Some(item) = A::lane_id(&lane).and_then(|id| self.agent.item(id)) {
+                if let Some((_, item)) = self.lane(&lane) {
                     item.unlink(link);
                 }
                 Ok(())
@@ -292,9 +290,7 @@ where
                 }
             },
             Request::Http { lane, exchange } => {
-                let Some((id, item)) =
-                    A::lane_id(&lane).and_then(|id| Some((id, self.agent.item(id)?)))
-                else {
+                let Some((id, item)) = self.lane(&lane) else {
                     exchange.fail(StatusCode::NOT_FOUND, format!("no lane `{lane}`"));
                     return Ok(());
                 };
@@ -311,6 +307,12 @@ where
                 Ok(())
             }
         }
+    }
+
+    /// The lane with this external name, and its id.
+    fn lane(&self, name: &str) -> Option<(u64, &dyn AgentItem)> {
+        let id = A::lane_id(name)?;
+        Some((id, self.agent.item(id)?))
     }
 
     /// Runs the lifecycle handlers of the item `id` as one event, as for a change of the item.
