@@ -14,8 +14,8 @@ use tidal::client::Client;
 use tidal::prelude::*;
 use tidal::remote::{RemoteConfig, TlsConfig};
 use tidal::server::{
-    Action, AllowAll, Anonymous, BearerTokens, Identity, Limits, Policy, ServerError,
-    ServerTlsConfig, ServerTlsError,
+    Action, AllowAll, Anonymous, BearerTokens, EndpointConfig, Identity, Limits, Policy,
+    PolicyFuture, ServerError, ServerTlsConfig, ServerTlsError,
 };
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
@@ -84,15 +84,25 @@ async fn serve_limited(
     policy: impl Policy,
     limits: Limits,
 ) -> Running {
+    serve_configured(tls, policy, move |endpoint| endpoint.limits = limits).await
+}
+
+async fn serve_configured(
+    tls: Option<ServerTlsConfig>,
+    policy: impl Policy,
+    configure: impl FnOnce(&mut EndpointConfig),
+) -> Running {
     let mut builder = ServerBuilder::with_plane_name("secure")
         .with_policy(policy)
-        .update_config(move |config| config.endpoint.limits = limits)
         .set_bind_addr("127.0.0.1:0")
         .add_route(
             "/gauge/:id".parse().unwrap(),
             AgentModel::new(Gauge::default, GaugeLifecycle),
         )
-        .update_config(|config| config.endpoint.handshake_timeout = Duration::from_secs(2));
+        .update_config(|config| {
+            config.endpoint.handshake_timeout = Duration::from_secs(2);
+            configure(&mut config.endpoint);
+        });
     if let Some(tls) = tls {
         builder = builder.with_tls(tls);
     }
@@ -366,6 +376,25 @@ async fn expect(socket: &mut Socket, frames: &[&str]) {
     }
 }
 
+/// The code and reason the server closes `socket` with (frames before it are skipped), or
+/// `None` if it ends without a close frame.
+async fn close_of(socket: &mut Socket) -> Option<(u16, String)> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(message) = socket.next().await {
+            match message {
+                Ok(Message::Close(frame)) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
+                }
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the connection ends within 5 s")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_table_refuses_missing_and_unknown_tokens_before_the_websocket_opens() {
     let running = serve_with(None, BearerTokens::new([("good", "alice")])).await;
@@ -425,6 +454,88 @@ async fn anonymous_clients_read_only_until_they_authenticate_with_auth() {
         &[
             r#"@event(node:"/gauge/r",lane:level) 7"#,
             r#"@synced(node:"/gauge/r",lane:level)"#,
+        ],
+    )
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_must_authenticate_is_closed_when_late_and_kept_when_on_time() {
+    let policy = BearerTokens::new([("good", "alice")]).anonymous(Anonymous::MustAuthenticate);
+    let running = serve_configured(None, policy, |endpoint| {
+        endpoint.auth_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut prompt = warp(running.port, None).await.unwrap();
+    send_text(&mut prompt, r#"@auth "good""#).await;
+    expect(&mut prompt, &["@authed {name:alice}"]).await;
+    let opened = std::time::Instant::now();
+    let mut late = warp(running.port, None).await.unwrap();
+    // Until it authenticates, it may do nothing; a wrong token does not count.
+    send_text(&mut late, r#"@link(node:"/gauge/a",lane:level)"#).await;
+    expect(
+        &mut late,
+        &[r#"@unlinked(node:"/gauge/a",lane:level)@forbidden"#],
+    )
+    .await;
+    send_text(&mut late, r#"@auth "wrong""#).await;
+    expect(&mut late, &["@deauthed"]).await;
+    assert_eq!(
+        close_of(&mut late).await,
+        Some((1008, "Authentication required.".to_owned()))
+    );
+    assert!(
+        opened.elapsed() >= Duration::from_millis(500),
+        "not before its time"
+    );
+    // The prompt client's deadline has passed too: it is still served.
+    sync(&mut prompt, "/gauge/a", "level", "0").await;
+    running.stop().await;
+}
+
+/// Tokens valid for 300 ms from when they are presented; anonymous clients may read.
+struct ShortLived;
+
+impl Policy for ShortLived {
+    fn uses_auth(&self) -> bool {
+        true
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        credentials: &'a tidal::recon::Value,
+    ) -> PolicyFuture<'a, Option<Identity>> {
+        let identity = (credentials.as_text() == Some("brief")).then(|| {
+            Identity::new("visitor")
+                .expires_at(std::time::SystemTime::now() + Duration::from_millis(300))
+        });
+        Box::pin(std::future::ready(identity))
+    }
+
+    fn authorize(&self, identity: Option<&Identity>, action: &Action, _: &str, _: &str) -> bool {
+        identity.is_some() || action.is_read()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_identity_is_dropped_with_deauthed_and_its_commands_with_it() {
+    let running = serve_with(None, ShortLived).await;
+    let mut socket = warp(running.port, None).await.unwrap();
+    sync(&mut socket, "/gauge/e", "level", "0").await;
+    send_text(&mut socket, r#"@auth "brief""#).await;
+    expect(&mut socket, &["@authed {name:visitor}"]).await;
+    send_text(&mut socket, r#"@command(node:"/gauge/e",lane:level) 1"#).await;
+    expect(&mut socket, &[r#"@event(node:"/gauge/e",lane:level) 1"#]).await;
+    // The server says when the identity lapses, unasked.
+    expect(&mut socket, &["@deauthed"]).await;
+    send_text(&mut socket, r#"@command(node:"/gauge/e",lane:level) 2"#).await;
+    send_text(&mut socket, r#"@sync(node:"/gauge/e",lane:level)"#).await;
+    expect(
+        &mut socket,
+        &[
+            r#"@event(node:"/gauge/e",lane:level) 1"#,
+            r#"@synced(node:"/gauge/e",lane:level)"#,
         ],
     )
     .await;
@@ -639,20 +750,10 @@ async fn a_command_flood_is_cut_down_then_closed_while_others_are_served() {
         }
     }
     // The flooder is closed with 1008.
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(message) = flood.next().await {
-            if let Ok(Message::Close(Some(frame))) = message {
-                return Some((u16::from(frame.code), frame.reason.as_str().to_owned()));
-            }
-            if message.is_err() {
-                return None;
-            }
-        }
-        None
-    })
-    .await
-    .expect("the flood connection ends");
-    assert_eq!(closed, Some((1008, "Too many commands.".to_owned())));
+    assert_eq!(
+        close_of(&mut flood).await,
+        Some((1008, "Too many commands.".to_owned()))
+    );
     // Only the first commands (about one second's worth) got through.
     let mut last = 0;
     while let Ok(Some(Ok(message))) =

@@ -121,6 +121,15 @@ pub trait Policy: Send + Sync + 'static {
         false
     }
 
+    /// Whether an anonymous connection must identify itself with `@auth` within
+    /// [`EndpointConfig::auth_timeout`](super::EndpointConfig::auth_timeout) of opening, or be
+    /// closed (code 1008): for clients that cannot set headers on the upgrade (the SwimOS
+    /// clients), without leaving the door open to idle anonymous connections. The default is
+    /// `false`.
+    fn requires_auth(&self) -> bool {
+        false
+    }
+
     /// The identity that `@auth` credentials establish on an open connection, or `None` to
     /// refuse them (`@deauthed`). Called only if [`uses_auth`](Self::uses_auth); the default
     /// refuses all.
@@ -169,6 +178,10 @@ pub enum Anonymous {
     Refused,
     /// Link and sync (and `GET`), not command.
     ReadOnly,
+    /// Connect, but do nothing until they present a token with `@auth`, which they must do
+    /// within [`EndpointConfig::auth_timeout`](super::EndpointConfig::auth_timeout) (for the
+    /// SwimOS clients, which cannot set headers on the upgrade).
+    MustAuthenticate,
 }
 
 /// A static table of bearer tokens, each for an identity: presented as `Authorization: Bearer
@@ -210,6 +223,10 @@ impl BearerTokens {
 impl Policy for BearerTokens {
     fn uses_auth(&self) -> bool {
         true
+    }
+
+    fn requires_auth(&self) -> bool {
+        self.anonymous == Anonymous::MustAuthenticate
     }
 
     fn admit<'a>(&'a self, request: &'a ConnectRequest<'a>) -> PolicyFuture<'a, Admission> {

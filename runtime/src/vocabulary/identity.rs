@@ -2,13 +2,28 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Who a client is, as a server's policy established it (from a token, a certificate, ...):
 /// checked per link and command, and seen by agents as the sender of a command
 /// (`HandlerContext::sender`). Cheap to clone.
+///
+/// An identity may expire (a token's expiry time): on an open connection, the server then
+/// drops it, says `@deauthed`, and treats the client as anonymous until it authenticates
+/// again.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tidal_runtime::server::Identity;
+///
+/// let alice = Identity::new("alice").expires_at(SystemTime::now() + Duration::from_secs(3600));
+/// assert_eq!(alice.name(), "alice");
+/// assert!(alice.expiry().is_some());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
     name: Arc<str>,
+    expiry: Option<SystemTime>,
 }
 
 impl Identity {
@@ -16,7 +31,19 @@ impl Identity {
     pub fn new(name: impl Into<String>) -> Self {
         Identity {
             name: Arc::from(name.into()),
+            expiry: None,
         }
+    }
+
+    /// The same identity, valid until `expiry`.
+    pub fn expires_at(mut self, expiry: SystemTime) -> Self {
+        self.expiry = Some(expiry);
+        self
+    }
+
+    /// When the identity stops being valid, if it does.
+    pub fn expiry(&self) -> Option<SystemTime> {
+        self.expiry
     }
 
     /// Its name.

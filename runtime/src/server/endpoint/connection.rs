@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -196,6 +198,11 @@ impl Access {
         }
     }
 
+    /// When the client's identity expires, if it does.
+    fn expiry(&self) -> Option<SystemTime> {
+        self.identity.as_ref()?.expiry()
+    }
+
     /// Whether the client may do `action` on the lane; counts (and logs, once) a refusal.
     fn allows(&mut self, action: Action, node: &str, lane: &str) -> bool {
         if self
@@ -232,11 +239,30 @@ pub(crate) async fn run<S>(
     };
     let (mut sink, mut stream) = socket.split();
     let mut out: Vec<String> = Vec::new();
+    // An anonymous client the policy requires to authenticate has until the deadline to do
+    // it; an identity that expires is dropped at its expiry (one timer for both).
+    let mut awaiting_auth = access.identity.is_none() && access.policy.requires_auth();
+    let deadline = tokio::time::sleep(config.auth_timeout);
+    tokio::pin!(deadline);
+    let mut expiry = access.expiry();
+    if let Some(at) = expiry {
+        deadline.as_mut().reset(instant_of(at));
+    }
     let close = loop {
         let mut flush = false;
         tokio::select! {
             biased;
             _ = shutdown.changed() => break close_frame(CloseCode::Away, "Server is stopping."),
+            () = &mut deadline, if awaiting_auth || expiry.is_some() => {
+                if awaiting_auth {
+                    tracing::info!(timeout = ?config.auth_timeout, "a client did not authenticate in time; closing its connection");
+                    break close_frame(CloseCode::Policy, "Authentication required.");
+                }
+                tracing::debug!("the client's identity expired");
+                access.identity = None;
+                expiry = None;
+                out.push(frame(EnvelopeKind::Deauthed, "", "", None));
+            }
             message = stream.next() => match message {
                 None | Some(Ok(Message::Close(_))) => break None,
                 Some(Err(err)) => break close_for(&err),
@@ -244,6 +270,13 @@ pub(crate) async fn run<S>(
                     Ok(envelope) => {
                         if let Err(close) = handle(envelope, &mut links, environment.as_ref(), &mut access, &mut out).await {
                             break close;
+                        }
+                        awaiting_auth &= access.identity.is_none();
+                        if access.expiry() != expiry {
+                            expiry = access.expiry();
+                            if let Some(at) = expiry {
+                                deadline.as_mut().reset(instant_of(at));
+                            }
                         }
                     }
                     Err(err) => {
@@ -294,6 +327,11 @@ pub(crate) async fn run<S>(
         };
         let _ = tokio::time::timeout(config.write_timeout, closing).await;
     }
+}
+
+/// The point of the runtime's clock at `time` of the system's.
+fn instant_of(time: SystemTime) -> Instant {
+    Instant::now() + time.duration_since(SystemTime::now()).unwrap_or_default()
 }
 
 /// The close frame for a failed read, if the connection is still usable to send one.

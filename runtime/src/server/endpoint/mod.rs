@@ -52,6 +52,10 @@ pub struct EndpointConfig {
     /// How long a client may take to send a request's headers (the WebSocket handshake
     /// among them). Default 10 s.
     pub handshake_timeout: Duration,
+    /// How long an anonymous WARP connection may take to identify itself with `@auth` when
+    /// the policy [requires it](super::Policy::requires_auth); then it is closed (code 1008).
+    /// Default 10 s.
+    pub auth_timeout: Duration,
     /// The largest body of an HTTP request, in bytes; larger ones get `413`. Default 1 MiB.
     pub max_body_size: usize,
     /// How long an HTTP request waits for its lane's answer before it gets `504`. Default
@@ -67,6 +71,7 @@ impl Default for EndpointConfig {
             max_frame_size: 1 << 20,
             write_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(10),
             max_body_size: 1 << 20,
             http_timeout: Duration::from_secs(10),
             limits: Limits::default(),
