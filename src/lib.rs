@@ -139,6 +139,12 @@ pub mod remote {
     pub use tidal_runtime::remote::{RemoteConfig, TlsConfig, TlsError};
 }
 
+/// Introspection: the meta nodes a server serves once built with
+/// `ServerBuilder::enable_introspection` (`swim:meta:host`, `swim:meta:node/<node>`, ...).
+pub mod introspection {
+    pub use tidal_runtime::introspection::{meta_node_uri, IntrospectionConfig};
+}
+
 /// Persistence: the `Store` trait, its in-memory and on-disk (fjall) backends, durability.
 pub use tidal_runtime::store;
 

@@ -4,6 +4,7 @@ use std::any::Any;
 
 use tokio::sync::mpsc;
 
+use crate::introspection::{self, MetaAddress};
 use crate::lanes::{CommandPayload, HttpExchange, LinkSubscriber, UnlinkReason};
 use crate::vocabulary::Identity;
 
@@ -36,8 +37,24 @@ pub(crate) enum Request {
         lane: String,
         exchange: Box<HttpExchange>,
     },
+    /// A request to link to a lane of the agent's meta node (introspection).
+    Meta {
+        address: MetaAddress,
+        subscriber: LinkSubscriber,
+    },
+    /// Close the link `link` to a lane of the agent's meta node.
+    MetaUnlink { address: MetaAddress, link: u64 },
     /// Stop the agent (runs `on_stop`).
     Stop,
+}
+
+impl Request {
+    /// Tells the subscriber of a link request, if this is one, that it failed.
+    pub(crate) fn refuse(self, reason: UnlinkReason) {
+        if let Request::Link { subscriber, .. } | Request::Meta { subscriber, .. } = self {
+            subscriber.refuse(reason);
+        }
+    }
 }
 
 /// The inbox of an agent.
@@ -58,6 +75,18 @@ pub(crate) trait Environment: Send + Sync + 'static {
 
     /// The connections to other hosts, if this environment has them.
     fn remote(&self) -> Option<&dyn RemoteHosts>;
+
+    /// Links `subscriber` to `lane` of the meta node `node` (a `swim:meta:` URI). The default,
+    /// for environments without introspection: the node is not found.
+    fn meta_link(&self, node: &str, lane: &str, subscriber: LinkSubscriber) {
+        let _ = (node, lane);
+        subscriber.refuse(UnlinkReason::NodeNotFound);
+    }
+
+    /// Closes the link `link` to `lane` of the meta node `node`.
+    fn meta_unlink(&self, node: &str, lane: &str, link: u64) {
+        let _ = (node, lane, link);
+    }
 }
 
 /// How a command to another host waits while the connection is down.
@@ -149,6 +178,10 @@ pub(crate) fn send_link(
         }
         return;
     }
+    if introspection::is_meta(node) {
+        environment.meta_link(node, lane, subscriber);
+        return;
+    }
     let mailbox = match environment.resolve(node) {
         Ok(mailbox) => mailbox,
         Err(reason) => {
@@ -156,26 +189,31 @@ pub(crate) fn send_link(
             return;
         }
     };
-    let request = Request::Link {
-        lane: lane.to_owned(),
-        subscriber,
-    };
+    post_link(
+        &mailbox,
+        Request::Link {
+            lane: lane.to_owned(),
+            subscriber,
+        },
+    );
+}
+
+/// Posts a link request to an agent's inbox; if the inbox is full, a task waits for room
+/// (the sender never blocks). If the agent has stopped, the subscriber is refused.
+pub(crate) fn post_link(mailbox: &Mailbox, request: Request) {
     match mailbox.try_send(request) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(request)) => {
-            // The inbox is full: wait for room without blocking the sending agent.
+            let mailbox = mailbox.clone();
             tokio::spawn(async move {
-                if let Err(mpsc::error::SendError(Request::Link { subscriber, .. })) =
-                    mailbox.send(request).await
-                {
-                    subscriber.refuse(UnlinkReason::AgentStopped);
+                if let Err(mpsc::error::SendError(request)) = mailbox.send(request).await {
+                    request.refuse(UnlinkReason::AgentStopped);
                 }
             });
         }
-        Err(mpsc::error::TrySendError::Closed(Request::Link { subscriber, .. })) => {
-            subscriber.refuse(UnlinkReason::AgentStopped);
+        Err(mpsc::error::TrySendError::Closed(request)) => {
+            request.refuse(UnlinkReason::AgentStopped);
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
 }
 
@@ -194,6 +232,10 @@ pub(crate) fn send_unlink(
         if let Some(pool) = environment.remote() {
             pool.unlink(host, link);
         }
+        return;
+    }
+    if introspection::is_meta(node) {
+        environment.meta_unlink(node, lane, link);
         return;
     }
     let Some(mailbox) = environment.resolve_running(node) else {

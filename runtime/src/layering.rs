@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["event_handler"],
     &["lanes", "state"],
     &["stores"],
+    &["introspection"],
     &["environment"],
     &["downlink"],
     &["agent_lifecycle"],

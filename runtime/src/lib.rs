@@ -17,6 +17,7 @@
 //!  agent_lifecycle                  HandlerContext, lifecycle traits, downlink builders
 //!  downlink                         downlink state machines, slots, handles
 //!  environment                      the routing hub: agents by node URI, other hosts
+//!  introspection                    meta nodes (swim:meta:...): addresses, feeds, pulses
 //!  stores                           value and map stores (private state)
 //!  lanes    state                   lane types, links and events; State/History
 //!  event_handler                    HandlerAction, ActionContext, combinators
@@ -44,6 +45,7 @@ pub mod config;
 pub mod downlink;
 pub(crate) mod environment;
 pub mod event_handler;
+pub mod introspection;
 pub mod lanes;
 mod lock;
 pub mod recon;

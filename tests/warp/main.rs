@@ -2,6 +2,7 @@
 //! `shared/reference/warp.md` sections 3 and 7, and bad input of every kind; and, in `python`,
 //! the same server driven by the real SwimOS Python client.
 
+mod introspection;
 mod lane_kinds;
 mod python;
 

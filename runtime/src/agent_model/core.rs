@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::effects::Effects;
+use super::meta::NodeMeta;
 use super::persistence;
 use super::runner::{DirtyItems, Runner};
 use super::AgentLaneModel;
@@ -20,6 +21,7 @@ use crate::environment::{send_command, Environment, Request};
 use crate::event_handler::{
     AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
 };
+use crate::introspection::HostMeta;
 use crate::lanes::{AgentItem, CommandPayload, ModificationSink, StatusCode, UnlinkReason};
 use crate::store::{Change, Store};
 use crate::vocabulary::{Identity, Modification, OutgoingCommand};
@@ -63,6 +65,8 @@ enum Source {
 pub(crate) struct Hosting {
     pub(crate) environment: Option<Arc<dyn Environment>>,
     pub(crate) store: Option<Arc<dyn Store>>,
+    /// The host's meta node, if the server has introspection.
+    pub(crate) meta: Option<Arc<HostMeta>>,
 }
 
 /// One agent instance: its lanes, its lifecycle and its pending async work.
@@ -89,6 +93,8 @@ pub(crate) struct AgentCore<A, L> {
     in_burst: bool,
     /// Who sent the command being handled, if a server's policy identified them.
     sender: Option<Identity>,
+    /// The agent's meta node, if the server has introspection.
+    meta: Option<Box<NodeMeta>>,
 }
 
 impl<A, L> AgentCore<A, L>
@@ -105,6 +111,9 @@ where
         hosting: Hosting,
         ready: mpsc::UnboundedSender<u64>,
     ) -> Self {
+        let meta = hosting
+            .meta
+            .map(|host| Box::new(NodeMeta::new::<A>(host, &uri)));
         AgentCore {
             agent,
             lifecycle,
@@ -125,6 +134,7 @@ where
             unsaved: DirtyItems::new(A::ITEMS.len()),
             in_burst: false,
             sender: None,
+            meta,
         }
     }
 
@@ -212,6 +222,9 @@ where
         sender: Option<Identity>,
     ) -> Result<(), HandlerFailure> {
         self.sender = sender;
+        if let Some(meta) = &mut self.meta {
+            meta.command(lane_id);
+        }
         let result = self.command(lane_id, payload);
         self.sender = None;
         result
@@ -238,9 +251,14 @@ where
     pub(crate) fn wakeup(&mut self, wakeup: Wakeup<A>) -> Result<(), HandlerFailure> {
         match wakeup {
             Wakeup::Handler(handler) => self.run(handler),
-            Wakeup::Timer(id) => self.execute(Source::Lifecycle, true, |lifecycle, runner| {
-                lifecycle.run_timer(id, runner)
-            }),
+            Wakeup::Timer(id) => {
+                if let Some(meta) = &self.meta {
+                    meta.timer();
+                }
+                self.execute(Source::Lifecycle, true, |lifecycle, runner| {
+                    lifecycle.run_timer(id, runner)
+                })
+            }
             Wakeup::Relink(id) => {
                 if let Some(downlink) = self.downlinks.get(&id) {
                     downlink.link(self.effects.environment().map(|e| e.as_ref()));
@@ -270,15 +288,41 @@ where
                     return Ok(());
                 };
                 item.link(subscriber);
-                if !item.awaits_cue() {
+                let awaits_cue = item.awaits_cue();
+                if let Some(meta) = &mut self.meta {
+                    meta.linked(id, true, self.downlinks.len());
+                }
+                if !awaits_cue {
                     return Ok(());
                 }
                 // A demand lane's sync is computed by its lifecycle, as for a cue.
                 self.run_item_handlers(id)
             }
             Request::Unlink { lane, link } => {
-                if let Some((_, item)) = self.lane(&lane) {
-                    item.unlink(link);
+                if let Some((id, item)) = self.lane(&lane) {
+                    if item.unlink(link) {
+                        if let Some(meta) = &mut self.meta {
+                            meta.linked(id, false, self.downlinks.len());
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Request::Meta {
+                address,
+                subscriber,
+            } => {
+                match &mut self.meta {
+                    Some(meta) => {
+                        meta.link(&self.agent, self.downlinks.len(), address, subscriber);
+                    }
+                    None => subscriber.refuse(UnlinkReason::NodeNotFound),
+                }
+                Ok(())
+            }
+            Request::MetaUnlink { address, link } => {
+                if let Some(meta) = &mut self.meta {
+                    meta.unlink::<A>(&address, link);
                 }
                 Ok(())
             }
@@ -349,6 +393,9 @@ where
         let Some(mut downlink) = self.downlinks.remove(&id) else {
             return Ok(());
         };
+        if let Some(meta) = &self.meta {
+            meta.downlinks(1, 0);
+        }
         let mut next = Next::Running;
         let result = self.execute(Source::Lifecycle, true, |_, runner| {
             let (after, result) = downlink.on_ready(runner);
@@ -370,13 +417,26 @@ where
         result
     }
 
+    /// The time between pulses, if the agent's meta node is watched (it then ticks).
+    pub(crate) fn pulse_due(&mut self) -> Option<std::time::Duration> {
+        let meta = self.meta.as_deref_mut()?;
+        meta.is_watched().then(|| meta.interval())
+    }
+
+    /// Publishes the agent's pulses (see [`pulse_due`](Self::pulse_due)).
+    pub(crate) fn pulse(&mut self) {
+        if let Some(meta) = &mut self.meta {
+            meta.tick(&self.agent, self.downlinks.len());
+        }
+    }
+
     /// Whether nothing links to the agent's lanes and it hosts no downlinks (it may be
     /// passivated).
     pub(crate) fn is_idle(&self) -> bool {
         self.downlinks.is_empty()
             && (0..A::ITEMS.len() as u64)
                 .filter_map(|id| self.agent.item(id))
-                .all(|item| !item.has_subscribers())
+                .all(|item| item.link_count() == 0)
     }
 
     /// Links the downlinks opened and sends the commands issued during the last event.
@@ -389,6 +449,9 @@ where
         for (id, downlink) in self.effects.downlinks.take() {
             downlink.link(environment.as_deref());
             self.downlinks.insert(id, downlink);
+        }
+        if let Some(meta) = &self.meta {
+            meta.downlinks(0, self.effects.commands.len() as u64);
         }
         for command in self.effects.commands.drain(..) {
             let Some(environment) = environment.clone() else {
@@ -415,6 +478,7 @@ where
             dirty,
             chain,
             sender,
+            meta,
             ..
         } = self;
         let mut runner = Runner {
@@ -449,9 +513,15 @@ where
                 }
             }
         }
+        if let Some(meta) = meta.as_deref() {
+            meta.turn();
+        }
         dirty.drain(|id| {
             if let Some(item) = agent.item(id) {
                 item.flush();
+                if let Some(meta) = meta.as_deref_mut() {
+                    meta.flushed(id);
+                }
             }
         });
         self.dispatch_effects();

@@ -12,6 +12,7 @@
 
 mod core;
 mod effects;
+mod meta;
 mod persistence;
 mod runner;
 mod task;

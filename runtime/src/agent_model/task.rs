@@ -175,8 +175,12 @@ async fn run<A, L>(
     let idle_limit = core.config().inactive_timeout;
     let idle = tokio::time::sleep(idle_limit.unwrap_or(std::time::Duration::MAX));
     tokio::pin!(idle);
+    // Ticks only while someone watches the agent's meta node.
+    let pulse = tokio::time::sleep(std::time::Duration::ZERO);
+    tokio::pin!(pulse);
     while !core.is_stopping() {
         let has_pending = core.effects().pending() > 0;
+        let pulse_due = core.pulse_due();
         tokio::select! {
             biased;
             request = inbox.recv() => match request {
@@ -188,6 +192,13 @@ async fn run<A, L>(
             }
             Some(wakeup) = core.effects().suspended().next(), if has_pending => {
                 let _ = core.wakeup(wakeup);
+            }
+            () = &mut pulse, if pulse_due.is_some() => {
+                core.pulse();
+                if let Some(interval) = pulse_due {
+                    pulse.as_mut().reset(tokio::time::Instant::now() + interval);
+                }
+                continue;
             }
             _ = &mut idle, if idle_limit.is_some() => {
                 if core.is_idle() {
@@ -204,8 +215,6 @@ async fn run<A, L>(
     let _ = core.stop();
     // Whoever is still waiting to link must not wait forever.
     while let Ok(request) = inbox.try_recv() {
-        if let Request::Link { subscriber, .. } = request {
-            subscriber.refuse(UnlinkReason::AgentStopped);
-        }
+        request.refuse(UnlinkReason::AgentStopped);
     }
 }

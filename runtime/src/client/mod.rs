@@ -168,6 +168,7 @@ impl Client {
             Hosting {
                 environment: Some(shared),
                 store: None,
+                meta: None,
             },
         );
         Client {

@@ -149,8 +149,8 @@ where
         commands.clear();
     }
 
-    fn has_subscribers(&self) -> bool {
-        !self.outlets.is_empty()
+    fn links(&self, visit: &mut dyn FnMut(u64)) {
+        self.outlets.ids(visit);
     }
 
     fn link(&self, subscriber: LinkSubscriber) {

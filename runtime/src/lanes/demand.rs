@@ -161,8 +161,9 @@ where
         self.outlets.remove_link(id) || self.syncing.remove(id)
     }
 
-    fn has_subscribers(&self) -> bool {
-        !self.outlets.is_empty() || !self.syncing.is_empty()
+    fn links(&self, visit: &mut dyn FnMut(u64)) {
+        self.outlets.ids(visit);
+        self.syncing.ids(visit);
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -86,9 +86,17 @@ pub trait AgentItem: Send {
         false
     }
 
-    /// Whether anything links to the item.
-    fn has_subscribers(&self) -> bool {
-        false
+    /// Hands the id of each link to the item (its subscribers, and links waiting for a
+    /// sync) to `visit`.
+    fn links(&self, visit: &mut dyn FnMut(u64)) {
+        let _ = visit;
+    }
+
+    /// How many links the item has (see [`links`](Self::links)).
+    fn link_count(&self) -> u64 {
+        let mut count = 0;
+        self.links(&mut |_| count += 1);
+        count
     }
 
     /// Records changes for the store from now on (the agent has a store and the item is

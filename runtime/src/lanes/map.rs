@@ -506,8 +506,8 @@ where
         encodings.clear();
     }
 
-    fn has_subscribers(&self) -> bool {
-        !self.outlets.is_empty()
+    fn links(&self, visit: &mut dyn FnMut(u64)) {
+        self.outlets.ids(visit);
     }
 
     persistent_cell!();

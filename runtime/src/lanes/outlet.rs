@@ -98,6 +98,13 @@ impl<O: ?Sized> Outlets<O> {
         outlets.len() != before
     }
 
+    /// Hands the id of each link to `visit`.
+    pub(crate) fn ids(&self, visit: &mut dyn FnMut(u64)) {
+        for (id, _) in self.outlets.borrow().iter() {
+            visit(*id);
+        }
+    }
+
     /// Whether nobody listens (then lanes skip the bookkeeping of pending events).
     pub(crate) fn is_empty(&self) -> bool {
         self.outlets.borrow().is_empty()

@@ -116,8 +116,8 @@ where
         self.outlets.remove_link(id)
     }
 
-    fn has_subscribers(&self) -> bool {
-        !self.outlets.is_empty()
+    fn links(&self, visit: &mut dyn FnMut(u64)) {
+        self.outlets.ids(visit);
     }
 
     fn as_any(&self) -> &dyn Any {

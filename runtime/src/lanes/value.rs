@@ -226,8 +226,9 @@ where
         }
     }
 
-    fn has_subscribers(&self) -> bool {
-        !self.outlets.is_empty() || !self.latest_links.is_empty()
+    fn links(&self, visit: &mut dyn FnMut(u64)) {
+        self.outlets.ids(visit);
+        self.latest_links.ids(visit);
     }
 
     persistent_cell!();
@@ -292,7 +293,7 @@ where
 
     fn set(&self, value: T) {
         self.cell.set(value);
-        if self.has_subscribers() {
+        if !self.outlets.is_empty() || !self.latest_links.is_empty() {
             self.dirty.set(true);
         }
     }

@@ -22,6 +22,7 @@ use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
 use crate::config::AgentConfig;
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
+use crate::introspection::{HostMeta, IntrospectionConfig, META_SAMPLES};
 use crate::lanes::{CommandPayload, UnlinkReason};
 use crate::remote::RemoteConfig;
 use crate::store::{FjallStore, InMemoryStore, Store, StoreConfig, StoreError};
@@ -38,6 +39,8 @@ pub struct ServerConfig {
     pub remote: RemoteConfig,
     /// How the store of [`ServerBuilder::with_store_dir`] writes (its durability).
     pub store: StoreConfig,
+    /// Introspection: `None` (the default) serves no meta nodes and costs nothing.
+    pub introspection: Option<IntrospectionConfig>,
 }
 
 /// Why a server could not be built.
@@ -60,6 +63,14 @@ pub enum ServerBuilderError {
         /// Why it did not resolve.
         #[source]
         source: std::io::Error,
+    },
+    /// A route takes node URIs of the server's meta nodes (introspection is enabled).
+    #[error("the route `{route}` matches `{meta}`, a meta node of introspection; give it a path that starts with `/`")]
+    MetaRoute {
+        /// The route.
+        route: String,
+        /// A meta node URI it matches.
+        meta: &'static str,
     },
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
@@ -162,6 +173,17 @@ impl ServerBuilder {
     /// Without one, everyone may do everything ([`AllowAll`]).
     pub fn with_policy(mut self, policy: impl Policy) -> Self {
         self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Serves the meta nodes of introspection (`swim:meta:host`, `swim:meta:node/<node>`,
+    /// `swim:meta:node/<node>/lane/<lane>`), as SwimOS does, with pulses every second
+    /// (change it in [`ServerConfig::introspection`] with
+    /// [`update_config`](Self::update_config)). See [`crate::introspection`].
+    pub fn enable_introspection(mut self) -> Self {
+        self.config
+            .introspection
+            .get_or_insert_with(IntrospectionConfig::default);
         self
     }
 
@@ -268,6 +290,19 @@ impl ServerBuilder {
                 });
             }
         }
+        if self.config.introspection.is_some() {
+            for route in &self.routes {
+                if let Some(meta) = META_SAMPLES
+                    .into_iter()
+                    .find(|meta| route.pattern.match_uri(meta).is_some())
+                {
+                    return Err(ServerBuilderError::MetaRoute {
+                        route: route.pattern.to_string(),
+                        meta,
+                    });
+                }
+            }
+        }
         let listener = match self.bind {
             Some(addrs) => Some(bind(&addrs?).await?),
             None => None,
@@ -290,14 +325,25 @@ impl ServerBuilder {
             }
         };
         let bound = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let meta = self
+            .config
+            .introspection
+            .map(|config| HostMeta::new(config.pulse_interval));
         Ok(Server {
+            meta: meta.clone(),
             plane: self.plane,
             listener,
             tls: self.tls.map(Certificates::new),
             policy: self.policy,
             bound,
             endpoint: self.config.endpoint,
-            registry: Registry::new(self.routes, self.config.agent, self.config.remote, store),
+            registry: Registry::new(
+                self.routes,
+                self.config.agent,
+                self.config.remote,
+                store,
+                meta,
+            ),
         })
     }
 }
@@ -331,6 +377,7 @@ pub struct Server {
     bound: Option<SocketAddr>,
     endpoint: EndpointConfig,
     registry: Arc<Registry>,
+    meta: Option<Arc<HostMeta>>,
 }
 
 impl Server {
@@ -422,6 +469,7 @@ impl Server {
         };
         let registry = self.registry;
         let (listener, config, tls, policy) = (self.listener, self.endpoint, self.tls, self.policy);
+        let (meta, mut pulse_stop) = (self.meta, stopped.clone());
         let task = async move {
             let environment: Arc<dyn Environment> = registry.clone();
             let mut signal = stopped.clone();
@@ -451,7 +499,21 @@ impl Server {
             // The endpoint ends once the server is stopped, closing its connections first
             // (code 1001), so that clients see a server going away (and reconnect later)
             // rather than each of their links being unlinked; then the agents stop.
-            futures::join!(trigger, endpoint);
+            // The host's pulse, until the server stops.
+            let pulses = async move {
+                let Some(meta) = meta else {
+                    return;
+                };
+                let mut interval = tokio::time::interval(meta.interval());
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = interval.tick() => meta.tick(),
+                        _ = pulse_stop.wait_for(|stop| *stop) => break,
+                    }
+                }
+            };
+            futures::join!(trigger, endpoint, pulses);
             registry.stop_all().await;
             Ok(())
         };

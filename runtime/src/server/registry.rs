@@ -11,8 +11,9 @@ use crate::agent_lifecycle::AgentLifecycle;
 use crate::agent_model::{AgentLaneModel, AgentModel, Hosting};
 use crate::config::AgentConfig;
 use crate::environment::RemoteHosts;
-use crate::environment::{Environment, Mailbox, Request};
-use crate::lanes::UnlinkReason;
+use crate::environment::{post_link, Environment, Mailbox, Request};
+use crate::introspection::{self, HostMeta, MetaNode};
+use crate::lanes::{LinkSubscriber, UnlinkReason};
 use crate::lock::lock;
 use crate::remote::{RemoteConfig, RemotePool};
 use crate::store::Store;
@@ -24,8 +25,7 @@ pub(crate) trait AgentFactory: Send + Sync + 'static {
         uri: String,
         parameters: HashMap<String, String>,
         config: AgentConfig,
-        environment: Arc<dyn Environment>,
-        store: Option<Arc<dyn Store>>,
+        hosting: Hosting,
     ) -> (Mailbox, JoinHandle<()>);
 }
 
@@ -39,13 +39,8 @@ where
         uri: String,
         parameters: HashMap<String, String>,
         config: AgentConfig,
-        environment: Arc<dyn Environment>,
-        store: Option<Arc<dyn Store>>,
+        hosting: Hosting,
     ) -> (Mailbox, JoinHandle<()>) {
-        let hosting = Hosting {
-            environment: Some(environment),
-            store,
-        };
         let (mailbox, _, task) = AgentModel::start(self, uri, parameters, config, hosting);
         (mailbox, task)
     }
@@ -69,6 +64,8 @@ pub(crate) struct Registry {
     agents: Mutex<HashMap<String, Running>>,
     /// Where the agents keep their state, if anywhere.
     store: Option<Arc<dyn Store>>,
+    /// The host's meta node, if the server has introspection.
+    meta: Option<Arc<HostMeta>>,
     stopping: AtomicBool,
     this: Weak<Registry>,
 }
@@ -79,6 +76,7 @@ impl Registry {
         config: AgentConfig,
         remote: RemoteConfig,
         store: Option<Arc<dyn Store>>,
+        meta: Option<Arc<HostMeta>>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Registry {
             routes,
@@ -86,6 +84,7 @@ impl Registry {
             remote: RemotePool::new(remote),
             agents: Mutex::new(HashMap::new()),
             store,
+            meta,
             stopping: AtomicBool::new(false),
             this: this.clone(),
         })
@@ -124,6 +123,54 @@ impl Environment for Registry {
         Some(&self.remote)
     }
 
+    fn meta_link(&self, node: &str, lane: &str, subscriber: LinkSubscriber) {
+        let Some(host) = &self.meta else {
+            subscriber.refuse(UnlinkReason::NodeNotFound);
+            return;
+        };
+        let address = match introspection::parse(node, lane) {
+            Ok(address) => address,
+            Err(reason) => {
+                subscriber.refuse(reason);
+                return;
+            }
+        };
+        let target = match &address.node {
+            MetaNode::Host => {
+                host.link(address.lane, subscriber);
+                return;
+            }
+            MetaNode::Node(node) | MetaNode::Lane { node, .. } => node,
+        };
+        // Looking at an agent never starts it.
+        match self.resolve_running(target) {
+            Some(mailbox) => post_link(
+                &mailbox,
+                Request::Meta {
+                    address,
+                    subscriber,
+                },
+            ),
+            None => subscriber.refuse(UnlinkReason::NodeNotFound),
+        }
+    }
+
+    fn meta_unlink(&self, node: &str, lane: &str, link: u64) {
+        let (Some(host), Ok(address)) = (&self.meta, introspection::parse(node, lane)) else {
+            return;
+        };
+        let target = match &address.node {
+            MetaNode::Host => {
+                host.unlink(address.lane, link);
+                return;
+            }
+            MetaNode::Node(node) | MetaNode::Lane { node, .. } => node,
+        };
+        if let Some(mailbox) = self.resolve_running(target) {
+            let _ = mailbox.try_send(Request::MetaUnlink { address, link });
+        }
+    }
+
     fn serves(&self, node: &str) -> bool {
         self.routes
             .iter()
@@ -157,13 +204,15 @@ impl Environment for Registry {
         let Some(this) = self.this.upgrade() else {
             return Err(UnlinkReason::AgentStopped);
         };
-        let (mailbox, task) = route.factory.start(
-            node.to_owned(),
-            parameters,
-            self.config.clone(),
-            this,
-            self.store.clone(),
-        );
+        let hosting = Hosting {
+            environment: Some(this),
+            store: self.store.clone(),
+            meta: self.meta.clone(),
+        };
+        let (mailbox, task) =
+            route
+                .factory
+                .start(node.to_owned(), parameters, self.config.clone(), hosting);
         agents.insert(
             node.to_owned(),
             Running {

@@ -163,6 +163,7 @@ where
                 Hosting {
                     environment: None,
                     store: self.store,
+                    meta: None,
                 },
                 ready_tx,
             ),

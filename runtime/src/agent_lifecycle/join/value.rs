@@ -160,8 +160,8 @@ macro_rules! join_lane_item {
             self.entries.unlink(id)
         }
 
-        fn has_subscribers(&self) -> bool {
-            self.entries.has_subscribers()
+        fn links(&self, visit: &mut dyn FnMut(u64)) {
+            self.entries.links(visit);
         }
 
         fn journal(&self) {

@@ -27,6 +27,13 @@ impl<L> Syncing<L> {
         self.links.borrow().is_empty()
     }
 
+    /// Hands the id of each waiting link to `visit`.
+    pub(crate) fn ids(&self, visit: &mut dyn FnMut(u64)) {
+        for (id, _) in self.links.borrow().iter() {
+            visit(*id);
+        }
+    }
+
     /// Forgets the link `id`; `false` if it was not waiting.
     pub(crate) fn remove(&self, id: u64) -> bool {
         let mut links = self.links.borrow_mut();

@@ -1,0 +1,284 @@
+//! An agent's meta node (`swim:meta:node/<node>`) and the meta nodes of its lanes, served by
+//! the agent's own task: its lanes and their kinds, its pulse, its lanes' subscribers and
+//! pulses, and its log lanes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::AgentLaneModel;
+use crate::introspection::{
+    Counter, Figures, HostMeta, LinkFigures, LogLevel, MapFeed, MetaAddress, MetaLane, MetaNode,
+    NodeCounters, Pulses, ValueFeed,
+};
+use crate::lanes::{AgentItem, ItemKind, LinkSubscriber, UnlinkReason};
+use crate::recon::Value;
+
+/// The meta node of a lane that someone watches.
+struct LaneMeta {
+    uplinks: MapFeed,
+    /// The links listed to `uplinks` subscribers so far.
+    listed: Vec<u64>,
+    pulse: ValueFeed,
+    pulses: Pulses,
+}
+
+/// What an agent keeps for introspection (only when its server enables it).
+pub(crate) struct NodeMeta {
+    host: Arc<HostMeta>,
+    node: String,
+    counters: Arc<NodeCounters>,
+    lanes: MapFeed,
+    pulse: ValueFeed,
+    pulses: Pulses,
+    /// The figures of each item, by id (links are counted as they come and go, and exactly
+    /// on each pulse).
+    items: Vec<LinkFigures>,
+    /// The meta nodes of lanes someone watches, by item id.
+    watched: HashMap<u64, LaneMeta>,
+    logs: [ValueFeed; 6],
+}
+
+impl NodeMeta {
+    /// The meta node of the agent at `uri`, which has just started, on `host`.
+    pub(crate) fn new<A: AgentLaneModel>(host: Arc<HostMeta>, uri: &str) -> Self {
+        let counters = host.started(uri);
+        NodeMeta {
+            host,
+            node: uri.to_owned(),
+            pulses: Pulses::new(counters.figures(), false),
+            counters,
+            lanes: MapFeed::default(),
+            pulse: ValueFeed::default(),
+            items: vec![LinkFigures::default(); A::ITEMS.len()],
+            watched: HashMap::new(),
+            logs: Default::default(),
+        }
+    }
+
+    /// The time between pulses.
+    pub(crate) fn interval(&self) -> std::time::Duration {
+        self.host.interval()
+    }
+
+    /// Counts a turn (an event the agent handled).
+    pub(crate) fn turn(&self) {
+        self.counters.add(Counter::Turns, 1);
+    }
+
+    /// Counts a timer that fired.
+    pub(crate) fn timer(&self) {
+        self.counters.add(Counter::Timers, 1);
+    }
+
+    /// Counts a command received by the item `id`.
+    pub(crate) fn command(&mut self, id: u64) {
+        self.counters.add(Counter::UplinkCommands, 1);
+        if let Some(figures) = self.items.get_mut(id as usize) {
+            figures.commands += 1;
+        }
+    }
+
+    /// Counts the events the item `id` has just sent to its subscribers.
+    pub(crate) fn flushed(&mut self, id: u64) {
+        if let Some(figures) = self.items.get_mut(id as usize) {
+            figures.events += figures.links;
+            self.counters.add(Counter::UplinkEvents, figures.links);
+        }
+    }
+
+    /// Counts events received by the agent's downlinks, and commands they sent.
+    pub(crate) fn downlinks(&self, events: u64, commands: u64) {
+        self.counters.add(Counter::DownlinkEvents, events);
+        self.counters.add(Counter::DownlinkCommands, commands);
+    }
+
+    /// A link to the item `id` was asked for (`true`) or closed (`false`).
+    pub(crate) fn linked(&mut self, id: u64, open: bool, downlinks: usize) {
+        if let Some(figures) = self.items.get_mut(id as usize) {
+            figures.links = if open {
+                figures.links + 1
+            } else {
+                figures.links.saturating_sub(1)
+            };
+        }
+        let uplinks = self.items.iter().map(|figures| figures.links).sum();
+        self.counters.set_links(uplinks, downlinks as u64);
+    }
+
+    /// Links `subscriber` to a lane of the agent's meta node, or of a lane's.
+    pub(crate) fn link<A: AgentLaneModel>(
+        &mut self,
+        agent: &A,
+        downlinks: usize,
+        address: MetaAddress,
+        subscriber: LinkSubscriber,
+    ) {
+        self.recount(agent, downlinks);
+        match (address.node, address.lane) {
+            (MetaNode::Node(_), MetaLane::Lanes) => {
+                let entries = A::ITEMS
+                    .iter()
+                    .filter(|spec| spec.kind.is_lane())
+                    .map(|spec| (Value::text(spec.name), lane_info(spec.name, spec.kind)));
+                self.lanes.link(subscriber, "lanes", entries);
+            }
+            (MetaNode::Node(_), MetaLane::Pulse) => {
+                let now = self.pulses.current(self.counters.figures());
+                self.pulse
+                    .link(subscriber, "pulse", ItemKind::DemandLane, Some(now));
+            }
+            (MetaNode::Node(_), MetaLane::Log(level)) => {
+                self.logs[level.index()].link(subscriber, level.lane(), ItemKind::SupplyLane, None);
+            }
+            (MetaNode::Lane { lane, .. }, meta_lane) => {
+                let Some((id, item)) = A::lane_id(&lane).and_then(|id| Some((id, agent.item(id)?)))
+                else {
+                    subscriber.refuse(UnlinkReason::NodeNotFound);
+                    return;
+                };
+                let figures = self.lane_figures(id);
+                let watched = self.watched.entry(id).or_insert_with(|| LaneMeta {
+                    uplinks: MapFeed::default(),
+                    listed: Vec::new(),
+                    pulse: ValueFeed::default(),
+                    pulses: Pulses::new(figures, true),
+                });
+                if meta_lane == MetaLane::Uplinks {
+                    let mut links = Vec::new();
+                    item.links(&mut |link| links.push(link));
+                    let entries = links.iter().map(|&link| uplink_info(link));
+                    watched.uplinks.link(subscriber, "uplinks", entries);
+                    watched.listed = links;
+                } else {
+                    let now = watched.pulses.current(figures);
+                    watched
+                        .pulse
+                        .link(subscriber, "pulse", ItemKind::DemandLane, Some(now));
+                }
+            }
+            (_, _) => subscriber.refuse(UnlinkReason::LaneNotFound),
+        }
+    }
+
+    /// Closes the link `id` to a lane of the agent's meta node, or of a lane's.
+    pub(crate) fn unlink<A: AgentLaneModel>(&mut self, address: &MetaAddress, link: u64) {
+        match (&address.node, address.lane) {
+            (MetaNode::Node(_), MetaLane::Lanes) => {
+                self.lanes.unlink(link);
+            }
+            (MetaNode::Node(_), MetaLane::Pulse) => {
+                self.pulse.unlink(link);
+            }
+            (MetaNode::Node(_), MetaLane::Log(level)) => {
+                self.logs[level.index()].unlink(link);
+            }
+            (MetaNode::Lane { lane, .. }, meta_lane) => {
+                let Some(watched) = A::lane_id(lane).and_then(|id| self.watched.get_mut(&id))
+                else {
+                    return;
+                };
+                if meta_lane == MetaLane::Uplinks {
+                    watched.uplinks.unlink(link);
+                } else {
+                    watched.pulse.unlink(link);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether anyone watches a pulse or a lane (the agent then ticks every interval).
+    pub(crate) fn is_watched(&mut self) -> bool {
+        self.watched
+            .retain(|_, lane| !lane.uplinks.is_empty() || !lane.pulse.is_empty());
+        !self.pulse.is_empty() || !self.watched.is_empty()
+    }
+
+    /// Publishes the pulses that changed, and the lanes' subscribers that came and went.
+    pub(crate) fn tick<A: AgentLaneModel>(&mut self, agent: &A, downlinks: usize) {
+        self.recount(agent, downlinks);
+        if let Some(pulse) = self.pulses.next(self.counters.figures()) {
+            self.pulse.publish(pulse);
+        }
+        let ids: Vec<u64> = self.watched.keys().copied().collect();
+        for id in ids {
+            let figures = self.lane_figures(id);
+            let Some(watched) = self.watched.get_mut(&id) else {
+                continue;
+            };
+            if let Some(pulse) = watched.pulses.next(figures) {
+                watched.pulse.publish(pulse);
+            }
+            let Some(item) = agent.item(id) else {
+                continue;
+            };
+            let mut links = Vec::new();
+            item.links(&mut |link| links.push(link));
+            for &gone in watched.listed.iter().filter(|link| !links.contains(link)) {
+                watched.uplinks.remove(Value::from_u64(gone));
+            }
+            for &new in links.iter().filter(|link| !watched.listed.contains(link)) {
+                let (key, value) = uplink_info(new);
+                watched.uplinks.update(key, value);
+            }
+            watched.listed = links;
+        }
+    }
+
+    /// Whether anyone listens to the log lane of `level`.
+    pub(crate) fn logs_to(&mut self, level: LogLevel) -> bool {
+        !self.logs[level.index()].is_empty()
+    }
+
+    /// Sends a log entry to the subscribers of its level's lane.
+    pub(crate) fn log(&mut self, level: LogLevel, entry: Value) {
+        self.logs[level.index()].publish(entry);
+    }
+
+    /// Counts every item's links exactly.
+    fn recount<A: AgentLaneModel>(&mut self, agent: &A, downlinks: usize) {
+        for (id, figures) in self.items.iter_mut().enumerate() {
+            figures.links = agent.item(id as u64).map_or(0, AgentItem::link_count);
+        }
+        let uplinks = self.items.iter().map(|figures| figures.links).sum();
+        self.counters.set_links(uplinks, downlinks as u64);
+    }
+
+    fn lane_figures(&self, id: u64) -> Figures {
+        Figures {
+            uplinks: self.items.get(id as usize).copied().unwrap_or_default(),
+            ..Figures::default()
+        }
+    }
+}
+
+impl Drop for NodeMeta {
+    fn drop(&mut self) {
+        self.host.stopped(&self.node, &self.counters);
+    }
+}
+
+/// An entry of a node's `lanes` lane: `{laneUri, laneType}`, with the type as SwimOS Java
+/// writes it.
+fn lane_info(name: &str, kind: ItemKind) -> Value {
+    let kind = match kind {
+        ItemKind::ValueLane => "value",
+        ItemKind::CommandLane => "command",
+        ItemKind::DemandLane => "demand",
+        ItemKind::SupplyLane => "supply",
+        ItemKind::HttpLane => "http",
+        _ => "map",
+    };
+    Value::of_slots([
+        (Value::text("laneUri"), Value::text(name)),
+        (Value::text("laneType"), Value::text(kind)),
+    ])
+}
+
+/// An entry of a lane's `uplinks` lane, by link id.
+fn uplink_info(link: u64) -> (Value, Value) {
+    (
+        Value::from_u64(link),
+        Value::of_slots([(Value::text("linkId"), Value::from_u64(link))]),
+    )
+}

@@ -1,0 +1,207 @@
+//! The host's meta node (`swim:meta:host`): the running agents and the host's pulse.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{Figures, MapFeed, MetaLane, NodeCounters, Pulses, ValueFeed};
+use crate::lanes::{ItemKind, LinkSubscriber, UnlinkReason};
+use crate::lock::lock;
+use crate::recon::Value;
+
+/// A running agent, as the host's meta node knows it.
+struct Agent {
+    /// When it started, in milliseconds since the Unix epoch.
+    created: u64,
+    counters: Arc<NodeCounters>,
+}
+
+struct HostState {
+    agents: BTreeMap<String, Agent>,
+    /// The counts of agents that have stopped (the host's counts are cumulative).
+    retired: Figures,
+    nodes: MapFeed,
+    pulse: ValueFeed,
+    pulses: Pulses,
+}
+
+/// The host's meta node, shared by the server's registry (agents start), its agents (they
+/// stop) and the task that publishes its pulse.
+pub(crate) struct HostMeta {
+    interval: Duration,
+    state: Mutex<HostState>,
+}
+
+impl HostMeta {
+    /// The meta node of a host whose pulses are `interval` apart.
+    pub(crate) fn new(interval: Duration) -> Arc<Self> {
+        Arc::new(HostMeta {
+            interval,
+            state: Mutex::new(HostState {
+                agents: BTreeMap::new(),
+                retired: Figures::default(),
+                nodes: MapFeed::default(),
+                pulse: ValueFeed::default(),
+                pulses: Pulses::new(Figures::default(), false),
+            }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, HostState> {
+        lock(&self.state)
+    }
+
+    /// The time between pulses (of the host, and of its nodes and lanes).
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The agent at `node` has started: it is listed, and its counters are returned.
+    pub(crate) fn started(&self, node: &str) -> Arc<NodeCounters> {
+        let counters = Arc::new(NodeCounters::default());
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        let mut state = self.state();
+        state
+            .nodes
+            .update(Value::text(node), node_info(node, created));
+        let agent = Agent {
+            created,
+            counters: counters.clone(),
+        };
+        if let Some(old) = state.agents.insert(node.to_owned(), agent) {
+            state.retired += retired(&old.counters);
+        }
+        counters
+    }
+
+    /// The agent at `node`, with these `counters`, has stopped (an agent started since at
+    /// the same node is not affected).
+    pub(crate) fn stopped(&self, node: &str, counters: &Arc<NodeCounters>) {
+        let mut state = self.state();
+        let Some(agent) = state.agents.get(node) else {
+            return;
+        };
+        if !Arc::ptr_eq(&agent.counters, counters) {
+            return;
+        }
+        state.agents.remove(node);
+        state.retired += retired(counters);
+        state.nodes.remove(Value::text(node));
+    }
+
+    /// Whether the agent at `node` is listed as running.
+    #[cfg(test)]
+    pub(crate) fn is_listed(&self, node: &str) -> bool {
+        self.state().agents.contains_key(node)
+    }
+
+    /// The host's cumulative figures now.
+    pub(crate) fn figures(&self) -> Figures {
+        figures(&self.state())
+    }
+
+    /// Links `subscriber` to a lane of the host's meta node.
+    pub(crate) fn link(&self, lane: MetaLane, subscriber: LinkSubscriber) {
+        let mut state = self.state();
+        match lane {
+            MetaLane::Nodes => {
+                let entries: Vec<(Value, Value)> = state
+                    .agents
+                    .iter()
+                    .map(|(node, agent)| (Value::text(node), node_info(node, agent.created)))
+                    .collect();
+                state.nodes.link(subscriber, "nodes", entries);
+            }
+            MetaLane::Pulse => {
+                let now = state.pulses.current(figures(&state));
+                state
+                    .pulse
+                    .link(subscriber, "pulse", ItemKind::DemandLane, Some(now));
+            }
+            _ => subscriber.refuse(UnlinkReason::LaneNotFound),
+        }
+    }
+
+    /// Closes the link `id` to a lane of the host's meta node.
+    pub(crate) fn unlink(&self, lane: MetaLane, id: u64) {
+        let mut state = self.state();
+        match lane {
+            MetaLane::Nodes => state.nodes.unlink(id),
+            _ => state.pulse.unlink(id),
+        };
+    }
+
+    /// Publishes the host's pulse, if anyone listens and it changed.
+    pub(crate) fn tick(&self) {
+        let mut state = self.state();
+        if state.pulse.is_empty() {
+            return;
+        }
+        let now = figures(&state);
+        if let Some(pulse) = state.pulses.next(now) {
+            state.pulse.publish(pulse);
+        }
+    }
+}
+
+/// What an agent's counts add to the host's once it has stopped: its counts, not its links.
+fn retired(counters: &NodeCounters) -> Figures {
+    let mut figures = counters.figures();
+    figures.agents = 0;
+    figures.uplinks.links = 0;
+    figures.downlinks.links = 0;
+    figures
+}
+
+fn figures(state: &HostState) -> Figures {
+    let mut figures = state.retired;
+    for agent in state.agents.values() {
+        figures += agent.counters.figures();
+    }
+    figures
+}
+
+/// An entry of the host's `nodes` lane.
+fn node_info(node: &str, created: u64) -> Value {
+    Value::of_slots([
+        (Value::text("nodeUri"), Value::text(node)),
+        (Value::text("created"), Value::from_u64(created)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::introspection::{Counter, LinkFigures};
+
+    #[test]
+    fn counts_stay_cumulative_when_agents_stop_and_restart() {
+        let host = HostMeta::new(Duration::from_secs(1));
+        let first = host.started("/a");
+        first.add(Counter::UplinkCommands, 3);
+        first.set_links(2, 1);
+        let second = host.started("/b");
+        second.add(Counter::Turns, 5);
+        assert_eq!(host.figures().agents, 2);
+        host.stopped("/a", &first);
+        assert!(!host.is_listed("/a"));
+        let again = host.started("/a");
+        // A stop reported late by the first instance does not remove the second.
+        host.stopped("/a", &first);
+        assert!(host.is_listed("/a"));
+        let figures = host.figures();
+        assert_eq!(figures.agents, 2);
+        assert_eq!(figures.turns, 5);
+        assert_eq!(
+            figures.uplinks,
+            LinkFigures {
+                links: 0,
+                events: 0,
+                commands: 3
+            }
+        );
+        drop(again);
+    }
+}

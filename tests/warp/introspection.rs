@@ -1,0 +1,336 @@
+//! Introspection over WARP: the meta nodes `swim:meta:host`, `swim:meta:node/<node>` and
+//! `swim:meta:node/<node>/lane/<lane>` (and their `swimos:meta:` twins), their syncs and
+//! updates, and what they refuse.
+
+use std::time::Duration;
+
+use tidal::agent::agent_model::AgentModel;
+use tidal::introspection::{meta_node_uri, IntrospectionConfig};
+use tidal::route::RoutePattern;
+use tidal::server::{ServerBuilder, ServerBuilderError, ServerConfig};
+
+use super::{serve_with, Client, Running, Unit, UnitLifecycle};
+
+/// Introspection on, with pulses 50 ms apart.
+fn introspected(config: &mut ServerConfig) {
+    let mut introspection = IntrospectionConfig::default();
+    introspection.pulse_interval = Duration::from_millis(50);
+    config.introspection = Some(introspection);
+}
+
+async fn serve_introspected() -> Running {
+    serve_with(introspected).await
+}
+
+/// Starts the agent at `node` with a command to its `add` lane, and waits for its effect.
+async fn start(client: &mut Client, node: &str) {
+    client
+        .send(&format!(r#"@command(node:"{node}",lane:add) 1"#))
+        .await;
+    client
+        .send(&format!(r#"@sync(node:"{node}",lane:value)"#))
+        .await;
+    client
+        .expect(&[
+            &format!(r#"@linked(node:"{node}",lane:value)"#),
+            &format!(r#"@event(node:"{node}",lane:value) 1"#),
+            &format!(r#"@synced(node:"{node}",lane:value)"#),
+        ])
+        .await;
+}
+
+/// The body of an `@event` frame of `lane` of `node`.
+fn body<'a>(frame: &'a str, node: &str, lane: &str) -> &'a str {
+    let head = format!(r#"@event(node:"{node}",lane:{lane})"#);
+    frame
+        .strip_prefix(&head)
+        .unwrap_or_else(|| panic!("not an event of {node} {lane}: {frame}"))
+        .trim_start()
+}
+
+/// Reads events of `lane` of `node` until one satisfies `done`; returns it.
+async fn until(client: &mut Client, node: &str, lane: &str, done: impl Fn(&str) -> bool) -> String {
+    loop {
+        let frame = client.recv().await;
+        let body = body(&frame, node, lane);
+        if done(body) {
+            return body.to_owned();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_host_lists_running_agents_and_follows_starts_and_stops() {
+    let running = serve_with(|config| {
+        introspected(config);
+        config.agent.inactive_timeout = Some(Duration::from_millis(300));
+    })
+    .await;
+    let mut watcher = Client::connect(&running.url).await;
+    watcher
+        .send(r#"@sync(node:"swim:meta:host",lane:nodes)"#)
+        .await;
+    watcher
+        .expect(&[
+            r#"@linked(node:"swim:meta:host",lane:nodes)"#,
+            r#"@synced(node:"swim:meta:host",lane:nodes)"#,
+        ])
+        .await;
+    // An agent starts: it is listed, with its start time.
+    let mut client = Client::connect(&running.url).await;
+    client.send(r#"@command(node:"/unit/a",lane:add) 1"#).await;
+    let added = body(&watcher.recv().await, "swim:meta:host", "nodes").to_owned();
+    assert!(
+        added.starts_with(r#"@update(key:"/unit/a"){nodeUri:"/unit/a",created:"#),
+        "{added}"
+    );
+    let created: u64 = added
+        .rsplit_once("created:")
+        .and_then(|(_, rest)| rest.trim_end_matches('}').parse().ok())
+        .expect("a start time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        created <= now && now - created < 10_000,
+        "{created} vs {now}"
+    );
+    // A second watcher's sync lists it; `swimos:meta:` is the same node.
+    let mut second = Client::connect(&running.url).await;
+    second
+        .send(r#"@sync(node:"swimos:meta:host",lane:nodes)"#)
+        .await;
+    second
+        .expect(&[
+            r#"@linked(node:"swimos:meta:host",lane:nodes)"#,
+            &format!(r#"@event(node:"swimos:meta:host",lane:nodes){added}"#),
+            r#"@synced(node:"swimos:meta:host",lane:nodes)"#,
+        ])
+        .await;
+    // Idle, it passivates: it is removed.
+    watcher
+        .expect(&[r#"@event(node:"swim:meta:host",lane:nodes)@remove(key:"/unit/a")"#])
+        .await;
+    assert!(!running.server.is_running("/unit/a"));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_lists_its_lanes_with_their_kinds_as_java_names_them() {
+    let running = serve_introspected().await;
+    let mut client = Client::connect(&running.url).await;
+    start(&mut client, "/unit/a").await;
+    let meta = meta_node_uri("/unit/a");
+    assert_eq!(meta, "swim:meta:node/%2Funit%2Fa");
+    client
+        .send(&format!(r#"@sync(node:"{meta}",lane:lanes)"#))
+        .await;
+    assert_eq!(
+        client.recv().await,
+        format!(r#"@linked(node:"{meta}",lane:lanes)"#)
+    );
+    let mut lanes = Vec::new();
+    loop {
+        let frame = client.recv().await;
+        if frame == format!(r#"@synced(node:"{meta}",lane:lanes)"#) {
+            break;
+        }
+        lanes.push(body(&frame, &meta, "lanes").to_owned());
+    }
+    let expected = [
+        ("value", "value"),
+        ("map", "map"),
+        ("add", "command"),
+        ("text", "value"),
+        ("tenfold", "demand"),
+        ("doubled", "map"),
+        ("added", "supply"),
+        ("joined", "map"),
+        ("join", "command"),
+        ("forbidden", "value"),
+    ]
+    .map(|(lane, kind)| format!(r#"@update(key:{lane}){{laneUri:{lane},laneType:{kind}}}"#));
+    assert_eq!(lanes, expected);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn node_and_lane_pulses_count_links_events_and_commands() {
+    let running = serve_introspected().await;
+    let mut client = Client::connect(&running.url).await;
+    start(&mut client, "/unit/p").await;
+    let meta = meta_node_uri("/unit/p");
+    let mut watcher = Client::connect(&running.url).await;
+    watcher
+        .send(&format!(r#"@sync(node:"{meta}",lane:pulse)"#))
+        .await;
+    watcher
+        .send(&format!(r#"@sync(node:"{meta}/lane/value",lane:pulse)"#))
+        .await;
+    // Five more commands to `add`, each setting `value` (one client links it).
+    for n in 2..=6 {
+        client
+            .send(&format!(r#"@command(node:"/unit/p",lane:add) {n}"#))
+            .await;
+    }
+    watcher
+        .send(r#"@link(node:"swim:meta:host",lane:pulse)"#)
+        .await;
+    let (mut node, mut lane, mut host) = (String::new(), String::new(), String::new());
+    while !(node.contains("commandCount:6")
+        && lane.contains("eventCount:5")
+        && host.contains("commandCount:6"))
+    {
+        let frame = watcher.recv().await;
+        if frame.starts_with(r#"@event(node:"swim:meta:host",lane:pulse)"#) {
+            host = body(&frame, "swim:meta:host", "pulse").to_owned();
+        } else if frame.starts_with(&format!(r#"@event(node:"{meta}",lane:pulse)"#)) {
+            node = body(&frame, &meta, "pulse").to_owned();
+        } else if frame.starts_with(&format!(r#"@event(node:"{meta}/lane/value",lane:pulse)"#)) {
+            lane = body(&frame, &format!("{meta}/lane/value"), "pulse").to_owned();
+        }
+    }
+    // The node: one agent, the client's link to `value`, six commands and the events they
+    // caused; the lane: its link and its five events (the first command came before the
+    // link).
+    assert!(node.starts_with("{agents:{agentCount:1,"), "{node}");
+    assert!(node.contains("uplinks:{linkCount:1,"), "{node}");
+    assert!(lane.starts_with("{uplinks:{linkCount:1,"), "{lane}");
+    assert!(!lane.contains("commandCount"), "{lane}");
+    // The host: the same agent, seen from the top.
+    assert!(host.starts_with("{agents:{agentCount:1,"), "{host}");
+    // Quiet, the pulses stop changing (the rates fall to zero once, then nothing is sent).
+    let node_quiet = until(&mut watcher, &meta, "pulse", |body| !body.contains("Rate")).await;
+    assert!(node_quiet.contains("commandCount:6"), "{node_quiet}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_lane_lists_its_uplinks_as_they_come_and_go() {
+    let running = serve_introspected().await;
+    let mut first = Client::connect(&running.url).await;
+    start(&mut first, "/unit/u").await;
+    let meta = format!("{}/lane/value", meta_node_uri("/unit/u"));
+    let mut watcher = Client::connect(&running.url).await;
+    watcher
+        .send(&format!(r#"@sync(node:"{meta}",lane:uplinks)"#))
+        .await;
+    assert_eq!(
+        watcher.recv().await,
+        format!(r#"@linked(node:"{meta}",lane:uplinks)"#)
+    );
+    let listed = body(&watcher.recv().await, &meta, "uplinks").to_owned();
+    assert!(listed.starts_with("@update(key:"), "{listed}");
+    watcher
+        .expect(&[&format!(r#"@synced(node:"{meta}",lane:uplinks)"#)])
+        .await;
+    // A second subscriber is added; the first one leaving is removed.
+    let mut second = Client::connect(&running.url).await;
+    second.send(r#"@link(node:"/unit/u",lane:value)"#).await;
+    second
+        .expect(&[r#"@linked(node:"/unit/u",lane:value)"#])
+        .await;
+    let added = until(&mut watcher, &meta, "uplinks", |body| body != listed).await;
+    assert!(added.starts_with("@update(key:"), "{added}");
+    first.send(r#"@unlink(node:"/unit/u",lane:value)"#).await;
+    let key = listed
+        .strip_prefix("@update(key:")
+        .and_then(|rest| rest.split_once(')'))
+        .map(|(key, _)| key)
+        .unwrap();
+    watcher
+        .expect(&[&format!(
+            r#"@event(node:"{meta}",lane:uplinks)@remove(key:{key})"#
+        )])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn meta_nodes_of_agents_not_running_are_not_found_and_never_start_them() {
+    let running = serve_introspected().await;
+    let mut client = Client::connect(&running.url).await;
+    let meta = meta_node_uri("/unit/absent");
+    for lane in ["pulse", "lanes", "infoLog"] {
+        client
+            .send(&format!(r#"@sync(node:"{meta}",lane:{lane})"#))
+            .await;
+        client
+            .expect(&[&format!(
+                r#"@unlinked(node:"{meta}",lane:{lane})@nodeNotFound"#
+            )])
+            .await;
+    }
+    client
+        .send(&format!(r#"@sync(node:"{meta}/lane/value",lane:uplinks)"#))
+        .await;
+    client
+        .expect(&[&format!(
+            r#"@unlinked(node:"{meta}/lane/value",lane:uplinks)@nodeNotFound"#
+        )])
+        .await;
+    assert!(!running.server.is_running("/unit/absent"));
+    // Unknown meta nodes and lanes; a lane the agent does not have; commands are dropped.
+    start(&mut client, "/unit/here").await;
+    let here = meta_node_uri("/unit/here");
+    for (node, lane, reason) in [
+        ("swim:meta:mesh", "nodes", "nodeNotFound"),
+        ("swim:meta:host", "lanes", "laneNotFound"),
+        (here.as_str(), "nodes", "laneNotFound"),
+        (&format!("{here}/lane/nolane"), "pulse", "nodeNotFound"),
+    ] {
+        client
+            .send(&format!(r#"@sync(node:"{node}",lane:{lane})"#))
+            .await;
+        client
+            .expect(&[&format!(r#"@unlinked(node:"{node}",lane:{lane})@{reason}"#)])
+            .await;
+    }
+    client
+        .send(r#"@command(node:"swim:meta:host",lane:nodes) 1"#)
+        .await;
+    client
+        .send(r#"@command(node:"/unit/here",lane:add) 2"#)
+        .await;
+    client
+        .expect(&[r#"@event(node:"/unit/here",lane:value) 2"#])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn without_introspection_there_are_no_meta_nodes() {
+    let running = serve_with(|_| {}).await;
+    let mut client = Client::connect(&running.url).await;
+    client
+        .send(r#"@sync(node:"swim:meta:host",lane:nodes)"#)
+        .await;
+    client
+        .expect(&[r#"@unlinked(node:"swim:meta:host",lane:nodes)@nodeNotFound"#])
+        .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_route_that_takes_meta_node_uris_fails_the_build() {
+    let built = ServerBuilder::with_plane_name("clash")
+        .enable_introspection()
+        .add_route(
+            RoutePattern::parse_str(":name").unwrap(),
+            AgentModel::new(Unit::default, UnitLifecycle),
+        )
+        .build()
+        .await;
+    let Err(error) = built else {
+        panic!("the build succeeded");
+    };
+    assert!(
+        matches!(&error, ServerBuilderError::MetaRoute { route, .. } if route == ":name"),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the route `:name` matches `swim:meta:host`, a meta node of introspection; give it a path that starts with `/`"
+    );
+}
