@@ -48,13 +48,16 @@ fn body<'a>(frame: &'a str, node: &str, lane: &str) -> &'a str {
         .trim_start()
 }
 
-/// Reads events of `lane` of `node` until one satisfies `done`; returns it.
+/// Reads frames until an event of `lane` of `node` satisfies `done` (others are skipped);
+/// returns its body.
 async fn until(client: &mut Client, node: &str, lane: &str, done: impl Fn(&str) -> bool) -> String {
+    let head = format!(r#"@event(node:"{node}",lane:{lane})"#);
     loop {
         let frame = client.recv().await;
-        let body = body(&frame, node, lane);
-        if done(body) {
-            return body.to_owned();
+        if let Some(body) = frame.strip_prefix(&head).map(str::trim_start) {
+            if done(body) {
+                return body.to_owned();
+            }
         }
     }
 }
