@@ -337,3 +337,40 @@ async fn a_route_that_takes_meta_node_uris_fails_the_build() {
         "the route `:name` matches `swim:meta:host`, a meta node of introspection; give it a path that starts with `/`"
     );
 }
+
+#[tokio::test]
+async fn log_lanes_carry_the_agents_own_tracing_events_by_level() {
+    let running = serve_introspected().await;
+    let mut client = Client::connect(&running.url).await;
+    start(&mut client, "/unit/l").await;
+    let meta = meta_node_uri("/unit/l");
+    let mut watcher = Client::connect(&running.url).await;
+    for lane in ["warnLog", "errorLog"] {
+        watcher
+            .send(&format!(r#"@sync(node:"{meta}",lane:{lane})"#))
+            .await;
+        watcher
+            .expect(&[
+                &format!(r#"@linked(node:"{meta}",lane:{lane})"#),
+                &format!(r#"@synced(node:"{meta}",lane:{lane})"#),
+            ])
+            .await;
+    }
+    // A command that does not fit its lane: the agent drops it with a warning.
+    client
+        .send(r#"@command(node:"/unit/l",lane:value) "seven""#)
+        .await;
+    let entry = body(&watcher.recv().await, &meta, "warnLog").to_owned();
+    assert!(entry.starts_with("@warn(time:"), "{entry}");
+    assert!(
+        entry.contains(r#",node:"/unit/l",lane:value) "command dropped error="#),
+        "{entry}"
+    );
+    // Nothing went to `errorLog`: the next frame is the next warning.
+    client
+        .send(r#"@command(node:"/unit/l",lane:value) "eight""#)
+        .await;
+    let next = body(&watcher.recv().await, &meta, "warnLog").to_owned();
+    assert!(next.contains("eight"), "{next}");
+    running.stop().await;
+}

@@ -175,7 +175,7 @@ where
                     lane,
                     error,
                 };
-                tracing::error!(node = %failure.node, lane = failure.lane, error = %failure.error, "the agent cannot start");
+                tracing::error!(fail = true, node = %failure.node, lane = failure.lane, error = %failure.error, "the agent cannot start");
                 self.stopping = true;
                 return Err(failure);
             }
@@ -423,6 +423,14 @@ where
         meta.is_watched().then(|| meta.interval())
     }
 
+    /// The agent's log lanes and the dispatcher its task must run under, if the server has
+    /// introspection.
+    pub(crate) fn log_tap(
+        &self,
+    ) -> Option<(Arc<crate::introspection::AgentLogs>, tracing::Dispatch)> {
+        self.meta.as_ref().map(|meta| meta.log_tap())
+    }
+
     /// Publishes the agent's pulses (see [`pulse_due`](Self::pulse_due)).
     pub(crate) fn pulse(&mut self) {
         if let Some(meta) = &mut self.meta {
@@ -556,7 +564,7 @@ where
                     EventHandlerError::Store(_) | EventHandlerError::Encode(_)
                 ) {
                     // Going on would lose state without a word: the agent stops.
-                    tracing::error!(node = %failure.node, lane = failure.lane, error = %failure.error, "the agent's state cannot be saved; stopping it");
+                    tracing::error!(fail = true, node = %failure.node, lane = failure.lane, error = %failure.error, "the agent's state cannot be saved; stopping it");
                     self.stopping = true;
                     return Err(failure);
                 }
@@ -565,9 +573,11 @@ where
                     tracing::warn!(node = %failure.node, lane = failure.lane, error = %failure.error, "command dropped");
                     return Err(failure);
                 }
-                tracing::error!(node = %failure.node, lane = failure.lane, error = %failure.error, "event handler failed");
                 if self.config.on_handler_error == HandlerErrorPolicy::Stop {
+                    tracing::error!(fail = true, node = %failure.node, lane = failure.lane, error = %failure.error, "event handler failed; stopping the agent");
                     self.stopping = true;
+                } else {
+                    tracing::error!(node = %failure.node, lane = failure.lane, error = %failure.error, "event handler failed");
                 }
                 Err(failure)
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::AgentLaneModel;
 use crate::introspection::{
-    Counter, Figures, HostMeta, LinkFigures, LogLevel, MapFeed, MetaAddress, MetaLane, MetaNode,
+    AgentLogs, Counter, Figures, HostMeta, LinkFigures, MapFeed, MetaAddress, MetaLane, MetaNode,
     NodeCounters, Pulses, ValueFeed,
 };
 use crate::lanes::{AgentItem, ItemKind, LinkSubscriber, UnlinkReason};
@@ -35,7 +35,7 @@ pub(crate) struct NodeMeta {
     items: Vec<LinkFigures>,
     /// The meta nodes of lanes someone watches, by item id.
     watched: HashMap<u64, LaneMeta>,
-    logs: [ValueFeed; 6],
+    logs: Arc<AgentLogs>,
 }
 
 impl NodeMeta {
@@ -51,7 +51,7 @@ impl NodeMeta {
             pulse: ValueFeed::default(),
             items: vec![LinkFigures::default(); A::ITEMS.len()],
             watched: HashMap::new(),
-            logs: Default::default(),
+            logs: AgentLogs::new(uri),
         }
     }
 
@@ -127,9 +127,7 @@ impl NodeMeta {
                 self.pulse
                     .link(subscriber, "pulse", ItemKind::DemandLane, Some(now));
             }
-            (MetaNode::Node(_), MetaLane::Log(level)) => {
-                self.logs[level.index()].link(subscriber, level.lane(), ItemKind::SupplyLane, None);
-            }
+            (MetaNode::Node(_), MetaLane::Log(level)) => self.logs.link(level, subscriber),
             (MetaNode::Lane { lane, .. }, meta_lane) => {
                 let Some((id, item)) = A::lane_id(&lane).and_then(|id| Some((id, agent.item(id)?)))
                 else {
@@ -169,9 +167,7 @@ impl NodeMeta {
             (MetaNode::Node(_), MetaLane::Pulse) => {
                 self.pulse.unlink(link);
             }
-            (MetaNode::Node(_), MetaLane::Log(level)) => {
-                self.logs[level.index()].unlink(link);
-            }
+            (MetaNode::Node(_), MetaLane::Log(level)) => self.logs.unlink(level, link),
             (MetaNode::Lane { lane, .. }, meta_lane) => {
                 let Some(watched) = A::lane_id(lane).and_then(|id| self.watched.get_mut(&id))
                 else {
@@ -225,14 +221,9 @@ impl NodeMeta {
         }
     }
 
-    /// Whether anyone listens to the log lane of `level`.
-    pub(crate) fn logs_to(&mut self, level: LogLevel) -> bool {
-        !self.logs[level.index()].is_empty()
-    }
-
-    /// Sends a log entry to the subscribers of its level's lane.
-    pub(crate) fn log(&mut self, level: LogLevel, entry: Value) {
-        self.logs[level.index()].publish(entry);
+    /// The agent's log lanes, and the `tracing` dispatcher that feeds them, for its task.
+    pub(crate) fn log_tap(&self) -> (Arc<AgentLogs>, tracing::Dispatch) {
+        (self.logs.clone(), self.host.dispatch().clone())
     }
 
     /// Counts every item's links exactly.

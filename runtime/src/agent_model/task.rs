@@ -131,7 +131,14 @@ where
     let (tx, rx) = mpsc::channel(core.config().inbox_capacity.max(1));
     let uri: Arc<str> = core.uri().into();
     let span = tracing::info_span!("agent", node = %uri);
-    let handle = tokio::spawn(run(core, rx, ready).instrument(span));
+    let handle = match core.log_tap() {
+        // Introspection: the agent's `tracing` events also go to its log lanes.
+        Some((logs, dispatch)) => {
+            let task = run(core, rx, ready).instrument(span);
+            tokio::spawn(crate::introspection::Logged::new(task, logs, dispatch))
+        }
+        None => tokio::spawn(run(core, rx, ready).instrument(span)),
+    };
     (tx, uri, handle)
 }
 

@@ -29,6 +29,8 @@ struct HostState {
 /// stop) and the task that publishes its pulse.
 pub(crate) struct HostMeta {
     interval: Duration,
+    /// What the agents' tasks run under, for their log lanes.
+    dispatch: tracing::Dispatch,
     state: Mutex<HostState>,
 }
 
@@ -37,6 +39,7 @@ impl HostMeta {
     pub(crate) fn new(interval: Duration) -> Arc<Self> {
         Arc::new(HostMeta {
             interval,
+            dispatch: super::LogTap::dispatch(),
             state: Mutex::new(HostState {
                 agents: BTreeMap::new(),
                 retired: Figures::default(),
@@ -54,6 +57,11 @@ impl HostMeta {
     /// The time between pulses (of the host, and of its nodes and lanes).
     pub(crate) fn interval(&self) -> Duration {
         self.interval
+    }
+
+    /// The `tracing` dispatcher agents run under (see [`LogTap`](super::LogTap)).
+    pub(crate) fn dispatch(&self) -> &tracing::Dispatch {
+        &self.dispatch
     }
 
     /// The agent at `node` has started: it is listed, and its counters are returned.

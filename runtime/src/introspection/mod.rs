@@ -17,18 +17,21 @@
 //! |---|---|
 //! | `address.rs` | meta node URIs and their lanes |
 //! | `feed.rs` | the subscribers of one meta lane |
+//! | `logs.rs` | log lanes: agents' `tracing` events, by level |
 //! | `host.rs` | the host's meta node: running agents, the host's pulse |
 //! | `pulse.rs` | figures, counters, rates and the pulse records |
 
 mod address;
 mod feed;
 mod host;
+mod logs;
 mod pulse;
 
 pub use address::meta_node_uri;
 pub(crate) use address::{is_meta, parse, LogLevel, MetaAddress, MetaLane, MetaNode};
 pub(crate) use feed::{MapFeed, ValueFeed};
 pub(crate) use host::HostMeta;
+pub(crate) use logs::{AgentLogs, LogTap, Logged};
 pub(crate) use pulse::{Counter, Figures, LinkFigures, NodeCounters, Pulses};
 
 /// Settings of a server's introspection (see `ServerBuilder::enable_introspection`).
