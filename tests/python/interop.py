@@ -9,7 +9,8 @@ also has a demand lane `tenfold: i32` (`value` times ten, cued by `add`) and a d
 `doubled: String -> i32` (the entries of `map`, doubled, keyed as `map`; `add` cues its key),
 a join value lane `joined: String -> i32` whose command lane `join` takes a name and joins
 `/unit/<name>`'s `value` lane as the entry `<name>`, and a value lane `forbidden` that the
-server's policy denies to everyone. Each check uses its own node
+server's policy denies to everyone. The server has introspection on (`swim:meta:` nodes, as
+SwimOS Java shapes them), for the meta checks. Each check uses its own node
 (`/unit/py0`, `/unit/py1`, ...) so that one check's state cannot leak into another's, and, except
 where sharing a connection is the point, its own `SwimClient` (so its own WebSocket: one broken
 connection fails one check, not all that follow).
@@ -42,12 +43,16 @@ Quirks of swimos 1.6.0a0 this file works around (found in its source under
   schedules the connection's reader loop; on a running connection that task returns at once, and
   its done-callback closes the model's views). Their callbacks keep firing. So a check that calls
   those methods does it on the first downlink of its client.
+* Records decode to dicts, but a nested record's value comes out as Absent
+  (`RecordConverter.__record_to_dict` tests the slot's key where it means its value): pulses
+  (`{agents:{..},uplinks:{..}}`) reach it with their keys only.
 * Callbacks run as tasks on the client's own asyncio thread, so they only record what they saw
   and set `threading.Event`s; all asserting happens on the main thread.
 """
 
 import os
 import sys
+import urllib.parse
 import threading
 import time
 import traceback
@@ -203,6 +208,11 @@ def map_downlink(client, node, lane="map"):
     m = client.downlink_map()
     m.set_host_uri(HOST).set_node_uri(node).set_lane_uri(lane)
     return m
+
+
+def meta_node(node):
+    """The meta node URI of the agent at `node`, percent-encoded as the SwimOS tools do."""
+    return "swim:meta:node/" + urllib.parse.quote(node, safe="")
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -637,6 +647,88 @@ def check_forbidden_lane(c):
     with_client(body)
 
 
+def start_agent(c, client, node):
+    """Starts the agent at `node` (a command to `add`) and waits until its value shows it."""
+    synced = threading.Event()
+    sets = Recorder("did_set")
+    v = value_downlink(client, node)
+    v.did_sync(synced.set)
+    v.did_set(sets)
+    v.open()
+    c.wait(synced, f"did_sync of {node}'s value", sets)
+    client.command(HOST, node, "add", 1)
+    c.wait(sets.expect(lambda new, old: new == 1), f"did_set(1, _) on {node}", sets)
+
+
+def check_meta_host_nodes(c):
+    """A map downlink to `swim:meta:host` `nodes` hears of an agent that starts, keyed by its node
+    URI, with `{nodeUri, created}`."""
+    node = "/unit/py15" + SUFFIX
+
+    def body(client):
+        updates = Recorder("did_update")
+        m = map_downlink(client, "swim:meta:host", "nodes")
+        m.did_update(updates)
+        m.open()
+        start_agent(c, client, node)
+        c.wait(
+            updates.expect(lambda key, new, old: key == node),
+            f"did_update({node}, ...) on the host's nodes",
+            updates,
+        )
+        new = [new for key, new, _ in updates.calls() if key == node][-1]
+        info = new if isinstance(new, dict) else {}  # the client decodes records to dicts
+        c.equal(info.get("nodeUri"), node, "nodeUri of the entry", updates)
+        if not isinstance(info.get("created"), int) or info["created"] <= 0:
+            c.fail(f"created is not a time in ms: {info!r}", updates)
+
+    with_client(body)
+
+
+def check_meta_node_lanes_and_pulse(c):
+    """A running agent's meta node lists its lanes with their kinds (Java's lowercase names), and
+    its pulse counts the commands it received."""
+    node = "/unit/py16" + SUFFIX
+
+    def body(client):
+        start_agent(c, client, node)
+        lanes_synced = threading.Event()
+        lanes = Recorder("lanes did_update")
+        m = map_downlink(client, meta_node(node), "lanes")
+        m.did_update(lanes)
+        m.did_sync(lanes_synced.set)
+        m.open()
+        c.wait(lanes_synced, "did_sync of the node's lanes", lanes)
+        kinds = {key: new.get("laneType") for key, new, _ in lanes.calls() if isinstance(new, dict)}
+        for lane, kind in [("value", "value"), ("map", "map"), ("add", "command"),
+                           ("tenfold", "demand"), ("doubled", "map"), ("added", "supply")]:
+            c.equal(kinds.get(lane), kind, f"laneType of {lane}", lanes)
+        pulses = Recorder("pulse did_set")
+        p = value_downlink(client, meta_node(node), "pulse")
+        p.did_set(pulses)
+        p.open()
+        client.command(HOST, node, "add", 2)
+        client.command(HOST, node, "add", 3)
+
+        # swimos 1.6.0a0 decodes the nested records of a pulse as Absent (its `__record_to_dict`
+        # reads a slot's key where it means its value), so the check sees the pulse's shape and
+        # that traffic makes a new one, not the counts (the Rust tests check those).
+        def shaped(new):
+            return isinstance(new, dict) and "agents" in new and "uplinks" in new
+
+        c.wait(pulses.expect(lambda new, old: shaped(new)), "a pulse {agents, uplinks}", pulses)
+        before = len(pulses.calls())
+        client.command(HOST, node, "add", 4)
+        c.wait(
+            # (The predicate runs under the recorder's lock: it reads the list without it.)
+            pulses.expect(lambda new, old: len(pulses._calls) > before and shaped(new)),
+            "a new pulse after add 4",
+            pulses,
+        )
+
+    with_client(body)
+
+
 CHECKS = [
     ("handshake", check_handshake),
     ("handshake_warp0", check_handshake_warp0),
@@ -652,6 +744,8 @@ CHECKS = [
     ("join_value_lane_as_map_downlink", check_join_value_lane_as_map_downlink),
     ("missing_node", check_missing_node),
     ("forbidden_lane", check_forbidden_lane),
+    ("meta_host_nodes", check_meta_host_nodes),
+    ("meta_node_lanes_and_pulse", check_meta_node_lanes_and_pulse),
     ("missing_lane", check_missing_lane),
 ]
 

@@ -12,7 +12,7 @@ use tidal::server::{ServerBuilder, ServerBuilderError, ServerConfig};
 use super::{serve_with, Client, Running, Unit, UnitLifecycle};
 
 /// Introspection on, with pulses 50 ms apart.
-fn introspected(config: &mut ServerConfig) {
+pub(super) fn introspected(config: &mut ServerConfig) {
     let mut introspection = IntrospectionConfig::default();
     introspection.pulse_interval = Duration::from_millis(50);
     config.introspection = Some(introspection);

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::serve;
+use super::introspection::introspected;
+use super::serve_with;
 
 /// Setting up the venv: a first `pip install` takes seconds to a minute.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -133,8 +134,9 @@ async fn the_swimos_python_client_interoperates() {
             .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
     };
 
-    // `interop.py` is served the agent of the other tests here, at `/unit/:id`.
-    let running = serve().await;
+    // `interop.py` is served the agent of the other tests here, at `/unit/:id`, with
+    // introspection on.
+    let running = serve_with(introspected).await;
     let addr = running.addr;
     let url = format!("ws://{addr}");
     let mut command = Command::new(&python);
