@@ -202,7 +202,10 @@ async fn node_and_lane_pulses_count_links_events_and_commands() {
     assert!(lane.starts_with("{uplinks:{linkCount:1,"), "{lane}");
     assert!(!lane.contains("commandCount"), "{lane}");
     // The host: the same agent, seen from the top.
-    assert!(host.starts_with("{agents:{agentCount:1,"), "{host}");
+    assert!(
+        host.starts_with("{nodeCount:1,agents:{agentCount:1,"),
+        "{host}"
+    );
     // Quiet, the pulses stop changing (the rates fall to zero once, then nothing is sent).
     let node_quiet = until(&mut watcher, &meta, "pulse", |body| !body.contains("Rate")).await;
     assert!(node_quiet.contains("commandCount:6"), "{node_quiet}");
@@ -372,5 +375,111 @@ async fn log_lanes_carry_the_agents_own_tracing_events_by_level() {
         .await;
     let next = body(&watcher.recv().await, &meta, "warnLog").to_owned();
     assert!(next.contains("eight"), "{next}");
+    running.stop().await;
+}
+
+/// `GET /metrics` over a plain HTTP/1.1 connection: the status line and the body.
+async fn get_metrics(addr: std::net::SocketAddr) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: tidal\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// The samples of a metrics text: each series (name and labels) and its value.
+fn samples(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("`series value`");
+            (series.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_count_agents_connections_links_commands_and_store_writes() {
+    let server = ServerBuilder::with_plane_name("metered")
+        .set_bind_addr("127.0.0.1:0")
+        .enable_metrics()
+        .with_in_memory_store()
+        .add_route(
+            RoutePattern::parse_str("/unit/:id").unwrap(),
+            AgentModel::new(Unit::default, UnitLifecycle),
+        )
+        .build()
+        .await
+        .unwrap();
+    let (task, handle) = server.run();
+    let task = tokio::spawn(task);
+    let addr = handle.bound_addr().unwrap();
+    let mut client = Client::connect(&format!("ws://{addr}/")).await;
+    // One agent, one link to a value lane, three commands that each set it.
+    start(&mut client, "/unit/m").await;
+    for n in 2..=3 {
+        client
+            .send(&format!(r#"@command(node:"/unit/m",lane:add) {n}"#))
+            .await;
+        client
+            .expect(&[&format!(r#"@event(node:"/unit/m",lane:value) {n}"#)])
+            .await;
+    }
+    let (status, body) = get_metrics(addr).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(
+        body.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
+    let samples = samples(&body);
+    let value = |series: &str| {
+        *samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+    };
+    assert_eq!(value("tidal_agents_running"), 1.0);
+    assert_eq!(value("tidal_agents_started_total"), 1.0);
+    assert_eq!(value("tidal_agents_stopped_total"), 0.0);
+    assert_eq!(value("tidal_commands_received_total"), 3.0);
+    assert_eq!(value(r#"tidal_links_open{kind="value"}"#), 1.0);
+    assert_eq!(value(r#"tidal_links_open{kind="map"}"#), 0.0);
+    // The two commands after the link each sent one event to it.
+    assert_eq!(value("tidal_events_sent_total"), 2.0);
+    assert_eq!(value("tidal_warp_connections_open"), 1.0);
+    assert_eq!(value("tidal_warp_connections_accepted_total"), 1.0);
+    assert!(value("tidal_warp_received_bytes_total") > 100.0);
+    assert!(value("tidal_warp_sent_bytes_total") > 100.0);
+    assert_eq!(value("tidal_handler_failures_total"), 0.0);
+    assert_eq!(value("tidal_remote_connect_attempts_total"), 0.0);
+    // Each command's turn is one store write (map and value changed together).
+    assert!(value("tidal_store_writes_total") >= 3.0, "{body}");
+    assert_eq!(
+        value("tidal_store_write_changes_count"),
+        value("tidal_store_writes_total")
+    );
+    assert!(samples.contains_key(r#"tidal_store_write_duration_seconds_bucket{le="+Inf"}"#));
+    handle.stop();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn without_metrics_there_is_no_metrics_endpoint() {
+    let running = serve_with(|_| {}).await;
+    let (status, _) = get_metrics(running.addr).await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
     running.stop().await;
 }

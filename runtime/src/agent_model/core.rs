@@ -499,6 +499,8 @@ where
             triggers,
             failed_item: None,
         };
+        // Turns are timed only for introspection.
+        let started = meta.is_some().then(std::time::Instant::now);
         let mut result = f(lifecycle, &mut runner);
         let failed_item = runner.failed_item;
         chain.clear();
@@ -521,8 +523,8 @@ where
                 }
             }
         }
-        if let Some(meta) = meta.as_deref() {
-            meta.turn();
+        if let (Some(meta), Some(started)) = (meta.as_deref(), started) {
+            meta.turn(started.elapsed());
         }
         dirty.drain(|id| {
             if let Some(item) = agent.item(id) {
@@ -554,6 +556,9 @@ where
                 Ok(())
             }
             Err(error) => {
+                if let Some(meta) = &self.meta {
+                    meta.failed();
+                }
                 let failure = HandlerFailure {
                     node: self.uri.clone(),
                     lane: lane_id.and_then(A::item_spec).map(|spec| spec.name),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::AgentLaneModel;
 use crate::introspection::{
-    AgentLogs, Counter, Figures, HostMeta, LinkFigures, MapFeed, MetaAddress, MetaLane, MetaNode,
-    NodeCounters, Pulses, ValueFeed,
+    lane_kind_index, AgentLogs, Counter, Figures, HostMeta, LinkFigures, MapFeed, MetaAddress,
+    MetaLane, MetaNode, NodeCounters, Pulses, Scope, ValueFeed, LANE_KINDS,
 };
 use crate::lanes::{AgentItem, ItemKind, LinkSubscriber, UnlinkReason};
 use crate::recon::Value;
@@ -36,6 +36,8 @@ pub(crate) struct NodeMeta {
     /// The meta nodes of lanes someone watches, by item id.
     watched: HashMap<u64, LaneMeta>,
     logs: Arc<AgentLogs>,
+    /// The kind of each item, as a position in `LANE_KINDS` (`None`: a store).
+    kinds: Vec<Option<usize>>,
 }
 
 impl NodeMeta {
@@ -45,13 +47,17 @@ impl NodeMeta {
         NodeMeta {
             host,
             node: uri.to_owned(),
-            pulses: Pulses::new(counters.figures(), false),
+            pulses: Pulses::new(counters.figures(), Scope::Node),
             counters,
             lanes: MapFeed::default(),
             pulse: ValueFeed::default(),
             items: vec![LinkFigures::default(); A::ITEMS.len()],
             watched: HashMap::new(),
             logs: AgentLogs::new(uri),
+            kinds: A::ITEMS
+                .iter()
+                .map(|spec| lane_kind_index(spec.kind))
+                .collect(),
         }
     }
 
@@ -60,9 +66,12 @@ impl NodeMeta {
         self.host.interval()
     }
 
-    /// Counts a turn (an event the agent handled).
-    pub(crate) fn turn(&self) {
-        self.counters.add(Counter::Turns, 1);
+    /// Counts the time of a turn (an event the agent handled).
+    pub(crate) fn turn(&self, time: std::time::Duration) {
+        self.counters.add(
+            Counter::ExecNanos,
+            time.as_nanos().min(u128::from(u64::MAX)) as u64,
+        );
     }
 
     /// Counts a timer that fired.
@@ -101,8 +110,25 @@ impl NodeMeta {
                 figures.links.saturating_sub(1)
             };
         }
-        let uplinks = self.items.iter().map(|figures| figures.links).sum();
-        self.counters.set_links(uplinks, downlinks as u64);
+        self.publish_links(downlinks);
+    }
+
+    /// Counts a handler run that failed.
+    pub(crate) fn failed(&self) {
+        self.counters.add(Counter::Failures, 1);
+    }
+
+    /// Publishes the links counted, in all and by lane kind.
+    fn publish_links(&self, downlinks: usize) {
+        let mut by_kind = [0; 6];
+        for (figures, kind) in self.items.iter().zip(&self.kinds) {
+            if let Some(kind) = kind {
+                by_kind[*kind] += figures.links;
+            }
+        }
+        self.counters.set_kind_links(by_kind);
+        self.counters
+            .set_links(by_kind.iter().sum(), downlinks as u64);
     }
 
     /// Links `subscriber` to a lane of the agent's meta node, or of a lane's.
@@ -139,7 +165,7 @@ impl NodeMeta {
                     uplinks: MapFeed::default(),
                     listed: Vec::new(),
                     pulse: ValueFeed::default(),
-                    pulses: Pulses::new(figures, true),
+                    pulses: Pulses::new(figures, Scope::Lane),
                 });
                 if meta_lane == MetaLane::Uplinks {
                     let mut links = Vec::new();
@@ -231,8 +257,7 @@ impl NodeMeta {
         for (id, figures) in self.items.iter_mut().enumerate() {
             figures.links = agent.item(id as u64).map_or(0, AgentItem::link_count);
         }
-        let uplinks = self.items.iter().map(|figures| figures.links).sum();
-        self.counters.set_links(uplinks, downlinks as u64);
+        self.publish_links(downlinks);
     }
 
     fn lane_figures(&self, id: u64) -> Figures {
@@ -252,14 +277,7 @@ impl Drop for NodeMeta {
 /// An entry of a node's `lanes` lane: `{laneUri, laneType}`, with the type as SwimOS Java
 /// writes it.
 fn lane_info(name: &str, kind: ItemKind) -> Value {
-    let kind = match kind {
-        ItemKind::ValueLane => "value",
-        ItemKind::CommandLane => "command",
-        ItemKind::DemandLane => "demand",
-        ItemKind::SupplyLane => "supply",
-        ItemKind::HttpLane => "http",
-        _ => "map",
-    };
+    let kind = lane_kind_index(kind).map_or("map", |index| LANE_KINDS[index]);
     Value::of_slots([
         (Value::text("laneUri"), Value::text(name)),
         (Value::text("laneType"), Value::text(kind)),
@@ -270,6 +288,6 @@ fn lane_info(name: &str, kind: ItemKind) -> Value {
 fn uplink_info(link: u64) -> (Value, Value) {
     (
         Value::from_u64(link),
-        Value::of_slots([(Value::text("linkId"), Value::from_u64(link))]),
+        Value::of_slots([(Value::text("linkKey"), Value::from_u64(link))]),
     )
 }

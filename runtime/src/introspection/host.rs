@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Figures, MapFeed, MetaLane, NodeCounters, Pulses, ValueFeed};
+use super::{Figures, MapFeed, MetaLane, NodeCounters, Pulses, Scope, ValueFeed};
 use crate::lanes::{ItemKind, LinkSubscriber, UnlinkReason};
 use crate::lock::lock;
 use crate::recon::Value;
@@ -16,8 +16,18 @@ struct Agent {
     counters: Arc<NodeCounters>,
 }
 
+/// Agents started and stopped so far, and the links open by lane kind (for the metrics).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Census {
+    pub(crate) started: u64,
+    pub(crate) stopped: u64,
+    pub(crate) links_by_kind: [u64; 6],
+}
+
 struct HostState {
     agents: BTreeMap<String, Agent>,
+    started: u64,
+    stopped: u64,
     /// The counts of agents that have stopped (the host's counts are cumulative).
     retired: Figures,
     nodes: MapFeed,
@@ -42,10 +52,12 @@ impl HostMeta {
             dispatch: super::LogTap::dispatch(),
             state: Mutex::new(HostState {
                 agents: BTreeMap::new(),
+                started: 0,
+                stopped: 0,
                 retired: Figures::default(),
                 nodes: MapFeed::default(),
                 pulse: ValueFeed::default(),
-                pulses: Pulses::new(Figures::default(), false),
+                pulses: Pulses::new(Figures::default(), Scope::Host),
             }),
         })
     }
@@ -71,6 +83,7 @@ impl HostMeta {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64);
         let mut state = self.state();
+        state.started += 1;
         state
             .nodes
             .update(Value::text(node), node_info(node, created));
@@ -80,6 +93,7 @@ impl HostMeta {
         };
         if let Some(old) = state.agents.insert(node.to_owned(), agent) {
             state.retired += retired(&old.counters);
+            state.stopped += 1;
         }
         counters
     }
@@ -95,6 +109,7 @@ impl HostMeta {
             return;
         }
         state.agents.remove(node);
+        state.stopped += 1;
         state.retired += retired(counters);
         state.nodes.remove(Value::text(node));
     }
@@ -108,6 +123,22 @@ impl HostMeta {
     /// The host's cumulative figures now.
     pub(crate) fn figures(&self) -> Figures {
         figures(&self.state())
+    }
+
+    /// Agents started and stopped so far, and the links open by lane kind.
+    pub(crate) fn census(&self) -> Census {
+        let state = self.state();
+        let mut links_by_kind = [0; 6];
+        for agent in state.agents.values() {
+            for (total, n) in links_by_kind.iter_mut().zip(agent.counters.kind_links()) {
+                *total += n;
+            }
+        }
+        Census {
+            started: state.started,
+            stopped: state.stopped,
+            links_by_kind,
+        }
     }
 
     /// Links `subscriber` to a lane of the host's meta node.
@@ -191,7 +222,7 @@ mod tests {
         first.add(Counter::UplinkCommands, 3);
         first.set_links(2, 1);
         let second = host.started("/b");
-        second.add(Counter::Turns, 5);
+        second.add(Counter::ExecNanos, 5);
         assert_eq!(host.figures().agents, 2);
         host.stopped("/a", &first);
         assert!(!host.is_listed("/a"));
@@ -201,7 +232,7 @@ mod tests {
         assert!(host.is_listed("/a"));
         let figures = host.figures();
         assert_eq!(figures.agents, 2);
-        assert_eq!(figures.turns, 5);
+        assert_eq!(figures.exec_nanos, 5);
         assert_eq!(
             figures.uplinks,
             LinkFigures {

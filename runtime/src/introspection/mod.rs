@@ -19,12 +19,14 @@
 //! | `feed.rs` | the subscribers of one meta lane |
 //! | `logs.rs` | log lanes: agents' `tracing` events, by level |
 //! | `host.rs` | the host's meta node: running agents, the host's pulse |
+//! | `metrics.rs` | Prometheus metrics (`GET /metrics`) |
 //! | `pulse.rs` | figures, counters, rates and the pulse records |
 
 mod address;
 mod feed;
 mod host;
 mod logs;
+mod metrics;
 mod pulse;
 
 pub use address::meta_node_uri;
@@ -32,7 +34,8 @@ pub(crate) use address::{is_meta, parse, LogLevel, MetaAddress, MetaLane, MetaNo
 pub(crate) use feed::{MapFeed, ValueFeed};
 pub(crate) use host::HostMeta;
 pub(crate) use logs::{AgentLogs, LogTap, Logged};
-pub(crate) use pulse::{Counter, Figures, LinkFigures, NodeCounters, Pulses};
+pub(crate) use metrics::{Metered, Metrics};
+pub(crate) use pulse::{Counter, Figures, LinkFigures, NodeCounters, Pulses, Scope};
 
 /// Settings of a server's introspection (see `ServerBuilder::enable_introspection`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,3 +61,23 @@ pub(crate) const META_SAMPLES: [&str; 4] = [
     "swimos:meta:host",
     "swimos:meta:node/%2Fa",
 ];
+
+/// The lane kinds as SwimOS Java names them (`laneType`): demand-map and join lanes are `map`.
+pub(crate) const LANE_KINDS: [&str; 6] = ["value", "map", "command", "demand", "supply", "http"];
+
+/// The position in [`LANE_KINDS`] of a lane of `kind`; `None` for stores.
+pub(crate) fn lane_kind_index(kind: crate::lanes::ItemKind) -> Option<usize> {
+    use crate::lanes::ItemKind;
+    match kind {
+        ItemKind::ValueLane => Some(0),
+        ItemKind::MapLane
+        | ItemKind::DemandMapLane
+        | ItemKind::JoinValueLane
+        | ItemKind::JoinMapLane => Some(1),
+        ItemKind::CommandLane => Some(2),
+        ItemKind::DemandLane => Some(3),
+        ItemKind::SupplyLane => Some(4),
+        ItemKind::HttpLane => Some(5),
+        ItemKind::ValueStore | ItemKind::MapStore => None,
+    }
+}

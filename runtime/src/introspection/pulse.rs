@@ -33,10 +33,13 @@ impl std::ops::AddAssign for LinkFigures {
 pub(crate) struct Figures {
     /// Agents running (1 for a node, 0 for a lane).
     pub(crate) agents: u64,
-    /// Turns the agents ran (events handled) so far.
-    pub(crate) turns: u64,
+    /// The time the agents spent running their turns so far, in nanoseconds (Java's
+    /// `execTime`).
+    pub(crate) exec_nanos: u64,
     /// Timers that fired so far.
     pub(crate) timers: u64,
+    /// Handler runs that failed so far.
+    pub(crate) failures: u64,
     pub(crate) uplinks: LinkFigures,
     pub(crate) downlinks: LinkFigures,
 }
@@ -44,8 +47,9 @@ pub(crate) struct Figures {
 impl std::ops::AddAssign for Figures {
     fn add_assign(&mut self, other: Self) {
         self.agents += other.agents;
-        self.turns += other.turns;
+        self.exec_nanos += other.exec_nanos;
         self.timers += other.timers;
+        self.failures += other.failures;
         self.uplinks += other.uplinks;
         self.downlinks += other.downlinks;
     }
@@ -55,21 +59,25 @@ impl std::ops::AddAssign for Figures {
 /// by its meta node and the host's.
 #[derive(Debug, Default)]
 pub(crate) struct NodeCounters {
-    turns: AtomicU64,
+    exec_nanos: AtomicU64,
     timers: AtomicU64,
+    failures: AtomicU64,
     uplink_links: AtomicU64,
     uplink_events: AtomicU64,
     uplink_commands: AtomicU64,
     downlink_links: AtomicU64,
     downlink_events: AtomicU64,
     downlink_commands: AtomicU64,
+    /// Links open, by lane kind (see [`LANE_KINDS`](super::LANE_KINDS)).
+    kind_links: [AtomicU64; 6],
 }
 
 /// A figure of [`NodeCounters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Counter {
-    Turns,
+    ExecNanos,
     Timers,
+    Failures,
     UplinkEvents,
     UplinkCommands,
     DownlinkEvents,
@@ -80,8 +88,9 @@ impl NodeCounters {
     /// Adds `n` to a count.
     pub(crate) fn add(&self, counter: Counter, n: u64) {
         let cell = match counter {
-            Counter::Turns => &self.turns,
+            Counter::ExecNanos => &self.exec_nanos,
             Counter::Timers => &self.timers,
+            Counter::Failures => &self.failures,
             Counter::UplinkEvents => &self.uplink_events,
             Counter::UplinkCommands => &self.uplink_commands,
             Counter::DownlinkEvents => &self.downlink_events,
@@ -96,13 +105,26 @@ impl NodeCounters {
         self.downlink_links.store(downlinks, Ordering::Relaxed);
     }
 
+    /// Sets the links open now, by lane kind.
+    pub(crate) fn set_kind_links(&self, links: [u64; 6]) {
+        for (cell, n) in self.kind_links.iter().zip(links) {
+            cell.store(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The links open now, by lane kind.
+    pub(crate) fn kind_links(&self) -> [u64; 6] {
+        std::array::from_fn(|index| self.kind_links[index].load(Ordering::Relaxed))
+    }
+
     /// The figures now (of one running agent).
     pub(crate) fn figures(&self) -> Figures {
         let get = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
         Figures {
             agents: 1,
-            turns: get(&self.turns),
+            exec_nanos: get(&self.exec_nanos),
             timers: get(&self.timers),
+            failures: get(&self.failures),
             uplinks: LinkFigures {
                 links: get(&self.uplink_links),
                 events: get(&self.uplink_events),
@@ -117,23 +139,33 @@ impl NodeCounters {
     }
 }
 
+/// What a pulse is of, which decides its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// `{nodeCount, agents, downlinks, uplinks}`.
+    Host,
+    /// `{agents, downlinks, uplinks}`.
+    Node,
+    /// `{uplinks}`.
+    Lane,
+}
+
 /// The pulses of one meta lane: rates since the previous pulse, and the last one sent.
 pub(crate) struct Pulses {
     before: Figures,
     at: Instant,
     last: Option<Value>,
-    /// Whether the pulse is of a lane (uplinks only).
-    lane: bool,
+    scope: Scope,
 }
 
 impl Pulses {
-    /// Pulses of a host or node (`lane` false) or of a lane, from `figures` now.
-    pub(crate) fn new(figures: Figures, lane: bool) -> Self {
+    /// Pulses of `scope`, from `figures` now.
+    pub(crate) fn new(figures: Figures, scope: Scope) -> Self {
         Pulses {
             before: figures,
             at: Instant::now(),
             last: None,
-            lane,
+            scope,
         }
     }
 
@@ -173,13 +205,13 @@ impl Pulses {
             ("commandRate", rate(|f| f.uplinks.commands)),
             ("commandCount", now.uplinks.commands),
         ]);
-        if self.lane {
+        if self.scope == Scope::Lane {
             return record_of([("uplinks", uplinks)]);
         }
         let agents = record([
             ("agentCount", now.agents),
-            ("execRate", rate(|f| f.turns)),
-            ("execCount", now.turns),
+            ("execRate", rate(|f| f.exec_nanos)),
+            ("execTime", now.exec_nanos),
             ("timerEventRate", rate(|f| f.timers)),
             ("timerEventCount", now.timers),
         ]);
@@ -190,7 +222,10 @@ impl Pulses {
             ("commandRate", rate(|f| f.downlinks.commands)),
             ("commandCount", now.downlinks.commands),
         ]);
+        let nodes =
+            (self.scope == Scope::Host && now.agents > 0).then(|| Value::from_u64(now.agents));
         record_of([
+            ("nodeCount", nodes),
             ("agents", agents),
             ("downlinks", downlinks),
             ("uplinks", uplinks),
@@ -237,7 +272,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn pulses_carry_counts_and_rates_and_repeat_only_on_change() {
-        let mut pulses = Pulses::new(node(0, 0, 0), false);
+        let mut pulses = Pulses::new(node(0, 0, 0), Scope::Node);
         assert_eq!(
             pulses.current(node(0, 0, 0)).to_string(),
             "{agents:{agentCount:1}}"
@@ -262,7 +297,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lane_pulse_has_uplinks_only() {
-        let mut pulses = Pulses::new(Figures::default(), true);
+        let mut pulses = Pulses::new(Figures::default(), Scope::Lane);
         tokio::time::advance(Duration::from_secs(1)).await;
         let pulse = pulses.next(node(1, 3, 0)).unwrap();
         assert_eq!(

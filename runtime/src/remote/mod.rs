@@ -35,12 +35,13 @@ mod tls;
 pub use tls::{TlsConfig, TlsError};
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::environment::{RemoteHosts, Waits};
+use crate::introspection::Metrics;
 use crate::lanes::{CommandPayload, LinkSubscriber, UnlinkReason};
 use crate::lock::lock;
 use crate::recon::Value;
@@ -143,6 +144,8 @@ pub(crate) enum HostRequest {
 pub(crate) struct RemotePool {
     config: RemoteConfig,
     hosts: Mutex<HashMap<String, mpsc::UnboundedSender<HostRequest>>>,
+    /// The server's metrics, if it has them.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RemotePool {
@@ -150,7 +153,14 @@ impl RemotePool {
         RemotePool {
             config,
             hosts: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// The pool of a server with metrics: its connections are counted.
+    pub(crate) fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The queue of the task for `host`, started if needed.
@@ -165,7 +175,12 @@ impl RemotePool {
         let (queue, requests) = mpsc::unbounded_channel();
         let span = tracing::info_span!("remote", host = %url);
         tokio::spawn(tracing::Instrument::instrument(
-            connection::run(url.clone(), requests, self.config.clone()),
+            connection::run(
+                url.clone(),
+                requests,
+                self.config.clone(),
+                self.metrics.clone(),
+            ),
             span,
         ));
         hosts.insert(url, queue.clone());

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::endpoint::{self, EndpointConfig};
 use super::policy::{AllowAll, Policy};
-use super::registry::{AgentFactory, Registry, Route};
+use super::registry::{AgentFactory, Observers, Registry, Route};
 use super::route::RoutePattern;
 use super::tls::{Certificates, ServerTlsConfig, ServerTlsError};
 use crate::agent_lifecycle::AgentLifecycle;
@@ -22,7 +22,7 @@ use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
 use crate::config::AgentConfig;
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
-use crate::introspection::{HostMeta, IntrospectionConfig, META_SAMPLES};
+use crate::introspection::{HostMeta, IntrospectionConfig, Metered, Metrics, META_SAMPLES};
 use crate::lanes::{CommandPayload, UnlinkReason};
 use crate::remote::RemoteConfig;
 use crate::store::{FjallStore, InMemoryStore, Store, StoreConfig, StoreError};
@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub store: StoreConfig,
     /// Introspection: `None` (the default) serves no meta nodes and costs nothing.
     pub introspection: Option<IntrospectionConfig>,
+    /// Whether `GET /metrics` serves Prometheus metrics (default `false`: nothing is
+    /// counted).
+    pub metrics: bool,
 }
 
 /// Why a server could not be built.
@@ -187,6 +190,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves Prometheus metrics at `GET /metrics` on the server's port (the OpenMetrics text
+    /// format): agents, connections, links, events, commands, bytes, remote connections and
+    /// store writes. See the README's list.
+    pub fn enable_metrics(mut self) -> Self {
+        self.config.metrics = true;
+        self
+    }
+
     /// Serves TLS on the bind address: `wss://` for WARP and `https://` for HTTP lanes, with
     /// this certificate chain and key (TLS 1.2 and 1.3). Replace them while the server runs
     /// with [`ServerHandle::reload_tls`]. Plain-text clients are refused (their connection is
@@ -325,12 +336,26 @@ impl ServerBuilder {
             }
         };
         let bound = listener.as_ref().and_then(|l| l.local_addr().ok());
-        let meta = self
-            .config
-            .introspection
-            .map(|config| HostMeta::new(config.pulse_interval));
+        // Introspection and metrics share the agents' counts.
+        let introspection = self.config.introspection.is_some();
+        let meta = (introspection || self.config.metrics).then(|| {
+            let config = self.config.introspection.unwrap_or_default();
+            HostMeta::new(config.pulse_interval)
+        });
+        let metrics = match &meta {
+            Some(host) if self.config.metrics => Some(Metrics::new(host.clone())),
+            _ => None,
+        };
+        let store = match (store, &metrics) {
+            (Some(store), Some(metrics)) => Some(Arc::new(Metered {
+                store,
+                metrics: metrics.clone(),
+            }) as Arc<dyn Store>),
+            (store, _) => store,
+        };
         Ok(Server {
-            meta: meta.clone(),
+            meta: meta.clone().filter(|_| introspection),
+            metrics: metrics.clone(),
             plane: self.plane,
             listener,
             tls: self.tls.map(Certificates::new),
@@ -342,7 +367,11 @@ impl ServerBuilder {
                 self.config.agent,
                 self.config.remote,
                 store,
-                meta,
+                Observers {
+                    meta,
+                    introspection,
+                    metrics,
+                },
             ),
         })
     }
@@ -377,7 +406,9 @@ pub struct Server {
     bound: Option<SocketAddr>,
     endpoint: EndpointConfig,
     registry: Arc<Registry>,
+    /// The host's meta node, if the server serves introspection.
     meta: Option<Arc<HostMeta>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Server {
@@ -469,7 +500,7 @@ impl Server {
         };
         let registry = self.registry;
         let (listener, config, tls, policy) = (self.listener, self.endpoint, self.tls, self.policy);
-        let (meta, mut pulse_stop) = (self.meta, stopped.clone());
+        let (meta, mut pulse_stop, metrics) = (self.meta, stopped.clone(), self.metrics);
         let task = async move {
             let environment: Arc<dyn Environment> = registry.clone();
             let mut signal = stopped.clone();
@@ -486,10 +517,13 @@ impl Server {
                 if let Some(listener) = listener {
                     let accepts = endpoint::serve(
                         listener,
-                        environment,
-                        config,
-                        tls,
-                        policy,
+                        endpoint::Endpoint {
+                            environment,
+                            config,
+                            tls,
+                            policy,
+                            metrics,
+                        },
                         stopped,
                         connections,
                     );

@@ -12,7 +12,7 @@ use crate::agent_model::{AgentLaneModel, AgentModel, Hosting};
 use crate::config::AgentConfig;
 use crate::environment::RemoteHosts;
 use crate::environment::{post_link, Environment, Mailbox, Request};
-use crate::introspection::{self, HostMeta, MetaNode};
+use crate::introspection::{self, HostMeta, MetaNode, Metrics};
 use crate::lanes::{LinkSubscriber, UnlinkReason};
 use crate::lock::lock;
 use crate::remote::{RemoteConfig, RemotePool};
@@ -56,6 +56,14 @@ struct Running {
     task: JoinHandle<()>,
 }
 
+/// What watches a server's agents: the host's meta node (which keeps their counts), whether
+/// it is served (introspection), and the metrics.
+pub(crate) struct Observers {
+    pub(crate) meta: Option<Arc<HostMeta>>,
+    pub(crate) introspection: bool,
+    pub(crate) metrics: Option<Arc<Metrics>>,
+}
+
 /// The server's agents.
 pub(crate) struct Registry {
     routes: Vec<Route>,
@@ -64,8 +72,10 @@ pub(crate) struct Registry {
     agents: Mutex<HashMap<String, Running>>,
     /// Where the agents keep their state, if anywhere.
     store: Option<Arc<dyn Store>>,
-    /// The host's meta node, if the server has introspection.
+    /// The host's meta node, if the server has introspection or metrics.
     meta: Option<Arc<HostMeta>>,
+    /// Whether the meta nodes are served.
+    introspection: bool,
     stopping: AtomicBool,
     this: Weak<Registry>,
 }
@@ -76,15 +86,16 @@ impl Registry {
         config: AgentConfig,
         remote: RemoteConfig,
         store: Option<Arc<dyn Store>>,
-        meta: Option<Arc<HostMeta>>,
+        observers: Observers,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Registry {
             routes,
             config,
-            remote: RemotePool::new(remote),
+            remote: RemotePool::new(remote).with_metrics(observers.metrics),
             agents: Mutex::new(HashMap::new()),
             store,
-            meta,
+            meta: observers.meta,
+            introspection: observers.introspection,
             stopping: AtomicBool::new(false),
             this: this.clone(),
         })
@@ -124,7 +135,7 @@ impl Environment for Registry {
     }
 
     fn meta_link(&self, node: &str, lane: &str, subscriber: LinkSubscriber) {
-        let Some(host) = &self.meta else {
+        let Some(host) = self.meta.as_ref().filter(|_| self.introspection) else {
             subscriber.refuse(UnlinkReason::NodeNotFound);
             return;
         };
@@ -156,7 +167,8 @@ impl Environment for Registry {
     }
 
     fn meta_unlink(&self, node: &str, lane: &str, link: u64) {
-        let (Some(host), Ok(address)) = (&self.meta, introspection::parse(node, lane)) else {
+        let host = self.meta.as_ref().filter(|_| self.introspection);
+        let (Some(host), Ok(address)) = (host, introspection::parse(node, lane)) else {
             return;
         };
         let target = match &address.node {

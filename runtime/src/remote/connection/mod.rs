@@ -18,6 +18,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -29,6 +30,7 @@ use self::links::Links;
 use self::offline::{offline, Waiting};
 use self::online::{online, Online};
 use super::{HostRequest, RemoteConfig};
+use crate::introspection::Metrics;
 use crate::lanes::UnlinkReason;
 use crate::warp::{write_frame, EnvelopeKind};
 
@@ -47,12 +49,13 @@ pub(crate) async fn run(
     url: String,
     requests: mpsc::UnboundedReceiver<HostRequest>,
     config: RemoteConfig,
+    metrics: Option<Arc<Metrics>>,
 ) {
     let tls = url
         .starts_with("wss://")
         .then(|| Connector::Rustls(config.tls.client_config()));
     let token = config.bearer_token(&url).map(str::to_owned);
-    run_with(url, requests, config, |url| {
+    run_with(url, requests, config, metrics.as_deref(), |url| {
         connect(url, tls.clone(), token.clone())
     })
     .await
@@ -107,6 +110,7 @@ pub(crate) async fn run_with<C, F>(
     url: String,
     mut requests: mpsc::UnboundedReceiver<HostRequest>,
     config: RemoteConfig,
+    metrics: Option<&Metrics>,
     mut connector: C,
 ) where
     C: FnMut(String) -> F,
@@ -117,6 +121,10 @@ pub(crate) async fn run_with<C, F>(
     let mut attempt = 0u32;
     let mut jitter = Jitter::new(&url);
     loop {
+        if let Some(metrics) = metrics {
+            metrics.remote_attempts.inc();
+            metrics.remote_connecting.inc();
+        }
         let connecting = tokio::time::timeout(config.connect_timeout, connector(url.clone()));
         let Some(connected) = offline_until(
             connecting,
@@ -129,6 +137,9 @@ pub(crate) async fn run_with<C, F>(
         else {
             return;
         };
+        if let Some(metrics) = metrics {
+            metrics.remote_connecting.dec();
+        }
         let connected = connected.unwrap_or_else(|_| {
             Err(tokio_tungstenite::tungstenite::Error::Io(
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"),
@@ -168,7 +179,14 @@ pub(crate) async fn run_with<C, F>(
             }
         };
         attempt = 0;
-        match online(socket, &mut requests, &mut links, &mut commands, &config).await {
+        if let Some(metrics) = metrics {
+            metrics.remote_connected.inc();
+        }
+        let outcome = online(socket, &mut requests, &mut links, &mut commands, &config).await;
+        if let Some(metrics) = metrics {
+            metrics.remote_connected.dec();
+        }
+        match outcome {
             Online::Closed => return,
             Online::Idle => {
                 tracing::debug!("connection idle; closed until it is needed again");

@@ -122,6 +122,7 @@ async fn failed_connections_back_off_exponentially_with_jitter_then_give_up() {
         "ws://nowhere".into(),
         queue,
         config.clone(),
+        None,
         refused,
     ));
     // Waiting lets the paused clock jump from one retry to the next.

@@ -17,6 +17,7 @@ use super::uplink::UplinkPending;
 use super::EndpointConfig;
 use crate::downlink::{Notifier, Slot};
 use crate::environment::{deliver_command, send_link, send_unlink, Environment};
+use crate::introspection::Metrics;
 use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
 use crate::recon::Value;
 use crate::server::policy::{Action, Identity, Policy};
@@ -226,6 +227,7 @@ pub(crate) async fn run<S>(
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
     mut access: Access,
+    metrics: Option<&Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -266,24 +268,29 @@ pub(crate) async fn run<S>(
             message = stream.next() => match message {
                 None | Some(Ok(Message::Close(_))) => break None,
                 Some(Err(err)) => break close_for(&err),
-                Some(Ok(Message::Text(text))) => match Envelope::parse(&text) {
-                    Ok(envelope) => {
-                        if let Err(close) = handle(envelope, &mut links, environment.as_ref(), &mut access, &mut out).await {
-                            break close;
-                        }
-                        awaiting_auth &= access.identity.is_none();
-                        if access.expiry() != expiry {
-                            expiry = access.expiry();
-                            if let Some(at) = expiry {
-                                deadline.as_mut().reset(instant_of(at));
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(metrics) = metrics {
+                        metrics.bytes_received.inc_by(text.len() as u64);
+                    }
+                    match Envelope::parse(&text) {
+                        Ok(envelope) => {
+                            if let Err(close) = handle(envelope, &mut links, environment.as_ref(), &mut access, &mut out).await {
+                                break close;
+                            }
+                            awaiting_auth &= access.identity.is_none();
+                            if access.expiry() != expiry {
+                                expiry = access.expiry();
+                                if let Some(at) = expiry {
+                                    deadline.as_mut().reset(instant_of(at));
+                                }
                             }
                         }
+                        Err(err) => {
+                            tracing::debug!(%err, "bad envelope; closing the connection");
+                            break close_frame(CloseCode::Protocol, "Expected a valid Warp envelope.");
+                        }
                     }
-                    Err(err) => {
-                        tracing::debug!(%err, "bad envelope; closing the connection");
-                        break close_frame(CloseCode::Protocol, "Expected a valid Warp envelope.");
-                    }
-                },
+                }
                 Some(Ok(Message::Binary(_))) => {
                     break close_frame(CloseCode::Protocol, "Expected string data.");
                 }
@@ -301,6 +308,10 @@ pub(crate) async fn run<S>(
         if out.is_empty() && !flush {
             continue;
         }
+        if let Some(metrics) = metrics {
+            let bytes: usize = out.iter().map(String::len).sum();
+            metrics.bytes_sent.inc_by(bytes as u64);
+        }
         let write = async {
             for text in out.drain(..) {
                 sink.feed(Message::text(text)).await?;
@@ -314,6 +325,9 @@ pub(crate) async fn run<S>(
                 break None;
             }
             Err(_) => {
+                if let Some(metrics) = metrics {
+                    metrics.slow_clients.inc();
+                }
                 tracing::warn!("client stopped reading; disconnecting it");
                 break None;
             }

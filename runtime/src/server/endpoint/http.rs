@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::EndpointConfig;
 use crate::environment::{Environment, Request};
+use crate::introspection::Metrics;
 use crate::lock::lock;
 use crate::server::policy::{Action, Admission, ConnectRequest, Identity, Policy};
 use crate::vocabulary::{
@@ -41,6 +42,8 @@ pub(super) struct Service {
     pub(super) environment: Arc<dyn Environment>,
     pub(super) config: EndpointConfig,
     pub(super) policy: Arc<dyn Policy>,
+    /// The server's metrics, served at `GET /metrics`, if it has them.
+    pub(super) metrics: Option<Arc<Metrics>>,
     pub(super) peer: SocketAddr,
     pub(super) shutdown: watch::Receiver<bool>,
     /// The upgrade of a WebSocket handshake, taken by the connection once hyper is done.
@@ -84,6 +87,8 @@ impl Service {
         }
         let response = if *self.shutdown.borrow() {
             HttpResponse::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+        } else if let Some(metrics) = self.metrics.as_ref().filter(|_| is_metrics(&request)) {
+            return Ok(metrics_response(metrics));
         } else {
             self.to_lane(request, identity.as_ref()).await
         };
@@ -251,6 +256,23 @@ fn handshake<B>(
     Ok(response)
 }
 
+/// Whether the request is `GET /metrics` (or `HEAD`), with no lane.
+fn is_metrics<B>(request: &hyper::Request<B>) -> bool {
+    (request.method() == Method::GET || request.method() == Method::HEAD)
+        && request.uri().path() == "/metrics"
+        && request.uri().query().is_none()
+}
+
+/// The metrics, in the OpenMetrics text format.
+fn metrics_response(metrics: &Metrics) -> hyper::Response<Body> {
+    let mut response = hyper::Response::new(Body::new(Bytes::from(metrics.encode())));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +306,7 @@ mod tests {
             environment: Arc::new(Empty),
             config: EndpointConfig::default(),
             policy: Arc::new(crate::server::policy::AllowAll),
+            metrics: None,
             peer: "127.0.0.1:1".parse().unwrap(),
             shutdown,
             upgrade: Arc::new(Mutex::new(None)),

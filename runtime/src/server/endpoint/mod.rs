@@ -37,6 +37,7 @@ pub use limits::Limits;
 use super::policy::Policy;
 use super::tls::Certificates;
 use crate::environment::Environment;
+use crate::introspection::Metrics;
 use crate::lock::lock;
 
 /// Settings of the WARP endpoint.
@@ -79,16 +80,29 @@ impl Default for EndpointConfig {
     }
 }
 
+/// What the server's port serves with.
+pub(crate) struct Endpoint {
+    pub(crate) environment: Arc<dyn Environment>,
+    pub(crate) config: EndpointConfig,
+    pub(crate) tls: Option<Certificates>,
+    pub(crate) policy: Arc<dyn Policy>,
+    pub(crate) metrics: Option<Arc<Metrics>>,
+}
+
 /// Accepts connections until `shutdown` changes, then waits for them to close.
 pub(crate) async fn serve(
     listener: TcpListener,
-    environment: Arc<dyn Environment>,
-    config: EndpointConfig,
-    tls: Option<Certificates>,
-    policy: Arc<dyn Policy>,
+    endpoint: Endpoint,
     mut shutdown: watch::Receiver<bool>,
     open: Arc<AtomicUsize>,
 ) {
+    let Endpoint {
+        environment,
+        config,
+        tls,
+        policy,
+        metrics,
+    } = endpoint;
     let mut connections = JoinSet::new();
     let occupancy = limits::Occupancy::default();
     loop {
@@ -105,6 +119,7 @@ pub(crate) async fn serve(
                         environment: environment.clone(),
                         config: config.clone(),
                         policy: policy.clone(),
+                        metrics: metrics.clone(),
                         peer,
                         shutdown: shutdown.clone(),
                     };
@@ -134,6 +149,7 @@ struct Peer {
     environment: Arc<dyn Environment>,
     config: EndpointConfig,
     policy: Arc<dyn Policy>,
+    metrics: Option<Arc<Metrics>>,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
 }
@@ -165,6 +181,7 @@ where
         environment,
         config,
         policy,
+        metrics,
         peer,
         mut shutdown,
     } = peer;
@@ -172,6 +189,7 @@ where
         environment: environment.clone(),
         config: config.clone(),
         policy: policy.clone(),
+        metrics: metrics.clone(),
         peer,
         shutdown: shutdown.clone(),
         upgrade: Arc::new(Mutex::new(None)),
@@ -228,7 +246,15 @@ where
         .max_frame_size(Some(config.max_frame_size));
     let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(websocket)).await;
     let access = connection::Access::new(policy, identity, &config.limits);
-    connection::run(socket, environment, config, access, shutdown).await;
+    if let Some(metrics) = &metrics {
+        metrics.connections_accepted.inc();
+        metrics.connections_open.inc();
+    }
+    let metered = metrics.as_deref();
+    connection::run(socket, environment, config, access, metered, shutdown).await;
+    if let Some(metrics) = &metrics {
+        metrics.connections_open.dec();
+    }
 }
 
 /// Runs one connection over an in-memory stream with `frames` from the client (see
@@ -250,7 +276,7 @@ pub(crate) async fn run_in_memory(
     let access = connection::Access::new(Arc::new(super::policy::AllowAll), None, &config.limits);
     let server = async move {
         let socket = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
-        connection::run(socket, environment, config, access, shutdown).await;
+        connection::run(socket, environment, config, access, None, shutdown).await;
     };
     let client = async move {
         let mut socket = WebSocketStream::from_raw_socket(client, Role::Client, None).await;

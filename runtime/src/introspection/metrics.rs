@@ -1,0 +1,250 @@
+//! Prometheus metrics of a server (`GET /metrics`), in the OpenMetrics text format of the
+//! `prometheus-client` crate.
+//!
+//! Two kinds: counters and gauges the server's parts update as things happen (connections,
+//! bytes, slow clients, remote connections, store writes), and figures read from the host's
+//! meta node on each scrape (agents, links, events, commands), so that the agents pay for
+//! nothing more than the counts introspection keeps anyway.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+use super::{HostMeta, LANE_KINDS};
+use crate::store::{AgentState, Change, Store, StoreError};
+
+/// The metrics of one server.
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// WARP connections accepted (upgrades completed).
+    pub(crate) connections_accepted: Counter,
+    /// WARP connections open.
+    pub(crate) connections_open: Gauge,
+    /// Bytes of WARP frames received and sent.
+    pub(crate) bytes_received: Counter,
+    pub(crate) bytes_sent: Counter,
+    /// Clients disconnected because they stopped reading.
+    pub(crate) slow_clients: Counter,
+    /// Connections to other hosts that are up.
+    pub(crate) remote_connected: Gauge,
+    /// Connections to other hosts being (re)established.
+    pub(crate) remote_connecting: Gauge,
+    /// Attempts to connect to other hosts.
+    pub(crate) remote_attempts: Counter,
+    /// Writes to the store (one per turn, or per burst of turns under group commit).
+    pub(crate) store_writes: Counter,
+    /// Changes per store write.
+    pub(crate) store_batch: Histogram,
+    /// The time of one store write, in seconds.
+    pub(crate) store_write_seconds: Histogram,
+}
+
+impl Metrics {
+    /// The metrics of a server whose host meta node is `host`.
+    pub(crate) fn new(host: Arc<HostMeta>) -> Arc<Self> {
+        let mut registry = Registry::with_prefix("tidal");
+        let metrics = Metrics {
+            connections_accepted: Counter::default(),
+            connections_open: Gauge::default(),
+            bytes_received: Counter::default(),
+            bytes_sent: Counter::default(),
+            slow_clients: Counter::default(),
+            remote_connected: Gauge::default(),
+            remote_connecting: Gauge::default(),
+            remote_attempts: Counter::default(),
+            store_writes: Counter::default(),
+            store_batch: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
+            store_write_seconds: Histogram::new(exponential_buckets(0.000_05, 4.0, 10)),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "warp_connections_accepted",
+            "WARP connections accepted",
+            metrics.connections_accepted.clone(),
+        );
+        registry.register(
+            "warp_connections_open",
+            "WARP connections open",
+            metrics.connections_open.clone(),
+        );
+        registry.register_with_unit(
+            "warp_received",
+            "Bytes of WARP frames received from clients",
+            Unit::Bytes,
+            metrics.bytes_received.clone(),
+        );
+        registry.register_with_unit(
+            "warp_sent",
+            "Bytes of WARP frames sent to clients",
+            Unit::Bytes,
+            metrics.bytes_sent.clone(),
+        );
+        registry.register(
+            "warp_slow_clients_disconnected",
+            "Clients disconnected because they stopped reading",
+            metrics.slow_clients.clone(),
+        );
+        registry.register(
+            "remote_connections_up",
+            "Connections to other hosts that are up",
+            metrics.remote_connected.clone(),
+        );
+        registry.register(
+            "remote_connections_connecting",
+            "Connections to other hosts being established or re-established",
+            metrics.remote_connecting.clone(),
+        );
+        registry.register(
+            "remote_connect_attempts",
+            "Attempts to connect to other hosts (first connections and reconnections)",
+            metrics.remote_attempts.clone(),
+        );
+        registry.register(
+            "store_writes",
+            "Writes to the store",
+            metrics.store_writes.clone(),
+        );
+        registry.register(
+            "store_write_changes",
+            "Changes per store write",
+            metrics.store_batch.clone(),
+        );
+        registry.register_with_unit(
+            "store_write_duration",
+            "The time of one store write",
+            Unit::Seconds,
+            metrics.store_write_seconds.clone(),
+        );
+        registry.register_collector(Box::new(HostCollector { host }));
+        Arc::new(Metrics {
+            registry,
+            ..metrics
+        })
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub(crate) fn encode(&self) -> String {
+        let mut text = String::with_capacity(4096);
+        // Writing to a `String` cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// The figures of the host's meta node, read on each scrape.
+struct HostCollector {
+    host: Arc<HostMeta>,
+}
+
+impl std::fmt::Debug for HostCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostCollector")
+    }
+}
+
+impl Collector for HostCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let figures = self.host.figures();
+        let census = self.host.census();
+        let gauge = |encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64| {
+            let metric = ConstGauge::new(value as i64);
+            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+        };
+        let counter = |encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64| {
+            let metric = ConstCounter::new(value);
+            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+        };
+        gauge(
+            &mut encoder,
+            "agents_running",
+            "Agents running",
+            figures.agents,
+        )?;
+        counter(
+            &mut encoder,
+            "agents_started",
+            "Agents started",
+            census.started,
+        )?;
+        counter(
+            &mut encoder,
+            "agents_stopped",
+            "Agents stopped",
+            census.stopped,
+        )?;
+        counter(
+            &mut encoder,
+            "handler_failures",
+            "Event handler runs that failed",
+            figures.failures,
+        )?;
+        let links = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            "links_open",
+            "Links open to the agents' lanes, by lane kind",
+            None,
+            links.metric_type(),
+        )?;
+        for (kind, count) in LANE_KINDS.iter().zip(census.links_by_kind) {
+            let labels = [("kind", *kind)];
+            ConstGauge::new(count as i64).encode(family.encode_family(&labels)?)?;
+        }
+        gauge(
+            &mut encoder,
+            "downlinks_open",
+            "Downlinks open from agents to other lanes",
+            figures.downlinks.links,
+        )?;
+        counter(
+            &mut encoder,
+            "events_sent",
+            "Lane events sent to subscribers",
+            figures.uplinks.events,
+        )?;
+        counter(
+            &mut encoder,
+            "commands_received",
+            "Commands received by lanes",
+            figures.uplinks.commands,
+        )?;
+        counter(
+            &mut encoder,
+            "downlink_events_received",
+            "Events received by the agents' downlinks",
+            figures.downlinks.events,
+        )?;
+        Ok(())
+    }
+}
+
+/// A store whose writes are counted and timed for the metrics.
+pub(crate) struct Metered {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Store for Metered {
+    fn load(&self, node: &str) -> Result<AgentState, StoreError> {
+        self.store.load(node)
+    }
+
+    fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.store.commit(node, changes);
+        self.metrics
+            .store_write_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.store_writes.inc();
+        self.metrics.store_batch.observe(changes.len() as f64);
+        result
+    }
+
+    fn gathers_turns(&self) -> bool {
+        self.store.gathers_turns()
+    }
+}
