@@ -501,6 +501,7 @@ impl Server {
         let registry = self.registry;
         let (listener, config, tls, policy) = (self.listener, self.endpoint, self.tls, self.policy);
         let (meta, mut pulse_stop, metrics) = (self.meta, stopped.clone(), self.metrics);
+        let console = meta.is_some();
         let task = async move {
             let environment: Arc<dyn Environment> = registry.clone();
             let mut signal = stopped.clone();
@@ -523,6 +524,7 @@ impl Server {
                             tls,
                             policy,
                             metrics,
+                            console,
                         },
                         stopped,
                         connections,

@@ -35,6 +35,7 @@
 //! that matches no route gets `NodeNotFound`.
 
 mod builder;
+mod console;
 mod endpoint;
 mod policy;
 mod registry;

@@ -44,6 +44,8 @@ pub(super) struct Service {
     pub(super) policy: Arc<dyn Policy>,
     /// The server's metrics, served at `GET /metrics`, if it has them.
     pub(super) metrics: Option<Arc<Metrics>>,
+    /// Whether the web console is served at `GET /console` (with introspection).
+    pub(super) console: bool,
     pub(super) peer: SocketAddr,
     pub(super) shutdown: watch::Receiver<bool>,
     /// The upgrade of a WebSocket handshake, taken by the connection once hyper is done.
@@ -87,8 +89,20 @@ impl Service {
         }
         let response = if *self.shutdown.borrow() {
             HttpResponse::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
-        } else if let Some(metrics) = self.metrics.as_ref().filter(|_| is_metrics(&request)) {
-            return Ok(metrics_response(metrics));
+        } else if let Some(metrics) = self
+            .metrics
+            .as_ref()
+            .filter(|_| is_get(&request, "/metrics"))
+        {
+            return Ok(text_response(
+                metrics.encode(),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ));
+        } else if self.console && is_get(&request, "/console") {
+            return Ok(text_response(
+                crate::server::console::PAGE.to_owned(),
+                "text/html; charset=utf-8",
+            ));
         } else {
             self.to_lane(request, identity.as_ref()).await
         };
@@ -256,19 +270,19 @@ fn handshake<B>(
     Ok(response)
 }
 
-/// Whether the request is `GET /metrics` (or `HEAD`), with no lane.
-fn is_metrics<B>(request: &hyper::Request<B>) -> bool {
+/// Whether the request is `GET` (or `HEAD`) of `path`, with no lane.
+fn is_get<B>(request: &hyper::Request<B>, path: &str) -> bool {
     (request.method() == Method::GET || request.method() == Method::HEAD)
-        && request.uri().path() == "/metrics"
+        && request.uri().path() == path
         && request.uri().query().is_none()
 }
 
-/// The metrics, in the OpenMetrics text format.
-fn metrics_response(metrics: &Metrics) -> hyper::Response<Body> {
-    let mut response = hyper::Response::new(Body::new(Bytes::from(metrics.encode())));
+/// A `200` with `text` of this content type.
+fn text_response(text: String, content_type: &'static str) -> hyper::Response<Body> {
+    let mut response = hyper::Response::new(Body::new(Bytes::from(text)));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        HeaderValue::from_static(content_type),
     );
     response
 }
@@ -307,6 +321,7 @@ mod tests {
             config: EndpointConfig::default(),
             policy: Arc::new(crate::server::policy::AllowAll),
             metrics: None,
+            console: false,
             peer: "127.0.0.1:1".parse().unwrap(),
             shutdown,
             upgrade: Arc::new(Mutex::new(None)),

@@ -87,6 +87,8 @@ pub(crate) struct Endpoint {
     pub(crate) tls: Option<Certificates>,
     pub(crate) policy: Arc<dyn Policy>,
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// Whether the web console is served (the server has introspection).
+    pub(crate) console: bool,
 }
 
 /// Accepts connections until `shutdown` changes, then waits for them to close.
@@ -102,6 +104,7 @@ pub(crate) async fn serve(
         tls,
         policy,
         metrics,
+        console,
     } = endpoint;
     let mut connections = JoinSet::new();
     let occupancy = limits::Occupancy::default();
@@ -120,6 +123,7 @@ pub(crate) async fn serve(
                         config: config.clone(),
                         policy: policy.clone(),
                         metrics: metrics.clone(),
+                        console,
                         peer,
                         shutdown: shutdown.clone(),
                     };
@@ -150,6 +154,7 @@ struct Peer {
     config: EndpointConfig,
     policy: Arc<dyn Policy>,
     metrics: Option<Arc<Metrics>>,
+    console: bool,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
 }
@@ -182,6 +187,7 @@ where
         config,
         policy,
         metrics,
+        console,
         peer,
         mut shutdown,
     } = peer;
@@ -190,6 +196,7 @@ where
         config: config.clone(),
         policy: policy.clone(),
         metrics: metrics.clone(),
+        console,
         peer,
         shutdown: shutdown.clone(),
         upgrade: Arc::new(Mutex::new(None)),
