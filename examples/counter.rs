@@ -6,6 +6,7 @@
 //! Run: `cargo run --example counter`
 
 use std::time::Duration;
+use tracing_subscriber::EnvFilter;
 
 use tidal::prelude::*;
 
@@ -99,6 +100,10 @@ const STORE: &str = "target/tidal-examples/counter";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let (done, mut reports) = tokio::sync::mpsc::unbounded_channel();
     let model = AgentModel::from_fn(CounterAgent::default, move || CounterLifecycle {
         recent: History::new(3),

@@ -8,6 +8,7 @@
 
 use tidal::prelude::*;
 use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
 
 /// A sensor on the producer server.
 #[projections]
@@ -76,6 +77,10 @@ fn mirror(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let producer = ServerBuilder::with_plane_name("producer")
         .set_bind_addr("127.0.0.1:0")
         .add_route(

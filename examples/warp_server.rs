@@ -29,6 +29,7 @@
 //! ```
 
 use std::net::SocketAddr;
+use tracing_subscriber::EnvFilter;
 
 use tidal::prelude::*;
 
@@ -73,6 +74,10 @@ impl UnitLifecycle {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let addr: SocketAddr = match std::env::args().nth(1) {
         Some(addr) => addr.parse()?,
         None => "127.0.0.1:9001".parse()?,
@@ -80,6 +85,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = ServerBuilder::with_plane_name("example")
         .set_bind_addr(addr)
         .with_store_dir("target/tidal-examples/warp_server")
+        // The console at http://<addr>/console, metrics at /metrics, swim:meta: nodes.
+        .enable_introspection()
+        .enable_metrics()
         .add_route(
             RoutePattern::parse_str("/unit/:id")?,
             AgentModel::new(Unit::default, UnitLifecycle),

@@ -69,7 +69,7 @@ pub(crate) async fn scenario_fanout(counts: Counts, tidal: SocketAddr, baseline:
 
 /// One run of scenario 2; returns the time until the last client saw the last value, and the
 /// events each client received.
-async fn fanout(
+pub(crate) async fn fanout(
     addr: SocketAddr,
     node: &'static str,
     clients: usize,

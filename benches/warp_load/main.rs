@@ -80,6 +80,11 @@
 //!    are 2-3x longer in both cases (mostly glibc `malloc` on the fragmented heap; the ratio
 //!    holds): `WARP_LOAD_SCENARIOS=5` measures it alone.
 //!
+//! 6. **Introspection and metrics, on against off.** Scenarios 1 and 2 against a second tidal
+//!    server built with `enable_introspection()` and `enable_metrics()`, alternating with the
+//!    plain one; a client watches the host's pulse throughout and `/metrics` is scraped after
+//!    each run. The ratio column is on/off.
+//!
 //! Every wait has a timeout whose message says what was awaited; the bench never sleeps.
 //!
 //! [`Follower`]: remote_fanout::Follower
@@ -89,6 +94,7 @@ mod client;
 mod commands;
 mod fanout;
 mod latency;
+mod observed;
 mod remote_fanout;
 mod report;
 mod sync;
@@ -113,6 +119,7 @@ use baseline::{baseline_server, Mode};
 use commands::scenario_commands;
 use fanout::scenario_fanout;
 use latency::scenario_latency;
+use observed::scenario_observed;
 use remote_fanout::scenario_remote_fanout;
 use sync::scenario_sync;
 
@@ -223,21 +230,8 @@ fn main() {
     let server_rt = runtime("server");
     let client_rt = runtime("load");
 
-    let (tidal, tidal_addr) = server_rt.block_on(async {
-        let server = ServerBuilder::with_plane_name("warp-load")
-            .set_bind_addr("127.0.0.1:0")
-            .add_route(
-                RoutePattern::parse_str("/unit/:id").unwrap(),
-                AgentModel::new(Unit::default, UnitLifecycle),
-            )
-            .build()
-            .await
-            .expect("the tidal server builds");
-        let (task, handle) = server.run();
-        let task = tokio::spawn(task);
-        let addr = handle.bound_addr().expect("the server is bound");
-        ((handle, task), addr)
-    });
+    let (tidal, tidal_addr) = server_rt.block_on(tidal_server(false));
+    let (observed, observed_addr) = server_rt.block_on(tidal_server(true));
     let baseline = server_rt.block_on(async {
         Baselines {
             coalesce: baseline_server(Mode::Coalesce).await,
@@ -274,21 +268,53 @@ fn main() {
     let server_handle = server_rt.handle().clone();
     client_rt
         .block_on(async move {
-            tokio::spawn(run_all(counts, tidal_addr, baseline, server_handle)).await
+            let servers = Servers {
+                tidal: tidal_addr,
+                observed: observed_addr,
+                baseline,
+            };
+            tokio::spawn(run_all(counts, servers, server_handle)).await
         })
         .expect("the scenarios ran (see the panic message above)");
 
-    let (handle, task) = tidal;
-    handle.stop();
-    let stopped = server_rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), task)
-            .await
-            .is_ok()
-    });
-    if !stopped {
-        println!("note: the tidal server did not stop within 60 s");
+    for (handle, task) in [tidal, observed] {
+        handle.stop();
+        let stopped = server_rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .is_ok()
+        });
+        if !stopped {
+            println!("note: a tidal server did not stop within 60 s");
+        }
     }
     println!("total wall time: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A tidal server serving `/unit/:id`, with introspection and metrics if `observed`.
+async fn tidal_server(
+    observed: bool,
+) -> (
+    (
+        tidal::server::ServerHandle,
+        tokio::task::JoinHandle<Result<(), tidal::server::ServerError>>,
+    ),
+    SocketAddr,
+) {
+    let mut builder = ServerBuilder::with_plane_name("warp-load")
+        .set_bind_addr("127.0.0.1:0")
+        .add_route(
+            RoutePattern::parse_str("/unit/:id").unwrap(),
+            AgentModel::new(Unit::default, UnitLifecycle),
+        );
+    if observed {
+        builder = builder.enable_introspection().enable_metrics();
+    }
+    let server = builder.build().await.expect("the tidal server builds");
+    let (task, handle) = server.run();
+    let task = tokio::spawn(task);
+    let addr = handle.bound_addr().expect("the server is bound");
+    ((handle, task), addr)
 }
 
 fn runtime(name: &str) -> Runtime {
@@ -308,7 +334,21 @@ struct Baselines {
     echo: SocketAddr,
 }
 
-async fn run_all(counts: Counts, tidal: SocketAddr, baseline: Baselines, server: Handle) {
+/// The servers the scenarios measure.
+#[derive(Clone, Copy)]
+struct Servers {
+    tidal: SocketAddr,
+    /// A tidal server with introspection and metrics (scenario 6).
+    observed: SocketAddr,
+    baseline: Baselines,
+}
+
+async fn run_all(counts: Counts, servers: Servers, server: Handle) {
+    let Servers {
+        tidal,
+        observed,
+        baseline,
+    } = servers;
     let only = std::env::var("WARP_LOAD_SCENARIOS").unwrap_or_default();
     let selected = |n: &str| only.is_empty() || only.split(',').any(|s| s.trim() == n);
     if selected("1") {
@@ -325,5 +365,8 @@ async fn run_all(counts: Counts, tidal: SocketAddr, baseline: Baselines, server:
     }
     if selected("5") {
         scenario_remote_fanout(counts, &server).await;
+    }
+    if selected("6") {
+        scenario_observed(counts, observed, tidal).await;
     }
 }

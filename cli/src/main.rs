@@ -113,6 +113,14 @@ struct Read {
 /// runs the subcommand; a failure prints `tidal: <message>` and exits with status 1.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // Logs on stderr: `RUST_LOG=debug tidal ...` for more; warnings by default, so that the
+    // output stays the data asked for.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -284,9 +284,11 @@ where
             },
             Request::Link { lane, subscriber } => {
                 let Some((id, item)) = self.lane(&lane) else {
+                    tracing::debug!(node = %self.uri, %lane, "link to an unknown lane refused");
                     subscriber.refuse(UnlinkReason::LaneNotFound);
                     return Ok(());
                 };
+                tracing::debug!(node = %self.uri, %lane, link = subscriber.id(), "link");
                 item.link(subscriber);
                 let awaits_cue = item.awaits_cue();
                 if let Some(meta) = &mut self.meta {
@@ -299,6 +301,7 @@ where
                 self.run_item_handlers(id)
             }
             Request::Unlink { lane, link } => {
+                tracing::debug!(node = %self.uri, %lane, link, "unlink");
                 if let Some((id, item)) = self.lane(&lane) {
                     if item.unlink(link) {
                         if let Some(meta) = &mut self.meta {

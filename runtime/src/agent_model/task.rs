@@ -220,6 +220,7 @@ async fn run<A, L>(
     }
     inbox.close();
     let _ = core.stop();
+    tracing::debug!("agent stopped");
     // Whoever is still waiting to link must not wait forever.
     while let Ok(request) = inbox.try_recv() {
         request.refuse(UnlinkReason::AgentStopped);
