@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use tidal::agent::event_handler::{Either, UnitHandler};
 use tidal::prelude::*;
@@ -132,7 +132,11 @@ async fn average_reaches(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env_lossy(),
+        )
         .init();
     let (report, mut averages) = watch::channel((0, 0.0));
     let building = AgentModel::from_fn(Building::default, move || BuildingLifecycle {

@@ -6,7 +6,7 @@
 //! Run: `cargo run --example counter`
 
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use tidal::prelude::*;
 
@@ -102,7 +102,11 @@ const STORE: &str = "target/tidal-examples/counter";
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env_lossy(),
+        )
         .init();
     let (done, mut reports) = tokio::sync::mpsc::unbounded_channel();
     let model = AgentModel::from_fn(CounterAgent::default, move || CounterLifecycle {

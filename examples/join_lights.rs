@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use tidal::prelude::*;
 use tokio::sync::watch;
@@ -164,7 +164,11 @@ async fn lit(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env_lossy(),
+        )
         .init();
     let (annex, annex_task) = server(Some("127.0.0.1:0"), None).await?;
     let annex_host = format!("ws://{}", annex.bound_addr().ok_or("the annex listens")?);

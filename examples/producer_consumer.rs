@@ -17,7 +17,7 @@
 
 use tidal::prelude::*;
 use tokio::sync::mpsc;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 /// The node the monitor links to.
 const SENSOR: &str = "/sensors/1";
@@ -143,7 +143,11 @@ async fn wait_for(seen: &mut mpsc::UnboundedReceiver<Seen>, wanted: Seen) -> Res
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env_lossy(),
+        )
         .init();
     let (tx, mut seen) = mpsc::unbounded_channel();
     let monitor = AgentModel::from_fn(Monitor::default, move || MonitorLifecycle {

@@ -8,7 +8,7 @@
 
 use tidal::prelude::*;
 use tokio::sync::watch;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 /// A sensor on the producer server.
 #[projections]
@@ -79,7 +79,11 @@ fn mirror(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env_lossy(),
+        )
         .init();
     let producer = ServerBuilder::with_plane_name("producer")
         .set_bind_addr("127.0.0.1:0")

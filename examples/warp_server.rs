@@ -29,7 +29,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use tidal::prelude::*;
 
@@ -76,7 +76,11 @@ impl UnitLifecycle {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env_lossy(),
+        )
         .init();
     let addr: SocketAddr = match std::env::args().nth(1) {
         Some(addr) => addr.parse()?,

@@ -71,7 +71,12 @@ pub(crate) async fn scenario_commands(counts: Counts, tidal: SocketAddr, baselin
 }
 
 /// One run of scenario 1; returns the time to the last value and the events the watcher saw.
-pub(crate) async fn command_throughput(addr: SocketAddr, node: &str, base: i32, c: i32) -> (Duration, Seen) {
+pub(crate) async fn command_throughput(
+    addr: SocketAddr,
+    node: &str,
+    base: i32,
+    c: i32,
+) -> (Duration, Seen) {
     let mut watcher = connect(addr, true).await;
     link(&mut watcher, node).await;
     let mut sender = connect(addr, true).await;

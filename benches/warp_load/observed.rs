@@ -25,7 +25,11 @@ pub(crate) async fn scenario_observed(counts: Counts, observed: SocketAddr, plai
     );
     // A watcher of the host's pulse, for the whole scenario.
     let mut watcher = connect(observed, true).await;
-    send(&mut watcher, r#"@sync(node:"swim:meta:host",lane:pulse)"#.to_owned()).await;
+    send(
+        &mut watcher,
+        r#"@sync(node:"swim:meta:host",lane:pulse)"#.to_owned(),
+    )
+    .await;
     let mut rates = [Samples::default(), Samples::default()];
     let mut fanouts = [Samples::default(), Samples::default()];
     for run in 0..counts.runs {
@@ -52,12 +56,7 @@ pub(crate) async fn scenario_observed(counts: Counts, observed: SocketAddr, plai
         }
     }
     header_with("on", "off", "on/off");
-    row(
-        "commands/s (higher is better)",
-        &rates,
-        Show::Rate,
-        "n/a",
-    );
+    row("commands/s (higher is better)", &rates, Show::Rate, "n/a");
     row(
         "fan-out: time to the last value",
         &fanouts,
@@ -77,8 +76,6 @@ async fn scrape(addr: SocketAddr) {
         .await
         .expect("asks for /metrics");
     let mut answer = Vec::new();
-    tcp.read_to_end(&mut answer)
-        .await
-        .expect("reads /metrics");
+    tcp.read_to_end(&mut answer).await.expect("reads /metrics");
     assert!(answer.starts_with(b"HTTP/1.1 200"), "/metrics answered");
 }

@@ -113,12 +113,14 @@ struct Read {
 /// runs the subcommand; a failure prints `tidal: <message>` and exits with status 1.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    // Logs on stderr: `RUST_LOG=debug tidal ...` for more; warnings by default, so that the
-    // output stays the data asked for.
+    // Logs on stderr: `RUST_LOG=debug tidal ...` for more. By default only errors: the tool
+    // reports what went wrong itself (retries of a connection, say, are logged at `warn`).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::builder()
+                .with_default_directive(tracing_subscriber::filter::LevelFilter::ERROR.into())
+                .from_env_lossy(),
         )
         .init();
     let cli = Cli::parse();

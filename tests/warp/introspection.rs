@@ -483,3 +483,34 @@ async fn without_metrics_there_is_no_metrics_endpoint() {
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn the_host_lists_only_the_nodes_a_search_asks_for() {
+    let running = serve_introspected().await;
+    let mut client = Client::connect(&running.url).await;
+    start(&mut client, "/unit/pump1").await;
+    start(&mut client, "/unit/fan1").await;
+    let mut watcher = Client::connect(&running.url).await;
+    watcher
+        .send(r#"@sync(node:"swim:meta:host",lane:"nodes?q=pump")"#)
+        .await;
+    let lane = r#""nodes?q=pump""#;
+    assert_eq!(
+        watcher.recv().await,
+        format!(r#"@linked(node:"swim:meta:host",lane:{lane})"#)
+    );
+    let listed = body(&watcher.recv().await, "swim:meta:host", lane).to_owned();
+    assert!(
+        listed.starts_with(r#"@update(key:"/unit/pump1")"#),
+        "{listed}"
+    );
+    watcher
+        .expect(&[&format!(r#"@synced(node:"swim:meta:host",lane:{lane})"#)])
+        .await;
+    // A fan starts (not listed), then a pump (listed).
+    start(&mut client, "/unit/fan2").await;
+    start(&mut client, "/unit/pump2").await;
+    let next = body(&watcher.recv().await, "swim:meta:host", lane).to_owned();
+    assert!(next.starts_with(r#"@update(key:"/unit/pump2")"#), "{next}");
+    running.stop().await;
+}

@@ -420,6 +420,19 @@ where
         result
     }
 
+    /// When a piece of the agent's work (a burst of requests, a downlink's events, a wakeup)
+    /// starts, if the agent's time is counted (introspection): see [`clocked`](Self::clocked).
+    pub(crate) fn clock(&self) -> Option<std::time::Instant> {
+        self.meta.as_ref().map(|_| std::time::Instant::now())
+    }
+
+    /// Counts the time of the piece of work started at `started` (Java's `execTime`).
+    pub(crate) fn clocked(&self, started: Option<std::time::Instant>) {
+        if let (Some(meta), Some(started)) = (&self.meta, started) {
+            meta.worked(started.elapsed());
+        }
+    }
+
     /// The time between pulses, if the agent's meta node is watched (it then ticks).
     pub(crate) fn pulse_due(&mut self) -> Option<std::time::Duration> {
         let meta = self.meta.as_deref_mut()?;
@@ -502,8 +515,6 @@ where
             triggers,
             failed_item: None,
         };
-        // Turns are timed only for introspection.
-        let started = meta.is_some().then(std::time::Instant::now);
         let mut result = f(lifecycle, &mut runner);
         let failed_item = runner.failed_item;
         chain.clear();
@@ -525,9 +536,6 @@ where
                     result = Err(error);
                 }
             }
-        }
-        if let (Some(meta), Some(started)) = (meta.as_deref(), started) {
-            meta.turn(started.elapsed());
         }
         dirty.drain(|id| {
             if let Some(item) = agent.item(id) {

@@ -66,8 +66,8 @@ impl NodeMeta {
         self.host.interval()
     }
 
-    /// Counts the time of a turn (an event the agent handled).
-    pub(crate) fn turn(&self, time: std::time::Duration) {
+    /// Counts time the agent spent working.
+    pub(crate) fn worked(&self, time: std::time::Duration) {
         self.counters.add(
             Counter::ExecNanos,
             time.as_nanos().min(u128::from(u64::MAX)) as u64,

@@ -191,14 +191,22 @@ async fn run<A, L>(
         tokio::select! {
             biased;
             request = inbox.recv() => match request {
-                Some(request) => run_burst(&mut core, request, &mut inbox),
+                Some(request) => {
+                    let started = core.clock();
+                    run_burst(&mut core, request, &mut inbox);
+                    core.clocked(started);
+                }
                 None => break,
             },
             Some(id) = ready.recv() => {
+                let started = core.clock();
                 let _ = core.downlink_ready(id);
+                core.clocked(started);
             }
             Some(wakeup) = core.effects().suspended().next(), if has_pending => {
+                let started = core.clock();
                 let _ = core.wakeup(wakeup);
+                core.clocked(started);
             }
             () = &mut pulse, if pulse_due.is_some() => {
                 core.pulse();

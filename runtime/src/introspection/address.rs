@@ -84,6 +84,8 @@ pub(crate) enum MetaLane {
 pub(crate) struct MetaAddress {
     pub(crate) node: MetaNode,
     pub(crate) lane: MetaLane,
+    /// The host's `nodes?q=<text>`: only the nodes whose URI contains the text.
+    pub(crate) query: Option<String>,
 }
 
 /// Whether `node` is a meta node URI (it is then never routed to an agent of the user's).
@@ -116,6 +118,14 @@ pub(crate) fn parse(node: &str, lane: &str) -> Result<MetaAddress, UnlinkReason>
     };
     let lane = match (&node, lane) {
         (MetaNode::Host, "nodes") => MetaLane::Nodes,
+        (MetaNode::Host, lane) if lane.starts_with("nodes?q=") => {
+            let query = decode(&lane["nodes?q=".len()..]).unwrap_or_default();
+            return Ok(MetaAddress {
+                node,
+                lane: MetaLane::Nodes,
+                query: Some(query),
+            });
+        }
         (MetaNode::Node(_), "lanes") => MetaLane::Lanes,
         (MetaNode::Lane { .. }, "uplinks") => MetaLane::Uplinks,
         (_, "pulse") => MetaLane::Pulse,
@@ -126,7 +136,11 @@ pub(crate) fn parse(node: &str, lane: &str) -> Result<MetaAddress, UnlinkReason>
             .ok_or(UnlinkReason::LaneNotFound)?,
         _ => return Err(UnlinkReason::LaneNotFound),
     };
-    Ok(MetaAddress { node, lane })
+    Ok(MetaAddress {
+        node,
+        lane,
+        query: None,
+    })
 }
 
 /// The meta node URI of the agent at `node` (`swim:meta:node/%2Funit%2F1` for `/unit/1`).
@@ -170,6 +184,9 @@ mod tests {
                 }
             );
         }
+        let search = parse("swim:meta:host", "nodes?q=unit%2F").unwrap();
+        assert_eq!(search.lane, MetaLane::Nodes);
+        assert_eq!(search.query.as_deref(), Some("unit/"));
         let log = parse("swim:meta:node/%2Funit%2F1", "warnLog").unwrap();
         assert_eq!(log.lane, MetaLane::Log(LogLevel::Warn));
     }

@@ -31,6 +31,8 @@ struct HostState {
     /// The counts of agents that have stopped (the host's counts are cumulative).
     retired: Figures,
     nodes: MapFeed,
+    /// Links to `nodes?q=<text>`: each text and the links that asked for it.
+    searches: Vec<(String, MapFeed)>,
     pulse: ValueFeed,
     pulses: Pulses,
 }
@@ -56,6 +58,7 @@ impl HostMeta {
                 stopped: 0,
                 retired: Figures::default(),
                 nodes: MapFeed::default(),
+                searches: Vec::new(),
                 pulse: ValueFeed::default(),
                 pulses: Pulses::new(Figures::default(), Scope::Host),
             }),
@@ -84,9 +87,13 @@ impl HostMeta {
             .map_or(0, |since| since.as_millis() as u64);
         let mut state = self.state();
         state.started += 1;
-        state
-            .nodes
-            .update(Value::text(node), node_info(node, created));
+        let info = node_info(node, created);
+        for (query, feed) in &mut state.searches {
+            if node.contains(query.as_str()) {
+                feed.update(Value::text(node), info.clone());
+            }
+        }
+        state.nodes.update(Value::text(node), info);
         let agent = Agent {
             created,
             counters: counters.clone(),
@@ -112,6 +119,11 @@ impl HostMeta {
         state.stopped += 1;
         state.retired += retired(counters);
         state.nodes.remove(Value::text(node));
+        for (query, feed) in &mut state.searches {
+            if node.contains(query.as_str()) {
+                feed.remove(Value::text(node));
+            }
+        }
     }
 
     /// Whether the agent at `node` is listed as running.
@@ -141,17 +153,31 @@ impl HostMeta {
         }
     }
 
-    /// Links `subscriber` to a lane of the host's meta node.
-    pub(crate) fn link(&self, lane: MetaLane, subscriber: LinkSubscriber) {
+    /// Links `subscriber` to a lane of the host's meta node (`query`: `nodes?q=<query>`).
+    pub(crate) fn link(&self, lane: MetaLane, query: Option<String>, subscriber: LinkSubscriber) {
         let mut state = self.state();
         match lane {
             MetaLane::Nodes => {
+                let wanted = query.as_deref().unwrap_or("");
                 let entries: Vec<(Value, Value)> = state
                     .agents
                     .iter()
+                    .filter(|(node, _)| node.contains(wanted))
                     .map(|(node, agent)| (Value::text(node), node_info(node, agent.created)))
                     .collect();
-                state.nodes.link(subscriber, "nodes", entries);
+                let Some(query) = query else {
+                    state.nodes.link(subscriber, "nodes", entries);
+                    return;
+                };
+                state.searches.retain_mut(|(_, feed)| !feed.is_empty());
+                let index = match state.searches.iter().position(|(q, _)| *q == query) {
+                    Some(index) => index,
+                    None => {
+                        state.searches.push((query, MapFeed::default()));
+                        state.searches.len() - 1
+                    }
+                };
+                state.searches[index].1.link(subscriber, "nodes", entries);
             }
             MetaLane::Pulse => {
                 let now = state.pulses.current(figures(&state));
@@ -167,9 +193,18 @@ impl HostMeta {
     pub(crate) fn unlink(&self, lane: MetaLane, id: u64) {
         let mut state = self.state();
         match lane {
-            MetaLane::Nodes => state.nodes.unlink(id),
-            _ => state.pulse.unlink(id),
-        };
+            MetaLane::Nodes => {
+                let found = state.nodes.unlink(id);
+                if !found {
+                    for (_, feed) in &mut state.searches {
+                        feed.unlink(id);
+                    }
+                }
+            }
+            _ => {
+                state.pulse.unlink(id);
+            }
+        }
     }
 
     /// Publishes the host's pulse, if anyone listens and it changed.

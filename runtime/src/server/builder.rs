@@ -182,7 +182,23 @@ impl ServerBuilder {
     /// Serves the meta nodes of introspection (`swim:meta:host`, `swim:meta:node/<node>`,
     /// `swim:meta:node/<node>/lane/<lane>`), as SwimOS does, with pulses every second
     /// (change it in [`ServerConfig::introspection`] with
-    /// [`update_config`](Self::update_config)). See [`crate::introspection`].
+    /// [`update_config`](Self::update_config)), and the web console at `GET /console` on the
+    /// server's port. See [`crate::introspection`].
+    ///
+    /// ```
+    /// # use tidal_runtime::server::ServerBuilder;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ServerBuilder::with_plane_name("watched")
+    ///     .set_bind_addr("127.0.0.1:0")
+    ///     .enable_introspection()
+    ///     .enable_metrics()
+    ///     .build()
+    ///     .await?;
+    /// # let _ = server;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn enable_introspection(mut self) -> Self {
         self.config
             .introspection

@@ -148,7 +148,7 @@ impl Environment for Registry {
         };
         let target = match &address.node {
             MetaNode::Host => {
-                host.link(address.lane, subscriber);
+                host.link(address.lane, address.query, subscriber);
                 return;
             }
             MetaNode::Node(node) | MetaNode::Lane { node, .. } => node,
