@@ -15,9 +15,11 @@
 //!
 //! Run: `cargo run --example aggregation`
 
+#[path = "support/logging.rs"]
+mod logging;
+
 use std::collections::HashMap;
 use std::time::Duration;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use tidal::agent::event_handler::{Either, UnitHandler};
 use tidal::prelude::*;
@@ -130,14 +132,7 @@ async fn average_reaches(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(LevelFilter::INFO.into())
-                .from_env_lossy(),
-        )
-        .init();
+    logging::init();
     let (report, mut averages) = watch::channel((0, 0.0));
     let building = AgentModel::from_fn(Building::default, move || BuildingLifecycle {
         rooms: State::default(),

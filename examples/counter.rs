@@ -5,8 +5,10 @@
 //!
 //! Run: `cargo run --example counter`
 
+#[path = "support/logging.rs"]
+mod logging;
+
 use std::time::Duration;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use tidal::prelude::*;
 
@@ -100,14 +102,7 @@ const STORE: &str = "target/tidal-examples/counter";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(LevelFilter::INFO.into())
-                .from_env_lossy(),
-        )
-        .init();
+    logging::init();
     let (done, mut reports) = tokio::sync::mpsc::unbounded_channel();
     let model = AgentModel::from_fn(CounterAgent::default, move || CounterLifecycle {
         recent: History::new(3),

@@ -17,12 +17,14 @@
 //!
 //! Run: `cargo run --example http_lane`
 
+#[path = "support/logging.rs"]
+mod logging;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Method;
 use hyper_util::rt::TokioIo;
 use tidal::prelude::*;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 /// A thermostat and its target temperature.
 #[projections]
@@ -64,14 +66,7 @@ impl ThermostatLifecycle {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(LevelFilter::INFO.into())
-                .from_env_lossy(),
-        )
-        .init();
+    logging::init();
     let server = ServerBuilder::with_plane_name("http")
         .set_bind_addr("127.0.0.1:0")
         .add_route(

@@ -16,9 +16,11 @@
 //!
 //! Run: `cargo run --example join_lights`
 
+#[path = "support/logging.rs"]
+mod logging;
+
 use std::collections::HashMap;
 use std::time::Duration;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use tidal::prelude::*;
 use tokio::sync::watch;
@@ -162,14 +164,7 @@ async fn lit(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(LevelFilter::INFO.into())
-                .from_env_lossy(),
-        )
-        .init();
+    logging::init();
     let (annex, annex_task) = server(Some("127.0.0.1:0"), None).await?;
     let annex_host = format!("ws://{}", annex.bound_addr().ok_or("the annex listens")?);
     let (report, mut counts) = watch::channel(0);

@@ -15,9 +15,11 @@
 //!
 //! Run: `cargo run --example producer_consumer`
 
+#[path = "support/logging.rs"]
+mod logging;
+
 use tidal::prelude::*;
 use tokio::sync::mpsc;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 /// The node the monitor links to.
 const SENSOR: &str = "/sensors/1";
@@ -141,14 +143,7 @@ async fn wait_for(seen: &mut mpsc::UnboundedReceiver<Seen>, wanted: Seen) -> Res
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(LevelFilter::INFO.into())
-                .from_env_lossy(),
-        )
-        .init();
+    logging::init();
     let (tx, mut seen) = mpsc::unbounded_channel();
     let monitor = AgentModel::from_fn(Monitor::default, move || MonitorLifecycle {
         sensor: State::default(),

@@ -6,9 +6,11 @@
 //! own `latest` lane. All downlinks from a process to one host share one WebSocket, reconnecting
 //! with backoff if it fails.
 
+#[path = "support/logging.rs"]
+mod logging;
+
 use tidal::prelude::*;
 use tokio::sync::watch;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 /// A sensor on the producer server.
 #[projections]
@@ -77,14 +79,7 @@ fn mirror(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(LevelFilter::INFO.into())
-                .from_env_lossy(),
-        )
-        .init();
+    logging::init();
     let producer = ServerBuilder::with_plane_name("producer")
         .set_bind_addr("127.0.0.1:0")
         .add_route(

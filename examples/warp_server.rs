@@ -28,8 +28,10 @@
 //! PY
 //! ```
 
+#[path = "support/logging.rs"]
+mod logging;
+
 use std::net::SocketAddr;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use tidal::prelude::*;
 
@@ -74,14 +76,7 @@ impl UnitLifecycle {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Logs: `RUST_LOG=debug` (or `tidal=debug`, ...) for more, `info` by default.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(LevelFilter::INFO.into())
-                .from_env_lossy(),
-        )
-        .init();
+    logging::init();
     let addr: SocketAddr = match std::env::args().nth(1) {
         Some(addr) => addr.parse()?,
         None => "127.0.0.1:9001".parse()?,

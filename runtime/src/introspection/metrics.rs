@@ -13,7 +13,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 use super::{HostMeta, LANE_KINDS};
 use crate::store::{AgentState, Change, Store, StoreError};
@@ -62,63 +62,84 @@ impl Metrics {
             store_write_seconds: Histogram::new(exponential_buckets(0.000_05, 4.0, 10)),
             registry: Registry::default(),
         };
-        registry.register(
+        let m = &metrics;
+        let r = &mut registry;
+        add(
+            r,
             "warp_connections_accepted",
             "WARP connections accepted",
-            metrics.connections_accepted.clone(),
+            None,
+            m.connections_accepted.clone(),
         );
-        registry.register(
+        add(
+            r,
             "warp_connections_open",
             "WARP connections open",
-            metrics.connections_open.clone(),
+            None,
+            m.connections_open.clone(),
         );
-        registry.register_with_unit(
+        add(
+            r,
             "warp_received",
             "Bytes of WARP frames received from clients",
-            Unit::Bytes,
-            metrics.bytes_received.clone(),
+            Some(Unit::Bytes),
+            m.bytes_received.clone(),
         );
-        registry.register_with_unit(
+        add(
+            r,
             "warp_sent",
             "Bytes of WARP frames sent to clients",
-            Unit::Bytes,
-            metrics.bytes_sent.clone(),
+            Some(Unit::Bytes),
+            m.bytes_sent.clone(),
         );
-        registry.register(
+        add(
+            r,
             "warp_slow_clients_disconnected",
             "Clients disconnected because they stopped reading",
-            metrics.slow_clients.clone(),
+            None,
+            m.slow_clients.clone(),
         );
-        registry.register(
+        add(
+            r,
             "remote_connections_up",
             "Connections to other hosts that are up",
-            metrics.remote_connected.clone(),
+            None,
+            m.remote_connected.clone(),
         );
-        registry.register(
+        add(
+            r,
             "remote_connections_connecting",
             "Connections to other hosts being established or re-established",
-            metrics.remote_connecting.clone(),
+            None,
+            m.remote_connecting.clone(),
         );
-        registry.register(
+        add(
+            r,
             "remote_connect_attempts",
             "Attempts to connect to other hosts (first connections and reconnections)",
-            metrics.remote_attempts.clone(),
+            None,
+            m.remote_attempts.clone(),
         );
-        registry.register(
+        add(
+            r,
             "store_writes",
             "Writes to the store",
-            metrics.store_writes.clone(),
+            None,
+            m.store_writes.clone(),
         );
-        registry.register(
+        add(
+            r,
             "store_write_changes",
             "Changes per store write",
-            metrics.store_batch.clone(),
+            None,
+            m.store_batch.clone(),
         );
-        registry.register_with_unit(
+        add(
+            r,
             "store_write_duration",
             "The time of one store write",
-            Unit::Seconds,
-            metrics.store_write_seconds.clone(),
+            Some(Unit::Seconds),
+            m.store_write_seconds.clone(),
         );
         registry.register_collector(Box::new(HostCollector { host }));
         Arc::new(Metrics {
@@ -133,6 +154,14 @@ impl Metrics {
         // Writing to a `String` cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// Registers `metric` as `name` (with its unit, if it has one).
+fn add(registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>, metric: impl Metric) {
+    match unit {
+        Some(unit) => registry.register_with_unit(name, help, unit, metric),
+        None => registry.register(name, help, metric),
     }
 }
 
