@@ -148,7 +148,20 @@ pub(crate) async fn deliver_command(
     payload: CommandPayload,
     sender: Option<Identity>,
 ) -> Result<(), UnlinkReason> {
-    let mailbox = environment.resolve(node)?;
+    post_command(&environment.resolve(node)?, lane, payload, sender).await
+}
+
+/// Sends a command from `sender` to `lane` of the agent with this inbox, waiting while it is
+/// full.
+///
+/// # Errors
+/// [`UnlinkReason::AgentStopped`] if the agent has stopped.
+pub(crate) async fn post_command(
+    mailbox: &Mailbox,
+    lane: &str,
+    payload: CommandPayload,
+    sender: Option<Identity>,
+) -> Result<(), UnlinkReason> {
     mailbox
         .send(Request::Command {
             lane: lane.to_owned(),

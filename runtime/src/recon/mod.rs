@@ -162,7 +162,9 @@ mod tests;
 pub use de::{from_str, from_value, from_value_ref, Deserializer};
 pub use error::{Error, ParseError};
 pub use lexical::{is_identifier, write_text};
-pub use parser::{parse, parse_attr_then_body, parse_with_max_depth, DEFAULT_MAX_DEPTH};
+pub use parser::{
+    parse, parse_attr_then_body, parse_body, parse_with_max_depth, DEFAULT_MAX_DEPTH,
+};
 pub use pretty::{to_string_pretty, write_pretty};
 pub use printer::{print_into, write_attr_then_body, write_compact};
 pub use record::{Attr, Item, Record};

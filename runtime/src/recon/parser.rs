@@ -74,6 +74,21 @@ pub fn parse_attr_then_body(input: &str) -> Result<(Attr, Value), ParseError> {
     envelope(input).map_err(|e| *e)
 }
 
+/// Parses the body of an envelope: the text after its header (as
+/// [`parse_attr_then_body`] reads it), [`Value::Absent`] when there is none.
+///
+/// # Errors
+/// A [`ParseError`] (its offsets count from the start of `input`).
+pub fn parse_body(input: &str) -> Result<Value, ParseError> {
+    let mut parser = Parser::new(input, DEFAULT_MAX_DEPTH);
+    parser.skip_ws_nl();
+    if parser.peek().is_none() {
+        return Ok(Value::Absent);
+    }
+    let items = parser.parse_items(End::Eof).map_err(|e| *e)?;
+    Ok(block_value(items))
+}
+
 fn envelope(input: &str) -> PResult<(Attr, Value)> {
     let mut parser = Parser::new(input, DEFAULT_MAX_DEPTH);
     parser.skip_ws_nl();

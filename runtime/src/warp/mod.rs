@@ -52,6 +52,7 @@ mod envelope;
 mod error;
 mod map_body;
 mod parse;
+mod scan;
 mod write;
 
 #[cfg(test)]
@@ -65,4 +66,5 @@ pub use map_body::{
     map_event_body, map_message_from_recon, map_message_from_value, map_message_to_value,
     map_remove_value, map_update_value, MapBodyError, MapMessage,
 };
+pub use scan::EnvelopeRef;
 pub use write::{write_envelope, write_frame};

@@ -16,12 +16,12 @@ use super::limits::{CommandRate, Limits};
 use super::uplink::UplinkPending;
 use super::EndpointConfig;
 use crate::downlink::{Notifier, Slot};
-use crate::environment::{deliver_command, send_link, send_unlink, Environment};
+use crate::environment::{post_command, send_link, send_unlink, Environment, Mailbox};
 use crate::introspection::Metrics;
 use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
 use crate::recon::Value;
 use crate::server::policy::{Action, Identity, Policy};
-use crate::warp::{write_frame, Envelope, EnvelopeKind};
+use crate::warp::{write_frame, Envelope, EnvelopeKind, EnvelopeRef};
 
 /// A client's link to one lane.
 struct ClientLink {
@@ -37,6 +37,11 @@ struct Links {
     ready: mpsc::UnboundedSender<u64>,
     by_id: HashMap<u64, ClientLink>,
     by_address: HashMap<(String, String), u64>,
+    /// The inboxes of the agents this connection sent commands to (so that a stream of
+    /// commands does not look each one up in the server's registry).
+    inboxes: HashMap<String, Mailbox>,
+    /// The last of them.
+    last_inbox: Option<(String, Mailbox)>,
 }
 
 impl Links {
@@ -151,6 +156,44 @@ impl Links {
         }
     }
 
+    /// The inbox of the agent at `node` (started if needed), from the connection's own cache
+    /// while that agent runs.
+    fn inbox(
+        &mut self,
+        environment: &dyn Environment,
+        node: &str,
+    ) -> Result<&Mailbox, UnlinkReason> {
+        /// Past this many agents, the cache starts again (a client commanding agent after
+        /// agent must not grow it without bound).
+        const MOST: usize = 1024;
+        // A stream of commands to one agent is the common case: it is checked first.
+        let hit =
+            matches!(&self.last_inbox, Some((last, inbox)) if last == node && !inbox.is_closed());
+        if !hit {
+            let fresh = self
+                .inboxes
+                .get(node)
+                .filter(|inbox| !inbox.is_closed())
+                .cloned();
+            let inbox = match fresh {
+                Some(inbox) => inbox,
+                None => {
+                    let inbox = environment.resolve(node)?;
+                    if self.inboxes.len() >= MOST {
+                        self.inboxes.clear();
+                    }
+                    self.inboxes.insert(node.to_owned(), inbox.clone());
+                    inbox
+                }
+            };
+            self.last_inbox = Some((node.to_owned(), inbox));
+        }
+        match &self.last_inbox {
+            Some((_, inbox)) => Ok(inbox),
+            None => Err(UnlinkReason::AgentStopped),
+        }
+    }
+
     /// The connection is over: every link is closed at its lane.
     fn close_all(&mut self) {
         for (id, link) in std::mem::take(&mut self.by_id) {
@@ -238,6 +281,8 @@ pub(crate) async fn run<S>(
         ready,
         by_id: HashMap::new(),
         by_address: HashMap::new(),
+        inboxes: HashMap::new(),
+        last_inbox: None,
     };
     let (mut sink, mut stream) = socket.split();
     let mut out: Vec<String> = Vec::new();
@@ -272,7 +317,7 @@ pub(crate) async fn run<S>(
                     if let Some(metrics) = metrics {
                         metrics.bytes_received.inc_by(text.len() as u64);
                     }
-                    match Envelope::parse(&text) {
+                    match Envelope::scan(&text) {
                         Ok(envelope) => {
                             if let Err(close) = handle(envelope, &mut links, environment.as_ref(), &mut access, &mut out).await {
                                 break close;
@@ -360,13 +405,13 @@ fn close_for(err: &WsError) -> Option<CloseFrame> {
 
 /// Acts on one envelope from the client; `Err` closes the connection with that frame.
 async fn handle(
-    envelope: Envelope,
+    envelope: EnvelopeRef<'_>,
     links: &mut Links,
     environment: &dyn Environment,
     access: &mut Access,
     out: &mut Vec<String>,
 ) -> Result<(), Option<CloseFrame>> {
-    let Envelope {
+    let EnvelopeRef {
         kind,
         node,
         lane,
@@ -380,7 +425,9 @@ async fn handle(
             let refusal = if !access.allows(action, &node, &lane) {
                 Some("@forbidden")
             } else if links.by_id.len() >= access.limits.max_links_per_connection
-                && !links.by_address.contains_key(&(node.clone(), lane.clone()))
+                && !links
+                    .by_address
+                    .contains_key(&(node.to_string(), lane.to_string()))
             {
                 Some("@tooManyLinks")
             } else {
@@ -388,11 +435,13 @@ async fn handle(
             };
             match refusal {
                 Some(reason) => out.push(frame(EnvelopeKind::Unlinked, &node, &lane, Some(reason))),
-                None => links.link(node, lane, sync),
+                None => links.link(node.into_owned(), lane.into_owned(), sync),
             }
         }
         EnvelopeKind::Unlink => {
-            if !links.by_address.contains_key(&(node.clone(), lane.clone()))
+            if !links
+                .by_address
+                .contains_key(&(node.to_string(), lane.to_string()))
                 && !environment.serves(&node)
             {
                 out.push(frame(
@@ -402,7 +451,7 @@ async fn handle(
                     Some("@nodeNotFound"),
                 ));
             } else {
-                links.unlink(node, lane, out);
+                links.unlink(node.into_owned(), lane.into_owned(), out);
             }
         }
         EnvelopeKind::Command => {
@@ -420,15 +469,12 @@ async fn handle(
                 return Ok(());
             }
             let sender = access.identity.clone();
-            if let Err(reason) = deliver_command(
-                environment,
-                &node,
-                &lane,
-                CommandPayload::Recon(body),
-                sender,
-            )
-            .await
-            {
+            let payload = CommandPayload::Recon(body);
+            let sent = match links.inbox(environment, &node) {
+                Ok(inbox) => post_command(inbox, &lane, payload, sender).await,
+                Err(reason) => Err(reason),
+            };
+            if let Err(reason) = sent {
                 tracing::debug!(%node, %lane, %reason, "command from a client dropped");
             }
         }

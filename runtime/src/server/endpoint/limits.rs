@@ -131,12 +131,15 @@ impl CommandRate {
     }
 
     /// Whether one more command may go through now; counts (and logs, once) one that may
-    /// not.
+    /// not. The bucket is refilled only when it runs dry, so that a client within its rate
+    /// costs no clock reading per command.
     pub(super) fn admit(&mut self) -> bool {
-        let now = Instant::now();
-        let elapsed = now.saturating_duration_since(self.last);
-        self.last = now;
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.rate);
+        if self.tokens < 1.0 {
+            let now = Instant::now();
+            let elapsed = now.saturating_duration_since(self.last);
+            self.last = now;
+            self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.rate);
+        }
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             return true;
