@@ -514,3 +514,91 @@ async fn the_host_lists_only_the_nodes_a_search_asks_for() {
     assert!(next.starts_with(r#"@update(key:"/unit/pump2")"#), "{next}");
     running.stop().await;
 }
+
+/// An agent whose `input` handler fails on negative numbers.
+#[tidal::agent::projections]
+#[derive(tidal::agent::AgentLaneModel)]
+pub struct Fragile {
+    input: tidal::agent::lanes::CommandLane<i32>,
+}
+
+#[derive(Clone)]
+pub struct FragileLifecycle;
+
+#[derive(Debug, thiserror::Error)]
+#[error("negative input {0}")]
+pub struct Negative(i32);
+
+#[tidal::agent::lifecycle(Fragile)]
+impl FragileLifecycle {
+    #[on_command(input)]
+    fn input(
+        &self,
+        context: tidal::agent::agent_lifecycle::HandlerContext<Fragile>,
+        n: &i32,
+    ) -> impl tidal::agent::event_handler::EventHandler<Fragile> {
+        use tidal::agent::event_handler::HandlerActionExt;
+        let n = *n;
+        (n < 0)
+            .then(|| context.fail::<(), _>(Negative(n)))
+            .discard()
+    }
+}
+
+#[tokio::test]
+async fn a_failure_that_stops_an_agent_goes_to_its_fail_log() {
+    let (task, handle) = ServerBuilder::with_plane_name("fragile")
+        .set_bind_addr("127.0.0.1:0")
+        .enable_introspection()
+        .update_config(|config| {
+            config.agent.on_handler_error = tidal::agent::config::HandlerErrorPolicy::Stop;
+        })
+        .add_route(
+            RoutePattern::parse_str("/fragile/:id").unwrap(),
+            AgentModel::new(Fragile::default, FragileLifecycle),
+        )
+        .build()
+        .await
+        .unwrap()
+        .run();
+    let task = tokio::spawn(task);
+    let url = format!("ws://{}/", handle.bound_addr().unwrap());
+    let mut client = Client::connect(&url).await;
+    client.send(r#"@link(node:"/fragile/1",lane:input)"#).await;
+    client
+        .expect(&[r#"@linked(node:"/fragile/1",lane:input)"#])
+        .await;
+    let meta = meta_node_uri("/fragile/1");
+    client
+        .send(&format!(r#"@link(node:"{meta}",lane:failLog)"#))
+        .await;
+    client
+        .expect(&[&format!(r#"@linked(node:"{meta}",lane:failLog)"#)])
+        .await;
+    client
+        .send(r#"@command(node:"/fragile/1",lane:input) -4"#)
+        .await;
+    // The command's echo, then the entry, then the agent is gone.
+    let mut entry = None;
+    while entry.is_none() {
+        let frame = client.recv().await;
+        if let Some(body) = frame.strip_prefix(&format!(r#"@event(node:"{meta}",lane:failLog)"#)) {
+            entry = Some(body.trim_start().to_owned());
+        }
+    }
+    let entry = entry.unwrap();
+    assert!(entry.starts_with("@fail(time:"), "{entry}");
+    assert!(
+        entry.contains(
+            r#",node:"/fragile/1",lane:input) "event handler failed; stopping the agent error="#
+        ),
+        "{entry}"
+    );
+    assert!(entry.contains("negative input -4"), "{entry}");
+    handle.stop();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+}
