@@ -444,7 +444,7 @@ where
     pub(crate) fn log_tap(
         &self,
     ) -> Option<(Arc<crate::introspection::AgentLogs>, tracing::Dispatch)> {
-        self.meta.as_ref().map(|meta| meta.log_tap())
+        self.meta.as_ref().and_then(|meta| meta.log_tap())
     }
 
     /// Publishes the agent's pulses (see [`pulse_due`](Self::pulse_due)).

@@ -247,9 +247,11 @@ impl NodeMeta {
         }
     }
 
-    /// The agent's log lanes, and the `tracing` dispatcher that feeds them, for its task.
-    pub(crate) fn log_tap(&self) -> (Arc<AgentLogs>, tracing::Dispatch) {
-        (self.logs.clone(), self.host.dispatch().clone())
+    /// The agent's log lanes, and the `tracing` dispatcher that feeds them, for its task (`None`
+    /// when the server counts for its metrics but serves no meta nodes).
+    pub(crate) fn log_tap(&self) -> Option<(Arc<AgentLogs>, tracing::Dispatch)> {
+        let dispatch = self.host.dispatch()?.clone();
+        Some((self.logs.clone(), dispatch))
     }
 
     /// Counts every item's links exactly.

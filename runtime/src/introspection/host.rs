@@ -41,17 +41,19 @@ struct HostState {
 /// stop) and the task that publishes its pulse.
 pub(crate) struct HostMeta {
     interval: Duration,
-    /// What the agents' tasks run under, for their log lanes.
-    dispatch: tracing::Dispatch,
+    /// What the agents' tasks run under, for their log lanes (`None`: the meta nodes are not
+    /// served, only counted for the metrics).
+    dispatch: Option<tracing::Dispatch>,
     state: Mutex<HostState>,
 }
 
 impl HostMeta {
-    /// The meta node of a host whose pulses are `interval` apart.
-    pub(crate) fn new(interval: Duration) -> Arc<Self> {
+    /// The meta node of a host whose pulses are `interval` apart; its agents have log lanes
+    /// if `logs`.
+    pub(crate) fn new(interval: Duration, logs: bool) -> Arc<Self> {
         Arc::new(HostMeta {
             interval,
-            dispatch: super::LogTap::dispatch(),
+            dispatch: logs.then(super::LogTap::dispatch),
             state: Mutex::new(HostState {
                 agents: BTreeMap::new(),
                 started: 0,
@@ -74,9 +76,10 @@ impl HostMeta {
         self.interval
     }
 
-    /// The `tracing` dispatcher agents run under (see [`LogTap`](super::LogTap)).
-    pub(crate) fn dispatch(&self) -> &tracing::Dispatch {
-        &self.dispatch
+    /// The `tracing` dispatcher agents run under (see [`LogTap`](super::LogTap)), if their
+    /// log lanes are served.
+    pub(crate) fn dispatch(&self) -> Option<&tracing::Dispatch> {
+        self.dispatch.as_ref()
     }
 
     /// The agent at `node` has started: it is listed, and its counters are returned.
@@ -252,7 +255,7 @@ mod tests {
 
     #[test]
     fn counts_stay_cumulative_when_agents_stop_and_restart() {
-        let host = HostMeta::new(Duration::from_secs(1));
+        let host = HostMeta::new(Duration::from_secs(1), false);
         let first = host.started("/a");
         first.add(Counter::UplinkCommands, 3);
         first.set_links(2, 1);

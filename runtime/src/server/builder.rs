@@ -356,7 +356,7 @@ impl ServerBuilder {
         let introspection = self.config.introspection.is_some();
         let meta = (introspection || self.config.metrics).then(|| {
             let config = self.config.introspection.unwrap_or_default();
-            HostMeta::new(config.pulse_interval)
+            HostMeta::new(config.pulse_interval, introspection)
         });
         let metrics = match &meta {
             Some(host) if self.config.metrics => Some(Metrics::new(host.clone())),
