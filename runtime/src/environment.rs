@@ -254,11 +254,20 @@ pub(crate) fn send_unlink(
     let Some(mailbox) = environment.resolve_running(node) else {
         return;
     };
-    let request = Request::Unlink {
-        lane: lane.to_owned(),
-        link,
-    };
+    post_unlink(
+        &mailbox,
+        Request::Unlink {
+            lane: lane.to_owned(),
+            link,
+        },
+    );
+}
+
+/// Posts an unlink request to an agent's inbox (best effort: an agent that has stopped has
+/// closed its links); if the inbox is full, a task waits for room.
+pub(crate) fn post_unlink(mailbox: &Mailbox, request: Request) {
     if let Err(mpsc::error::TrySendError::Full(request)) = mailbox.try_send(request) {
+        let mailbox = mailbox.clone();
         tokio::spawn(async move {
             let _ = mailbox.send(request).await;
         });

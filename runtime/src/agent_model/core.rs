@@ -567,7 +567,11 @@ where
                 Ok(())
             }
             Err(error) => {
-                if let Some(meta) = &self.meta {
+                // Bad input from outside is not a failed handler run.
+                if let (Some(meta), false) = (
+                    &self.meta,
+                    matches!(error, EventHandlerError::BadCommand(_)),
+                ) {
                     meta.failed();
                 }
                 let failure = HandlerFailure {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::lanes::{Encoded, ItemKind, LinkSubscriber, ReconMapSink, ReconValueSink};
 use crate::recon::Value;
+use crate::vocabulary::UnlinkReason;
 
 /// The subscribers of a meta lane whose events are values.
 #[derive(Default)]
@@ -46,7 +47,9 @@ impl ValueFeed {
 
     /// Closes the link `id`; `false` if there is none.
     pub(crate) fn unlink(&mut self, id: u64) -> bool {
-        unlink(&mut self.links, id, |sink| sink.unlinked(closed()))
+        unlink(&mut self.links, id, |sink| {
+            sink.unlinked(UnlinkReason::Closed)
+        })
     }
 
     /// Whether nobody listens (subscribers that are gone are dropped first).
@@ -102,7 +105,9 @@ impl MapFeed {
 
     /// Closes the link `id`; `false` if there is none.
     pub(crate) fn unlink(&mut self, id: u64) -> bool {
-        unlink(&mut self.links, id, |sink| sink.unlinked(closed()))
+        unlink(&mut self.links, id, |sink| {
+            sink.unlinked(UnlinkReason::Closed)
+        })
     }
 
     /// Whether nobody listens (subscribers that are gone are dropped first).
@@ -131,12 +136,8 @@ impl Drop for MapFeed {
 /// Tells a subscriber still listening that the meta node went away with its agent.
 fn stopped(sink: &dyn crate::lanes::LinkSink) {
     if !sink.is_closed() {
-        sink.unlinked(crate::vocabulary::UnlinkReason::AgentStopped);
+        sink.unlinked(UnlinkReason::AgentStopped);
     }
-}
-
-fn closed() -> crate::vocabulary::UnlinkReason {
-    crate::vocabulary::UnlinkReason::Closed
 }
 
 /// Removes the link `id` from `links`, telling its sink with `tell`.

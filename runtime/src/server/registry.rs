@@ -11,7 +11,7 @@ use crate::agent_lifecycle::AgentLifecycle;
 use crate::agent_model::{AgentLaneModel, AgentModel, Hosting};
 use crate::config::AgentConfig;
 use crate::environment::RemoteHosts;
-use crate::environment::{post_link, Environment, Mailbox, Request};
+use crate::environment::{post_link, post_unlink, Environment, Mailbox, Request};
 use crate::introspection::{self, HostMeta, MetaNode, Metrics};
 use crate::lanes::{LinkSubscriber, UnlinkReason};
 use crate::lock::lock;
@@ -179,7 +179,7 @@ impl Environment for Registry {
             MetaNode::Node(node) | MetaNode::Lane { node, .. } => node,
         };
         if let Some(mailbox) = self.resolve_running(target) {
-            let _ = mailbox.try_send(Request::MetaUnlink { address, link });
+            post_unlink(&mailbox, Request::MetaUnlink { address, link });
         }
     }
 
