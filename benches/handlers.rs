@@ -2,6 +2,11 @@
 //! a `Cell` doing the same work, measured in the same run. Prints the ratio and the heap
 //! allocations per event.
 //!
+//! Two ratios are printed: of Criterion's means, and of the fastest of many short rounds of
+//! each run alternately. On a shared machine noise only ever adds time, and it comes in bursts
+//! that can fall on one measurement and not the other; the alternating rounds see the same
+//! machine, so their ratio is the stable one.
+//!
 //! Run: `cargo bench --bench handlers`
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -160,6 +165,16 @@ fn main() {
         through_inbox(&runtime, iters.max(1))
     });
 
+    // Alternating rounds: the fastest of each.
+    const ROUNDS: usize = 60;
+    const EVENTS: u64 = 200_000;
+    let (mut best_base, mut best_agent) = (f64::MAX, f64::MAX);
+    for _ in 0..ROUNDS {
+        best_base = best_base.min(baseline(EVENTS).as_nanos() as f64 / EVENTS as f64);
+        let agent = agent_dispatch(&mut harness, EVENTS);
+        best_agent = best_agent.min(agent.as_nanos() as f64 / EVENTS as f64);
+    }
+
     // Allocations in steady state: one big event of 100,000 sets.
     agent_dispatch(&mut harness, 1000);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
@@ -173,6 +188,10 @@ fn main() {
         "agent loop (set -> on_event):   {agent:8.2} ns/event  = {:.2}x baseline (target <= 3x), {:.1} M events/s",
         agent / base,
         1e3 / agent
+    );
+    println!(
+        "alternating rounds, fastest of {ROUNDS}: baseline {best_base:.2} ns, agent loop {best_agent:.2} ns = {:.2}x (target <= 3x)",
+        best_agent / best_base
     );
     println!(
         "agent task via inbox:           {inbox:8.2} ns/event  = {:.2}x baseline, {:.2} M events/s",

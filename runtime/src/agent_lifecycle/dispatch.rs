@@ -469,7 +469,7 @@ impl<A, T> HandlerAction<A> for Unhandled<T> {
     type Completion = T;
 
     fn step(&mut self, _: &mut ActionContext<A>, _: AgentMetadata, _: &A) -> StepResult<T> {
-        StepResult::Fail(EventHandlerError::BadCommand(
+        StepResult::fail(EventHandlerError::BadCommand(
             "no handler for this method".to_owned(),
         ))
     }

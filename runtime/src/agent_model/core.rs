@@ -19,7 +19,7 @@ use crate::downlink::{HostedDownlink, Next};
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment, Request};
 use crate::event_handler::{
-    AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
+    AgentInstance, AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
 };
 use crate::introspection::HostMeta;
 use crate::lanes::{AgentItem, CommandPayload, ModificationSink, StatusCode, UnlinkReason};
@@ -78,7 +78,6 @@ pub(crate) struct AgentCore<A, L> {
     config: AgentConfig,
     effects: Effects<A>,
     dirty: DirtyItems,
-    chain: Vec<u64>,
     downlinks: HashMap<u64, Box<dyn HostedDownlink<A>>, BuildHasherDefault<IdHasher>>,
     stopping: bool,
     /// Where the agent's state is kept, if anywhere.
@@ -122,7 +121,6 @@ where
             config,
             effects: Effects::new(hosting.environment, ready),
             dirty: DirtyItems::new(A::ITEMS.len()),
-            chain: Vec::new(),
             downlinks: HashMap::default(),
             stopping: false,
             gathers: hosting
@@ -500,24 +498,15 @@ where
             config,
             effects,
             dirty,
-            chain,
             sender,
             meta,
             ..
         } = self;
-        let mut runner = Runner {
-            agent,
-            lifecycle,
-            effects,
-            meta: AgentMetadata::new(uri, parameters, config).with_sender(sender.as_ref()),
-            dirty,
-            chain,
-            triggers,
-            failed_item: None,
-        };
+        let instance = AgentInstance::new(uri, parameters, config).with_sender(sender.as_ref());
+        let metadata = AgentMetadata::new(&instance);
+        let mut runner = Runner::new(agent, lifecycle, effects, metadata, dirty, triggers);
         let mut result = f(lifecycle, &mut runner);
         let failed_item = runner.failed_item;
-        chain.clear();
         // The turn's changes are saved before its events are published (durable first under
         // `Durability::Sync`), unless the store lets a burst's turns be committed together.
         if let Some(store) = &self.store {

@@ -29,8 +29,9 @@ impl DirtyItems {
         }
     }
 
+    #[inline]
     pub(crate) fn mark(&mut self, id: u64) {
-        if let Some(flag) = usize::try_from(id).ok().and_then(|i| self.flags.get_mut(i)) {
+        if let Some(flag) = self.flags.get_mut(id as usize) {
             if !*flag {
                 *flag = true;
                 self.ids.push(id);
@@ -46,7 +47,7 @@ impl DirtyItems {
     /// Calls `f` for each changed item, once, and forgets them.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(u64)) {
         for id in self.ids.drain(..) {
-            if let Some(flag) = usize::try_from(id).ok().and_then(|i| self.flags.get_mut(i)) {
+            if let Some(flag) = self.flags.get_mut(id as usize) {
                 *flag = false;
             }
             f(id);
@@ -57,57 +58,109 @@ impl DirtyItems {
 /// Runs one event's chain of handlers against an agent.
 pub(crate) struct Runner<'a, A, L> {
     pub(crate) agent: &'a A,
-    pub(crate) lifecycle: &'a L,
-    pub(crate) effects: &'a mut Effects<A>,
-    pub(crate) meta: AgentMetadata<'a>,
-    pub(crate) dirty: &'a mut DirtyItems,
-    /// The items whose lane handlers are running, outermost first.
-    pub(crate) chain: &'a mut Vec<u64>,
+    lifecycle: &'a L,
+    effects: &'a mut Effects<A>,
+    meta: AgentMetadata<'a>,
+    dirty: &'a mut DirtyItems,
+    /// How many lane handlers are running, one inside the other.
+    depth: usize,
+    /// Below this depth a lane handler runs without further checks: the smaller of the
+    /// configured limit and the depth at which the stack is checked.
+    shallow: usize,
     /// Whether lane handlers run on modifications (off during `on_init`).
-    pub(crate) triggers: bool,
+    triggers: bool,
     /// The innermost item whose lane handler failed.
     pub(crate) failed_item: Option<u64>,
 }
 
-impl<A, L> Runner<'_, A, L>
+impl<'a, A, L> Runner<'a, A, L>
 where
     A: AgentLaneModel,
     L: AgentLifecycle<A>,
 {
-    fn depth_exceeded(&self) -> EventHandlerError {
-        let mut names = Vec::new();
-        for id in self.chain.iter() {
-            let name = A::item_spec(*id).map_or("?", |spec| spec.field).to_owned();
-            let repeat = names.contains(&name);
-            names.push(name);
-            if repeat {
-                break;
-            }
-        }
-        EventHandlerError::TriggerDepthExceeded {
-            limit: self.meta.agent_configuration().max_trigger_depth,
-            chain: names,
+    /// A runner for one event; `triggers` says whether modifications run lane handlers.
+    pub(crate) fn new(
+        agent: &'a A,
+        lifecycle: &'a L,
+        effects: &'a mut Effects<A>,
+        meta: AgentMetadata<'a>,
+        dirty: &'a mut DirtyItems,
+        triggers: bool,
+    ) -> Self {
+        let shallow = meta
+            .agent_configuration()
+            .max_trigger_depth
+            .min(STACK_CHECK_DEPTH);
+        Runner {
+            agent,
+            lifecycle,
+            effects,
+            meta,
+            dirty,
+            depth: 0,
+            shallow,
+            triggers,
+            failed_item: None,
         }
     }
 
+    #[inline]
     fn trigger(&mut self, item_id: u64) -> Result<(), EventHandlerError> {
-        if self.chain.len() >= self.meta.agent_configuration().max_trigger_depth {
-            return Err(self.depth_exceeded());
+        if self.depth >= self.shallow {
+            return self.trigger_deep(item_id);
         }
-        self.chain.push(item_id);
+        self.depth += 1;
+        let result = self.lifecycle.run_item_event(self.agent, item_id, self);
+        self.depth -= 1;
+        result.map_err(|error| self.unwinding(item_id, error))
+    }
+
+    /// [`Runner::trigger`] deep in a chain: checks the configured limit and grows the stack
+    /// when little is left.
+    #[inline(never)]
+    fn trigger_deep(&mut self, item_id: u64) -> Result<(), EventHandlerError> {
+        let limit = self.meta.agent_configuration().max_trigger_depth;
+        if self.depth >= limit {
+            // The item refused here did not run: the lanes named are those of the frames the
+            // error passes on its way out.
+            return Err(EventHandlerError::TriggerDepthExceeded {
+                limit,
+                chain: Vec::new(),
+            });
+        }
+        self.depth += 1;
         let (lifecycle, agent) = (self.lifecycle, self.agent);
-        let result = if self.chain.len() < STACK_CHECK_DEPTH {
+        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
             lifecycle.run_item_event(agent, item_id, self)
-        } else {
-            stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
-                lifecycle.run_item_event(agent, item_id, self)
-            })
-        };
-        self.chain.pop();
-        if result.is_err() && self.failed_item.is_none() {
+        });
+        self.depth -= 1;
+        result.map_err(|error| self.unwinding(item_id, error))
+    }
+
+    /// A lane handler failed: remembers the innermost failed item and names the lanes of a
+    /// trigger chain that went too deep as the error passes each one (the success path keeps
+    /// only a depth count).
+    #[cold]
+    #[inline(never)]
+    fn unwinding(&mut self, item_id: u64, mut error: EventHandlerError) -> EventHandlerError {
+        if self.failed_item.is_none() {
             self.failed_item = Some(item_id);
         }
-        result
+        if let EventHandlerError::TriggerDepthExceeded { chain, .. } = &mut error {
+            // Innermost first while unwinding; the outermost frame puts it in order.
+            chain.push(
+                A::item_spec(item_id)
+                    .map_or("?", |spec| spec.field)
+                    .to_owned(),
+            );
+            if self.depth == 0 {
+                chain.reverse();
+                if let Some(repeat) = (1..chain.len()).find(|&i| chain[..i].contains(&chain[i])) {
+                    chain.truncate(repeat + 1);
+                }
+            }
+        }
+        error
     }
 }
 
@@ -149,7 +202,7 @@ where
                     }
                     return Ok(());
                 }
-                StepResult::Fail(err) => return Err(err),
+                StepResult::Fail(err) => return Err(*err),
             }
         }
     }

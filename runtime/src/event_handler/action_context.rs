@@ -76,23 +76,24 @@ impl<'a, A: 'static> ActionContext<'a, A> {
     }
 }
 
-/// A description of the running agent instance: its node URI, route parameters and config.
+/// What [`AgentMetadata`] describes: the node URI, route parameters and config of a running
+/// agent instance, and who sent the command being handled.
 #[derive(Debug, Clone, Copy)]
-pub struct AgentMetadata<'a> {
+pub struct AgentInstance<'a> {
     uri: &'a str,
     parameters: &'a HashMap<String, String>,
     config: &'a AgentConfig,
     sender: Option<&'a Identity>,
 }
 
-impl<'a> AgentMetadata<'a> {
+impl<'a> AgentInstance<'a> {
     /// Describes an agent instance.
     pub fn new(
         uri: &'a str,
         parameters: &'a HashMap<String, String>,
         config: &'a AgentConfig,
     ) -> Self {
-        AgentMetadata {
+        AgentInstance {
             uri,
             parameters,
             config,
@@ -105,30 +106,56 @@ impl<'a> AgentMetadata<'a> {
         self.sender = sender;
         self
     }
+}
+
+/// A description of the running agent instance: its node URI, route parameters and config.
+///
+/// One pointer wide (to an [`AgentInstance`]), so passing it to every step costs a register.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use tidal_runtime::config::AgentConfig;
+/// use tidal_runtime::event_handler::{AgentInstance, AgentMetadata};
+///
+/// let (parameters, config) = (HashMap::new(), AgentConfig::default());
+/// let instance = AgentInstance::new("/rooms/1", &parameters, &config);
+/// let meta = AgentMetadata::new(&instance);
+/// assert_eq!(meta.agent_uri(), "/rooms/1");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AgentMetadata<'a> {
+    instance: &'a AgentInstance<'a>,
+}
+
+impl<'a> AgentMetadata<'a> {
+    /// Describes the agent instance `instance`.
+    pub fn new(instance: &'a AgentInstance<'a>) -> Self {
+        AgentMetadata { instance }
+    }
 
     /// Who sent the command the current event handles, if a server's policy identified them
     /// (`None` for anonymous clients, other agents and other events).
     pub fn sender(&self) -> Option<&'a Identity> {
-        self.sender
+        self.instance.sender
     }
 
     /// The node URI of the agent, e.g. `/example/1`.
     pub fn agent_uri(&self) -> &'a str {
-        self.uri
+        self.instance.uri
     }
 
     /// The route parameter `name` (from a pattern such as `/example/:name`).
     pub fn get_parameter(&self, name: &str) -> Option<&'a str> {
-        self.parameters.get(name).map(String::as_str)
+        self.instance.parameters.get(name).map(String::as_str)
     }
 
     /// All route parameters.
     pub fn parameters(&self) -> &'a HashMap<String, String> {
-        self.parameters
+        self.instance.parameters
     }
 
     /// The configuration the agent runs with.
     pub fn agent_configuration(&self) -> &'a AgentConfig {
-        self.config
+        self.instance.config
     }
 }

@@ -27,6 +27,7 @@ impl Default for UnitHandler {
 impl<A, T> HandlerAction<A> for ConstHandler<T> {
     type Completion = T;
 
+    #[inline]
     fn step(&mut self, _: &mut ActionContext<A>, _: AgentMetadata, _: &A) -> StepResult<T> {
         match self.0.take() {
             Some(value) => StepResult::done(value),
@@ -51,6 +52,7 @@ where
 {
     type Completion = T;
 
+    #[inline]
     fn step(&mut self, _: &mut ActionContext<A>, _: AgentMetadata, _: &A) -> StepResult<T> {
         match self.0.take() {
             Some(f) => StepResult::done(f()),
@@ -81,9 +83,10 @@ where
 {
     type Completion = T;
 
+    #[inline]
     fn step(&mut self, _: &mut ActionContext<A>, _: AgentMetadata, _: &A) -> StepResult<T> {
         match self.error.take() {
-            Some(error) => StepResult::Fail(EventHandlerError::effect(error)),
+            Some(error) => StepResult::fail(EventHandlerError::effect(error)),
             None => StepResult::after_done(),
         }
     }
@@ -98,11 +101,12 @@ pub struct Stop {
 impl<A> HandlerAction<A> for Stop {
     type Completion = ();
 
+    #[inline]
     fn step(&mut self, _: &mut ActionContext<A>, _: AgentMetadata, _: &A) -> StepResult<()> {
         if std::mem::replace(&mut self.done, true) {
             StepResult::after_done()
         } else {
-            StepResult::Fail(EventHandlerError::StopInstructed)
+            StepResult::fail(EventHandlerError::StopInstructed)
         }
     }
 }
@@ -116,6 +120,7 @@ pub struct GetAgentUri {
 impl<A> HandlerAction<A> for GetAgentUri {
     type Completion = String;
 
+    #[inline]
     fn step(&mut self, _: &mut ActionContext<A>, meta: AgentMetadata, _: &A) -> StepResult<String> {
         if std::mem::replace(&mut self.done, true) {
             StepResult::after_done()
@@ -143,6 +148,7 @@ impl GetParameter {
 impl<A> HandlerAction<A> for GetParameter {
     type Completion = Option<String>;
 
+    #[inline]
     fn step(
         &mut self,
         _: &mut ActionContext<A>,
@@ -188,6 +194,7 @@ where
 {
     type Completion = T;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -223,6 +230,7 @@ where
 {
     type Completion = T;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,

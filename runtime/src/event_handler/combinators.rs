@@ -106,6 +106,7 @@ where
 {
     type Completion = T;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -132,6 +133,7 @@ pub struct Discard<H>(H);
 impl<A, H: HandlerAction<A>> HandlerAction<A> for Discard<H> {
     type Completion = ();
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -224,6 +226,7 @@ where
 {
     type Completion = H2::Completion;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -290,6 +293,7 @@ where
 {
     type Completion = ();
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -334,6 +338,7 @@ where
 {
     type Completion = L::Completion;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -373,6 +378,7 @@ where
 {
     type Completion = T;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -388,7 +394,7 @@ where
             } => StepResult::Complete { modified, result },
             StepResult::Complete {
                 result: Err(err), ..
-            } => StepResult::Fail(EventHandlerError::effect(err)),
+            } => StepResult::fail(EventHandlerError::effect(err)),
         }
     }
 }

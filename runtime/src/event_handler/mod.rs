@@ -36,7 +36,7 @@ mod basic;
 mod combinators;
 
 pub use crate::vocabulary::{EventHandlerError, Modification};
-pub use action_context::{ActionContext, AgentMetadata};
+pub use action_context::{ActionContext, AgentInstance, AgentMetadata};
 pub(crate) use action_context::{Outbox, Wakeup};
 pub use basic::{
     ConstHandler, Fail, GetAgentUri, GetParameter, OnceHandler, RepeatHandler, SideEffect, Stop,
@@ -80,6 +80,9 @@ pub trait EventHandler<A>: HandlerAction<A, Completion = ()> {}
 impl<A, H> EventHandler<A> for H where H: HandlerAction<A, Completion = ()> + ?Sized {}
 
 /// What one [`HandlerAction::step`] did.
+///
+/// For a unit completion it is two words (returned in registers): the error of `Fail` is boxed,
+/// since failing is rare and stepping is the hot path.
 #[derive(Debug)]
 pub enum StepResult<C> {
     /// The handler has more work; `modified` names an item it changed in this step.
@@ -87,8 +90,8 @@ pub enum StepResult<C> {
         /// The item changed by this step, if any.
         modified: Option<Modification>,
     },
-    /// The handler failed; it must not be stepped again.
-    Fail(EventHandlerError),
+    /// The handler failed; it must not be stepped again (build it with [`StepResult::fail`]).
+    Fail(Box<EventHandlerError>),
     /// The handler finished with `result`; `modified` names an item it changed in this step.
     Complete {
         /// The item changed by this step, if any.
@@ -100,11 +103,13 @@ pub enum StepResult<C> {
 
 impl<C> StepResult<C> {
     /// `Continue` with no modification.
+    #[inline]
     pub fn cont() -> Self {
         StepResult::Continue { modified: None }
     }
 
     /// `Complete` with no modification.
+    #[inline]
     pub fn done(result: C) -> Self {
         StepResult::Complete {
             modified: None,
@@ -113,6 +118,7 @@ impl<C> StepResult<C> {
     }
 
     /// `Complete` after modifying an item.
+    #[inline]
     pub fn modified(modification: Modification, result: C) -> Self {
         StepResult::Complete {
             modified: Some(modification),
@@ -120,17 +126,26 @@ impl<C> StepResult<C> {
         }
     }
 
+    /// `Fail` with `error`.
+    #[cold]
+    pub fn fail(error: EventHandlerError) -> Self {
+        StepResult::Fail(Box::new(error))
+    }
+
     /// The failure returned by a handler that is stepped after it finished.
+    #[inline]
     pub fn after_done() -> Self {
-        StepResult::Fail(EventHandlerError::SteppedAfterComplete)
+        StepResult::fail(EventHandlerError::SteppedAfterComplete)
     }
 
     /// Whether this is `Continue`.
+    #[inline]
     pub fn is_cont(&self) -> bool {
         matches!(self, StepResult::Continue { .. })
     }
 
     /// Maps the result of a `Complete`.
+    #[inline]
     pub fn map<D>(self, f: impl FnOnce(C) -> D) -> StepResult<D> {
         match self {
             StepResult::Continue { modified } => StepResult::Continue { modified },
@@ -149,6 +164,7 @@ where
 {
     type Completion = H::Completion;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -165,6 +181,7 @@ where
 {
     type Completion = H::Completion;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,
@@ -182,6 +199,7 @@ where
 {
     type Completion = Option<H::Completion>;
 
+    #[inline]
     fn step(
         &mut self,
         action_context: &mut ActionContext<A>,

@@ -24,7 +24,8 @@ fn run<H: HandlerAction<Dummy>>(
     let mut effects = NoOutbox;
     let parameters = HashMap::new();
     let config = AgentConfig::default();
-    let meta = AgentMetadata::new("/dummy", &parameters, &config);
+    let instance = AgentInstance::new("/dummy", &parameters, &config);
+    let meta = AgentMetadata::new(&instance);
     let mut modifications = Vec::new();
     for _ in 0..100 {
         let mut context = ActionContext::new(&mut effects);
@@ -34,7 +35,7 @@ fn run<H: HandlerAction<Dummy>>(
                 modifications.extend(modified);
                 return (modifications, Ok(result));
             }
-            StepResult::Fail(err) => return (modifications, Err(err)),
+            StepResult::Fail(err) => return (modifications, Err(*err)),
         }
     }
     panic!("handler did not complete in 100 steps");
@@ -84,7 +85,8 @@ fn stepping_after_completion_fails() {
     let mut effects = NoOutbox;
     let parameters = HashMap::new();
     let config = AgentConfig::default();
-    let meta = AgentMetadata::new("/dummy", &parameters, &config);
+    let instance = AgentInstance::new("/dummy", &parameters, &config);
+    let meta = AgentMetadata::new(&instance);
     let mut handler = value(1).and_then(value);
     let mut context = ActionContext::new(&mut effects);
     assert!(matches!(
@@ -93,7 +95,7 @@ fn stepping_after_completion_fails() {
     ));
     assert!(matches!(
         handler.step(&mut context, meta, &Dummy),
-        StepResult::Fail(EventHandlerError::SteppedAfterComplete)
+        StepResult::Fail(err) if matches!(*err, EventHandlerError::SteppedAfterComplete)
     ));
 }
 

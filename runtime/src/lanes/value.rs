@@ -21,7 +21,7 @@ use crate::store::{Change, ItemState, RestoreError};
 /// The state shared by value lanes and value stores: the value and the one it replaced.
 pub(crate) struct ValueCell<T> {
     value: RefCell<T>,
-    previous: RefCell<Option<T>>,
+    previous: Cell<Option<T>>,
     /// Whether the value changed since the store last took it (`None`: not persisted).
     unsaved: Cell<Option<bool>>,
 }
@@ -30,7 +30,7 @@ impl<T> ValueCell<T> {
     pub(crate) fn new(value: T) -> Self {
         ValueCell {
             value: RefCell::new(value),
-            previous: RefCell::new(None),
+            previous: Cell::new(None),
             unsaved: Cell::new(None),
         }
     }
@@ -80,14 +80,14 @@ impl<T> ValueCell<T> {
 
     pub(crate) fn set(&self, value: T) {
         let previous = std::mem::replace(&mut *self.value.borrow_mut(), value);
-        *self.previous.borrow_mut() = Some(previous);
+        self.previous.set(Some(previous));
         if self.unsaved.get().is_some() {
             self.unsaved.set(Some(true));
         }
     }
 
     pub(crate) fn with_event<R>(&self, f: impl FnOnce(&T, Option<T>) -> R) -> R {
-        let previous = self.previous.borrow_mut().take();
+        let previous = self.previous.take();
         f(&self.value.borrow(), previous)
     }
 }
@@ -293,9 +293,9 @@ where
 
     fn set(&self, value: T) {
         self.cell.set(value);
-        if !self.outlets.is_empty() || !self.latest_links.is_empty() {
-            self.dirty.set(true);
-        }
+        // Flushing a lane nobody links to costs little, once per event; checking for links
+        // here would cost on every set.
+        self.dirty.set(true);
     }
 
     fn with_event<R>(&self, f: impl FnOnce(&T, Option<T>) -> R) -> R {

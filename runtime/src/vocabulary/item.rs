@@ -68,36 +68,55 @@ pub struct ItemSpec {
 }
 
 /// A report that a step changed an item (lane or store) of the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// One word: `Option<Modification>` is as small as `Modification`, so a
+/// [`StepResult`](crate::event_handler::StepResult) carrying one stays small.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Modification {
-    item_id: u64,
-    trigger_handler: bool,
+    /// `item_id << 2 | 0b10 | trigger_handler`: bit 1 is always set, so it is never zero.
+    packed: std::num::NonZeroU64,
 }
 
 impl Modification {
-    /// The item changed and its lifecycle handler must run.
-    pub fn of(item_id: u64) -> Self {
+    #[inline]
+    fn pack(item_id: u64, trigger_handler: bool) -> Self {
+        debug_assert!(item_id <= u64::MAX >> 2, "item ids are small indices");
+        let packed = (item_id << 2) | 0b10 | u64::from(trigger_handler);
         Modification {
-            item_id,
-            trigger_handler: true,
+            packed: std::num::NonZeroU64::new(packed).expect("bit 1 is set"),
         }
+    }
+
+    /// The item changed and its lifecycle handler must run.
+    #[inline]
+    pub fn of(item_id: u64) -> Self {
+        Self::pack(item_id, true)
     }
 
     /// The item changed (its subscribers must hear of it) but no lifecycle handler runs.
+    #[inline]
     pub fn no_trigger(item_id: u64) -> Self {
-        Modification {
-            item_id,
-            trigger_handler: false,
-        }
+        Self::pack(item_id, false)
     }
 
     /// The id of the item that changed.
+    #[inline]
     pub fn item_id(&self) -> u64 {
-        self.item_id
+        self.packed.get() >> 2
     }
 
     /// Whether the item's lifecycle handler must run.
+    #[inline]
     pub fn triggers_handler(&self) -> bool {
-        self.trigger_handler
+        self.packed.get() & 1 == 1
+    }
+}
+
+impl std::fmt::Debug for Modification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Modification")
+            .field("item_id", &self.item_id())
+            .field("trigger_handler", &self.triggers_handler())
+            .finish()
     }
 }
