@@ -28,8 +28,32 @@ impl Encoded {
 
     /// The value's compact Recon text, encoded on first use.
     pub fn text(&self) -> &Arc<str> {
-        self.text.get_or_init(|| self.value.to_string().into())
+        self.text.get_or_init(|| match self.value {
+            // The most common event: written straight into the shared text, without the
+            // formatting machinery and the intermediate `String`.
+            Value::Int(n) => Arc::from(decimal(n, &mut [0; 20])),
+            _ => self.value.to_string().into(),
+        })
     }
+}
+
+/// `n` in decimal, written at the end of `buffer`.
+fn decimal(n: i64, buffer: &mut [u8; 20]) -> &str {
+    let mut at = buffer.len();
+    let mut magnitude = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buffer[at] = b'-';
+    }
+    std::str::from_utf8(&buffer[at..]).expect("ASCII digits")
 }
 
 /// The Recon form of one lane event, computed for the first subscriber that needs it and
@@ -54,5 +78,18 @@ impl SharedEncoding {
             })
             .as_ref()
             .map_err(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_read_as_the_printer_writes_them() {
+        for n in [0, 7, -7, 10, 1234567890, i64::MAX, i64::MIN, -1000] {
+            let encoded = Encoded::new(Value::Int(n));
+            assert_eq!(&**encoded.text(), Value::Int(n).to_string(), "{n}");
+        }
     }
 }
