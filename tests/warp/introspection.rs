@@ -171,10 +171,15 @@ async fn node_and_lane_pulses_count_links_events_and_commands() {
     watcher
         .send(&format!(r#"@sync(node:"{meta}/lane/value",lane:pulse)"#))
         .await;
-    // Five more commands to `add`, each setting `value` (one client links it).
+    // Five more commands to `add`, each setting `value` (one client links it). Each is sent
+    // once the previous one's event came: consecutive commands that reach the agent together
+    // publish once, and the lane's pulse counts what it published.
     for n in 2..=6 {
         client
             .send(&format!(r#"@command(node:"/unit/p",lane:add) {n}"#))
+            .await;
+        client
+            .expect(&[&format!(r#"@event(node:"/unit/p",lane:value) {n}"#)])
             .await;
     }
     watcher

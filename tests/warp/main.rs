@@ -718,8 +718,10 @@ async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
     fast.send(r#"@link(node:"/unit/big",lane:value)"#).await;
     fast.expect(&[r#"@linked(node:"/unit/big",lane:value)"#])
         .await;
-    // The slow client never reads again, while big command events pile up for it: the server
-    // keeps at most a bounded number per link and gives up on it after the write timeout.
+    // The slow client never reads again, while big events pile up for it: the server keeps
+    // the latest per link and gives up on it after the write timeout. Each big value is set
+    // once the fast client saw the one before (values set by commands that reach the agent
+    // together are published once), and the fast client sees every one.
     let filler = "y".repeat(60_000);
     let mut sender = Client::connect(&running.url).await;
     for i in 0..400 {
@@ -731,13 +733,8 @@ async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
         sender
             .send(&format!(r#"@command(node:"/unit/big",lane:add) {i}"#))
             .await;
-    }
-    // The fast client sees the last value.
-    let last = r#"@event(node:"/unit/big",lane:value) 399"#;
-    loop {
-        if fast.recv().await == last {
-            break;
-        }
+        let event = format!(r#"@event(node:"/unit/big",lane:value) {i}"#);
+        while fast.recv().await != event {}
     }
     // The slow client was disconnected: its socket ends once the buffered frames are read.
     let ended = tokio::time::timeout(Duration::from_secs(20), async {
@@ -745,6 +742,75 @@ async fn a_client_that_stops_reading_is_disconnected_without_hurting_others() {
     })
     .await;
     assert!(ended.is_ok(), "the slow client is disconnected");
+    running.stop().await;
+}
+
+/// Commands that reach the agent together publish once, but a link or sync among them sees
+/// exactly what it would see alone, and a command lane's subscribers see every command.
+#[tokio::test]
+async fn commands_arriving_together_publish_together_without_changing_what_links_see() {
+    let running = serve().await;
+    let mut watcher = Client::connect(&running.url).await;
+    watcher.send(r#"@link(node:"/unit/burst",lane:add)"#).await;
+    watcher
+        .expect(&[r#"@linked(node:"/unit/burst",lane:add)"#])
+        .await;
+    // One write: two commands, a sync of `value` and a link to `add`, two more commands; the
+    // agent takes them in as few bursts as they arrive in.
+    let mut client = Client::connect(&running.url).await;
+    let frames = [
+        r#"@command(node:"/unit/burst",lane:add) 1"#,
+        r#"@command(node:"/unit/burst",lane:add) 2"#,
+        r#"@sync(node:"/unit/burst",lane:value)"#,
+        r#"@link(node:"/unit/burst",lane:add)"#,
+        r#"@command(node:"/unit/burst",lane:add) 3"#,
+        r#"@command(node:"/unit/burst",lane:add) 4"#,
+    ];
+    for frame in frames {
+        client.socket.feed(Message::text(frame)).await.unwrap();
+    }
+    client.socket.flush().await.unwrap();
+    // `value`: the sync's state is the value when the connection writes it (2, 3 or 4), then
+    // the later values, each once and in order, up to 4 (a value lane's subscribers may skip to
+    // the latest, never see one twice). `add`: the commands after the link, not those before.
+    let (mut values, mut synced, mut commands) = (Vec::new(), false, Vec::new());
+    while values.last() != Some(&4) || !synced || commands.last() != Some(&4) {
+        let frame = client.recv().await;
+        if let Some(n) = frame.strip_prefix(r#"@event(node:"/unit/burst",lane:value) "#) {
+            let value: i32 = n.parse().unwrap();
+            assert!(
+                value >= 2,
+                "the sync came after the value was 2, not {value}"
+            );
+            assert!(
+                values.last().is_none_or(|last| *last < value),
+                "{value} after {values:?}"
+            );
+            values.push(value);
+        } else if let Some(n) = frame.strip_prefix(r#"@event(node:"/unit/burst",lane:add) "#) {
+            commands.push(n.parse::<i32>().unwrap());
+        } else if frame == r#"@synced(node:"/unit/burst",lane:value)"# {
+            assert!(!synced && !values.is_empty(), "{frame} after {values:?}");
+            synced = true;
+        } else {
+            let linked = [
+                r#"@linked(node:"/unit/burst",lane:value)"#,
+                r#"@linked(node:"/unit/burst",lane:add)"#,
+            ];
+            assert!(linked.contains(&frame.as_str()), "unexpected {frame}");
+        }
+    }
+    assert_eq!(
+        commands,
+        [3, 4],
+        "the link to `add` sees the commands after it"
+    );
+    // The earlier subscriber of the command lane saw all four, in order.
+    for n in 1..=4 {
+        watcher
+            .expect(&[&format!(r#"@event(node:"/unit/burst",lane:add) {n}"#)])
+            .await;
+    }
     running.stop().await;
 }
 

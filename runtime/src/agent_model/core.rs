@@ -90,6 +90,11 @@ pub(crate) struct AgentCore<A, L> {
     gathers: bool,
     /// Whether a burst is under way (its turns are committed when it ends).
     in_burst: bool,
+    /// Whether a burst of requests is under way (with or without a store).
+    bursting: bool,
+    /// Whether the changes of the current turn are published later: during a burst, the
+    /// turns of consecutive commands publish together, once (see [`AgentCore::request`]).
+    deferring: bool,
     /// Who sent the command being handled, if a server's policy identified them.
     sender: Option<Identity>,
     /// The agent's meta node, if the server has introspection.
@@ -131,6 +136,8 @@ where
             changes: Vec::new(),
             unsaved: DirtyItems::new(A::ITEMS.len()),
             in_burst: false,
+            bursting: false,
+            deferring: false,
             sender: None,
             meta,
         }
@@ -267,7 +274,19 @@ where
     }
 
     /// Handles a message from the inbox.
+    ///
+    /// During a burst, consecutive commands publish their changes together when the burst
+    /// ends or another kind of request comes (subscribers of a value lane see its latest
+    /// value, of a map lane the latest operation per key, of a command or supply lane every
+    /// value: what they would see anyway once the connection coalesces); any other request
+    /// first publishes what the commands before it changed, so that links and syncs see the
+    /// same sequence as outside a burst.
     pub(crate) fn request(&mut self, request: Request) -> Result<(), HandlerFailure> {
+        let command = matches!(request, Request::Command { .. });
+        if self.deferring && !command {
+            self.publish_deferred();
+        }
+        self.deferring = command && self.bursting;
         match request {
             Request::Command {
                 lane,
@@ -371,22 +390,37 @@ where
     /// store allows it their turns are committed together when the burst ends.
     pub(crate) fn begin_burst(&mut self) {
         self.in_burst = self.gathers;
+        self.bursting = true;
     }
 
-    /// Ends a burst: commits the turns gathered during it.
+    /// Ends a burst: commits the turns gathered during it, then publishes what they changed.
     pub(crate) fn end_burst(&mut self) -> Result<(), HandlerFailure> {
         self.in_burst = false;
-        let Some(store) = &self.store else {
-            return Ok(());
+        self.bursting = false;
+        let result = match &self.store {
+            Some(store) => {
+                let saved = persistence::save(
+                    store.as_ref(),
+                    &self.agent,
+                    &self.uri,
+                    &mut self.unsaved,
+                    &mut self.changes,
+                );
+                self.conclude(saved, None)
+            }
+            None => Ok(()),
         };
-        let saved = persistence::save(
-            store.as_ref(),
-            &self.agent,
-            &self.uri,
-            &mut self.unsaved,
-            &mut self.changes,
-        );
-        self.conclude(saved, None)
+        self.publish_deferred();
+        result
+    }
+
+    /// Publishes the changes of the turns whose publication was deferred.
+    fn publish_deferred(&mut self) {
+        self.deferring = false;
+        let AgentCore {
+            agent, dirty, meta, ..
+        } = self;
+        publish(agent, dirty, meta);
     }
 
     /// Runs the handlers of the downlink `id`, which has events ready.
@@ -526,14 +560,9 @@ where
                 }
             }
         }
-        dirty.drain(|id| {
-            if let Some(item) = agent.item(id) {
-                item.flush();
-                if let Some(meta) = meta.as_deref_mut() {
-                    meta.flushed(id);
-                }
-            }
-        });
+        if !self.deferring {
+            publish(agent, dirty, meta);
+        }
         self.dispatch_effects();
         let lane_id = failed_item.or(match source {
             Source::Lane(id) => Some(id),
@@ -634,6 +663,18 @@ fn send_later(environment: Arc<dyn Environment>, command: OutgoingCommand) {
         .await
         {
             tracing::warn!(%node, %lane, %reason, "command not delivered");
+        }
+    });
+}
+
+/// Publishes the changes of the items marked in `dirty` to their subscribers.
+fn publish<A: AgentLaneModel>(agent: &A, dirty: &mut DirtyItems, meta: &mut Option<Box<NodeMeta>>) {
+    dirty.drain(|id| {
+        if let Some(item) = agent.item(id) {
+            item.flush();
+            if let Some(meta) = meta.as_deref_mut() {
+                meta.flushed(id);
+            }
         }
     });
 }
