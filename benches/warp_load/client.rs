@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use crate::{swimos, Client, CLIENT_READ_BUFFER, CONNECT_LIMIT, REPLY_LIMIT};
+use crate::{Client, CLIENT_READ_BUFFER, CONNECT_LIMIT, REPLY_LIMIT};
 
 /// Panics with a message saying what was awaited if `future` takes longer than `limit`.
 pub(crate) async fn within<T>(
@@ -37,7 +37,7 @@ pub(crate) async fn connect(addr: SocketAddr, nodelay: bool) -> Client {
         let mut request = format!("ws://{addr}/")
             .into_client_request()
             .expect("a WebSocket URL");
-        if swimos() == Some(addr) {
+        if crate::swimos::is_swimos(addr) {
             // SwimOS 0.1.1 refuses clients that do not offer `warp0`; the baseline servers
             // name no subprotocol, which a client offering one refuses.
             request

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{body_int, connect, feed, flush, link, next_text, within, Seen};
 use crate::report::{header, row, Samples, Show, SIDES};
-use crate::{swimos, Counts, BATCH, SCENARIO_LIMIT};
+use crate::{Counts, BATCH, SCENARIO_LIMIT};
 
 /// Scenario 1: commands into one value lane, until a linked watcher sees the last one.
 pub(crate) async fn scenario_commands(counts: Counts, tidal: SocketAddr, baseline: SocketAddr) {
@@ -49,25 +49,6 @@ pub(crate) async fn scenario_commands(counts: Counts, tidal: SocketAddr, baselin
         Show::Count,
         "n/a",
     );
-    if let Some(swimos) = swimos() {
-        let mut swimos_rates = Samples::default();
-        for run in 0..counts.runs {
-            let base = run as i32 * c;
-            let (elapsed, _) = within(
-                SCENARIO_LIMIT,
-                format!("scenario 1 (SwimOS at {swimos}, run {run})"),
-                command_throughput(swimos, "/source/t", base, c),
-            )
-            .await;
-            swimos_rates.push(c as f64 / elapsed.as_secs_f64());
-        }
-        let ratio = rates[0].median().unwrap_or(0.0) / swimos_rates.median().unwrap_or(1.0);
-        println!(
-            "  measured SwimOS 0.1.1 at {swimos} (node /source/t): {} commands/s; \
-             tidal/SwimOS {ratio:.2}x (higher is better for tidal)",
-            swimos_rates.show(Show::Rate)
-        );
-    }
 }
 
 /// One run of scenario 1; returns the time to the last value and the events the watcher saw.

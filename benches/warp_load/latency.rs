@@ -57,7 +57,7 @@ pub(crate) async fn scenario_latency(counts: Counts, tidal: SocketAddr, baseline
 }
 
 /// One run of scenario 4: the timed round trips.
-async fn round_trips(
+pub(crate) async fn round_trips(
     addr: SocketAddr,
     node: &str,
     nodelay: bool,

@@ -29,13 +29,8 @@
 //! end of each frame. They use a 16 KiB read buffer (see [`CLIENT_READ_BUFFER`]).
 //!
 //! The **anchor** figures are fixed numbers: SwimOS (swim-rust 0.1.1) on this kind of machine,
-//! from `shared/reference/warp.md` and the issue. Scenario 1 can also measure a real SwimOS
-//! server side by side: start one with
-//! `"$(bash scripts/swimos-server.sh --release)" 9101` (the agent of `interop/swimos-server`,
-//! whose `/source/:id` agents have the value lane `value`) and run the bench with
-//! `WARP_LOAD_SWIMOS=127.0.0.1:9101`. Its figures are printed under the table, with the ratio
-//! tidal/SwimOS; SwimOS runs in its own process with its own runtime, so the set-up is not
-//! the same as tidal's (one worker thread), and the ratio is a rough one.
+//! from `shared/reference/warp.md` and the issue. Scenario 8 measures a real SwimOS server side
+//! by side instead: `WARP_LOAD_SWIMOS_BIN="$(bash scripts/swimos-server.sh --release)"`.
 //!
 //! # Scenarios
 //!
@@ -85,6 +80,13 @@
 //!    plain one; a client watches the host's pulse throughout and `/metrics` is scraped after
 //!    each run. The ratio column is on/off.
 //!
+//! 7. **Scaling** (see [`scaling`]): agents activated and synced at 1,000, 10,000 and 100,000
+//!    (each size in a fresh process: the bench runs itself with `WARP_LOAD_CHILD=agents:<n>`);
+//!    fan-out to 1, 10, 100 and 1,000 subscribers; map lanes of 10, 1,000 and 100,000 entries
+//!    (sync per entry, update per update); the server on 1 worker thread against 2.
+//! 8. **Side by side with SwimOS** (see [`swimos`]; only with `WARP_LOAD_SWIMOS_BIN`): scenarios
+//!    1 to 4 against tidal and a real SwimOS server, alternating, with SwimOS's own RSS.
+//!
 //! Every wait has a timeout whose message says what was awaited; the bench never sleeps.
 //!
 //! [`Follower`]: remote_fanout::Follower
@@ -97,6 +99,8 @@ mod latency;
 mod observed;
 mod remote_fanout;
 mod report;
+mod scaling;
+mod swimos;
 mod sync;
 
 use std::net::SocketAddr;
@@ -121,6 +125,8 @@ use fanout::scenario_fanout;
 use latency::scenario_latency;
 use observed::scenario_observed;
 use remote_fanout::scenario_remote_fanout;
+use scaling::{scenario_scaling, Workers, TWO_WORKERS};
+use swimos::{scenario_swimos, SwimOs};
 use sync::scenario_sync;
 
 /// The agent at `/unit/:id`, as in `tests/warp/main.rs`.
@@ -214,24 +220,27 @@ const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
 
 type Client = WebSocketStream<TcpStream>;
 
-/// The SwimOS server to measure in scenario 1 too, from `WARP_LOAD_SWIMOS` (`host:port`).
-fn swimos() -> Option<SocketAddr> {
-    let addr = std::env::var("WARP_LOAD_SWIMOS").ok()?;
-    Some(
-        addr.parse()
-            .expect("WARP_LOAD_SWIMOS is an address like 127.0.0.1:9101"),
-    )
-}
-
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
     let counts = if full { FULL } else { SMOKE };
     let started = Instant::now();
-    let server_rt = runtime("server");
-    let client_rt = runtime("load");
+    let server_rt = runtime("server", 1);
+    let client_rt = runtime("load", 1);
 
     let (tidal, tidal_addr) = server_rt.block_on(tidal_server(false));
+    if let Ok(child) = std::env::var("WARP_LOAD_CHILD") {
+        // A child of scenario 7: one measurement in a fresh process.
+        let n = child
+            .strip_prefix("agents:")
+            .and_then(|n| n.parse().ok())
+            .expect("WARP_LOAD_CHILD is agents:<n>");
+        client_rt.block_on(scaling::child_agents(tidal_addr, n));
+        return;
+    }
     let (observed, observed_addr) = server_rt.block_on(tidal_server(true));
+    let two_workers_rt = runtime(TWO_WORKERS, 2);
+    let (two_workers, two_workers_addr) = two_workers_rt.block_on(tidal_server(false));
+    let swimos = SwimOs::start();
     let baseline = server_rt.block_on(async {
         Baselines {
             coalesce: baseline_server(Mode::Coalesce).await,
@@ -271,15 +280,21 @@ fn main() {
             let servers = Servers {
                 tidal: tidal_addr,
                 observed: observed_addr,
+                two_workers: two_workers_addr,
                 baseline,
             };
-            tokio::spawn(run_all(counts, servers, server_handle)).await
+            tokio::spawn(run_all(counts, servers, server_handle, full, swimos)).await
         })
         .expect("the scenarios ran (see the panic message above)");
 
-    for (handle, task) in [tidal, observed] {
+    let servers = [
+        (&server_rt, tidal),
+        (&server_rt, observed),
+        (&two_workers_rt, two_workers),
+    ];
+    for (runtime, (handle, task)) in servers {
         handle.stop();
-        let stopped = server_rt.block_on(async {
+        let stopped = runtime.block_on(async {
             tokio::time::timeout(Duration::from_secs(60), task)
                 .await
                 .is_ok()
@@ -306,7 +321,13 @@ async fn tidal_server(
         .add_route(
             RoutePattern::parse_str("/unit/:id").unwrap(),
             AgentModel::new(Unit::default, UnitLifecycle),
-        );
+        )
+        // Scenario 7 links 1,000 subscribers, all from 127.0.0.1, and syncs 100,000 agents
+        // over one connection.
+        .update_config(|config| {
+            config.endpoint.limits.max_connections_per_peer = 4_096;
+            config.endpoint.limits.max_links_per_connection = 1_000_000;
+        });
     if observed {
         builder = builder.enable_introspection().enable_metrics();
     }
@@ -317,9 +338,9 @@ async fn tidal_server(
     ((handle, task), addr)
 }
 
-fn runtime(name: &str) -> Runtime {
+fn runtime(name: &str, workers: usize) -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .thread_name(name)
         .enable_all()
         .build()
@@ -340,13 +361,22 @@ struct Servers {
     tidal: SocketAddr,
     /// A tidal server with introspection and metrics (scenario 6).
     observed: SocketAddr,
+    /// A tidal server on a runtime with 2 worker threads (scenario 7).
+    two_workers: SocketAddr,
     baseline: Baselines,
 }
 
-async fn run_all(counts: Counts, servers: Servers, server: Handle) {
+async fn run_all(
+    counts: Counts,
+    servers: Servers,
+    server: Handle,
+    full: bool,
+    swimos: Option<SwimOs>,
+) {
     let Servers {
         tidal,
         observed,
+        two_workers,
         baseline,
     } = servers;
     let only = std::env::var("WARP_LOAD_SCENARIOS").unwrap_or_default();
@@ -368,5 +398,15 @@ async fn run_all(counts: Counts, servers: Servers, server: Handle) {
     }
     if selected("6") {
         scenario_observed(counts, observed, tidal).await;
+    }
+    if selected("7") {
+        let workers = Workers {
+            one: tidal,
+            two: two_workers,
+        };
+        scenario_scaling(counts, workers, full).await;
+    }
+    if let Some(swimos) = swimos.filter(|_| selected("8")) {
+        scenario_swimos(counts, tidal, &swimos).await;
     }
 }

@@ -52,6 +52,8 @@ pub(crate) enum Show {
     Micros,
     Count,
     KiB,
+    /// CPU seconds per second: cores kept busy.
+    Cores,
 }
 
 impl Show {
@@ -61,9 +63,11 @@ impl Show {
             Show::Rate => format!("{:.1}k/s", value / 1e3),
             Show::Seconds => format!("{value:.3} s"),
             Show::Millis => format!("{:.2} ms", value * 1e3),
+            Show::Micros if value < 100.0 => format!("{value:.2} µs"),
             Show::Micros => format!("{value:.0} µs"),
             Show::Count => format!("{value:.0}"),
             Show::KiB => format!("{value:.1} KiB"),
+            Show::Cores => format!("{value:.2}"),
         }
     }
 }

@@ -26,7 +26,7 @@ pub(crate) async fn scenario_sync(counts: Counts, tidal: SocketAddr) {
         let (elapsed, socket) = within(
             SCENARIO_LIMIT,
             format!("scenario 3 (run {run}): {n} @synced replies"),
-            sync_agents(tidal, run as i32 * n, n),
+            sync_agents(tidal, "/unit/s", run as i32 * n, n),
         )
         .await;
         let after = vm_rss_kib();
@@ -59,15 +59,20 @@ pub(crate) async fn scenario_sync(counts: Counts, tidal: SocketAddr) {
     drop(kept);
 }
 
-/// One run of scenario 3: syncs `/unit/s<first>`.. and returns the time to the last `@synced`
-/// and the still open connection.
-async fn sync_agents(addr: SocketAddr, first: i32, n: i32) -> (Duration, Client) {
+/// One run of scenario 3: syncs `<prefix><first>`.. (e.g. `/unit/s0`) and returns the time to
+/// the last `@synced` and the still open connection.
+pub(crate) async fn sync_agents(
+    addr: SocketAddr,
+    prefix: &str,
+    first: i32,
+    n: i32,
+) -> (Duration, Client) {
     let socket = connect(addr, true).await;
     let (mut sink, mut stream) = socket.split();
     let start = Instant::now();
     let send = async {
         for i in 0..n {
-            let text = format!(r#"@sync(node:"/unit/s{}",lane:value)"#, first + i);
+            let text = format!(r#"@sync(node:"{prefix}{}",lane:value)"#, first + i);
             feed(&mut sink, text).await;
             if (i + 1) % BATCH == 0 {
                 flush(&mut sink).await;
