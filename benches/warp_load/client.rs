@@ -137,7 +137,13 @@ pub(crate) fn body_int(text: &str) -> Option<i64> {
 
 /// This process's resident set, in KiB.
 pub(crate) fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    rss_kib_of("self")
+}
+
+/// The resident set of process `pid` (or `"self"`), in KiB, from `/proc/<pid>/status`.
+pub(crate) fn rss_kib_of(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|err| panic!("/proc/{pid}/status: {err}"));
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))

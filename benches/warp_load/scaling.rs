@@ -18,6 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{body_int, connect, feed, flush, next_text, vm_rss_kib, within};
 use crate::commands::command_throughput;
@@ -237,16 +238,7 @@ async fn maps(sizes: &Sizes, tidal: SocketAddr) {
 /// Puts `k0..k<entries>` into the map of `node` and waits until the agent has applied them.
 async fn fill(addr: SocketAddr, node: &str, entries: i32) {
     let mut socket = connect(addr, true).await;
-    for i in 0..entries {
-        feed(
-            &mut socket,
-            format!(r#"@command(node:"{node}",lane:add) {i}"#),
-        )
-        .await;
-        if (i + 1) % BATCH == 0 {
-            flush(&mut socket).await;
-        }
-    }
+    send_adds(&mut socket, node, 0..entries).await;
     // The agent handles one connection's envelopes in order: once the value lane syncs with
     // the last value, every entry is in.
     feed(&mut socket, format!(r#"@sync(node:"{node}",lane:value)"#)).await;
@@ -276,30 +268,27 @@ async fn sync_and_update(addr: SocketAddr, node: &str, run: i32) -> (Duration, D
     // A marker value no key of the fill has: its event ends the timing.
     let marker = 1_000_000_000 + run;
     let start = Instant::now();
-    let send = async {
-        for i in 0..MAP_UPDATES - 1 {
-            let n = i % UPDATED_KEYS;
-            feed(
-                &mut sink,
-                format!(r#"@command(node:"{node}",lane:add) {n}"#),
-            )
-            .await;
-            if (i + 1) % BATCH == 0 {
-                flush(&mut sink).await;
-            }
-        }
-        feed(
-            &mut sink,
-            format!(r#"@command(node:"{node}",lane:add) {marker}"#),
-        )
-        .await;
-        flush(&mut sink).await;
-    };
+    let updates = (0..MAP_UPDATES - 1).map(|i| i % UPDATED_KEYS);
+    let send = send_adds(&mut sink, node, updates.chain([marker]));
     let watch = async {
         while body_int(&next_text(&mut stream, "map updates").await) != Some(i64::from(marker)) {}
     };
     tokio::join!(send, watch);
     (synced, start.elapsed())
+}
+
+/// Sends `add n` to `node` for each `n` (flushing every [`BATCH`] and at the end).
+async fn send_adds<S>(sink: &mut S, node: &str, values: impl Iterator<Item = i32>)
+where
+    S: futures::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    for (i, n) in values.enumerate() {
+        feed(sink, format!(r#"@command(node:"{node}",lane:add) {n}"#)).await;
+        if (i + 1) % BATCH as usize == 0 {
+            flush(sink).await;
+        }
+    }
+    flush(sink).await;
 }
 
 /// 1 worker thread against 2: throughput, fan-out and the cores the server kept busy.

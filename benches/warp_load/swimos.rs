@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::client::vm_rss_kib;
+use crate::client::{rss_kib_of, vm_rss_kib};
 use crate::commands::command_throughput;
 use crate::fanout::fanout;
 use crate::latency::round_trips;
@@ -78,13 +78,7 @@ impl SwimOs {
 
     /// Its resident set, in KiB.
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the SwimOS server's /proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("a VmRSS line")
+        rss_kib_of(&self.child.id().to_string())
     }
 }
 
