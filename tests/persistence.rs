@@ -1,6 +1,7 @@
 //! Persistence as users meet it: state back after a restart and after passivation, transient
 //! lanes at their initial values, restoring without events, a type change that does not
-//! decode, a store that cannot be opened or written, and a map of 100,000 entries.
+//! decode, a store that cannot be opened or written, a map of 100,000 entries, and the same
+//! agents on a real PostgreSQL server (started by `scripts/postgres.sh`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,7 +13,8 @@ use tidal::agent::lanes::MapMessage;
 use tidal::prelude::*;
 use tidal::server::ServerBuilderError;
 use tidal::store::{
-    AgentState, Change, Durability, FjallStore, InMemoryStore, Store, StoreConfig, StoreError,
+    AgentState, Change, Durability, FjallStore, InMemoryStore, PostgresStore, Store, StoreConfig,
+    StoreError,
 };
 use tidal::testing::AgentHarness;
 use tokio::sync::oneshot;
@@ -138,7 +140,11 @@ fn a_restarted_agent_has_its_state_back_without_events() {
 
 #[test]
 fn removals_and_clears_are_persisted() {
-    let store: Arc<dyn Store> = Arc::new(InMemoryStore::new());
+    removals_and_clears(Arc::new(InMemoryStore::new()));
+}
+
+/// A removal, a clear and an update after it reach `store`: a new instance sees only the update.
+fn removals_and_clears(store: Arc<dyn Store>) {
     let mut first = deposited(&store, &[5, 7]);
     first
         .command(Account::ENTRIES, MapMessage::Remove { key: "d5".into() })
@@ -158,6 +164,131 @@ fn removals_and_clears_are_persisted() {
     let entries = second.map(Account::ENTRIES);
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries.get("after"), Some(&1));
+}
+
+/// A PostgreSQL server for a test: started by `scripts/postgres.sh` (as its own system user)
+/// in a temporary directory on a free loopback port, stopped by its PID when dropped.
+struct Postgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    url: String,
+    pid: u32,
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let (url, pid) = Self::run_script(dir.path(), port);
+        Postgres {
+            dir,
+            port,
+            url,
+            pid,
+        }
+    }
+
+    /// Runs the script: the server's URL and PID.
+    fn run_script(dir: &std::path::Path, port: u16) -> (String, u32) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh");
+        let output = std::process::Command::new("bash")
+            .arg(script)
+            .arg(dir.join("pg"))
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "scripts/postgres.sh failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let (url, pid) = stdout.trim().split_once(' ').expect("a URL and a PID");
+        (url.to_owned(), pid.parse().expect("a PID"))
+    }
+
+    /// Stops the server (PostgreSQL's fast shutdown) and waits until it is gone.
+    fn stop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.pid.to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{}", self.pid)).exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "PostgreSQL did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server and starts it again on the same data and port.
+    fn restart(&mut self) {
+        self.stop();
+        let (url, pid) = Self::run_script(self.dir.path(), self.port);
+        assert_eq!(url, self.url);
+        self.pid = pid;
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn agents_keep_their_state_in_postgresql_across_restarts_of_the_agent_and_the_database() {
+    let mut postgres = Postgres::start();
+    let sync = StoreConfig::default().with_durability(Durability::Sync);
+    let store: Arc<dyn Store> =
+        Arc::new(PostgresStore::connect(&postgres.url, sync.clone()).unwrap());
+
+    // The state of every kind of item comes back in a new instance, without events.
+    let mut first = deposited(&store, &[5, 7]);
+    first.stop().unwrap();
+    let mut second = harness(store.clone());
+    second.start().unwrap();
+    assert_deposited(&second);
+    assert_eq!(second.value(Account::SESSION), 0);
+    second.stop().unwrap();
+    // (Deposits 5 and 7 again: the balance is 24.)
+    removals_and_clears(store.clone());
+
+    // The database restarts under a connected store: the next turn reconnects, and nothing
+    // acknowledged before or after is lost.
+    let mut agent = harness(store.clone());
+    agent.start().unwrap();
+    agent.command(Account::DEPOSIT, 100).unwrap();
+    postgres.restart();
+    agent.command(Account::DEPOSIT, 1000).unwrap();
+    agent.stop().unwrap();
+    let mut after = harness(store.clone());
+    after.start().unwrap();
+    assert_eq!(after.value(Account::BALANCE), 24 + 100 + 1000);
+
+    // A second store on the same database (another server, or this one restarted) sees it
+    // all; asynchronous commit (group commit) loses nothing while the database runs.
+    let grouped = PostgresStore::connect(&postgres.url, StoreConfig::default()).unwrap();
+    assert!(!grouped.gathers_turns(), "one transaction per turn");
+    let mut other = harness(Arc::new(grouped));
+    other.start().unwrap();
+    assert_eq!(other.value(Account::BALANCE), 1124);
+    other.command(Account::DEPOSIT, 8).unwrap();
+    other.stop().unwrap();
+    let mut last = harness(store);
+    last.start().unwrap();
+    assert_eq!(last.value(Account::BALANCE), 1132);
+
+    // A URL that does not parse is a clear error, at once.
+    let error = PostgresStore::connect("postgres://tidal@127.0.0.1:notaport/tidal", sync)
+        .err()
+        .expect("a bad URL fails");
+    assert!(matches!(error, StoreError::Open { .. }), "{error}");
+    assert!(error.to_string().contains("cannot open"), "{error}");
 }
 
 /// The same node, with `balance` now a text lane.

@@ -6,9 +6,10 @@
 //! changes in one atomic batch: the last value per value item, the latest operation per map
 //! key, a clear first when the map was cleared.
 //!
-//! Two backends come with tidal: [`FjallStore`], on disk (the embedded LSM tree fjall), and
-//! [`InMemoryStore`], which keeps state across passivation within one process (tests, demos).
-//! Any other backend implements [`Store`].
+//! Backends that come with tidal: [`FjallStore`], on disk (the embedded LSM tree fjall),
+//! [`InMemoryStore`], which keeps state across passivation within one process (tests, demos),
+//! and, with the cargo feature `postgres`, `PostgresStore`, in a PostgreSQL database. Any
+//! other backend implements [`Store`].
 //!
 //! # Durability
 //!
@@ -20,12 +21,16 @@ pub mod codec;
 mod fjall_store;
 mod keys;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 pub use fjall_store::FjallStore;
 pub use memory::InMemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 
 /// One change of one item, as a turn commits it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,364 @@
+//! A store in PostgreSQL (cargo feature `postgres`): one table, one transaction per turn.
+
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::{AgentState, Change, Durability, Store, StoreConfig, StoreError};
+
+/// The table, created when missing. A value item is the row of kind 0 (with an empty key); a
+/// map item has a row of kind 1 per entry.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tidal_state (
+    node TEXT NOT NULL,
+    item TEXT NOT NULL,
+    kind SMALLINT NOT NULL,
+    key BYTEA NOT NULL,
+    value BYTEA NOT NULL,
+    PRIMARY KEY (node, item, kind, key)
+)";
+const UPSERT: &str =
+    "INSERT INTO tidal_state (node, item, kind, key, value) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (node, item, kind, key) DO UPDATE SET value = EXCLUDED.value";
+const REMOVE: &str =
+    "DELETE FROM tidal_state WHERE node = $1 AND item = $2 AND kind = 1 AND key = $3";
+const CLEAR: &str = "DELETE FROM tidal_state WHERE node = $1 AND item = $2 AND kind = 1";
+const LOAD: &str =
+    "SELECT item, kind, key, value FROM tidal_state WHERE node = $1 ORDER BY item, kind, key";
+
+const VALUE: i16 = 0;
+const ENTRY: i16 = 1;
+
+/// A [`Store`] in a PostgreSQL database: every agent of a server (or of several servers) in
+/// one table `tidal_state`, each turn one transaction.
+///
+/// The connection lives on a thread of its own; `load` and `commit` wait for its answer (a
+/// round trip to the database per turn). It reconnects by itself: while the database cannot
+/// be reached, a call keeps trying for [`PostgresStore::RETRY_FOR`] and then fails (the agent stops without
+/// having told anyone of the turn). A turn is applied again after a reconnection only if its
+/// transaction's outcome was lost, which changes nothing: a turn's changes are final states.
+///
+/// [`Durability`] maps onto PostgreSQL's `synchronous_commit`: `Sync` waits for the commit to
+/// be on disk; `GroupCommit` and `Buffered` use asynchronous commit, in which PostgreSQL's WAL
+/// writer flushes the commits of every connection together (a crash of the database loses at
+/// most the last few hundred milliseconds; a crash of the tidal server loses nothing).
+///
+/// ```no_run
+/// use tidal_runtime::store::{Durability, PostgresStore, StoreConfig};
+/// use tidal_runtime::server::ServerBuilder;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = StoreConfig::default().with_durability(Durability::Sync);
+/// let store = PostgresStore::connect("postgres://tidal@127.0.0.1:5432/tidal", config)?;
+/// let builder = ServerBuilder::with_plane_name("example").with_store(store);
+/// # let _ = builder;
+/// # Ok(())
+/// # }
+/// ```
+pub struct PostgresStore {
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// What the connection's thread is asked to do.
+enum Job {
+    Load {
+        node: String,
+        reply: std::sync::mpsc::SyncSender<Result<AgentState, StoreError>>,
+    },
+    Commit {
+        node: String,
+        changes: Vec<(String, Change)>,
+        reply: std::sync::mpsc::SyncSender<Result<(), StoreError>>,
+    },
+}
+
+impl PostgresStore {
+    /// How long a load or commit keeps trying while the database cannot be reached (it
+    /// restarts, say) before it fails.
+    pub const RETRY_FOR: Duration = Duration::from_secs(10);
+
+    /// Connects to the database at `url` (a `postgres://` URL or a `key=value` string, as
+    /// `tokio_postgres` reads them; no TLS) and creates the table if it is missing.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] if the URL does not parse, the database cannot be reached within
+    /// [`PostgresStore::RETRY_FOR`], or the table cannot be created.
+    pub fn connect(url: &str, config: StoreConfig) -> Result<Self, StoreError> {
+        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            path: redacted(url),
+            source,
+        };
+        let pg_config: tokio_postgres::Config =
+            url.parse().map_err(|err| open_error(Box::new(err)))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| open_error(Box::new(err)))?;
+        let mut connection = Connection {
+            config: pg_config,
+            synchronous: config.durability == Durability::Sync,
+            open: None,
+        };
+        runtime
+            .block_on(connection.ensure(Instant::now() + PostgresStore::RETRY_FOR))
+            .map_err(open_error)?;
+        let (jobs, inbox) = mpsc::unbounded_channel();
+        let worker = std::thread::Builder::new()
+            .name("tidal-postgres".into())
+            .spawn(move || runtime.block_on(serve(connection, inbox)))
+            .map_err(|err| open_error(Box::new(err)))?;
+        Ok(PostgresStore {
+            jobs: Some(jobs),
+            worker: Some(worker),
+        })
+    }
+
+    fn ask<T>(
+        &self,
+        job: impl FnOnce(std::sync::mpsc::SyncSender<Result<T, StoreError>>) -> Job,
+    ) -> Option<Result<T, StoreError>> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.jobs.as_ref()?.send(job(reply)).ok()?;
+        answer.recv().ok()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn load(&self, node: &str) -> Result<AgentState, StoreError> {
+        let node = node.to_owned();
+        self.ask(|reply| Job::Load {
+            node: node.clone(),
+            reply,
+        })
+        .unwrap_or_else(|| {
+            Err(StoreError::Read {
+                node,
+                source: "the store's connection thread has ended".into(),
+            })
+        })
+    }
+
+    fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
+        let owned = changes
+            .iter()
+            .map(|(item, change)| ((*item).to_owned(), change.clone()))
+            .collect();
+        self.ask(|reply| Job::Commit {
+            node: node.to_owned(),
+            changes: owned,
+            reply,
+        })
+        .unwrap_or_else(|| {
+            Err(StoreError::Write {
+                node: node.to_owned(),
+                source: "the store's connection thread has ended".into(),
+            })
+        })
+    }
+}
+
+/// The URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) => format!(
+            "PostgreSQL database {:?} on {:?} as {:?}",
+            config.get_dbname().unwrap_or(""),
+            config.get_hosts(),
+            config.get_user().unwrap_or("")
+        ),
+        Err(_) => "a PostgreSQL URL that does not parse".to_owned(),
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The connection, opened (again) when needed.
+struct Connection {
+    config: tokio_postgres::Config,
+    synchronous: bool,
+    open: Option<Open>,
+}
+
+/// An open connection and its prepared statements.
+struct Open {
+    client: Client,
+    upsert: Statement,
+    remove: Statement,
+    clear: Statement,
+    load: Statement,
+}
+
+impl Connection {
+    /// An open connection, connecting (with growing pauses) until `deadline` if there is none.
+    async fn ensure(&mut self, deadline: Instant) -> Result<&mut Open, BoxError> {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|open| open.client.is_closed())
+        {
+            self.open = None;
+        }
+        let mut pause = Duration::from_millis(20);
+        while self.open.is_none() {
+            match self.connect().await {
+                Ok(open) => self.open = Some(open),
+                Err(err) if Instant::now() + pause >= deadline => return Err(err),
+                Err(err) => {
+                    tracing::debug!(%err, "cannot reach PostgreSQL; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+        Ok(self.open.as_mut().expect("just opened"))
+    }
+
+    async fn connect(&self) -> Result<Open, BoxError> {
+        let (client, connection) = self.config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::warn!(%err, "the connection to PostgreSQL failed");
+            }
+        });
+        client.batch_execute(SCHEMA).await?;
+        let commit_mode = if self.synchronous { "on" } else { "off" };
+        client
+            .batch_execute(&format!("SET synchronous_commit = {commit_mode}"))
+            .await?;
+        Ok(Open {
+            upsert: client.prepare(UPSERT).await?,
+            remove: client.prepare(REMOVE).await?,
+            clear: client.prepare(CLEAR).await?,
+            load: client.prepare(LOAD).await?,
+            client,
+        })
+    }
+
+    /// Does `work` on an open connection, again after reconnecting if the connection broke,
+    /// until [`PostgresStore::RETRY_FOR`] has passed.
+    async fn run<W: Work>(&mut self, work: &W) -> Result<W::Output, BoxError> {
+        let deadline = Instant::now() + PostgresStore::RETRY_FOR;
+        loop {
+            let open = self.ensure(deadline).await?;
+            match work.once(open).await {
+                Ok(output) => return Ok(output),
+                Err(err) if open.client.is_closed() && Instant::now() < deadline => {
+                    tracing::debug!(%err, "the connection to PostgreSQL broke; reconnecting");
+                }
+                Err(err) => return Err(Box::new(err)),
+            }
+        }
+    }
+}
+
+/// Something a job asks of the database, done once on an open connection.
+trait Work {
+    type Output;
+
+    async fn once(&self, open: &mut Open) -> Result<Self::Output, tokio_postgres::Error>;
+}
+
+/// Reads every item of the agent at the node.
+struct Load<'a>(&'a str);
+
+/// Applies one turn of the agent at the node, in one transaction.
+struct Commit<'a>(&'a str, &'a [(String, Change)]);
+
+/// The connection's thread: answers jobs until the store is dropped.
+async fn serve(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = inbox.recv().await {
+        match job {
+            Job::Load { node, reply } => {
+                let result = connection.run(&Load(&node)).await;
+                let _ = reply.send(result.map_err(|source| StoreError::Read { node, source }));
+            }
+            Job::Commit {
+                node,
+                changes,
+                reply,
+            } => {
+                let result = connection.run(&Commit(&node, &changes)).await;
+                let _ = reply.send(result.map_err(|source| StoreError::Write { node, source }));
+            }
+        }
+    }
+}
+
+impl Work for Load<'_> {
+    type Output = AgentState;
+
+    async fn once(&self, open: &mut Open) -> Result<AgentState, tokio_postgres::Error> {
+        let rows = open.client.query(&open.load, &[&self.0]).await?;
+        let mut state = AgentState::new();
+        for row in rows {
+            let item: String = row.try_get(0)?;
+            let kind: i16 = row.try_get(1)?;
+            let key: Vec<u8> = row.try_get(2)?;
+            let value: Vec<u8> = row.try_get(3)?;
+            let item = state.entry(item).or_default();
+            if kind == VALUE {
+                item.value = Some(value);
+            } else {
+                item.entries.push((key, value));
+            }
+        }
+        Ok(state)
+    }
+}
+
+impl Work for Commit<'_> {
+    type Output = ();
+
+    async fn once(&self, open: &mut Open) -> Result<(), tokio_postgres::Error> {
+        let Commit(node, changes) = *self;
+        commit(open, node, changes).await
+    }
+}
+
+async fn commit(
+    open: &mut Open,
+    node: &str,
+    changes: &[(String, Change)],
+) -> Result<(), tokio_postgres::Error> {
+    let Open {
+        client,
+        upsert,
+        remove,
+        clear,
+        ..
+    } = open;
+    let transaction = client.transaction().await?;
+    let no_key: &[u8] = &[];
+    for (item, change) in changes {
+        match change {
+            Change::Value(value) => {
+                transaction
+                    .execute(&*upsert, &[&node, item, &VALUE, &no_key, value])
+                    .await?;
+            }
+            Change::Put { key, value } => {
+                transaction
+                    .execute(&*upsert, &[&node, item, &ENTRY, key, value])
+                    .await?;
+            }
+            Change::Remove { key } => {
+                transaction.execute(&*remove, &[&node, item, key]).await?;
+            }
+            Change::Clear => {
+                transaction.execute(&*clear, &[&node, item]).await?;
+            }
+        }
+    }
+    transaction.commit().await
+}
