@@ -148,6 +148,10 @@ pub mod introspection {
 /// Persistence: the `Store` trait, its in-memory and on-disk (fjall) backends, durability.
 pub use tidal_runtime::store;
 
+/// The cluster's pieces: placement of agents on shards and servers, membership, shard leases
+/// (with the feature `postgres`, on PostgreSQL). Servers do not use them yet.
+pub use tidal_runtime::cluster;
+
 /// Route patterns for node URIs (`/rooms/:id`).
 pub mod route {
     pub use tidal_runtime::server::{RouteError, RoutePattern};

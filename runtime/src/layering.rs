@@ -10,6 +10,7 @@ use proc_macro2::{Delimiter, TokenStream, TokenTree};
 const LAYERS: &[&[&str]] = &[
     &["lock", "recon"],
     &["store"],
+    &["cluster"],
     &["warp", "vocabulary"],
     &["config"],
     &["event_handler"],

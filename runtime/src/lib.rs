@@ -24,7 +24,8 @@
 //!  config                           agent, downlink and server configuration
 //!  warp     vocabulary              WARP envelopes and map bodies; ids, Modification,
 //!                                   EventHandlerError, UnlinkReason, command payloads
-//!  store                            persistence: the Store trait, in-memory and fjall backends
+//!  cluster                          placement (shards, rendezvous), membership and leases
+//!  store                            persistence: the Store trait, in-memory, fjall, PostgreSQL
 //!  recon    lock                    the Recon value model, parser, printers and serde
 //! ```
 //!
@@ -41,6 +42,7 @@
 pub mod agent_lifecycle;
 pub mod agent_model;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod downlink;
 pub(crate) mod environment;

@@ -1,0 +1,214 @@
+//! [`Membership`] and [`Leases`] on PostgreSQL: two tables, every decision one statement
+//! judged by the database's clock.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio_postgres::{Client, NoTls};
+
+use super::{ClusterError, Epoch, Leases, Member, Membership, ShardId};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tidal_members (
+    id TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    version TEXT NOT NULL,
+    heartbeat TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tidal_leases (
+    shard INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    lease_until TIMESTAMPTZ NOT NULL
+);";
+
+const REGISTER: &str = "INSERT INTO tidal_members (id, address, version, heartbeat)
+    VALUES ($1, $2, $3, clock_timestamp())
+    ON CONFLICT (id) DO UPDATE
+    SET address = EXCLUDED.address, version = EXCLUDED.version, heartbeat = EXCLUDED.heartbeat";
+const HEARTBEAT: &str = "UPDATE tidal_members SET heartbeat = clock_timestamp() WHERE id = $1";
+const LIVE: &str = "SELECT id, address, version FROM tidal_members
+    WHERE heartbeat > clock_timestamp() - make_interval(secs => $1) ORDER BY id";
+const LEAVE: &str = "DELETE FROM tidal_members WHERE id = $1";
+/// The claim: a new row at epoch 1, or a takeover of an expired or released one at the next
+/// epoch; no row comes back while another claim is valid.
+const CLAIM: &str = "INSERT INTO tidal_leases AS lease (shard, owner, epoch, lease_until)
+    VALUES ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))
+    ON CONFLICT (shard) DO UPDATE
+    SET owner = EXCLUDED.owner, epoch = lease.epoch + 1, lease_until = EXCLUDED.lease_until
+    WHERE lease.lease_until <= clock_timestamp()
+    RETURNING epoch";
+const RENEW: &str = "UPDATE tidal_leases
+    SET lease_until = clock_timestamp() + make_interval(secs => $4)
+    WHERE shard = $1 AND owner = $2 AND epoch = $3 AND lease_until > clock_timestamp()";
+const RELEASE: &str = "UPDATE tidal_leases SET lease_until = '-infinity'
+    WHERE shard = $1 AND owner = $2 AND epoch = $3";
+
+/// [`Membership`] and [`Leases`] in a PostgreSQL database (tables `tidal_members` and
+/// `tidal_leases`, created if missing), over one connection.
+///
+/// Every decision is one statement that PostgreSQL judges by its own clock
+/// (`clock_timestamp()`), so the servers' clocks do not matter; a claim is a single
+/// `INSERT … ON CONFLICT … DO UPDATE … WHERE lease expired … RETURNING epoch`.
+pub struct PostgresCluster {
+    client: Client,
+}
+
+impl PostgresCluster {
+    /// Connects to the database at `url` (as `tokio_postgres` reads it; no TLS) and creates
+    /// the tables if they are missing. The connection runs on the caller's tokio runtime.
+    ///
+    /// # Errors
+    /// A [`ClusterError`] if the database cannot be reached or the tables cannot be created.
+    pub async fn connect(url: &str) -> Result<Self, ClusterError> {
+        let failed = |source: tokio_postgres::Error| ClusterError {
+            operation: "connection".to_owned(),
+            source: Box::new(source),
+        };
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(failed)?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::warn!(%err, "the cluster's connection to PostgreSQL failed");
+            }
+        });
+        client.batch_execute(SCHEMA).await.map_err(failed)?;
+        Ok(PostgresCluster { client })
+    }
+}
+
+/// A shard as the `INTEGER` column holds it.
+fn shard_column(shard: ShardId, operation: &str) -> Result<i32, ClusterError> {
+    i32::try_from(shard).map_err(|err| ClusterError {
+        operation: format!("{operation} of shard {shard}"),
+        source: Box::new(err),
+    })
+}
+
+/// A lease as PostgreSQL's `make_interval(secs => …)` takes it.
+fn seconds(lease: Duration) -> f64 {
+    lease.as_secs_f64()
+}
+
+/// Tags an engine error with what was being done.
+fn failed(operation: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> ClusterError {
+    move |source| ClusterError {
+        operation: operation.into(),
+        source: Box::new(source),
+    }
+}
+
+impl Membership for PostgresCluster {
+    fn register<'a>(&'a self, member: &'a Member) -> BoxFuture<'a, Result<(), ClusterError>> {
+        async move {
+            self.client
+                .execute(REGISTER, &[&member.id, &member.address, &member.version])
+                .await
+                .map_err(failed(format!("registration of {}", member.id)))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn heartbeat<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, ClusterError>> {
+        async move {
+            let rows = self
+                .client
+                .execute(HEARTBEAT, &[&id])
+                .await
+                .map_err(failed(format!("heartbeat of {id}")))?;
+            Ok(rows == 1)
+        }
+        .boxed()
+    }
+
+    fn live<'a>(&'a self, lease: Duration) -> BoxFuture<'a, Result<Vec<Member>, ClusterError>> {
+        async move {
+            let rows = self
+                .client
+                .query(LIVE, &[&seconds(lease)])
+                .await
+                .map_err(failed("listing of the live members"))?;
+            rows.iter()
+                .map(|row| {
+                    Ok(Member {
+                        id: row.try_get(0)?,
+                        address: row.try_get(1)?,
+                        version: row.try_get(2)?,
+                    })
+                })
+                .collect::<Result<_, tokio_postgres::Error>>()
+                .map_err(failed("listing of the live members"))
+        }
+        .boxed()
+    }
+
+    fn leave<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ClusterError>> {
+        async move {
+            self.client
+                .execute(LEAVE, &[&id])
+                .await
+                .map_err(failed(format!("leave of {id}")))?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+impl Leases for PostgresCluster {
+    fn claim<'a>(
+        &'a self,
+        shard: ShardId,
+        owner: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Option<Epoch>, ClusterError>> {
+        async move {
+            let column = shard_column(shard, "claim")?;
+            let row = self
+                .client
+                .query_opt(CLAIM, &[&column, &owner, &seconds(lease)])
+                .await
+                .map_err(failed(format!("claim of shard {shard}")))?;
+            row.map(|row| row.try_get(0))
+                .transpose()
+                .map_err(failed(format!("claim of shard {shard}")))
+        }
+        .boxed()
+    }
+
+    fn renew<'a>(
+        &'a self,
+        shard: ShardId,
+        owner: &'a str,
+        epoch: Epoch,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<bool, ClusterError>> {
+        async move {
+            let column = shard_column(shard, "renewal")?;
+            let rows = self
+                .client
+                .execute(RENEW, &[&column, &owner, &epoch, &seconds(lease)])
+                .await
+                .map_err(failed(format!("renewal of shard {shard}")))?;
+            Ok(rows == 1)
+        }
+        .boxed()
+    }
+
+    fn release<'a>(
+        &'a self,
+        shard: ShardId,
+        owner: &'a str,
+        epoch: Epoch,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+        async move {
+            let column = shard_column(shard, "release")?;
+            self.client
+                .execute(RELEASE, &[&column, &owner, &epoch])
+                .await
+                .map_err(failed(format!("release of shard {shard}")))?;
+            Ok(())
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,108 @@
+//! The pieces of the cluster on a real PostgreSQL server (started by `scripts/postgres.sh`):
+//! membership by heartbeats judged by the database's clock, and shard leases whose epochs
+//! fence a stale owner.
+
+use std::time::{Duration, Instant};
+
+use tidal::cluster::{Leases, Member, Membership, PostgresCluster};
+
+#[path = "support/postgres.rs"]
+mod postgres;
+use postgres::Postgres;
+
+fn member(id: &str) -> Member {
+    Member {
+        id: id.to_owned(),
+        address: format!("ws://127.0.0.1/{id}"),
+        version: "test".to_owned(),
+    }
+}
+
+/// Polls `attempt` until it gives a value (a time-based state of the database: a lease running
+/// out), for at most 10 s.
+async fn until<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const LONG: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn members_heartbeat_and_shards_are_claimed_renewed_taken_over_and_released() {
+    let postgres = Postgres::start();
+    let a = PostgresCluster::connect(&postgres.url).await.unwrap();
+    let b = PostgresCluster::connect(&postgres.url).await.unwrap();
+
+    // Membership: live by heartbeat, by the database's clock.
+    a.register(&member("a")).await.unwrap();
+    b.register(&member("b")).await.unwrap();
+    let ids = |members: Vec<Member>| members.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(a.live(LONG).await.unwrap()), ["a", "b"]);
+    assert!(a.heartbeat("a").await.unwrap());
+    assert!(!a.heartbeat("nobody").await.unwrap());
+    b.leave("b").await.unwrap();
+    assert_eq!(ids(a.live(LONG).await.unwrap()), ["a"]);
+    // A member that stops heartbeating is not live once its lease has passed.
+    b.register(&member("b")).await.unwrap();
+    until("b's heartbeat to age past the lease", || async {
+        a.heartbeat("a").await.unwrap();
+        (ids(a.live(SHORT).await.unwrap()) == ["a"]).then_some(())
+    })
+    .await;
+
+    // Leases: one owner at a time; the epoch grows with every takeover.
+    assert_eq!(a.claim(7, "a", LONG).await.unwrap(), Some(1));
+    assert_eq!(b.claim(7, "b", LONG).await.unwrap(), None);
+    assert_eq!(
+        a.claim(7, "a", LONG).await.unwrap(),
+        None,
+        "held: no re-claim"
+    );
+    assert!(a.renew(7, "a", 1, LONG).await.unwrap());
+    assert!(!b.renew(7, "b", 1, LONG).await.unwrap());
+
+    // An owner that does not renew loses the shard once its lease runs out; its renewal at
+    // the old epoch then fails, so it knows to stop the shard's agents.
+    assert_eq!(a.claim(8, "a", SHORT).await.unwrap(), Some(1));
+    let taken = until("a's lease on shard 8 to run out", || async {
+        b.claim(8, "b", LONG).await.unwrap()
+    })
+    .await;
+    assert_eq!(taken, 2);
+    assert!(!a.renew(8, "a", 1, LONG).await.unwrap(), "fenced");
+
+    // A release hands the shard over at once, at the next epoch.
+    b.release(8, "b", 2).await.unwrap();
+    assert!(!b.renew(8, "b", 2, LONG).await.unwrap());
+    assert_eq!(a.claim(8, "a", LONG).await.unwrap(), Some(3));
+    // A release by someone who does not hold the lease changes nothing.
+    b.release(8, "b", 3).await.unwrap();
+    assert_eq!(b.claim(8, "b", LONG).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn racing_claims_have_exactly_one_winner() {
+    let postgres = Postgres::start();
+    let a = PostgresCluster::connect(&postgres.url).await.unwrap();
+    let b = PostgresCluster::connect(&postgres.url).await.unwrap();
+    for shard in 0..100 {
+        let (x, y) = tokio::join!(a.claim(shard, "a", LONG), b.claim(shard, "b", LONG));
+        let winners = [x.unwrap(), y.unwrap()];
+        assert_eq!(
+            winners.iter().filter(|w| w.is_some()).count(),
+            1,
+            "shard {shard}: {winners:?}"
+        );
+    }
+}
