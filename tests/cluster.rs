@@ -1,10 +1,14 @@
 //! The pieces of the cluster on a real PostgreSQL server (started by `scripts/postgres.sh`):
-//! membership by heartbeats judged by the database's clock, and shard leases whose epochs
-//! fence a stale owner.
+//! membership by heartbeats judged by the database's clock, shard leases whose epochs fence a
+//! stale owner, and the store that checks them in every turn's transaction.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tidal::cluster::{Leases, Member, Membership, PostgresCluster};
+use tidal::cluster::{Leases, Member, Membership, Placement, PostgresCluster};
+use tidal::store::{
+    Change, Durability, Fence, FenceToken, PostgresStore, Store, StoreConfig, StoreError,
+};
 
 #[path = "support/postgres.rs"]
 mod postgres;
@@ -105,4 +109,74 @@ async fn racing_claims_have_exactly_one_winner() {
             "shard {shard}: {winners:?}"
         );
     }
+}
+
+/// The lease a server holds for every node: a test's stand-in for a server's table of shards.
+struct Held(Mutex<Option<FenceToken>>);
+
+impl Held {
+    fn new(shard: u32, owner: &str, epoch: i64) -> Arc<Held> {
+        Arc::new(Held(Mutex::new(Some(FenceToken {
+            shard,
+            owner: owner.to_owned(),
+            epoch,
+        }))))
+    }
+}
+
+impl Fence for Held {
+    fn token(&self, _node: &str) -> Option<FenceToken> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+fn balance(store: &PostgresStore) -> Option<Vec<u8>> {
+    let state = store.load("/account/1").unwrap();
+    state.get("balance").and_then(|item| item.value.clone())
+}
+
+#[tokio::test]
+async fn a_stale_owner_s_writes_are_refused_once_its_shard_is_taken_over() {
+    let postgres = Postgres::start();
+    let a = PostgresCluster::connect(&postgres.url).await.unwrap();
+    let b = PostgresCluster::connect(&postgres.url).await.unwrap();
+    let shard = Placement::default().shard_of("/account/1");
+    let sync = StoreConfig::default().with_durability(Durability::Sync);
+    let write = |value: u8| [("balance", Change::Value(vec![value]))];
+
+    // A holds the shard: its turns land.
+    let epoch_a = a.claim(shard, "a", SHORT).await.unwrap().unwrap();
+    let held_a = Held::new(shard, "a", epoch_a);
+    let store_a =
+        PostgresStore::connect_fenced(&postgres.url, sync.clone(), held_a.clone()).unwrap();
+    store_a.commit("/account/1", &write(1)).unwrap();
+
+    // A stops renewing (cut off, or paused); B takes the shard over at the next epoch.
+    let epoch_b = until("a's lease to run out", || async {
+        b.claim(shard, "b", LONG).await.unwrap()
+    })
+    .await;
+    assert_eq!(epoch_b, epoch_a + 1);
+    let store_b =
+        PostgresStore::connect_fenced(&postgres.url, sync, Held::new(shard, "b", epoch_b)).unwrap();
+
+    // A's next turn is refused and nothing of it lands; B's turns land.
+    let error = store_a.commit("/account/1", &write(2)).unwrap_err();
+    assert!(matches!(error, StoreError::Write { .. }), "{error}");
+    assert!(
+        std::error::Error::source(&error)
+            .unwrap()
+            .to_string()
+            .contains("fenced"),
+        "{error}"
+    );
+    assert_eq!(balance(&store_b), Some(vec![1]));
+    store_b.commit("/account/1", &write(3)).unwrap();
+    assert_eq!(balance(&store_a), Some(vec![3]));
+
+    // A server that holds no lease for the node writes nothing.
+    *held_a.0.lock().unwrap() = None;
+    let error = store_a.commit("/account/1", &write(4)).unwrap_err();
+    assert!(error.to_string().contains("/account/1"), "{error}");
+    assert_eq!(balance(&store_b), Some(vec![3]));
 }

@@ -70,9 +70,10 @@ impl Placement {
     /// A plane of `shards` shards.
     ///
     /// # Panics
-    /// If `shards` is 0.
+    /// If `shards` is 0 or above `i32::MAX` (lease tables keep shards in 32-bit columns).
     pub fn new(shards: u32) -> Self {
         assert!(shards > 0, "a plane has at least one shard");
+        assert!(shards <= i32::MAX as u32, "at most i32::MAX shards");
         Placement { shards }
     }
 

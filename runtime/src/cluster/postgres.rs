@@ -9,19 +9,12 @@ use tokio_postgres::{Client, NoTls};
 
 use super::{ClusterError, Epoch, Leases, Member, Membership, ShardId};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS tidal_members (
+const MEMBERS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tidal_members (
     id TEXT PRIMARY KEY,
     address TEXT NOT NULL,
     version TEXT NOT NULL,
     heartbeat TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tidal_leases (
-    shard INTEGER PRIMARY KEY,
-    owner TEXT NOT NULL,
-    epoch BIGINT NOT NULL,
-    lease_until TIMESTAMPTZ NOT NULL
-);";
+)";
 
 const REGISTER: &str = "INSERT INTO tidal_members (id, address, version, heartbeat)
     VALUES ($1, $2, $3, clock_timestamp())
@@ -72,7 +65,11 @@ impl PostgresCluster {
                 tracing::warn!(%err, "the cluster's connection to PostgreSQL failed");
             }
         });
-        client.batch_execute(SCHEMA).await.map_err(failed)?;
+        client.batch_execute(MEMBERS_SCHEMA).await.map_err(failed)?;
+        client
+            .batch_execute(crate::store::LEASES_SCHEMA)
+            .await
+            .map_err(failed)?;
         Ok(PostgresCluster { client })
     }
 }

@@ -31,6 +31,8 @@ pub use fjall_store::FjallStore;
 pub use memory::InMemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "postgres")]
+pub(crate) use postgres::LEASES_SCHEMA;
 
 /// One change of one item, as a turn commits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +192,25 @@ pub trait Store: Send + Sync + 'static {
     fn gathers_turns(&self) -> bool {
         false
     }
+}
+
+/// Which shard lease a turn of an agent is written under: the cluster's fencing token (see
+/// `PostgresStore::connect_fenced`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceToken {
+    /// The agent's shard.
+    pub shard: u32,
+    /// The server holding the lease.
+    pub owner: String,
+    /// The lease's epoch when the server claimed it.
+    pub epoch: i64,
+}
+
+/// Tells a fenced store which lease the server holds for an agent.
+pub trait Fence: Send + Sync {
+    /// The lease held for the agent at `node`; `None` if the server holds none (its writes
+    /// are refused).
+    fn token(&self, node: &str) -> Option<FenceToken>;
 }
 
 /// A shared store is a store: a server can run on one that the program (or a test) also

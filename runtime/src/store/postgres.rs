@@ -1,12 +1,13 @@
 //! A store in PostgreSQL (cargo feature `postgres`): one table, one transaction per turn.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls, Statement};
 
-use super::{AgentState, Change, Durability, Store, StoreConfig, StoreError};
+use super::{AgentState, Change, Durability, Fence, FenceToken, Store, StoreConfig, StoreError};
 
 /// The table, created when missing. A value item is the row of kind 0 (with an empty key); a
 /// map item has a row of kind 1 per entry.
@@ -18,6 +19,17 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tidal_state (
     value BYTEA NOT NULL,
     PRIMARY KEY (node, item, kind, key)
 )";
+/// The table of shard leases (the cluster's; here because a fenced store checks it).
+pub(crate) const LEASES_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tidal_leases (
+    shard INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    lease_until TIMESTAMPTZ NOT NULL
+)";
+/// A fenced turn's first statement: the lease must still be the one the server holds, and it
+/// stays so until the turn commits (a takeover's update waits for the share lock).
+const FENCE: &str =
+    "SELECT 1 FROM tidal_leases WHERE shard = $1 AND owner = $2 AND epoch = $3 FOR SHARE";
 const UPSERT: &str =
     "INSERT INTO tidal_state (node, item, kind, key, value) VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (node, item, kind, key) DO UPDATE SET value = EXCLUDED.value";
@@ -86,6 +98,30 @@ impl PostgresStore {
     /// [`StoreError::Open`] if the URL does not parse, the database cannot be reached within
     /// [`PostgresStore::RETRY_FOR`], or the table cannot be created.
     pub fn connect(url: &str, config: StoreConfig) -> Result<Self, StoreError> {
+        Self::open(url, config, None)
+    }
+
+    /// Connects as [`connect`](Self::connect) does, for a server of a cluster: every turn of
+    /// an agent is written only if `fence` gives the lease of the agent's shard that the
+    /// server holds and that lease is still current in the table `tidal_leases`, checked in
+    /// the turn's own transaction. A server whose lease was taken over (it was stopped, or cut
+    /// off, past its lease) has its writes refused: [`StoreError::Write`], and the agent stops.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub fn connect_fenced(
+        url: &str,
+        config: StoreConfig,
+        fence: Arc<dyn Fence>,
+    ) -> Result<Self, StoreError> {
+        Self::open(url, config, Some(fence))
+    }
+
+    fn open(
+        url: &str,
+        config: StoreConfig,
+        fence: Option<Arc<dyn Fence>>,
+    ) -> Result<Self, StoreError> {
         let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             path: redacted(url),
             source,
@@ -99,16 +135,36 @@ impl PostgresStore {
         let mut connection = Connection {
             config: pg_config,
             synchronous: config.durability == Durability::Sync,
+            fence,
             open: None,
         };
-        runtime
-            .block_on(connection.ensure(Instant::now() + PostgresStore::RETRY_FOR))
-            .map_err(open_error)?;
+        // The first connection is made on the connection's own thread (so that this works from
+        // inside an async context too), and its outcome comes back here.
+        let (opened, outcome) = std::sync::mpsc::sync_channel(1);
         let (jobs, inbox) = mpsc::unbounded_channel();
         let worker = std::thread::Builder::new()
             .name("tidal-postgres".into())
-            .spawn(move || runtime.block_on(serve(connection, inbox)))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let first = connection
+                        .ensure(Instant::now() + PostgresStore::RETRY_FOR)
+                        .await
+                        .map(|_| ());
+                    let failed = first.is_err();
+                    let _ = opened.send(first);
+                    if !failed {
+                        serve(connection, inbox).await;
+                    }
+                })
+            })
             .map_err(|err| open_error(Box::new(err)))?;
+        let first = outcome.recv().unwrap_or_else(|_| {
+            Err("the store's connection thread ended before connecting".into())
+        });
+        if let Err(source) = first {
+            let _ = worker.join();
+            return Err(open_error(source));
+        }
         Ok(PostgresStore {
             jobs: Some(jobs),
             worker: Some(worker),
@@ -187,12 +243,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 struct Connection {
     config: tokio_postgres::Config,
     synchronous: bool,
+    fence: Option<Arc<dyn Fence>>,
     open: Option<Open>,
 }
 
 /// An open connection and its prepared statements.
 struct Open {
     client: Client,
+    fence: Option<Statement>,
     upsert: Statement,
     remove: Statement,
     clear: Statement,
@@ -232,11 +290,19 @@ impl Connection {
             }
         });
         client.batch_execute(SCHEMA).await?;
+        let fence = match &self.fence {
+            Some(_) => {
+                client.batch_execute(LEASES_SCHEMA).await?;
+                Some(client.prepare(FENCE).await?)
+            }
+            None => None,
+        };
         let commit_mode = if self.synchronous { "on" } else { "off" };
         client
             .batch_execute(&format!("SET synchronous_commit = {commit_mode}"))
             .await?;
         Ok(Open {
+            fence,
             upsert: client.prepare(UPSERT).await?,
             remove: client.prepare(REMOVE).await?,
             clear: client.prepare(CLEAR).await?,
@@ -272,8 +338,8 @@ trait Work {
 /// Reads every item of the agent at the node.
 struct Load<'a>(&'a str);
 
-/// Applies one turn of the agent at the node, in one transaction.
-struct Commit<'a>(&'a str, &'a [(String, Change)]);
+/// Applies one turn of the agent at the node, in one transaction (fenced by the token).
+struct Commit<'a>(&'a str, &'a [(String, Change)], Option<&'a FenceToken>);
 
 /// The connection's thread: answers jobs until the store is dropped.
 async fn serve(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
@@ -288,7 +354,25 @@ async fn serve(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Jo
                 changes,
                 reply,
             } => {
-                let result = connection.run(&Commit(&node, &changes)).await;
+                let token = match &connection.fence {
+                    Some(fence) => match fence.token(&node) {
+                        Some(token) => Some(token),
+                        None => {
+                            let source = format!("this server holds no lease for {node}").into();
+                            let _ = reply.send(Err(StoreError::Write { node, source }));
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                let result = connection
+                    .run(&Commit(&node, &changes, token.as_ref()))
+                    .await;
+                let result = match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(fenced)) => Err(Box::new(fenced) as BoxError),
+                    Err(source) => Err(source),
+                };
                 let _ = reply.send(result.map_err(|source| StoreError::Write { node, source }));
             }
         }
@@ -318,27 +402,57 @@ impl Work for Load<'_> {
 }
 
 impl Work for Commit<'_> {
-    type Output = ();
+    type Output = Result<(), Fenced>;
 
-    async fn once(&self, open: &mut Open) -> Result<(), tokio_postgres::Error> {
-        let Commit(node, changes) = *self;
-        commit(open, node, changes).await
+    async fn once(&self, open: &mut Open) -> Result<Result<(), Fenced>, tokio_postgres::Error> {
+        let Commit(node, changes, token) = *self;
+        commit(open, node, changes, token).await
     }
+}
+
+/// A fenced turn refused: the lease it was made under is no longer current.
+#[derive(Debug, thiserror::Error)]
+#[error("fenced: the lease of shard {shard} at epoch {epoch} held by {owner} is no longer current (another server took the shard over)")]
+pub(crate) struct Fenced {
+    shard: u32,
+    epoch: i64,
+    owner: String,
 }
 
 async fn commit(
     open: &mut Open,
     node: &str,
     changes: &[(String, Change)],
-) -> Result<(), tokio_postgres::Error> {
+    token: Option<&FenceToken>,
+) -> Result<Result<(), Fenced>, tokio_postgres::Error> {
     let Open {
         client,
+        fence,
         upsert,
         remove,
         clear,
         ..
     } = open;
     let transaction = client.transaction().await?;
+    if let (Some(token), Some(fence)) = (token, fence.as_ref()) {
+        // A shard the column cannot hold has no lease row: fenced like any other.
+        let current = match i32::try_from(token.shard) {
+            Ok(shard) => {
+                transaction
+                    .query_opt(fence, &[&shard, &token.owner, &token.epoch])
+                    .await?
+            }
+            Err(_) => None,
+        };
+        if current.is_none() {
+            // Dropping the transaction rolls it back.
+            return Ok(Err(Fenced {
+                shard: token.shard,
+                epoch: token.epoch,
+                owner: token.owner.clone(),
+            }));
+        }
+    }
     let no_key: &[u8] = &[];
     for (item, change) in changes {
         match change {
@@ -360,5 +474,5 @@ async fn commit(
             }
         }
     }
-    transaction.commit().await
+    transaction.commit().await.map(Ok)
 }
