@@ -5,10 +5,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tidal::cluster::{Leases, Member, Membership, Placement, PostgresCluster};
+use tidal::cluster::{
+    run_keeper, HeldShards, KeeperConfig, Leases, Member, Membership, Placement, PostgresCluster,
+    ShardEvent, ShardId,
+};
 use tidal::store::{
     Change, Durability, Fence, FenceToken, PostgresStore, Store, StoreConfig, StoreError,
 };
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 #[path = "support/postgres.rs"]
 mod postgres;
@@ -179,4 +184,147 @@ async fn a_stale_owner_s_writes_are_refused_once_its_shard_is_taken_over() {
     let error = store_a.commit("/account/1", &write(4)).unwrap_err();
     assert!(error.to_string().contains("/account/1"), "{error}");
     assert_eq!(balance(&store_b), Some(vec![3]));
+}
+
+/// A server's keeper, run in this process.
+struct Keeper {
+    held: HeldShards,
+    events: mpsc::UnboundedReceiver<ShardEvent>,
+    stop: watch::Sender<()>,
+    task: JoinHandle<Result<(), tidal::cluster::ClusterError>>,
+}
+
+const PLANE: u32 = 64;
+
+/// Short, to keep the test short; long enough that a graceful hand-off (within a tick) is told
+/// apart from a takeover after the lease ran out, on a loaded machine.
+const KEEPER_LEASE: Duration = Duration::from_secs(2);
+
+fn keeper_config() -> KeeperConfig {
+    KeeperConfig::with_lease(KEEPER_LEASE).with_placement(Placement::new(PLANE))
+}
+
+async fn keeper(url: &str, id: &str) -> Keeper {
+    let engine = Arc::new(PostgresCluster::connect(url).await.unwrap());
+    let held = HeldShards::new(id, Placement::new(PLANE));
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (stop, stopped) = watch::channel(());
+    let task = tokio::spawn(run_keeper(
+        keeper_config(),
+        member(id),
+        engine,
+        held.clone(),
+        events_tx,
+        stopped,
+    ));
+    Keeper {
+        held,
+        events,
+        stop,
+        task,
+    }
+}
+
+/// The shards each keeper holds.
+fn holdings(keepers: &[(&str, &Keeper)]) -> Vec<(String, Vec<ShardId>)> {
+    keepers
+        .iter()
+        .map(|(id, keeper)| {
+            let shards = keeper.held.held().into_iter().map(|(s, _)| s).collect();
+            ((*id).to_owned(), shards)
+        })
+        .collect()
+}
+
+/// Waits until the keepers hold exactly what placement over their ids gives each.
+async fn settled(keepers: &[(&str, &Keeper)]) {
+    let placement = Placement::new(PLANE);
+    let ids: Vec<&str> = keepers.iter().map(|(id, _)| *id).collect();
+    let expected: Vec<(String, Vec<ShardId>)> = ids
+        .iter()
+        .map(|id| {
+            let shards = (0..PLANE)
+                .filter(|shard| placement.owner(*shard, &ids) == Some(id))
+                .collect();
+            ((*id).to_owned(), shards)
+        })
+        .collect();
+    until("the keepers to hold what placement gives them", || async {
+        (holdings(keepers) == expected).then_some(())
+    })
+    .await;
+}
+
+/// Ownership as the servers of a plane see it: three settle, a fourth joins and takes about a
+/// quarter, one leaves gracefully and hands off at once, one stops (a crash or a pause) and
+/// its shards come back elsewhere once its leases run out, while its own view drops them too.
+#[tokio::test]
+async fn shard_keepers_share_the_plane_and_move_shards_on_join_leave_and_crash() {
+    let postgres = Postgres::start();
+    let url = &postgres.url;
+    let (a, b, c) = (
+        keeper(url, "a").await,
+        keeper(url, "b").await,
+        keeper(url, "c").await,
+    );
+    settled(&[("a", &a), ("b", &b), ("c", &c)]).await;
+    let before = holdings(&[("a", &a), ("b", &b), ("c", &c)]);
+
+    // A fourth joins: it takes only from the others, about a quarter of the plane.
+    let mut d = keeper(url, "d").await;
+    settled(&[("a", &a), ("b", &b), ("c", &c), ("d", &d)]).await;
+    let after = holdings(&[("a", &a), ("b", &b), ("c", &c)]);
+    let moved: usize = before
+        .iter()
+        .zip(&after)
+        .map(|((_, was), (_, is))| was.iter().filter(|s| !is.contains(s)).count())
+        .sum();
+    let to_d = d.held.held().len();
+    assert_eq!(moved, to_d, "every moved shard went to the newcomer");
+    assert!((8..=26).contains(&to_d), "about 64 / 4 moved, not {to_d}");
+    let mut gained = 0;
+    while let Ok(event) = d.events.try_recv() {
+        assert!(matches!(event, ShardEvent::Gained(..)), "{event:?}");
+        gained += 1;
+    }
+    assert_eq!(gained, to_d);
+
+    // b leaves gracefully: its shards are released, and taken within a tick or two.
+    let handed_off = Instant::now();
+    b.stop.send(()).unwrap();
+    b.task.await.unwrap().unwrap();
+    settled(&[("a", &a), ("c", &c), ("d", &d)]).await;
+    assert!(
+        handed_off.elapsed() < KEEPER_LEASE,
+        "a graceful hand-off does not wait for leases to run out: {:?}",
+        handed_off.elapsed()
+    );
+
+    // c stops dead (no release, no leave): after its leases run out, a and d have its shards
+    // at the next epoch, and c's own fence stopped answering before that.
+    let c_shards = c.held.held();
+    c.task.abort();
+    until("c's own view to drop its shards", || async {
+        c.held.held().is_empty().then_some(())
+    })
+    .await;
+    let dropped = Instant::now();
+    settled(&[("a", &a), ("d", &d)]).await;
+    let takeover = dropped.elapsed();
+    assert!(takeover < KEEPER_LEASE + Duration::from_secs(2), "{takeover:?}");
+    let now_held: Vec<(ShardId, i64)> = [&a, &d]
+        .iter()
+        .flat_map(|keeper| keeper.held.held())
+        .collect();
+    for (shard, epoch) in c_shards {
+        let (_, new_epoch) = now_held.iter().find(|(s, _)| *s == shard).unwrap();
+        assert!(
+            *new_epoch > epoch,
+            "shard {shard} taken over at a new epoch"
+        );
+    }
+    for keeper in [a, d] {
+        keeper.stop.send(()).unwrap();
+        keeper.task.await.unwrap().unwrap();
+    }
 }

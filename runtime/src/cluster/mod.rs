@@ -9,14 +9,20 @@
 //!   with one conditional statement that also increases the shard's epoch on every takeover;
 //!   the epoch fences the state writes of a stale owner.
 //!
-//! With the cargo feature `postgres`, `PostgresCluster` implements both on a PostgreSQL
+//! - [`run_keeper`]: one server's side of ownership: register, heartbeat, claim the shards
+//!   placement gives it (a few per tick), renew them, release those placed elsewhere, drop
+//!   those it could not renew in time, hand everything off when stopped. What it holds
+//!   ([`HeldShards`]) is the [`Fence`](crate::store::Fence) its store checks in every turn.
+//!
+//! With the cargo feature `postgres`, `PostgresCluster` implements both traits on a PostgreSQL
 //! database (the one the servers' `PostgresStore` uses). Other engines (etcd, Kubernetes
 //! leases) can implement the traits.
 //!
-//! Not built yet: the servers' use of these pieces (claiming the shards placement gives them,
-//! renewing, stopping agents of shards they lose, forwarding links and commands for nodes
-//! owned elsewhere, handing shards off on shutdown).
+//! Not built yet: the servers' use of these pieces (starting and stopping agents as shards
+//! come and go, forwarding links and commands for nodes owned elsewhere, relinking gateways
+//! after a move).
 
+mod keeper;
 mod placement;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -25,6 +31,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+pub use keeper::{run_keeper, HeldShards, KeeperConfig, ShardEvent};
 pub use placement::{fnv1a64, Placement, ShardId, DEFAULT_SHARDS};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresCluster;
