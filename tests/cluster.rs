@@ -311,7 +311,10 @@ async fn shard_keepers_share_the_plane_and_move_shards_on_join_leave_and_crash()
     let dropped = Instant::now();
     settled(&[("a", &a), ("d", &d)]).await;
     let takeover = dropped.elapsed();
-    assert!(takeover < KEEPER_LEASE + Duration::from_secs(2), "{takeover:?}");
+    assert!(
+        takeover < KEEPER_LEASE + Duration::from_secs(2),
+        "{takeover:?}"
+    );
     let now_held: Vec<(ShardId, i64)> = [&a, &d]
         .iter()
         .flat_map(|keeper| keeper.held.held())
