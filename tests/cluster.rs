@@ -331,3 +331,28 @@ async fn shard_keepers_share_the_plane_and_move_shards_on_join_leave_and_crash()
         keeper.task.await.unwrap().unwrap();
     }
 }
+
+/// PostgreSQL restarts under two running keepers: they reconnect, and the plane settles again
+/// as placement says (shards whose leases ran out meanwhile are claimed again, at new epochs).
+#[tokio::test]
+async fn keepers_carry_on_after_postgresql_restarts() {
+    let mut postgres = Postgres::start();
+    let (a, b) = (
+        keeper(&postgres.url, "a").await,
+        keeper(&postgres.url, "b").await,
+    );
+    settled(&[("a", &a), ("b", &b)]).await;
+    postgres.restart();
+    let restarted = Instant::now();
+    // Past two leases, what they held before the restart would have been dropped unless they
+    // renewed (or claimed again) over new connections.
+    until("two leases to pass since the restart", || async {
+        (restarted.elapsed() > 2 * KEEPER_LEASE).then_some(())
+    })
+    .await;
+    settled(&[("a", &a), ("b", &b)]).await;
+    for keeper in [a, b] {
+        keeper.stop.send(()).unwrap();
+        keeper.task.await.unwrap().unwrap();
+    }
+}

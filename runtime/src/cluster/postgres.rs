@@ -1,6 +1,7 @@
 //! [`Membership`] and [`Leases`] on PostgreSQL: two tables, every decision one statement
 //! judged by the database's clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -39,13 +40,14 @@ const RELEASE: &str = "UPDATE tidal_leases SET lease_until = '-infinity'
     WHERE shard = $1 AND owner = $2 AND epoch = $3";
 
 /// [`Membership`] and [`Leases`] in a PostgreSQL database (tables `tidal_members` and
-/// `tidal_leases`, created if missing), over one connection.
+/// `tidal_leases`, created if missing), over one connection, made again when it breaks.
 ///
 /// Every decision is one statement that PostgreSQL judges by its own clock
 /// (`clock_timestamp()`), so the servers' clocks do not matter; a claim is a single
 /// `INSERT … ON CONFLICT … DO UPDATE … WHERE lease expired … RETURNING epoch`.
 pub struct PostgresCluster {
-    client: Client,
+    url: String,
+    client: tokio::sync::Mutex<Arc<Client>>,
 }
 
 impl PostgresCluster {
@@ -55,23 +57,42 @@ impl PostgresCluster {
     /// # Errors
     /// A [`ClusterError`] if the database cannot be reached or the tables cannot be created.
     pub async fn connect(url: &str) -> Result<Self, ClusterError> {
-        let failed = |source: tokio_postgres::Error| ClusterError {
-            operation: "connection".to_owned(),
-            source: Box::new(source),
-        };
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(failed)?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::warn!(%err, "the cluster's connection to PostgreSQL failed");
-            }
-        });
-        client.batch_execute(MEMBERS_SCHEMA).await.map_err(failed)?;
-        client
-            .batch_execute(crate::store::LEASES_SCHEMA)
-            .await
-            .map_err(failed)?;
-        Ok(PostgresCluster { client })
+        let client = open(url).await?;
+        Ok(PostgresCluster {
+            url: url.to_owned(),
+            client: tokio::sync::Mutex::new(client),
+        })
     }
+
+    /// The connection, made again if it broke (the database restarted, say): an operation
+    /// that finds it broken fails, and the next one reconnects.
+    async fn client(&self) -> Result<Arc<Client>, ClusterError> {
+        let mut client = self.client.lock().await;
+        if client.is_closed() {
+            *client = open(&self.url).await?;
+        }
+        Ok(client.clone())
+    }
+}
+
+/// Connects to `url` and creates the tables if they are missing.
+async fn open(url: &str) -> Result<Arc<Client>, ClusterError> {
+    let failed = |source: tokio_postgres::Error| ClusterError {
+        operation: "connection".to_owned(),
+        source: Box::new(source),
+    };
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(failed)?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::warn!(%err, "the cluster's connection to PostgreSQL failed");
+        }
+    });
+    client.batch_execute(MEMBERS_SCHEMA).await.map_err(failed)?;
+    client
+        .batch_execute(crate::store::LEASES_SCHEMA)
+        .await
+        .map_err(failed)?;
+    Ok(Arc::new(client))
 }
 
 /// A shard as the `INTEGER` column holds it.
@@ -98,7 +119,8 @@ fn failed(operation: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) ->
 impl Membership for PostgresCluster {
     fn register<'a>(&'a self, member: &'a Member) -> BoxFuture<'a, Result<(), ClusterError>> {
         async move {
-            self.client
+            self.client()
+                .await?
                 .execute(REGISTER, &[&member.id, &member.address, &member.version])
                 .await
                 .map_err(failed(format!("registration of {}", member.id)))?;
@@ -110,7 +132,8 @@ impl Membership for PostgresCluster {
     fn heartbeat<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, ClusterError>> {
         async move {
             let rows = self
-                .client
+                .client()
+                .await?
                 .execute(HEARTBEAT, &[&id])
                 .await
                 .map_err(failed(format!("heartbeat of {id}")))?;
@@ -122,7 +145,8 @@ impl Membership for PostgresCluster {
     fn live<'a>(&'a self, lease: Duration) -> BoxFuture<'a, Result<Vec<Member>, ClusterError>> {
         async move {
             let rows = self
-                .client
+                .client()
+                .await?
                 .query(LIVE, &[&seconds(lease)])
                 .await
                 .map_err(failed("listing of the live members"))?;
@@ -142,7 +166,8 @@ impl Membership for PostgresCluster {
 
     fn leave<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ClusterError>> {
         async move {
-            self.client
+            self.client()
+                .await?
                 .execute(LEAVE, &[&id])
                 .await
                 .map_err(failed(format!("leave of {id}")))?;
@@ -162,7 +187,8 @@ impl Leases for PostgresCluster {
         async move {
             let column = shard_column(shard, "claim")?;
             let row = self
-                .client
+                .client()
+                .await?
                 .query_opt(CLAIM, &[&column, &owner, &seconds(lease)])
                 .await
                 .map_err(failed(format!("claim of shard {shard}")))?;
@@ -183,7 +209,8 @@ impl Leases for PostgresCluster {
         async move {
             let column = shard_column(shard, "renewal")?;
             let rows = self
-                .client
+                .client()
+                .await?
                 .execute(RENEW, &[&column, &owner, &epoch, &seconds(lease)])
                 .await
                 .map_err(failed(format!("renewal of shard {shard}")))?;
@@ -200,7 +227,8 @@ impl Leases for PostgresCluster {
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         async move {
             let column = shard_column(shard, "release")?;
-            self.client
+            self.client()
+                .await?
                 .execute(RELEASE, &[&column, &owner, &epoch])
                 .await
                 .map_err(failed(format!("release of shard {shard}")))?;
