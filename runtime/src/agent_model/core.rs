@@ -88,9 +88,8 @@ pub(crate) struct AgentCore<A, L> {
     unsaved: DirtyItems,
     /// Whether the store lets turns of a burst of requests be committed together.
     gathers: bool,
-    /// Whether a burst is under way (its turns are committed when it ends).
-    in_burst: bool,
-    /// Whether a burst of requests is under way (with or without a store).
+    /// Whether a burst of requests is under way (if the store gathers turns, they are
+    /// committed when it ends).
     bursting: bool,
     /// Whether the changes of the current turn are published later: during a burst, the
     /// turns of consecutive commands publish together, once (see [`AgentCore::request`]).
@@ -135,7 +134,6 @@ where
             store: hosting.store,
             changes: Vec::new(),
             unsaved: DirtyItems::new(A::ITEMS.len()),
-            in_burst: false,
             bursting: false,
             deferring: false,
             sender: None,
@@ -389,13 +387,11 @@ where
     /// Starts a burst: the requests waiting in the inbox run one after the other, and if the
     /// store allows it their turns are committed together when the burst ends.
     pub(crate) fn begin_burst(&mut self) {
-        self.in_burst = self.gathers;
         self.bursting = true;
     }
 
     /// Ends a burst: commits the turns gathered during it, then publishes what they changed.
     pub(crate) fn end_burst(&mut self) -> Result<(), HandlerFailure> {
-        self.in_burst = false;
         self.bursting = false;
         let result = match &self.store {
             Some(store) => {
@@ -547,7 +543,7 @@ where
             for &id in dirty.ids() {
                 self.unsaved.mark(id);
             }
-            if !self.in_burst {
+            if !(self.bursting && self.gathers) {
                 let saved = persistence::save(
                     store.as_ref(),
                     agent,
