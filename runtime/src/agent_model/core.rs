@@ -540,6 +540,9 @@ where
         // The turn's changes are saved before its events are published (durable first under
         // `Durability::Sync`), unless the store lets a burst's turns be committed together.
         if let Some(store) = &self.store {
+            // Every item still awaiting publication, not only those new in this turn: one
+            // changed in an earlier turn of the burst may have changed again in this one (the
+            // items only write what changed since they were last saved).
             for &id in dirty.ids() {
                 self.unsaved.mark(id);
             }

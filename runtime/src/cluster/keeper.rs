@@ -106,11 +106,6 @@ impl HeldShards {
         held.sort_unstable();
         held
     }
-
-    /// Whether the agent at `node` may run here now.
-    pub fn owns(&self, node: &str) -> bool {
-        self.token(node).is_some()
-    }
 }
 
 impl Fence for HeldShards {
@@ -211,10 +206,13 @@ async fn tick(
         }
     }
 
-    let wanted: Vec<ShardId> = (0..placement.shards())
-        .filter(|shard| mine(*shard) && !lock(&held.shards).contains_key(shard))
-        .take(config.max_claims)
-        .collect();
+    let wanted: Vec<ShardId> = {
+        let holding = lock(&held.shards);
+        (0..placement.shards())
+            .filter(|shard| mine(*shard) && !holding.contains_key(shard))
+            .take(config.max_claims)
+            .collect()
+    };
     for shard in wanted {
         let sent = Instant::now();
         if let Some(epoch) = engine.claim(shard, &member.id, config.lease).await? {
