@@ -127,10 +127,10 @@ pub use tidal_runtime::warp;
 /// Servers that host agents: `ServerBuilder`, `Server`, `ServerHandle`.
 pub mod server {
     pub use tidal_runtime::server::{
-        Action, Admission, AllowAll, Anonymous, BearerTokens, ConnectRequest, EndpointConfig,
-        Identity, Limits, Policy, PolicyFuture, ReadOnlyForAnonymous, Server, ServerBuilder,
-        ServerBuilderError, ServerConfig, ServerError, ServerHandle, ServerTlsConfig,
-        ServerTlsError,
+        Action, Admission, AllowAll, Anonymous, BearerTokens, ClusterConfig, ConnectRequest,
+        EndpointConfig, Identity, Limits, Policy, PolicyFuture, ReadOnlyForAnonymous, Server,
+        ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
+        ServerTlsConfig, ServerTlsError,
     };
 }
 

@@ -284,8 +284,11 @@ async fn shard_keepers_share_the_plane_and_move_shards_on_join_leave_and_crash()
     assert!((8..=26).contains(&to_d), "about 64 / 4 moved, not {to_d}");
     let mut gained = 0;
     while let Ok(event) = d.events.try_recv() {
-        assert!(matches!(event, ShardEvent::Gained(..)), "{event:?}");
-        gained += 1;
+        match event {
+            ShardEvent::Gained(..) => gained += 1,
+            ShardEvent::Members(_) => {}
+            other => panic!("{other:?}"),
+        }
     }
     assert_eq!(gained, to_d);
 
@@ -354,5 +357,282 @@ async fn keepers_carry_on_after_postgresql_restarts() {
     for keeper in [a, b] {
         keeper.stop.send(()).unwrap();
         keeper.task.await.unwrap().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers of one plane, each a child process: this test binary run again with
+// `cluster_member_child` only.
+
+use tidal::prelude::*;
+
+/// A counter whose total is stored: commands add to it.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Counter {
+    total: ValueLane<i64>,
+    add: CommandLane<i64>,
+}
+
+#[derive(Clone, Default)]
+pub struct CounterLifecycle;
+
+#[lifecycle(Counter)]
+impl CounterLifecycle {
+    #[on_command(add)]
+    fn add(&self, context: HandlerContext<Counter>, amount: &i64) -> impl EventHandler<Counter> {
+        let amount = *amount;
+        context.transform_value(Counter::TOTAL, move |total| total + amount)
+    }
+}
+
+/// Mirrors the total of the counter with the same id, through a downlink that names no host
+/// (so it reaches the counter wherever the plane runs it).
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Mirror {
+    #[item(transient)]
+    seen: ValueLane<i64>,
+}
+
+#[derive(Default)]
+pub struct MirrorLifecycle {
+    counter: State<Mirror, Option<ValueDownlinkHandle<i64>>>,
+}
+
+#[lifecycle(Mirror)]
+impl MirrorLifecycle {
+    #[on_start]
+    fn start(&self, context: HandlerContext<Mirror>) -> impl EventHandler<Mirror> + '_ {
+        context.get_parameter("id").and_then(move |id| {
+            let node = format!("/counter/{}", id.unwrap_or_default());
+            context
+                .value_downlink_builder::<i64>(
+                    None,
+                    &node,
+                    "total",
+                    SimpleDownlinkConfig::default(),
+                )
+                .on_synced(|context, total| context.set_value(Mirror::SEEN, *total))
+                .on_event(|context, total| context.set_value(Mirror::SEEN, *total))
+                .done()
+                .and_then(move |handle| self.counter.set(Some(handle)))
+        })
+    }
+}
+
+/// The environment variables that make [`cluster_member_child`] a member.
+const MEMBER_DATABASE: &str = "TIDAL_CLUSTER_DATABASE";
+const MEMBER_ID: &str = "TIDAL_CLUSTER_MEMBER";
+
+/// The plane's shards in these tests (few, so that a plane settles in a few ticks).
+const TEST_SHARDS: u32 = 32;
+/// The plane's lease in these tests.
+const TEST_LEASE: Duration = Duration::from_secs(2);
+
+/// Not a test of its own: a member of the plane, run as a child process by the tests below.
+/// Prints its port, and runs until SIGTERM (then hands its shards off) or SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by the plane tests as their child process"]
+async fn cluster_member_child() {
+    let database = std::env::var(MEMBER_DATABASE).expect("run as a child, with a database");
+    let id = std::env::var(MEMBER_ID).expect("run as a child, with a member id");
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    let keeper = KeeperConfig::with_lease(TEST_LEASE).with_placement(Placement::new(TEST_SHARDS));
+    let server = ServerBuilder::with_plane_name("plane")
+        .set_bind_addr("127.0.0.1:0")
+        .add_route(
+            "/counter/:id".parse().unwrap(),
+            AgentModel::new(Counter::default, CounterLifecycle),
+        )
+        .add_route(
+            "/mirror/:id".parse().unwrap(),
+            AgentModel::from_fn(Mirror::default, MirrorLifecycle::default),
+        )
+        .update_config(|config| {
+            config.store = StoreConfig::default().with_durability(Durability::Sync);
+        })
+        .with_cluster(tidal::server::ClusterConfig::new(database, id).with_keeper(keeper))
+        .build()
+        .await
+        .unwrap();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+    let (task, handle) = server.run_until(async move {
+        terminate.recv().await;
+    });
+    println!("port {}", handle.bound_addr().unwrap().port());
+    task.await.unwrap();
+}
+
+/// A member of the plane in a child process.
+struct Child {
+    id: String,
+    process: std::process::Child,
+    host: String,
+}
+
+impl Child {
+    /// Starts member `id` of the plane on `database`; returns once it listens.
+    async fn start(database: &str, id: &str) -> Child {
+        let (database, id) = (database.to_owned(), id.to_owned());
+        tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut process = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "cluster_member_child",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(MEMBER_DATABASE, &database)
+                .env(MEMBER_ID, &id)
+                .stdout(std::process::Stdio::piped())
+                // `TIDAL_CLUSTER_LOGS=<dir>` (with `RUST_LOG`) keeps each member's log there.
+                .stderr(match std::env::var_os("TIDAL_CLUSTER_LOGS") {
+                    Some(dir) => {
+                        let log = std::path::Path::new(&dir).join(format!("member-{id}.log"));
+                        std::fs::File::create(log).unwrap().into()
+                    }
+                    None => std::process::Stdio::null(),
+                })
+                .spawn()
+                .unwrap();
+            let stdout = process.stdout.take().unwrap();
+            let port = std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find_map(|line| line.rsplit_once("port ").map(|(_, port)| port.to_owned()))
+                .expect("the member prints its port");
+            Child {
+                id,
+                process,
+                host: format!("ws://127.0.0.1:{port}"),
+            }
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for Child {
+    /// A test that fails leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Waits (at most 20 s) until the lease holders are exactly what placement gives `members`.
+async fn settled_plane(cluster: &PostgresCluster, members: &[&Child]) {
+    let placement = Placement::new(TEST_SHARDS);
+    let ids: Vec<&str> = members.iter().map(|member| member.id.as_str()).collect();
+    let expected: Vec<(ShardId, String)> = (0..TEST_SHARDS)
+        .map(|shard| (shard, placement.owner(shard, &ids).unwrap().to_string()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let holders: Vec<(ShardId, String)> = cluster
+            .holders()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(shard, owner, _)| (shard, owner))
+            .collect();
+        if holders == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the plane did not settle: {holders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The first node `/counter/<n>` whose shard placement gives to `owner` among `members`.
+fn counter_owned_by(owner: &Child, members: &[&Child]) -> String {
+    let placement = Placement::new(TEST_SHARDS);
+    let ids: Vec<&str> = members.iter().map(|member| member.id.as_str()).collect();
+    (0..)
+        .map(|n| format!("/counter/{n}"))
+        .find(|node| placement.owner(placement.shard_of(node), &ids) == Some(&owner.id.as_str()))
+        .unwrap()
+}
+
+/// The values a value downlink from `client` sees, as they come.
+async fn watch_total(
+    client: &tidal::client::Client,
+    host: &str,
+    node: &str,
+    lane: &str,
+) -> (ValueDownlinkHandle<i64>, mpsc::UnboundedReceiver<i64>) {
+    let (events, seen) = mpsc::unbounded_channel();
+    let synced = events.clone();
+    let view = client
+        .value_downlink::<i64>(host, node, lane)
+        .on_synced(move |total| {
+            let _ = synced.send(*total);
+        })
+        .on_event(move |total| {
+            let _ = events.send(*total);
+        })
+        .open()
+        .await
+        .unwrap();
+    (view, seen)
+}
+
+/// Waits (at most 20 s) for `want` among the values seen.
+async fn sees(seen: &mut mpsc::UnboundedReceiver<i64>, want: i64, what: &str) {
+    let wait = async {
+        while let Some(value) = seen.recv().await {
+            if value == want {
+                return;
+            }
+        }
+        panic!("{what}: the link closed before {want}");
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: {want} not seen in time"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_one_member_reaches_the_agents_of_the_others() {
+    let postgres = Postgres::start();
+    let a = Child::start(&postgres.url, "a").await;
+    let b = Child::start(&postgres.url, "b").await;
+    let c = Child::start(&postgres.url, "c").await;
+    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
+    let members = [&a, &b, &c];
+    settled_plane(&cluster, &members).await;
+
+    let client = tidal::client::Client::new();
+    for owner in [&b, &c] {
+        let node = counter_owned_by(owner, &members);
+        // Through a: a sync, then commands; the events come back through a.
+        let (_view, mut seen) = watch_total(&client, &a.host, &node, "total").await;
+        sees(&mut seen, 0, "the sync through a").await;
+        for _ in 0..3 {
+            client.command(&a.host, &node, "add", 5i64).await.unwrap();
+        }
+        sees(&mut seen, 15, "the events through a").await;
+        // The owner has the same state: it ran the commands.
+        let (_direct, mut direct) = watch_total(&client, &owner.host, &node, "total").await;
+        sees(&mut direct, 15, "the owner").await;
+
+        // An agent on a (or wherever its node is placed) follows the counter through a
+        // downlink that names no host.
+        let mirror = node.replace("/counter/", "/mirror/");
+        let (_mirror, mut mirrored) = watch_total(&client, &a.host, &mirror, "seen").await;
+        sees(&mut mirrored, 15, "the agent-to-agent downlink's sync").await;
+        client.command(&c.host, &node, "add", 1i64).await.unwrap();
+        sees(&mut direct, 16, "the command through c, at the owner").await;
+        sees(&mut mirrored, 16, "the agent-to-agent downlink").await;
     }
 }

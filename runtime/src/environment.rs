@@ -87,6 +87,14 @@ pub(crate) trait Environment: Send + Sync + 'static {
     fn meta_unlink(&self, node: &str, lane: &str, link: u64) {
         let _ = (node, lane, link);
     }
+
+    /// The environment for a connection from another member of the plane named `plane`:
+    /// one that never forwards (the other member forwarded already). `None`, the default, for
+    /// environments that are no member of that plane.
+    fn for_peer(&self, plane: &str) -> Option<std::sync::Arc<dyn Environment>> {
+        let _ = plane;
+        None
+    }
 }
 
 /// How a command to another host waits while the connection is down.

@@ -66,6 +66,9 @@ pub enum ShardEvent {
     Gained(ShardId, Epoch),
     /// The server no longer owns the shard: its agents must stop (their writes are refused).
     Lost(ShardId),
+    /// The live members changed (sent at the first tick too), in order of their ids: where
+    /// the server forwards requests for shards it does not own.
+    Members(Vec<Member>),
 }
 
 /// A shard the server holds, and until when it may act on it.
@@ -108,6 +111,17 @@ impl HeldShards {
     }
 }
 
+impl HeldShards {
+    /// Whether the shard of `node` is held and still usable: whether this server may run the
+    /// agent of `node` now.
+    pub fn holds(&self, node: &str) -> bool {
+        let shard = self.placement.shard_of(node);
+        lock(&self.shards)
+            .get(&shard)
+            .is_some_and(|held| held.usable_until > Instant::now())
+    }
+}
+
 impl Fence for HeldShards {
     fn token(&self, node: &str) -> Option<FenceToken> {
         let shard = self.placement.shard_of(node);
@@ -140,12 +154,13 @@ pub async fn run_keeper(
     engine.register(&member).await?;
     let mut ticks = tokio::time::interval(config.tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut members = None;
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => break,
             _ = ticks.tick() => {
-                if let Err(err) = tick(&config, &member, &*engine, &held, &events).await {
+                if let Err(err) = tick(&config, &member, &*engine, &held, &events, &mut members).await {
                     tracing::warn!(%err, member = %member.id, "the shard keeper's tick failed; retrying");
                 }
                 drop_expired(&held, &events);
@@ -170,16 +185,17 @@ async fn tick(
     engine: &(impl Membership + Leases + ?Sized),
     held: &HeldShards,
     events: &mpsc::UnboundedSender<ShardEvent>,
+    members: &mut Option<Vec<Member>>,
 ) -> Result<(), ClusterError> {
     if !engine.heartbeat(&member.id).await? {
         engine.register(member).await?;
     }
-    let live: Vec<String> = engine
-        .live(config.lease)
-        .await?
-        .into_iter()
-        .map(|member| member.id)
-        .collect();
+    let now_live = engine.live(config.lease).await?;
+    let live: Vec<String> = now_live.iter().map(|member| member.id.clone()).collect();
+    if members.as_ref() != Some(&now_live) {
+        let _ = events.send(ShardEvent::Members(now_live.clone()));
+        *members = Some(now_live);
+    }
     let placement = config.placement;
     let mine = |shard: ShardId| placement.owner(shard, &live) == Some(&member.id);
 

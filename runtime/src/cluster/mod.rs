@@ -18,9 +18,8 @@
 //! database (the one the servers' `PostgresStore` uses). Other engines (etcd, Kubernetes
 //! leases) can implement the traits.
 //!
-//! Not built yet: the servers' use of these pieces (starting and stopping agents as shards
-//! come and go, forwarding links and commands for nodes owned elsewhere, relinking gateways
-//! after a move).
+//! A server becomes a member of a plane with `ServerBuilder::with_cluster`: it then runs the
+//! agents of the shards it holds and forwards everything else to their owners.
 
 mod keeper;
 mod placement;
@@ -45,6 +44,13 @@ pub struct Member {
     pub address: String,
     /// The server's version, to see two builds meet during a rolling restart.
     pub version: String,
+}
+
+/// A member is known by its id (placement ranks members by it).
+impl AsRef<str> for Member {
+    fn as_ref(&self) -> &str {
+        &self.id
+    }
 }
 
 /// A shard's fencing token: increases with every change of owner.

@@ -36,6 +36,8 @@ const CLAIM: &str = "INSERT INTO tidal_leases AS lease (shard, owner, epoch, lea
 const RENEW: &str = "UPDATE tidal_leases
     SET lease_until = clock_timestamp() + make_interval(secs => $4)
     WHERE shard = $1 AND owner = $2 AND epoch = $3 AND lease_until > clock_timestamp()";
+const HOLDERS: &str = "SELECT shard, owner, epoch FROM tidal_leases
+    WHERE lease_until > clock_timestamp() ORDER BY shard";
 const RELEASE: &str = "UPDATE tidal_leases SET lease_until = '-infinity'
     WHERE shard = $1 AND owner = $2 AND epoch = $3";
 
@@ -66,6 +68,27 @@ impl PostgresCluster {
 
     /// The connection, made again if it broke (the database restarted, say): an operation
     /// that finds it broken fails, and the next one reconnects.
+    /// Who holds which shard now (by the database's clock), with its epoch, in order of the
+    /// shards: what an operator looks at to see how the plane's shards are spread.
+    ///
+    /// # Errors
+    /// A [`ClusterError`] if the database fails.
+    pub async fn holders(&self) -> Result<Vec<(ShardId, String, Epoch)>, ClusterError> {
+        let rows = self
+            .client()
+            .await?
+            .query(HOLDERS, &[])
+            .await
+            .map_err(failed("listing of the lease holders"))?;
+        rows.iter()
+            .map(|row| {
+                let shard: i32 = row.try_get(0)?;
+                Ok((shard as ShardId, row.try_get(1)?, row.try_get(2)?))
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(failed("listing of the lease holders"))
+    }
+
     async fn client(&self) -> Result<Arc<Client>, ClusterError> {
         let mut client = self.client.lock().await;
         if client.is_closed() {

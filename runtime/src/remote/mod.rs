@@ -79,7 +79,15 @@ pub struct RemoteConfig {
     /// The bearer token presented to each host (`Authorization: Bearer ..` on the upgrade),
     /// by host URL as [`with_bearer_token`](Self::with_bearer_token) normalised it.
     bearer_tokens: HashMap<String, String>,
+    /// The plane of which this process's server is a member, presented to every host (a
+    /// server of the same plane then never forwards what this one sends it).
+    pub(crate) plane: Option<String>,
 }
+
+/// The header with which a member of a plane tells another member that it is one (its value
+/// is the plane's name): requests arriving on such a connection were forwarded already, so
+/// the receiving member serves them itself and never forwards them again.
+pub(crate) const PLANE_HEADER: &str = "x-tidal-plane";
 
 impl Default for RemoteConfig {
     fn default() -> Self {
@@ -95,6 +103,7 @@ impl Default for RemoteConfig {
             keepalive: Duration::from_secs(30),
             tls: TlsConfig::default(),
             bearer_tokens: HashMap::new(),
+            plane: None,
         }
     }
 }

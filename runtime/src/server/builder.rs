@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::endpoint::{self, EndpointConfig};
+use super::plane::{ClusterConfig, Keeping, Plane};
 use super::policy::{AllowAll, Policy};
 use super::registry::{AgentFactory, Observers, Registry, Route};
 use super::route::RoutePattern;
@@ -19,6 +20,7 @@ use crate::agent_lifecycle::AgentLifecycle;
 use serde::Serialize;
 
 use crate::agent_model::{AgentLaneModel, AgentModel, AgentRef};
+use crate::cluster::{run_keeper, ClusterError, Member};
 use crate::config::AgentConfig;
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
@@ -78,6 +80,13 @@ pub enum ServerBuilderError {
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(#[source] StoreError),
+    /// The plane's database could not be reached, or this server could not register in it.
+    #[error("cannot join the plane: {0}")]
+    Cluster(#[source] ClusterError),
+    /// A member of a plane was given a store or no address: its agents keep their state in
+    /// the plane's database, and the other members must be able to reach it.
+    #[error("{0}")]
+    ClusterConfig(&'static str),
     /// The server could not listen on its address.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -141,6 +150,7 @@ pub struct ServerBuilder {
     config: ServerConfig,
     tls: Option<ServerTlsConfig>,
     policy: Arc<dyn Policy>,
+    cluster: Option<ClusterConfig>,
 }
 
 /// Where a server's agents keep their state.
@@ -168,7 +178,22 @@ impl ServerBuilder {
             config: ServerConfig::default(),
             tls: None,
             policy: Arc::new(AllowAll),
+            cluster: None,
         }
+    }
+
+    /// Makes the server a member of a plane of servers that share the PostgreSQL database of
+    /// `config`: it registers there, runs the agents of the shards it holds (their state in
+    /// that database, every write fenced by the shard's lease), and forwards links, syncs and
+    /// commands for every other node to the member that owns it. Clients and agents reach
+    /// every agent of the plane through any member. See the README's "Clustering".
+    ///
+    /// All members must use the same plane name, routes and shard count. The server must be
+    /// bound to an address (or `config` must advertise one), and given no other store.
+    #[cfg(feature = "postgres")]
+    pub fn with_cluster(mut self, config: ClusterConfig) -> Self {
+        self.cluster = Some(config);
+        self
     }
 
     /// Decides who may connect and what each client may do (see [`Policy`]): links, syncs,
@@ -362,6 +387,35 @@ impl ServerBuilder {
             Some(host) if self.config.metrics => Some(Metrics::new(host.clone())),
             _ => None,
         };
+        let mut remote = self.config.remote;
+        let (keeping, store) = match self.cluster {
+            None => (None, store),
+            Some(_) if store.is_some() => {
+                return Err(ServerBuilderError::ClusterConfig(
+                    "a member of a plane keeps its agents' state in the plane's database: give it no store",
+                ))
+            }
+            Some(cluster) => {
+                let address = match (&cluster.advertise, bound) {
+                    (Some(address), _) => address.clone(),
+                    (None, Some(bound)) => format!("ws://{bound}"),
+                    (None, None) => {
+                        return Err(ServerBuilderError::ClusterConfig(
+                            "a member of a plane needs a bind address, or an advertised address",
+                        ))
+                    }
+                };
+                let member = Member {
+                    id: cluster.member_id.clone(),
+                    address,
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                };
+                let plane = Arc::new(Plane::new(self.plane.clone(), member, cluster.keeper.clone()));
+                let (keeping, store) = join_plane(&cluster, plane, self.config.store.clone()).await?;
+                remote.plane = Some(self.plane.clone());
+                (Some(keeping), Some(store))
+            }
+        };
         let store = match (store, &metrics) {
             (Some(store), Some(metrics)) => Some(Arc::new(Metered {
                 store,
@@ -381,16 +435,64 @@ impl ServerBuilder {
             registry: Registry::new(
                 self.routes,
                 self.config.agent,
-                self.config.remote,
+                remote,
                 store,
                 Observers {
                     meta,
                     introspection,
                     metrics,
                 },
+                keeping.as_ref().map(|keeping| keeping.plane.clone()),
             ),
+            keeping,
         })
     }
+}
+
+/// Connects a member to its plane's database (membership and leases, and the fenced store of
+/// its agents) and registers it.
+#[cfg(feature = "postgres")]
+async fn join_plane(
+    cluster: &ClusterConfig,
+    plane: Arc<Plane>,
+    store: StoreConfig,
+) -> Result<(Keeping, Arc<dyn Store>), ServerBuilderError> {
+    use crate::cluster::{Membership, PostgresCluster};
+    use crate::store::PostgresStore;
+
+    let engine = PostgresCluster::connect(&cluster.database)
+        .await
+        .map_err(ServerBuilderError::Cluster)?;
+    // Registering now makes a bad database or URL fail here, not in the keeper's first tick.
+    engine
+        .register(&plane.member)
+        .await
+        .map_err(ServerBuilderError::Cluster)?;
+    let (url, fence) = (cluster.database.clone(), Arc::new(plane.held.clone()));
+    let store =
+        tokio::task::spawn_blocking(move || PostgresStore::connect_fenced(&url, store, fence))
+            .await
+            .map_err(|err| {
+                ServerBuilderError::Store(StoreError::Open {
+                    path: String::new(),
+                    source: Box::new(err),
+                })
+            })?
+            .map_err(ServerBuilderError::Store)?;
+    let engine = Arc::new(engine);
+    Ok((Keeping { plane, engine }, Arc::new(store)))
+}
+
+/// Without the `postgres` feature no builder has a cluster configuration.
+#[cfg(not(feature = "postgres"))]
+async fn join_plane(
+    _: &ClusterConfig,
+    _: Arc<Plane>,
+    _: StoreConfig,
+) -> Result<(Keeping, Arc<dyn Store>), ServerBuilderError> {
+    Err(ServerBuilderError::ClusterConfig(
+        "clustering needs the cargo feature `postgres`",
+    ))
 }
 
 /// Listens on the first of `addrs` (never empty) that can be bound.
@@ -425,6 +527,8 @@ pub struct Server {
     /// The host's meta node, if the server serves introspection.
     meta: Option<Arc<HostMeta>>,
     metrics: Option<Arc<Metrics>>,
+    /// The plane, if the server is a member of one.
+    keeping: Option<Keeping>,
 }
 
 impl Server {
@@ -517,6 +621,7 @@ impl Server {
         let registry = self.registry;
         let (listener, config, tls, policy) = (self.listener, self.endpoint, self.tls, self.policy);
         let (meta, mut pulse_stop, metrics) = (self.meta, stopped.clone(), self.metrics);
+        let keeping = self.keeping;
         let console = meta.is_some();
         let task = async move {
             let environment: Arc<dyn Environment> = registry.clone();
@@ -565,8 +670,38 @@ impl Server {
                     }
                 }
             };
-            futures::join!(trigger, endpoint, pulses);
-            registry.stop_all().await;
+            // A member of a plane keeps its shards while it serves; once its agents have
+            // stopped (their state stored), it hands every shard off and leaves the plane.
+            let (keeper_stop, keeper_stopped) = watch::channel(());
+            let (events, mut changes) = tokio::sync::mpsc::unbounded_channel();
+            let keeper = async {
+                let Some(Keeping { plane, engine }) = keeping else {
+                    return;
+                };
+                let member = plane.member.clone();
+                let keeper = run_keeper(
+                    plane.keeper.clone(),
+                    member,
+                    engine,
+                    plane.held.clone(),
+                    events,
+                    keeper_stopped,
+                );
+                if let Err(err) = keeper.await {
+                    tracing::error!(%err, "the shard keeper failed: this member holds no shards");
+                }
+            };
+            let following = async {
+                while let Some(change) = changes.recv().await {
+                    registry.shard_event(change).await;
+                }
+            };
+            let serving = async {
+                futures::join!(trigger, endpoint, pulses);
+                registry.stop_all().await;
+                drop(keeper_stop);
+            };
+            futures::join!(serving, keeper, following);
             Ok(())
         };
         (task, handle)

@@ -37,7 +37,9 @@
 mod builder;
 mod console;
 mod endpoint;
+mod plane;
 mod policy;
+mod proxy;
 mod registry;
 mod route;
 mod tls;
@@ -46,6 +48,7 @@ pub use builder::{
     Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
 };
 pub use endpoint::{EndpointConfig, Limits};
+pub use plane::ClusterConfig;
 pub use policy::{
     Action, Admission, AllowAll, Anonymous, BearerTokens, ConnectRequest, Identity, Policy,
     PolicyFuture, ReadOnlyForAnonymous,

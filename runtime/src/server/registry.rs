@@ -6,9 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::task::JoinHandle;
 
+use super::plane::{Owner, Plane};
+use super::proxy::{self, Target};
 use super::route::RoutePattern;
 use crate::agent_lifecycle::AgentLifecycle;
 use crate::agent_model::{AgentLaneModel, AgentModel, Hosting};
+use crate::cluster::ShardEvent;
 use crate::config::AgentConfig;
 use crate::environment::RemoteHosts;
 use crate::environment::{post_link, post_unlink, Environment, Mailbox, Request};
@@ -76,6 +79,10 @@ pub(crate) struct Registry {
     meta: Option<Arc<HostMeta>>,
     /// Whether the meta nodes are served.
     introspection: bool,
+    /// The plane this server is a member of, if it is one.
+    plane: Option<Arc<Plane>>,
+    /// The stand-ins for nodes this member does not run, by node and by whether they forward.
+    proxies: Mutex<HashMap<(String, bool), Mailbox>>,
     stopping: AtomicBool,
     this: Weak<Registry>,
 }
@@ -87,6 +94,7 @@ impl Registry {
         remote: RemoteConfig,
         store: Option<Arc<dyn Store>>,
         observers: Observers,
+        plane: Option<Arc<Plane>>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Registry {
             routes,
@@ -96,6 +104,8 @@ impl Registry {
             store,
             meta: observers.meta,
             introspection: observers.introspection,
+            plane,
+            proxies: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             this: this.clone(),
         })
@@ -116,7 +126,22 @@ impl Registry {
     /// Stops every agent (each runs `on_stop`) and waits for their tasks.
     pub(crate) async fn stop_all(&self) {
         self.stopping.store(true, Ordering::Release);
-        let agents: Vec<Running> = self.agents().drain().map(|(_, agent)| agent).collect();
+        for (_, proxy) in lock(&self.proxies).drain() {
+            let _ = proxy.try_send(Request::Stop);
+        }
+        self.stop_where(|_| true).await;
+    }
+
+    /// Stops the agents whose nodes `which` picks, and waits for their tasks.
+    async fn stop_where(&self, which: impl Fn(&str) -> bool) {
+        let agents: Vec<Running> = {
+            let mut running = self.agents();
+            let nodes: Vec<String> = running.keys().filter(|node| which(node)).cloned().collect();
+            nodes
+                .iter()
+                .filter_map(|node| running.remove(node))
+                .collect()
+        };
         for agent in &agents {
             // An agent that already stopped has closed its inbox.
             let _ = agent.mailbox.send(Request::Stop).await;
@@ -129,7 +154,124 @@ impl Registry {
     }
 }
 
+/// What a member of a plane does.
+impl Registry {
+    /// Follows a change of what this member holds, or of the plane's members: the agents of a
+    /// shard that went elsewhere stop (their state is stored turn by turn), and requests
+    /// waiting for an owner look again.
+    pub(crate) async fn shard_event(&self, event: ShardEvent) {
+        let Some(plane) = &self.plane else {
+            return;
+        };
+        match event {
+            ShardEvent::Gained(..) => {}
+            ShardEvent::Lost(shard) => self.stop_where(|node| plane.shard_of(node) == shard).await,
+            ShardEvent::Members(members) => plane.set_members(members),
+        }
+        plane.changed();
+    }
+
+    /// Where requests for `node` go now; with `forward`, to the member that owns it, else only
+    /// here once this member holds it. Waits while the node has no usable owner.
+    ///
+    /// # Errors
+    /// [`UnlinkReason::Unreachable`] if the node has no owner within the plane's patience;
+    /// [`UnlinkReason::AgentStopped`] if the server is stopping.
+    pub(crate) async fn target(&self, node: &str, forward: bool) -> Result<Target, UnlinkReason> {
+        let Some(plane) = &self.plane else {
+            return self.start_here(node).map(Target::Here);
+        };
+        let deadline = tokio::time::Instant::now() + plane.patience();
+        let mut changes = plane.changes();
+        loop {
+            changes.borrow_and_update();
+            match plane.owner(node) {
+                Owner::Here => return self.start_here(node).map(Target::Here),
+                Owner::There(address) if forward => return Ok(Target::There(address)),
+                Owner::There(_) | Owner::Unknown => {}
+            }
+            if self.stopping.load(Ordering::Acquire) {
+                return Err(UnlinkReason::AgentStopped);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => {
+                    return Err(UnlinkReason::Unreachable(format!(
+                        "no member of the plane owns {node} (shard {})",
+                        plane.shard_of(node)
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The inbox for `node` on a member of a plane: its agent if this member holds the node's
+    /// shard, else the stand-in that sends requests on (`forward`) or waits for the shard.
+    fn resolve_member(
+        &self,
+        plane: &Plane,
+        node: &str,
+        forward: bool,
+    ) -> Result<Mailbox, UnlinkReason> {
+        if !self.serves(node) {
+            return Err(UnlinkReason::NodeNotFound);
+        }
+        if plane.held.holds(node) {
+            return self.start_here(node);
+        }
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(UnlinkReason::AgentStopped);
+        }
+        let mut proxies = lock(&self.proxies);
+        let key = (node.to_owned(), forward);
+        if let Some(proxy) = proxies.get(&key).filter(|proxy| !proxy.is_closed()) {
+            return Ok(proxy.clone());
+        }
+        let proxy = proxy::spawn(self.this.clone(), node.to_owned(), forward);
+        proxies.insert(key, proxy.clone());
+        Ok(proxy)
+    }
+}
+
+/// A member's registry as seen by a connection from another member: nothing is forwarded again.
+struct PeerView(Arc<Registry>);
+
+impl Environment for PeerView {
+    fn resolve(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
+        match &self.0.plane {
+            Some(plane) => self.0.resolve_member(plane, node, false),
+            None => self.0.resolve(node),
+        }
+    }
+
+    fn resolve_running(&self, node: &str) -> Option<Mailbox> {
+        self.0.resolve_running(node)
+    }
+
+    fn serves(&self, node: &str) -> bool {
+        self.0.serves(node)
+    }
+
+    fn remote(&self) -> Option<&dyn RemoteHosts> {
+        self.0.remote()
+    }
+
+    fn meta_link(&self, node: &str, lane: &str, subscriber: LinkSubscriber) {
+        self.0.meta_link(node, lane, subscriber);
+    }
+
+    fn meta_unlink(&self, node: &str, lane: &str, link: u64) {
+        self.0.meta_unlink(node, lane, link);
+    }
+}
+
 impl Environment for Registry {
+    fn for_peer(&self, plane: &str) -> Option<Arc<dyn Environment>> {
+        let member = self.plane.as_ref().is_some_and(|mine| mine.name == plane);
+        let this = self.this.upgrade().filter(|_| member)?;
+        Some(Arc::new(PeerView(this)))
+    }
+
     fn remote(&self) -> Option<&dyn RemoteHosts> {
         Some(&self.remote)
     }
@@ -197,6 +339,16 @@ impl Environment for Registry {
     }
 
     fn resolve(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
+        match &self.plane {
+            Some(plane) => self.resolve_member(plane, node, true),
+            None => self.start_here(node),
+        }
+    }
+}
+
+impl Registry {
+    /// The inbox of the agent of `node` on this server, started if needed.
+    fn start_here(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
         let mut agents = self.agents();
         if let Some(agent) = agents.get(node) {
             if !agent.mailbox.is_closed() {

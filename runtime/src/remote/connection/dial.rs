@@ -11,20 +11,28 @@ use tokio_tungstenite::Connector;
 
 use super::Socket;
 
+/// What a connection presents to the host on the WebSocket upgrade.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Headers {
+    /// Presented as `Authorization: Bearer <token>`.
+    pub(super) token: Option<String>,
+    /// The plane this server is a member of, as `x-tidal-plane` (see
+    /// [`PLANE_HEADER`](crate::remote::PLANE_HEADER)).
+    pub(super) plane: Option<String>,
+}
+
 /// Opens the WebSocket to `url`, offering the `warp0` subprotocol; `tls` secures `wss://`,
-/// and `token` is presented as `Authorization: Bearer <token>`. A server that names no
-/// subprotocol in its reply (some WARP servers do not) is connected to again without the
-/// offer.
+/// and `headers` go with the upgrade. A server that names no subprotocol in its reply (some
+/// WARP servers do not) is connected to again without the offer.
 pub(super) async fn connect(
     url: String,
     tls: Option<Connector>,
-    token: Option<String>,
+    headers: Headers,
 ) -> Result<Socket, WsError> {
-    let token = token.as_deref();
-    match handshake(&url, tls.clone(), token, true).await {
+    match handshake(&url, tls.clone(), &headers, true).await {
         Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
             SubProtocolError::NoSubProtocol,
-        ))) => handshake(&url, tls, token, false).await,
+        ))) => handshake(&url, tls, &headers, false).await,
         connected => connected,
     }
 }
@@ -32,7 +40,7 @@ pub(super) async fn connect(
 pub(super) async fn handshake(
     url: &str,
     tls: Option<Connector>,
-    token: Option<&str>,
+    headers: &Headers,
     offer_warp0: bool,
 ) -> Result<Socket, WsError> {
     let mut request = url.into_client_request()?;
@@ -41,10 +49,18 @@ pub(super) async fn handshake(
             .headers_mut()
             .insert("sec-websocket-protocol", HeaderValue::from_static("warp0"));
     }
-    if let Some(token) = token {
-        let value = HeaderValue::try_from(format!("Bearer {token}"))
-            .map_err(|err| WsError::HttpFormat(err.into()))?;
+    let invalid = |err: tokio_tungstenite::tungstenite::http::header::InvalidHeaderValue| {
+        WsError::HttpFormat(err.into())
+    };
+    if let Some(token) = &headers.token {
+        let value = HeaderValue::try_from(format!("Bearer {token}")).map_err(invalid)?;
         request.headers_mut().insert("authorization", value);
+    }
+    if let Some(plane) = &headers.plane {
+        let value = HeaderValue::try_from(plane.as_str()).map_err(invalid)?;
+        request
+            .headers_mut()
+            .insert(crate::remote::PLANE_HEADER, value);
     }
     let (socket, _) =
         tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls).await?;

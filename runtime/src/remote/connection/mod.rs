@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use self::dial::{connect, Jitter};
+use self::dial::{connect, Headers, Jitter};
 use self::links::Links;
 use self::offline::{offline, Waiting};
 use self::online::{online, Online};
@@ -54,9 +54,12 @@ pub(crate) async fn run(
     let tls = url
         .starts_with("wss://")
         .then(|| Connector::Rustls(config.tls.client_config()));
-    let token = config.bearer_token(&url).map(str::to_owned);
+    let headers = Headers {
+        token: config.bearer_token(&url).map(str::to_owned),
+        plane: config.plane.clone(),
+    };
     run_with(url, requests, config, metrics.as_deref(), |url| {
-        connect(url, tls.clone(), token.clone())
+        connect(url, tls.clone(), headers.clone())
     })
     .await
 }

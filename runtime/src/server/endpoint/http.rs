@@ -33,8 +33,9 @@ use crate::vocabulary::{
 /// The body of every response.
 pub(super) type Body = Full<Bytes>;
 
-/// A WebSocket handshake that was answered `101`: the upgrade, and who the policy admitted.
-pub(super) type Upgrade = (OnUpgrade, Option<Identity>);
+/// A WebSocket handshake that was answered `101`: the upgrade, who the policy admitted, and
+/// the plane the client said it is a member of (another server of the plane).
+pub(super) type Upgrade = (OnUpgrade, Option<Identity>, Option<String>);
 
 /// What one connection's requests need.
 #[derive(Clone)]
@@ -80,7 +81,13 @@ impl Service {
         if is_upgrade(&request) {
             let response = match handshake(&request) {
                 Ok(response) => {
-                    *lock(&self.upgrade) = Some((hyper::upgrade::on(&mut request), identity));
+                    let plane = request
+                        .headers()
+                        .get(crate::remote::PLANE_HEADER)
+                        .and_then(|plane| plane.to_str().ok())
+                        .map(str::to_owned);
+                    *lock(&self.upgrade) =
+                        Some((hyper::upgrade::on(&mut request), identity, plane));
                     response
                 }
                 Err(response) => response,

@@ -226,9 +226,13 @@ where
         tracing::debug!(%err, "HTTP connection failed");
         return;
     }
-    let Some((upgrade, identity)) = lock(&upgrade).take() else {
+    let Some((upgrade, identity, plane)) = lock(&upgrade).take() else {
         return;
     };
+    // Another member of the plane: what it sends was forwarded already.
+    let environment = plane
+        .and_then(|plane| environment.for_peer(&plane))
+        .unwrap_or(environment);
     let upgraded = match upgrade.await {
         Ok(upgraded) => upgraded,
         Err(err) => {
