@@ -572,9 +572,12 @@ async fn watch_total(
     lane: &str,
 ) -> (ValueDownlinkHandle<i64>, mpsc::UnboundedReceiver<i64>) {
     let (events, seen) = mpsc::unbounded_channel();
-    let synced = events.clone();
+    let (synced, unlinked) = (events.clone(), events.clone());
     let view = client
         .value_downlink::<i64>(host, node, lane)
+        .on_unlinked(move || {
+            let _ = unlinked.send(UNLINKED);
+        })
         .on_synced(move |total| {
             let _ = synced.send(*total);
         })
@@ -587,10 +590,14 @@ async fn watch_total(
     (view, seen)
 }
 
-/// Waits (at most 20 s) for `want` among the values seen.
+/// What [`watch_total`] reports when its link ends.
+const UNLINKED: i64 = i64::MIN;
+
+/// Waits (at most 20 s) for `want` among the values seen; the link must not end before.
 async fn sees(seen: &mut mpsc::UnboundedReceiver<i64>, want: i64, what: &str) {
     let wait = async {
         while let Some(value) = seen.recv().await {
+            assert_ne!(value, UNLINKED, "{what}: the link ended before {want}");
             if value == want {
                 return;
             }
@@ -635,4 +642,190 @@ async fn a_client_of_one_member_reaches_the_agents_of_the_others() {
         sees(&mut direct, 16, "the command through c, at the owner").await;
         sees(&mut mirrored, 16, "the agent-to-agent downlink").await;
     }
+}
+
+/// Nodes `/counter/<n>` that placement gives to `owner` among `members`, `count` of them.
+fn counters_owned_by(owner: &str, members: &[&str], count: usize) -> Vec<String> {
+    let placement = Placement::new(TEST_SHARDS);
+    (0..)
+        .map(|n| format!("/counter/{n}"))
+        .filter(|node| placement.owner(placement.shard_of(node), members) == Some(&owner))
+        .take(count)
+        .collect()
+}
+
+/// The owner of each shard now.
+async fn owners(cluster: &PostgresCluster) -> Vec<String> {
+    cluster
+        .holders()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, owner, _)| owner)
+        .collect()
+}
+
+/// Links through `gateway` and straight to `owner` to each of `nodes`, after a command of 1
+/// to each has been seen by both.
+async fn watched_counters(
+    client: &tidal::client::Client,
+    gateway: &Child,
+    owner: &Child,
+    nodes: &[String],
+) -> Vec<Watching> {
+    let mut watching = Vec::new();
+    for node in nodes {
+        let (via_gateway, mut gateway_seen) =
+            watch_total(client, &gateway.host, node, "total").await;
+        let (direct, mut direct_seen) = watch_total(client, &owner.host, node, "total").await;
+        client
+            .command(&gateway.host, node, "add", 1i64)
+            .await
+            .unwrap();
+        sees(
+            &mut gateway_seen,
+            1,
+            "the first command, through the gateway",
+        )
+        .await;
+        sees(&mut direct_seen, 1, "the first command, at the owner").await;
+        watching.push(Watching {
+            node: node.clone(),
+            _views: [via_gateway, direct],
+            seen: [gateway_seen, direct_seen],
+        });
+    }
+    watching
+}
+
+/// Two links to a counter and what they see.
+struct Watching {
+    node: String,
+    _views: [ValueDownlinkHandle<i64>; 2],
+    seen: [mpsc::UnboundedReceiver<i64>; 2],
+}
+
+impl Watching {
+    /// Both links see `want`, with no unlink on the way.
+    async fn both_see(&mut self, want: i64, what: &str) {
+        let [via_gateway, direct] = &mut self.seen;
+        sees(
+            via_gateway,
+            want,
+            &format!("{what}, {} through the gateway", self.node),
+        )
+        .await;
+        sees(
+            direct,
+            want,
+            &format!("{what}, {} linked at its first owner", self.node),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_joins_a_quarter_of_the_shards_move_and_every_link_follows_its_agent() {
+    let postgres = Postgres::start();
+    let a = Child::start(&postgres.url, "a").await;
+    let b = Child::start(&postgres.url, "b").await;
+    let c = Child::start(&postgres.url, "c").await;
+    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
+    settled_plane(&cluster, &[&a, &b, &c]).await;
+
+    // Counters that will move to d, and some that stay; each linked through a and at its
+    // owner.
+    let placement = Placement::new(TEST_SHARDS);
+    let owner = |node: &String, members: &[&'static str]| {
+        placement
+            .owner(placement.shard_of(node), members)
+            .copied()
+            .unwrap()
+    };
+    let moves = |node: &String| owner(node, &["a", "b", "c", "d"]) == "d";
+    let nodes = (0..).map(|n| format!("/counter/{n}"));
+    let mut chosen: Vec<String> = nodes.clone().filter(|node| moves(node)).take(3).collect();
+    chosen.extend(nodes.filter(|node| !moves(node)).take(3));
+    let client = tidal::client::Client::new();
+    let mut watching = Vec::new();
+    for node in &chosen {
+        let first = [&a, &b, &c]
+            .into_iter()
+            .find(|member| member.id == owner(node, &["a", "b", "c"]))
+            .unwrap();
+        watching.extend(watched_counters(&client, &a, first, std::slice::from_ref(node)).await);
+    }
+
+    let before = owners(&cluster).await;
+    let d = Child::start(&postgres.url, "d").await;
+    settled_plane(&cluster, &[&a, &b, &c, &d]).await;
+    let after = owners(&cluster).await;
+    let moved: Vec<(&String, &String)> = before
+        .iter()
+        .zip(&after)
+        .filter(|(was, is)| was != is)
+        .collect();
+    assert!(
+        moved.iter().all(|(_, is)| *is == "d"),
+        "only the newcomer gains shards: {moved:?}"
+    );
+    assert!(
+        (4..=14).contains(&moved.len()),
+        "about a quarter of {TEST_SHARDS} shards move, not {}",
+        moved.len()
+    );
+
+    // Every counter kept its state, and every link, through a or made at b, follows it: a
+    // command through any member reaches it, and no link was unlinked.
+    for (i, watch) in watching.iter_mut().enumerate() {
+        let via = [&a, &c, &d][i % 3];
+        client
+            .command(&via.host, &watch.node, "add", 1i64)
+            .await
+            .unwrap();
+        watch.both_see(2, "after the join").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_the_agents_of_a_member_come_back_elsewhere_with_every_acknowledged_change() {
+    let postgres = Postgres::start();
+    let a = Child::start(&postgres.url, "a").await;
+    let mut b = Child::start(&postgres.url, "b").await;
+    let c = Child::start(&postgres.url, "c").await;
+    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
+    settled_plane(&cluster, &[&a, &b, &c]).await;
+
+    let nodes = counters_owned_by("b", &["a", "b", "c"], 3);
+    let client = tidal::client::Client::new();
+    let mut through_a = Vec::new();
+    for node in &nodes {
+        let (view, mut seen) = watch_total(&client, &a.host, node, "total").await;
+        // Acknowledged: under `Sync`, the turn was committed before its event was published.
+        for n in 1..=3 {
+            client.command(&a.host, node, "add", 1i64).await.unwrap();
+            sees(&mut seen, n, "a command before the kill").await;
+        }
+        through_a.push((node, view, seen));
+    }
+
+    let killed = Instant::now();
+    b.process.kill().unwrap();
+    b.process.wait().unwrap();
+    // Once b's lease has run out, the agents start elsewhere from the stored state, and a's
+    // links resync there. (A command sent through a before a sees b gone waits for b.)
+    for (_, _, seen) in &mut through_a {
+        sees(seen, 3, "the resync after the kill").await;
+    }
+    for (node, _, seen) in &mut through_a {
+        client.command(&a.host, node, "add", 1i64).await.unwrap();
+        sees(seen, 4, "the first command after the kill").await;
+    }
+    let serving = killed.elapsed();
+    println!("SIGKILL to serving again: {serving:?} (lease {TEST_LEASE:?})");
+    assert!(
+        serving < TEST_LEASE * 3 + Duration::from_secs(2),
+        "the agents came back in {serving:?}"
+    );
+    settled_plane(&cluster, &[&a, &c]).await;
 }

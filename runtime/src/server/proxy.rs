@@ -1,18 +1,30 @@
-//! The stand-in for the agent of a node this server does not run, when it is a member of a
-//! plane: requests for the node go, in order, to the member that owns it (over the one
-//! connection per host of the remote pool, which shares one upstream link per lane among all
-//! local subscribers), or, once this server holds the node's shard, to its agent here. A
-//! request waits while the node has no usable owner (a shard being claimed or moved), up to
-//! twice the lease.
+//! The stand-in for a node's agent on a member of a plane: every request for the node goes
+//! through it, in order, to where the agent runs now: this server's agent, or the member that
+//! owns the node (over the one connection per host of the remote pool, which shares one
+//! upstream link per lane among all local subscribers).
+//!
+//! A link made through the stand-in survives moves of its agent: its sinks are watched, and
+//! when the agent moves (the owner answers `@unlinked@moved`, the local agent stops because its
+//! shard went elsewhere, or the owner leaves or dies and placement names another member), the
+//! stand-in links again where the agent is now, with the same sync request: the subscriber
+//! sees a resync, never an unlink. A request waits while its node has no usable owner (a shard
+//! being claimed), up to twice the lease.
+//!
+//! A stand-in for requests from another member (`forward` off) never sends a link on: if the
+//! node is placed elsewhere, the link ends with [`UnlinkReason::Moved`] and the member that
+//! sent it links where its own view says. Commands go on once (the connection is marked as
+//! coming from a member, so the next member serves or drops them: no request loops).
 
 use std::collections::HashMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::mpsc;
 
+use super::plane::{Owner, Plane};
 use super::registry::Registry;
 use crate::environment::{post_unlink, Environment, Mailbox, Request, Waits};
 use crate::lanes::UnlinkReason;
+use crate::lanes::{Encoded, ItemKind, LinkSink, LinkSubscriber, ReconMapSink, ReconValueSink};
 use crate::vocabulary::StatusCode;
 
 /// How many requests wait for the stand-in (as for an agent's inbox).
@@ -26,81 +38,332 @@ pub(crate) enum Target {
     There(String),
 }
 
-/// Starts the stand-in for `node`: with `forward`, requests go to the member that owns the
-/// node; without (requests that another member forwarded already), they wait until this
-/// server holds the node's shard.
-pub(crate) fn spawn(registry: Weak<Registry>, node: String, forward: bool) -> Mailbox {
-    let (mailbox, mut requests) = mpsc::channel(INBOX);
-    tokio::spawn(async move {
-        // Where each link went, to send its unlink after it.
-        let mut links: HashMap<u64, Target> = HashMap::new();
-        while let Some(request) = requests.recv().await {
-            let Some(registry) = registry.upgrade() else {
-                refuse(&node, request, UnlinkReason::AgentStopped);
-                break;
-            };
-            match request {
-                Request::Stop => break,
-                Request::Unlink { lane, link } => match links.remove(&link) {
-                    Some(Target::Here(agent)) => {
-                        post_unlink(&agent, Request::Unlink { lane, link });
-                    }
-                    Some(Target::There(host)) => {
-                        if let Some(pool) = registry.remote() {
-                            pool.unlink(&host, link);
-                        }
-                    }
-                    None => {}
-                },
-                // Meta links to a stand-in were refused; handlers only run in agents.
-                Request::MetaUnlink { .. } | Request::Run(_) => {}
-                request => match registry.target(&node, forward).await {
-                    Ok(target) => send(&node, request, target, &registry, &mut links).await,
-                    Err(reason) => refuse(&node, request, reason),
-                },
-            }
-        }
-    });
+/// What a watched link tells its stand-in.
+enum Note {
+    /// The agent moved: link again where it is now.
+    Relink(u64),
+    /// The link ended for good: forget it.
+    Ended(u64),
+}
+
+/// Starts the stand-in for `node` on the member whose plane is `plane`: with `forward`,
+/// requests go wherever the node's agent runs; without (requests another member forwarded),
+/// only to this server's agent.
+pub(crate) fn spawn(
+    registry: Weak<Registry>,
+    plane: Arc<Plane>,
+    node: String,
+    forward: bool,
+) -> Mailbox {
+    let (mailbox, requests) = mpsc::channel(INBOX);
+    let (notes, noted) = mpsc::unbounded_channel();
+    let stand_in = StandIn {
+        registry,
+        plane,
+        node,
+        forward,
+        links: HashMap::new(),
+        notes,
+    };
+    tokio::spawn(stand_in.run(requests, noted));
     mailbox
 }
 
-/// Sends `request` for `node` on to `target`.
-async fn send(
-    node: &str,
-    request: Request,
-    target: Target,
-    registry: &Registry,
-    links: &mut HashMap<u64, Target>,
-) {
-    match target {
-        Target::Here(agent) => {
-            if let Request::Link { subscriber, .. } = &request {
-                links.insert(subscriber.id(), Target::Here(agent.clone()));
-            }
-            if let Err(mpsc::error::SendError(request)) = agent.send(request).await {
-                refuse(node, request, UnlinkReason::AgentStopped);
-            }
+/// A link made through the stand-in: what it takes to make it again elsewhere.
+struct Forwarded {
+    lane: String,
+    /// Where it is linked: a member's address, or `None` for this server's agent.
+    host: Option<String>,
+    sync: bool,
+    kind: Kind,
+    watched: Arc<Watched>,
+}
+
+/// The kind of subscriber a link was asked for.
+#[derive(Clone, Copy)]
+enum Kind {
+    Value,
+    Map,
+    Untyped,
+}
+
+impl Forwarded {
+    /// The request that makes the link (again).
+    fn subscriber(&self) -> LinkSubscriber {
+        let (id, sync) = (self.watched.id, self.sync);
+        // The typed fast path of a local lane would go around the watch: links through a
+        // stand-in take Recon.
+        match self.kind {
+            Kind::Value => LinkSubscriber::Value {
+                id,
+                typed: Box::new(()),
+                recon: self.watched.clone(),
+                sync,
+            },
+            Kind::Map => LinkSubscriber::Map {
+                id,
+                typed: Box::new(()),
+                recon: self.watched.clone(),
+                sync,
+            },
+            Kind::Untyped => LinkSubscriber::Untyped {
+                id,
+                value: self.watched.clone(),
+                map: self.watched.clone(),
+                sync,
+            },
         }
-        Target::There(host) => {
-            tracing::debug!(node, %host, "forwarding");
-            let Some(pool) = registry.remote() else {
-                return refuse(node, request, UnlinkReason::Unreachable(host));
-            };
-            match request {
-                Request::Link { lane, subscriber } => {
-                    links.insert(subscriber.id(), Target::There(host.clone()));
-                    pool.link(&host, node, &lane, subscriber);
-                }
-                Request::Command { lane, payload, .. } => {
-                    if let Err(reason) = pool.command(&host, node, &lane, payload, Waits::Every) {
-                        tracing::warn!(node, lane, %reason, "a command for another member was dropped");
+    }
+}
+
+struct StandIn {
+    registry: Weak<Registry>,
+    plane: Arc<Plane>,
+    node: String,
+    forward: bool,
+    links: HashMap<u64, Forwarded>,
+    notes: mpsc::UnboundedSender<Note>,
+}
+
+impl StandIn {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut noted: mpsc::UnboundedReceiver<Note>,
+    ) {
+        let mut changes = self.plane.changes();
+        loop {
+            tokio::select! {
+                request = requests.recv() => {
+                    let Some(request) = request else { break };
+                    let Some(registry) = self.registry.upgrade() else {
+                        refuse(&self.node, request, UnlinkReason::AgentStopped);
+                        break;
+                    };
+                    if !self.request(request, &registry).await {
+                        break;
                     }
                 }
-                Request::Http { exchange, .. } => exchange.fail(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    format!("{node} runs on the member at {host}: send its HTTP requests there"),
-                ),
-                other => refuse(node, other, UnlinkReason::NodeNotFound),
+                Some(note) = noted.recv() => {
+                    let Some(registry) = self.registry.upgrade() else { break };
+                    match note {
+                        Note::Relink(id) => self.relink(id, &registry).await,
+                        Note::Ended(id) => {
+                            self.links.remove(&id);
+                        }
+                    }
+                }
+                Ok(()) = changes.changed(), if self.forward && !self.links.is_empty() => {
+                    let Some(registry) = self.registry.upgrade() else { break };
+                    self.follow_owner(&registry).await;
+                }
+            }
+        }
+    }
+
+    /// Handles one request; `false` to stop.
+    async fn request(&mut self, request: Request, registry: &Registry) -> bool {
+        match request {
+            Request::Stop => return false,
+            Request::Unlink { lane, link } => match self.links.remove(&link) {
+                Some(Forwarded { host: None, .. }) => {
+                    if let Some(agent) = registry.resolve_running(&self.node) {
+                        post_unlink(&agent, Request::Unlink { lane, link });
+                    }
+                }
+                Some(Forwarded {
+                    host: Some(host), ..
+                }) => {
+                    if let Some(pool) = registry.remote() {
+                        pool.unlink(&host, link);
+                    }
+                }
+                None => {}
+            },
+            Request::Link { lane, subscriber } => {
+                let (id, sync, kind, watched) = self.watch(subscriber);
+                let link = Forwarded {
+                    lane,
+                    host: None,
+                    sync,
+                    kind,
+                    watched,
+                };
+                self.links.insert(id, link);
+                self.link(id, None, registry).await;
+            }
+            request => match registry.target(&self.node).await {
+                Ok(target) => self.send(request, target, registry).await,
+                Err(reason) => refuse(&self.node, request, reason),
+            },
+        }
+        true
+    }
+
+    /// Takes a link request apart, with its sinks watched.
+    fn watch(&self, subscriber: LinkSubscriber) -> (u64, bool, Kind, Arc<Watched>) {
+        let watched = |id, value, map| {
+            Arc::new(Watched {
+                id,
+                value,
+                map,
+                forward: self.forward,
+                node: self.node.clone(),
+                plane: self.plane.clone(),
+                notes: self.notes.clone(),
+            })
+        };
+        match subscriber {
+            LinkSubscriber::Value {
+                id, recon, sync, ..
+            } => (id, sync, Kind::Value, watched(id, Some(recon), None)),
+            LinkSubscriber::Map {
+                id, recon, sync, ..
+            } => (id, sync, Kind::Map, watched(id, None, Some(recon))),
+            LinkSubscriber::Untyped {
+                id,
+                value,
+                map,
+                sync,
+            } => (id, sync, Kind::Untyped, watched(id, Some(value), Some(map))),
+        }
+    }
+
+    /// Makes the link `id` where the agent runs now; a link that its last host answered
+    /// `moved` to (`avoid`) waits for this member's view to change before going there again.
+    async fn link(&mut self, id: u64, avoid: Option<String>, registry: &Registry) {
+        let target = if self.forward {
+            self.forwarded_target(avoid, registry).await
+        } else {
+            self.owned_target(registry).await
+        };
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        match target {
+            Ok(Target::Here(agent)) => {
+                link.host = None;
+                let request = Request::Link {
+                    lane: link.lane.clone(),
+                    subscriber: link.subscriber(),
+                };
+                if let Err(mpsc::error::SendError(request)) = agent.send(request).await {
+                    self.links.remove(&id);
+                    request.refuse(UnlinkReason::AgentStopped);
+                }
+            }
+            Ok(Target::There(host)) => {
+                let Some(pool) = registry.remote() else {
+                    if let Some(link) = self.links.remove(&id) {
+                        link.watched.end(UnlinkReason::Unreachable(host));
+                    }
+                    return;
+                };
+                pool.link(&host, &self.node, &link.lane, link.subscriber());
+                link.host = Some(host);
+            }
+            Err(reason) => {
+                if let Some(link) = self.links.remove(&id) {
+                    link.watched.end(reason);
+                }
+            }
+        }
+    }
+
+    /// Where a link from this server's own clients and agents goes.
+    async fn forwarded_target(
+        &self,
+        avoid: Option<String>,
+        registry: &Registry,
+    ) -> Result<Target, UnlinkReason> {
+        let target = registry.target(&self.node).await?;
+        match (&target, avoid) {
+            (Target::There(host), Some(avoid)) if *host == avoid => {
+                // This member still thinks the node is there: give its view one tick.
+                let mut changes = self.plane.changes();
+                let tick = self.plane.keeper.tick;
+                let _ = tokio::time::timeout(tick, changes.changed()).await;
+                registry.target(&self.node).await
+            }
+            _ => Ok(target),
+        }
+    }
+
+    /// Where a link from another member goes: only to this server's agent. If this member
+    /// sees the node placed elsewhere, the other member is told it moved.
+    async fn owned_target(&self, registry: &Registry) -> Result<Target, UnlinkReason> {
+        match registry.target(&self.node).await? {
+            Target::There(_) => Err(UnlinkReason::Moved),
+            here => Ok(here),
+        }
+    }
+
+    /// The agent of the link `id` moved: link it again where it is now.
+    async fn relink(&mut self, id: u64, registry: &Registry) {
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        let avoid = link.host.take();
+        if let (Some(host), Some(pool)) = (&avoid, registry.remote()) {
+            pool.unlink(host, id);
+        }
+        tracing::debug!(node = %self.node, lane = %link.lane, from = ?avoid, "the agent moved: linking again");
+        self.link(id, avoid, registry).await;
+    }
+
+    /// The plane changed: links to a member that placement no longer gives the node to (it
+    /// left, or died and its lease ran out) go to the new owner.
+    async fn follow_owner(&mut self, registry: &Registry) {
+        let owner = match self.plane.owner(&self.node) {
+            Owner::Here => None,
+            Owner::There(address) => Some(address),
+            Owner::Unknown => return,
+        };
+        let stale: Vec<u64> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.host.is_some() && link.host != owner)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.relink(id, registry).await;
+        }
+    }
+
+    /// Sends a request other than a link on to `target`.
+    async fn send(&self, request: Request, target: Target, registry: &Registry) {
+        let node = self.node.as_str();
+        match target {
+            Target::Here(agent) => {
+                if let Err(mpsc::error::SendError(request)) = agent.send(request).await {
+                    refuse(node, request, UnlinkReason::AgentStopped);
+                }
+            }
+            Target::There(host) => {
+                let Some(pool) = registry.remote() else {
+                    return refuse(node, request, UnlinkReason::Unreachable(host));
+                };
+                tracing::debug!(node, %host, "forwarding");
+                match request {
+                    Request::Command { lane, payload, .. } => {
+                        if let Err(reason) = pool.command(&host, node, &lane, payload, Waits::Every)
+                        {
+                            tracing::warn!(node, lane, %reason, "a command for another member was dropped");
+                        }
+                    }
+                    Request::Http { exchange, .. } => exchange.fail(
+                        StatusCode::MISDIRECTED_REQUEST,
+                        format!(
+                            "{node} runs on the member at {host}: send its HTTP requests there"
+                        ),
+                    ),
+                    Request::Run(_) => {
+                        tracing::error!(node, %host, "a handler for an agent of another member cannot run here; it was dropped");
+                    }
+                    // Meta links to a stand-in are refused (introspection shows this
+                    // server's agents).
+                    other => refuse(node, other, UnlinkReason::NodeNotFound),
+                }
             }
         }
     }
@@ -117,5 +380,103 @@ fn refuse(node: &str, request: Request, reason: UnlinkReason) {
             exchange.fail(StatusCode::SERVICE_UNAVAILABLE, reason.to_string());
         }
         other => other.refuse(reason),
+    }
+}
+
+/// The sinks of a link made through a stand-in, watched for moves of its agent.
+struct Watched {
+    id: u64,
+    value: Option<Arc<dyn ReconValueSink>>,
+    map: Option<Arc<dyn ReconMapSink>>,
+    /// Whether the stand-in links again (its own clients' links) or tells the other member
+    /// (a link that member forwarded).
+    forward: bool,
+    node: String,
+    plane: Arc<Plane>,
+    notes: mpsc::UnboundedSender<Note>,
+}
+
+/// Calls a [`LinkSink`] method on the subscriber's sink (its value sink if it has one).
+macro_rules! on_sink {
+    ($watched:expr, $($call:tt)*) => {
+        match (&$watched.value, &$watched.map) {
+            (Some(value), _) => value.$($call)*,
+            (None, Some(map)) => map.$($call)*,
+            (None, None) => Default::default(),
+        }
+    };
+}
+
+impl Watched {
+    /// Ends the link for good with `reason`.
+    fn end(&self, reason: UnlinkReason) {
+        on_sink!(self, unlinked(reason));
+    }
+}
+
+impl LinkSink for Watched {
+    fn lane_kind(&self, kind: ItemKind) {
+        on_sink!(self, lane_kind(kind));
+    }
+
+    fn linked(&self) {
+        on_sink!(self, linked());
+    }
+
+    fn synced(&self) {
+        on_sink!(self, synced());
+    }
+
+    fn unlinked(&self, reason: UnlinkReason) {
+        // The local agent stopped because its shard went elsewhere, or the owner said so.
+        let moved = match reason {
+            UnlinkReason::Moved => true,
+            UnlinkReason::AgentStopped => !self.plane.held.holds(&self.node),
+            _ => false,
+        };
+        if moved && self.forward && self.notes.send(Note::Relink(self.id)).is_ok() {
+            return;
+        }
+        let _ = self.notes.send(Note::Ended(self.id));
+        self.end(if moved { UnlinkReason::Moved } else { reason });
+    }
+
+    fn connection_lost(&self) {
+        on_sink!(self, connection_lost());
+    }
+
+    fn is_closed(&self) -> bool {
+        on_sink!(self, is_closed())
+    }
+}
+
+impl ReconValueSink for Watched {
+    fn event_recon(&self, value: &Encoded) -> Result<(), String> {
+        match &self.value {
+            Some(sink) => sink.event_recon(value),
+            None => Err("a map link received a value event".to_owned()),
+        }
+    }
+}
+
+impl ReconMapSink for Watched {
+    fn update_recon(&self, key: &Encoded, value: &Encoded) -> Result<(), String> {
+        match &self.map {
+            Some(sink) => sink.update_recon(key, value),
+            None => Err("a value link received a map event".to_owned()),
+        }
+    }
+
+    fn remove_recon(&self, key: &Encoded) -> Result<(), String> {
+        match &self.map {
+            Some(sink) => sink.remove_recon(key),
+            None => Err("a value link received a map event".to_owned()),
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(sink) = &self.map {
+            sink.clear();
+        }
     }
 }

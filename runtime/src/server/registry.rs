@@ -171,13 +171,14 @@ impl Registry {
         plane.changed();
     }
 
-    /// Where requests for `node` go now; with `forward`, to the member that owns it, else only
-    /// here once this member holds it. Waits while the node has no usable owner.
+    /// Where requests for `node` go now: here, or to the member that placement gives it to.
+    /// Waits while the node has no usable owner (placement gives it to this member, which has
+    /// not claimed it yet).
     ///
     /// # Errors
     /// [`UnlinkReason::Unreachable`] if the node has no owner within the plane's patience;
     /// [`UnlinkReason::AgentStopped`] if the server is stopping.
-    pub(crate) async fn target(&self, node: &str, forward: bool) -> Result<Target, UnlinkReason> {
+    pub(crate) async fn target(&self, node: &str) -> Result<Target, UnlinkReason> {
         let Some(plane) = &self.plane else {
             return self.start_here(node).map(Target::Here);
         };
@@ -187,8 +188,8 @@ impl Registry {
             changes.borrow_and_update();
             match plane.owner(node) {
                 Owner::Here => return self.start_here(node).map(Target::Here),
-                Owner::There(address) if forward => return Ok(Target::There(address)),
-                Owner::There(_) | Owner::Unknown => {}
+                Owner::There(address) => return Ok(Target::There(address)),
+                Owner::Unknown => {}
             }
             if self.stopping.load(Ordering::Acquire) {
                 return Err(UnlinkReason::AgentStopped);
@@ -205,19 +206,17 @@ impl Registry {
         }
     }
 
-    /// The inbox for `node` on a member of a plane: its agent if this member holds the node's
-    /// shard, else the stand-in that sends requests on (`forward`) or waits for the shard.
+    /// The inbox for `node` on a member of a plane: the node's stand-in, which sends requests
+    /// wherever its agent runs (`forward`: for this server's clients and agents), or links
+    /// only to this server's agent (for requests another member forwarded).
     fn resolve_member(
         &self,
-        plane: &Plane,
+        plane: &Arc<Plane>,
         node: &str,
         forward: bool,
     ) -> Result<Mailbox, UnlinkReason> {
         if !self.serves(node) {
             return Err(UnlinkReason::NodeNotFound);
-        }
-        if plane.held.holds(node) {
-            return self.start_here(node);
         }
         if self.stopping.load(Ordering::Acquire) {
             return Err(UnlinkReason::AgentStopped);
@@ -227,7 +226,7 @@ impl Registry {
         if let Some(proxy) = proxies.get(&key).filter(|proxy| !proxy.is_closed()) {
             return Ok(proxy.clone());
         }
-        let proxy = proxy::spawn(self.this.clone(), node.to_owned(), forward);
+        let proxy = proxy::spawn(self.this.clone(), plane.clone(), node.to_owned(), forward);
         proxies.insert(key, proxy.clone());
         Ok(proxy)
     }
@@ -348,7 +347,7 @@ impl Environment for Registry {
 
 impl Registry {
     /// The inbox of the agent of `node` on this server, started if needed.
-    fn start_here(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
+    pub(crate) fn start_here(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
         let mut agents = self.agents();
         if let Some(agent) = agents.get(node) {
             if !agent.mailbox.is_closed() {

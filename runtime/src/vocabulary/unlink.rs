@@ -10,6 +10,10 @@ pub enum UnlinkReason {
     Closed,
     /// The agent holding the lane stopped.
     AgentStopped,
+    /// The agent now runs on another server of the plane (its shard moved). A member that
+    /// forwarded the link links again to the new owner; only a client connected straight to
+    /// the old owner sees it (`@unlinked` with the tag `@moved`), and may link again.
+    Moved,
     /// No agent serves the node URI.
     NodeNotFound,
     /// The agent has no lane of that name.
@@ -52,6 +56,7 @@ impl fmt::Display for UnlinkReason {
         match self {
             UnlinkReason::Closed => f.write_str("link closed"),
             UnlinkReason::AgentStopped => f.write_str("the agent stopped"),
+            UnlinkReason::Moved => f.write_str("the agent moved to another server of the plane"),
             UnlinkReason::NodeNotFound => f.write_str("node not found"),
             UnlinkReason::LaneNotFound => f.write_str("lane not found"),
             UnlinkReason::KindMismatch { lane, expected } => {

@@ -67,6 +67,8 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
             let reason = match envelope.body.tag() {
                 Some("nodeNotFound") => UnlinkReason::NodeNotFound,
                 Some("laneNotFound") => UnlinkReason::LaneNotFound,
+                // A member of a plane: the agent now runs on another member.
+                Some("moved") => UnlinkReason::Moved,
                 _ => UnlinkReason::Closed,
             };
             links.unlink_all(&address, reason);

@@ -143,6 +143,7 @@ impl Links {
             let body = match &reason {
                 UnlinkReason::NodeNotFound => "@nodeNotFound".to_owned(),
                 UnlinkReason::LaneNotFound => "@laneNotFound".to_owned(),
+                UnlinkReason::Moved => "@moved".to_owned(),
                 UnlinkReason::Closed => "\"Link closed.\"".to_owned(),
                 other => crate::recon::Value::Text(other.to_string()).to_string(),
             };
