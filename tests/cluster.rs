@@ -503,11 +503,15 @@ impl Child {
                 .spawn()
                 .unwrap();
             let stdout = process.stdout.take().unwrap();
-            let port = std::io::BufReader::new(stdout)
+            let mut lines = std::io::BufReader::new(stdout)
                 .lines()
-                .map_while(Result::ok)
+                .map_while(Result::ok);
+            let port = lines
                 .find_map(|line| line.rsplit_once("port ").map(|(_, port)| port.to_owned()))
                 .expect("the member prints its port");
+            // The rest of its output is read too, so that a member that stops gracefully
+            // can write it (libtest fails on a closed stdout).
+            std::thread::spawn(move || lines.for_each(drop));
             Child {
                 id,
                 process,
@@ -828,4 +832,116 @@ async fn after_sigkill_the_agents_of_a_member_come_back_elsewhere_with_every_ack
         "the agents came back in {serving:?}"
     );
     settled_plane(&cluster, &[&a, &c]).await;
+}
+
+/// Counters of `owner` linked through `gateway`, each after `acknowledged` commands of 1 that
+/// the link has seen (acknowledged: under `Sync`, a turn is committed before its event).
+async fn acknowledged_counters(
+    client: &tidal::client::Client,
+    gateway: &Child,
+    owner: &str,
+    members: &[&str],
+    acknowledged: i64,
+) -> Vec<(
+    String,
+    ValueDownlinkHandle<i64>,
+    mpsc::UnboundedReceiver<i64>,
+)> {
+    let mut counters = Vec::new();
+    for node in counters_owned_by(owner, members, 3) {
+        let (view, mut seen) = watch_total(client, &gateway.host, &node, "total").await;
+        for n in 1..=acknowledged {
+            client
+                .command(&gateway.host, &node, "add", 1i64)
+                .await
+                .unwrap();
+            sees(&mut seen, n, "a command before the change").await;
+        }
+        counters.push((node, view, seen));
+    }
+    counters
+}
+
+/// Each counter's link resyncs with `value`, then sees a command through `gateway`.
+async fn carry_on(
+    client: &tidal::client::Client,
+    gateway: &Child,
+    counters: &mut [(
+        String,
+        ValueDownlinkHandle<i64>,
+        mpsc::UnboundedReceiver<i64>,
+    )],
+    value: i64,
+) {
+    for (_, _, seen) in counters.iter_mut() {
+        sees(seen, value, "the resync").await;
+    }
+    for (node, _, seen) in counters.iter_mut() {
+        client
+            .command(&gateway.host, node, "add", 1i64)
+            .await
+            .unwrap();
+        sees(seen, value + 1, "a command after the change").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigterm_a_member_hands_its_shards_off_with_nothing_lost() {
+    let postgres = Postgres::start();
+    let a = Child::start(&postgres.url, "a").await;
+    let b = Child::start(&postgres.url, "b").await;
+    let mut c = Child::start(&postgres.url, "c").await;
+    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
+    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let client = tidal::client::Client::new();
+    let mut counters = acknowledged_counters(&client, &a, "c", &["a", "b", "c"], 3).await;
+
+    let terminated = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &c.process.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let exit = c.process.wait().unwrap();
+        (c, exit)
+    });
+    let (_c, exit) = tokio::time::timeout(Duration::from_secs(20), exit)
+        .await
+        .expect("the member stops in time")
+        .unwrap();
+    assert!(exit.success(), "a graceful stop: {exit:?}");
+    // It left the plane: its shards were released, not left to expire.
+    let members = cluster.live(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        members.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    carry_on(&client, &a, &mut counters, 3).await;
+    println!("SIGTERM to serving again: {:?}", terminated.elapsed());
+    settled_plane(&cluster, &[&a, &b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarts_under_the_plane_and_the_members_carry_on_with_nothing_lost() {
+    let mut postgres = Postgres::start();
+    let a = Child::start(&postgres.url, "a").await;
+    let b = Child::start(&postgres.url, "b").await;
+    let c = Child::start(&postgres.url, "c").await;
+    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
+    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let client = tidal::client::Client::new();
+    let mut counters = acknowledged_counters(&client, &a, "b", &["a", "b", "c"], 2).await;
+    counters.extend(acknowledged_counters(&client, &a, "a", &["a", "b", "c"], 2).await);
+
+    // Longer than a lease: the members drop their shards and stop their agents, then claim
+    // the shards again once the database is back; the links wait and resync.
+    let _postgres = tokio::task::spawn_blocking(move || {
+        postgres.restart();
+        postgres
+    })
+    .await
+    .unwrap();
+    carry_on(&client, &a, &mut counters, 2).await;
+    settled_plane(&cluster, &[&a, &b, &c]).await;
 }

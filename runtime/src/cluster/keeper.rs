@@ -161,7 +161,7 @@ pub async fn run_keeper(
             _ = stop.changed() => break,
             _ = ticks.tick() => {
                 if let Err(err) = tick(&config, &member, &*engine, &held, &events, &mut members).await {
-                    tracing::warn!(%err, member = %member.id, "the shard keeper's tick failed; retrying");
+                    tracing::warn!(err = ?err, member = %member.id, "the shard keeper's tick failed; retrying");
                 }
                 drop_expired(&held, &events);
             }

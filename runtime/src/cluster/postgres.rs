@@ -66,8 +66,6 @@ impl PostgresCluster {
         })
     }
 
-    /// The connection, made again if it broke (the database restarted, say): an operation
-    /// that finds it broken fails, and the next one reconnects.
     /// Who holds which shard now (by the database's clock), with its epoch, in order of the
     /// shards: what an operator looks at to see how the plane's shards are spread.
     ///
@@ -89,6 +87,8 @@ impl PostgresCluster {
             .map_err(failed("listing of the lease holders"))
     }
 
+    /// The connection, made again if it broke (the database restarted, say): an operation
+    /// that finds it broken fails, and the next one reconnects.
     async fn client(&self) -> Result<Arc<Client>, ClusterError> {
         let mut client = self.client.lock().await;
         if client.is_closed() {

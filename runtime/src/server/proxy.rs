@@ -190,7 +190,7 @@ impl StandIn {
                     watched,
                 };
                 self.links.insert(id, link);
-                self.link(id, None, registry).await;
+                self.link(id, None, false, registry).await;
             }
             request => match registry.target(&self.node).await {
                 Ok(target) => self.send(request, target, registry).await,
@@ -231,11 +231,28 @@ impl StandIn {
 
     /// Makes the link `id` where the agent runs now; a link that its last host answered
     /// `moved` to (`avoid`) waits for this member's view to change before going there again.
-    async fn link(&mut self, id: u64, avoid: Option<String>, registry: &Registry) {
-        let target = if self.forward {
-            self.forwarded_target(avoid, registry).await
-        } else {
-            self.owned_target(registry).await
+    /// A new link of this server's own clients fails once no member owns its node within the
+    /// plane's patience; a link made again after a move (`again`), or forwarded by another
+    /// member, waits as long as its subscriber does (the database may be down for a while), so
+    /// that a move never ends it.
+    async fn link(&mut self, id: u64, avoid: Option<String>, again: bool, registry: &Registry) {
+        let again = again || !self.forward;
+        let target = loop {
+            let target = if self.forward {
+                self.forwarded_target(avoid.clone(), registry).await
+            } else {
+                self.owned_target(registry).await
+            };
+            let waiting = self
+                .links
+                .get(&id)
+                .is_some_and(|link| !link.watched.is_closed());
+            match target {
+                Err(UnlinkReason::Unreachable(why)) if again && waiting && !registry.stopping() => {
+                    tracing::debug!(node = %self.node, %why, "still no owner; the link waits");
+                }
+                target => break target,
+            }
         };
         let Some(link) = self.links.get_mut(&id) else {
             return;
@@ -308,7 +325,7 @@ impl StandIn {
             pool.unlink(host, id);
         }
         tracing::debug!(node = %self.node, lane = %link.lane, from = ?avoid, "the agent moved: linking again");
-        self.link(id, avoid, registry).await;
+        self.link(id, avoid, true, registry).await;
     }
 
     /// The plane changed: links to a member that placement no longer gives the node to (it

@@ -171,6 +171,11 @@ impl Registry {
         plane.changed();
     }
 
+    /// Whether the server is stopping.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     /// Where requests for `node` go now: here, or to the member that placement gives it to.
     /// Waits while the node has no usable owner (placement gives it to this member, which has
     /// not claimed it yet).
