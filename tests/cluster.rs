@@ -421,6 +421,41 @@ impl MirrorLifecycle {
     }
 }
 
+/// The member this process is (in a child).
+static MEMBER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Appends an entry to its log every 50 ms, keyed `<member>/<instance> <n>`: who wrote it (the
+/// member, and which start of the agent there), with the wall clock in ms as its value.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Ticker {
+    log: MapLane<String, i64>,
+}
+
+#[derive(Clone, Default)]
+pub struct TickerLifecycle;
+
+#[lifecycle(Ticker)]
+impl TickerLifecycle {
+    #[on_start]
+    fn start(&self, context: HandlerContext<Ticker>) -> impl EventHandler<Ticker> {
+        static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let instance = format!("{}/{start}", MEMBER.get().map_or("?", String::as_str));
+        let mut n = 0;
+        context.schedule_repeatedly(Duration::from_millis(50), move || {
+            n += 1;
+            Some(context.update(Ticker::LOG, format!("{instance} {n}"), wall_ms()))
+        })
+    }
+}
+
+/// The wall clock in ms (the same for every process of this machine).
+fn wall_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.unwrap().as_millis() as i64
+}
+
 /// The environment variables that make [`cluster_member_child`] a member.
 const MEMBER_DATABASE: &str = "TIDAL_CLUSTER_DATABASE";
 const MEMBER_ID: &str = "TIDAL_CLUSTER_MEMBER";
@@ -437,6 +472,7 @@ const TEST_LEASE: Duration = Duration::from_secs(2);
 async fn cluster_member_child() {
     let database = std::env::var(MEMBER_DATABASE).expect("run as a child, with a database");
     let id = std::env::var(MEMBER_ID).expect("run as a child, with a member id");
+    MEMBER.set(id.clone()).unwrap();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -447,6 +483,10 @@ async fn cluster_member_child() {
         .add_route(
             "/counter/:id".parse().unwrap(),
             AgentModel::new(Counter::default, CounterLifecycle),
+        )
+        .add_route(
+            "/ticker/:id".parse().unwrap(),
+            AgentModel::new(Ticker::default, TickerLifecycle),
         )
         .add_route(
             "/mirror/:id".parse().unwrap(),
@@ -558,16 +598,6 @@ async fn settled_plane(cluster: &PostgresCluster, members: &[&Child]) {
     }
 }
 
-/// The first node `/counter/<n>` whose shard placement gives to `owner` among `members`.
-fn counter_owned_by(owner: &Child, members: &[&Child]) -> String {
-    let placement = Placement::new(TEST_SHARDS);
-    let ids: Vec<&str> = members.iter().map(|member| member.id.as_str()).collect();
-    (0..)
-        .map(|n| format!("/counter/{n}"))
-        .find(|node| placement.owner(placement.shard_of(node), &ids) == Some(&owner.id.as_str()))
-        .unwrap()
-}
-
 /// The values a value downlink from `client` sees, as they come.
 async fn watch_total(
     client: &tidal::client::Client,
@@ -620,12 +650,11 @@ async fn a_client_of_one_member_reaches_the_agents_of_the_others() {
     let b = Child::start(&postgres.url, "b").await;
     let c = Child::start(&postgres.url, "c").await;
     let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
-    let members = [&a, &b, &c];
-    settled_plane(&cluster, &members).await;
+    settled_plane(&cluster, &[&a, &b, &c]).await;
 
     let client = tidal::client::Client::new();
     for owner in [&b, &c] {
-        let node = counter_owned_by(owner, &members);
+        let node = counters_owned_by(&owner.id, &["a", "b", "c"], 1).remove(0);
         // Through a: a sync, then commands; the events come back through a.
         let (_view, mut seen) = watch_total(&client, &a.host, &node, "total").await;
         sees(&mut seen, 0, "the sync through a").await;
@@ -650,9 +679,14 @@ async fn a_client_of_one_member_reaches_the_agents_of_the_others() {
 
 /// Nodes `/counter/<n>` that placement gives to `owner` among `members`, `count` of them.
 fn counters_owned_by(owner: &str, members: &[&str], count: usize) -> Vec<String> {
+    nodes_owned_by("/counter", owner, members, count)
+}
+
+/// Nodes `<prefix>/<n>` that placement gives to `owner` among `members`, `count` of them.
+fn nodes_owned_by(prefix: &str, owner: &str, members: &[&str], count: usize) -> Vec<String> {
     let placement = Placement::new(TEST_SHARDS);
     (0..)
-        .map(|n| format!("/counter/{n}"))
+        .map(|n| format!("{prefix}/{n}"))
         .filter(|node| placement.owner(placement.shard_of(node), members) == Some(&owner))
         .take(count)
         .collect()
@@ -944,4 +978,112 @@ async fn postgresql_restarts_under_the_plane_and_the_members_carry_on_with_nothi
     .unwrap();
     carry_on(&client, &a, &mut counters, 2).await;
     settled_plane(&cluster, &[&a, &b, &c]).await;
+}
+
+/// Sends a signal to a member.
+fn signal(member: &Child, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &member.process.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal}");
+}
+
+/// Waits (at most 20 s) for a key of the log that `wanted` picks.
+async fn log_key(
+    keys: &mut mpsc::UnboundedReceiver<String>,
+    wanted: impl Fn(&str) -> bool,
+    what: &str,
+) -> String {
+    let wait = async {
+        while let Some(key) = keys.recv().await {
+            if wanted(&key) {
+                return key;
+            }
+        }
+        panic!("{what}: the link closed");
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not seen in time"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_stopped_past_its_lease_loses_its_shards_and_none_of_its_late_writes_land() {
+    let postgres = Postgres::start();
+    let a = Child::start(&postgres.url, "a").await;
+    let b = Child::start(&postgres.url, "b").await;
+    let c = Child::start(&postgres.url, "c").await;
+    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
+    settled_plane(&cluster, &[&a, &b, &c]).await;
+
+    // A ticker of b, followed through a.
+    let node = nodes_owned_by("/ticker", "b", &["a", "b", "c"], 1).remove(0);
+    let client = tidal::client::Client::new();
+    let (keys, mut seen) = mpsc::unbounded_channel();
+    let _log = client
+        .map_downlink::<String, i64>(&a.host, &node, "log")
+        .on_update(move |_, key, _, _| {
+            let _ = keys.send(key);
+        })
+        .open()
+        .await
+        .unwrap();
+    let first = log_key(&mut seen, |key| key.starts_with("b/"), "b's ticker").await;
+    let on_b = first.split_once(' ').unwrap().0.to_owned();
+
+    signal(&b, "-STOP");
+    let stopped = wall_ms();
+    // Past b's lease, a and c take its shards; the ticker starts again there, and the link
+    // through a follows it.
+    settled_plane(&cluster, &[&a, &c]).await;
+    let moved = log_key(
+        &mut seen,
+        |key| !key.starts_with("b/"),
+        "the ticker elsewhere",
+    )
+    .await;
+    println!("while b is stopped, the ticker runs as {moved}");
+
+    // b resumes: its keeper finds its leases gone, and the ticker it still runs is stopped
+    // (its writes are refused: its lease is no longer usable). b then joins again and gets
+    // its shards back, with a new start of the ticker.
+    signal(&b, "-CONT");
+    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let back = log_key(
+        &mut seen,
+        |key| key.starts_with("b/") && !key.starts_with(&format!("{on_b} ")),
+        "the ticker back on b",
+    )
+    .await;
+    println!("after b resumed, the ticker runs as {back}");
+
+    // The stored log: entries of the ticker b ran before the stop, none written after it.
+    let store = tokio::task::spawn_blocking({
+        let url = postgres.url.clone();
+        move || PostgresStore::connect(&url, StoreConfig::default()).unwrap()
+    })
+    .await
+    .unwrap();
+    let state = store.load(&node).unwrap();
+    let entries: Vec<(String, i64)> = state["log"]
+        .entries
+        .iter()
+        .map(|(key, value)| {
+            (
+                tidal::store::codec::decode(key).unwrap(),
+                tidal::store::codec::decode(value).unwrap(),
+            )
+        })
+        .collect();
+    let before: Vec<&(String, i64)> = entries
+        .iter()
+        .filter(|(key, _)| key.starts_with(&format!("{on_b} ")))
+        .collect();
+    assert!(!before.is_empty(), "b's first ticker wrote before the stop");
+    let late: Vec<_> = before.iter().filter(|(_, at)| *at > stopped).collect();
+    assert!(
+        late.is_empty(),
+        "writes of b's stale ticker landed: {late:?}"
+    );
 }

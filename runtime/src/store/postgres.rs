@@ -11,6 +11,10 @@ use super::{AgentState, Change, Durability, Fence, FenceToken, Store, StoreConfi
 
 /// The table, created when missing. A value item is the row of kind 0 (with an empty key); a
 /// map item has a row of kind 1 per entry.
+/// A member stalled inside a turn's transaction (stopped, paused, cut off) holds its shard's
+/// lease row `FOR SHARE`, which would hold up the member taking the shard over: PostgreSQL ends
+/// a transaction that waits on its client for 2 s (a turn's transaction never does).
+const STALLED_TURNS: &str = "SET idle_in_transaction_session_timeout = '2s'";
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tidal_state (
     node TEXT NOT NULL,
     item TEXT NOT NULL,
@@ -293,6 +297,7 @@ impl Connection {
         let fence = match &self.fence {
             Some(_) => {
                 client.batch_execute(LEASES_SCHEMA).await?;
+                client.batch_execute(STALLED_TURNS).await?;
                 Some(client.prepare(FENCE).await?)
             }
             None => None,
