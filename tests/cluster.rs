@@ -19,6 +19,10 @@ use tokio::task::JoinHandle;
 mod postgres;
 use postgres::Postgres;
 
+#[path = "support/plane.rs"]
+mod plane;
+use plane::*;
+
 fn member(id: &str) -> Member {
     Member {
         id: id.to_owned(),
@@ -366,289 +370,29 @@ async fn keepers_carry_on_after_postgresql_restarts() {
 
 use tidal::prelude::*;
 
-/// A counter whose total is stored: commands add to it.
-#[projections]
-#[derive(AgentLaneModel)]
-pub struct Counter {
-    total: ValueLane<i64>,
-    add: CommandLane<i64>,
-}
-
-#[derive(Clone, Default)]
-pub struct CounterLifecycle;
-
-#[lifecycle(Counter)]
-impl CounterLifecycle {
-    #[on_command(add)]
-    fn add(&self, context: HandlerContext<Counter>, amount: &i64) -> impl EventHandler<Counter> {
-        let amount = *amount;
-        context.transform_value(Counter::TOTAL, move |total| total + amount)
-    }
-}
-
-/// Mirrors the total of the counter with the same id, through a downlink that names no host
-/// (so it reaches the counter wherever the plane runs it).
-#[projections]
-#[derive(AgentLaneModel)]
-pub struct Mirror {
-    #[item(transient)]
-    seen: ValueLane<i64>,
-}
-
-#[derive(Default)]
-pub struct MirrorLifecycle {
-    counter: State<Mirror, Option<ValueDownlinkHandle<i64>>>,
-}
-
-#[lifecycle(Mirror)]
-impl MirrorLifecycle {
-    #[on_start]
-    fn start(&self, context: HandlerContext<Mirror>) -> impl EventHandler<Mirror> + '_ {
-        context.get_parameter("id").and_then(move |id| {
-            let node = format!("/counter/{}", id.unwrap_or_default());
-            context
-                .value_downlink_builder::<i64>(
-                    None,
-                    &node,
-                    "total",
-                    SimpleDownlinkConfig::default(),
-                )
-                .on_synced(|context, total| context.set_value(Mirror::SEEN, *total))
-                .on_event(|context, total| context.set_value(Mirror::SEEN, *total))
-                .done()
-                .and_then(move |handle| self.counter.set(Some(handle)))
-        })
-    }
-}
-
-/// The member this process is (in a child).
-static MEMBER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Appends an entry to its log every 50 ms, keyed `<member>/<instance> <n>`: who wrote it (the
-/// member, and which start of the agent there), with the wall clock in ms as its value.
-#[projections]
-#[derive(AgentLaneModel)]
-pub struct Ticker {
-    log: MapLane<String, i64>,
-}
-
-#[derive(Clone, Default)]
-pub struct TickerLifecycle;
-
-#[lifecycle(Ticker)]
-impl TickerLifecycle {
-    #[on_start]
-    fn start(&self, context: HandlerContext<Ticker>) -> impl EventHandler<Ticker> {
-        static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let instance = format!("{}/{start}", MEMBER.get().map_or("?", String::as_str));
-        let mut n = 0;
-        context.schedule_repeatedly(Duration::from_millis(50), move || {
-            n += 1;
-            Some(context.update(Ticker::LOG, format!("{instance} {n}"), wall_ms()))
-        })
-    }
-}
-
-/// The wall clock in ms (the same for every process of this machine).
-fn wall_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.unwrap().as_millis() as i64
-}
-
-/// The environment variables that make [`cluster_member_child`] a member.
-const MEMBER_DATABASE: &str = "TIDAL_CLUSTER_DATABASE";
-const MEMBER_ID: &str = "TIDAL_CLUSTER_MEMBER";
-
-/// The plane's shards in these tests (few, so that a plane settles in a few ticks).
-const TEST_SHARDS: u32 = 32;
-/// The plane's lease in these tests.
-const TEST_LEASE: Duration = Duration::from_secs(2);
-
 /// Not a test of its own: a member of the plane, run as a child process by the tests below.
-/// Prints its port, and runs until SIGTERM (then hands its shards off) or SIGKILL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by the plane tests as their child process"]
 async fn cluster_member_child() {
-    let database = std::env::var(MEMBER_DATABASE).expect("run as a child, with a database");
-    let id = std::env::var(MEMBER_ID).expect("run as a child, with a member id");
-    MEMBER.set(id.clone()).unwrap();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .try_init();
-    let keeper = KeeperConfig::with_lease(TEST_LEASE).with_placement(Placement::new(TEST_SHARDS));
-    let server = ServerBuilder::with_plane_name("plane")
-        .set_bind_addr("127.0.0.1:0")
-        .add_route(
-            "/counter/:id".parse().unwrap(),
-            AgentModel::new(Counter::default, CounterLifecycle),
-        )
-        .add_route(
-            "/ticker/:id".parse().unwrap(),
-            AgentModel::new(Ticker::default, TickerLifecycle),
-        )
-        .add_route(
-            "/mirror/:id".parse().unwrap(),
-            AgentModel::from_fn(Mirror::default, MirrorLifecycle::default),
-        )
-        .update_config(|config| {
-            config.store = StoreConfig::default().with_durability(Durability::Sync);
-        })
-        .with_cluster(tidal::server::ClusterConfig::new(database, id).with_keeper(keeper))
-        .build()
-        .await
-        .unwrap();
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
-    let (task, handle) = server.run_until(async move {
-        terminate.recv().await;
-    });
-    println!("port {}", handle.bound_addr().unwrap().port());
-    task.await.unwrap();
+    let (database, id) = member_env().expect("run as a child, with a database and an id");
+    run_member(database, id).await;
 }
 
-/// A member of the plane in a child process.
-struct Child {
-    id: String,
-    process: std::process::Child,
-    host: String,
-}
-
-impl Child {
-    /// Starts member `id` of the plane on `database`; returns once it listens.
-    async fn start(database: &str, id: &str) -> Child {
-        let (database, id) = (database.to_owned(), id.to_owned());
-        tokio::task::spawn_blocking(move || {
-            use std::io::BufRead;
-            let mut process = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "cluster_member_child",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(MEMBER_DATABASE, &database)
-                .env(MEMBER_ID, &id)
-                .stdout(std::process::Stdio::piped())
-                // `TIDAL_CLUSTER_LOGS=<dir>` (with `RUST_LOG`) keeps each member's log there.
-                .stderr(match std::env::var_os("TIDAL_CLUSTER_LOGS") {
-                    Some(dir) => {
-                        let log = std::path::Path::new(&dir).join(format!("member-{id}.log"));
-                        std::fs::File::create(log).unwrap().into()
-                    }
-                    None => std::process::Stdio::null(),
-                })
-                .spawn()
-                .unwrap();
-            let stdout = process.stdout.take().unwrap();
-            let mut lines = std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok);
-            let port = lines
-                .find_map(|line| line.rsplit_once("port ").map(|(_, port)| port.to_owned()))
-                .expect("the member prints its port");
-            // The rest of its output is read too, so that a member that stops gracefully
-            // can write it (libtest fails on a closed stdout).
-            std::thread::spawn(move || lines.for_each(drop));
-            Child {
-                id,
-                process,
-                host: format!("ws://127.0.0.1:{port}"),
-            }
-        })
-        .await
-        .unwrap()
-    }
-}
-
-impl Drop for Child {
-    /// A test that fails leaves no server behind.
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-/// Waits (at most 20 s) until the lease holders are exactly what placement gives `members`.
-async fn settled_plane(cluster: &PostgresCluster, members: &[&Child]) {
-    let placement = Placement::new(TEST_SHARDS);
-    let ids: Vec<&str> = members.iter().map(|member| member.id.as_str()).collect();
-    let expected: Vec<(ShardId, String)> = (0..TEST_SHARDS)
-        .map(|shard| (shard, placement.owner(shard, &ids).unwrap().to_string()))
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let holders: Vec<(ShardId, String)> = cluster
-            .holders()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(shard, owner, _)| (shard, owner))
-            .collect();
-        if holders == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the plane did not settle: {holders:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The values a value downlink from `client` sees, as they come.
-async fn watch_total(
-    client: &tidal::client::Client,
-    host: &str,
-    node: &str,
-    lane: &str,
-) -> (ValueDownlinkHandle<i64>, mpsc::UnboundedReceiver<i64>) {
-    let (events, seen) = mpsc::unbounded_channel();
-    let (synced, unlinked) = (events.clone(), events.clone());
-    let view = client
-        .value_downlink::<i64>(host, node, lane)
-        .on_unlinked(move || {
-            let _ = unlinked.send(UNLINKED);
-        })
-        .on_synced(move |total| {
-            let _ = synced.send(*total);
-        })
-        .on_event(move |total| {
-            let _ = events.send(*total);
-        })
-        .open()
-        .await
-        .unwrap();
-    (view, seen)
-}
-
-/// What [`watch_total`] reports when its link ends.
-const UNLINKED: i64 = i64::MIN;
-
-/// Waits (at most 20 s) for `want` among the values seen; the link must not end before.
-async fn sees(seen: &mut mpsc::UnboundedReceiver<i64>, want: i64, what: &str) {
-    let wait = async {
-        while let Some(value) = seen.recv().await {
-            assert_ne!(value, UNLINKED, "{what}: the link ended before {want}");
-            if value == want {
-                return;
-            }
-        }
-        panic!("{what}: the link closed before {want}");
-    };
-    tokio::time::timeout(Duration::from_secs(20), wait)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: {want} not seen in time"));
-}
+/// How the tests run [`cluster_member_child`].
+const CHILD: &[&str] = &[
+    "cluster_member_child",
+    "--exact",
+    "--ignored",
+    "--nocapture",
+    "--test-threads=1",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_of_one_member_reaches_the_agents_of_the_others() {
     let postgres = Postgres::start();
-    let a = Child::start(&postgres.url, "a").await;
-    let b = Child::start(&postgres.url, "b").await;
-    let c = Child::start(&postgres.url, "c").await;
+    let a = Child::start(CHILD, &postgres.url, "a").await;
+    let b = Child::start(CHILD, &postgres.url, "b").await;
+    let c = Child::start(CHILD, &postgres.url, "c").await;
     let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
     settled_plane(&cluster, &[&a, &b, &c]).await;
 
@@ -765,9 +509,9 @@ impl Watching {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_joins_a_quarter_of_the_shards_move_and_every_link_follows_its_agent() {
     let postgres = Postgres::start();
-    let a = Child::start(&postgres.url, "a").await;
-    let b = Child::start(&postgres.url, "b").await;
-    let c = Child::start(&postgres.url, "c").await;
+    let a = Child::start(CHILD, &postgres.url, "a").await;
+    let b = Child::start(CHILD, &postgres.url, "b").await;
+    let c = Child::start(CHILD, &postgres.url, "c").await;
     let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
     settled_plane(&cluster, &[&a, &b, &c]).await;
 
@@ -795,7 +539,7 @@ async fn a_member_joins_a_quarter_of_the_shards_move_and_every_link_follows_its_
     }
 
     let before = owners(&cluster).await;
-    let d = Child::start(&postgres.url, "d").await;
+    let d = Child::start(CHILD, &postgres.url, "d").await;
     settled_plane(&cluster, &[&a, &b, &c, &d]).await;
     let after = owners(&cluster).await;
     let moved: Vec<(&String, &String)> = before
@@ -828,9 +572,9 @@ async fn a_member_joins_a_quarter_of_the_shards_move_and_every_link_follows_its_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigkill_the_agents_of_a_member_come_back_elsewhere_with_every_acknowledged_change() {
     let postgres = Postgres::start();
-    let a = Child::start(&postgres.url, "a").await;
-    let mut b = Child::start(&postgres.url, "b").await;
-    let c = Child::start(&postgres.url, "c").await;
+    let a = Child::start(CHILD, &postgres.url, "a").await;
+    let mut b = Child::start(CHILD, &postgres.url, "b").await;
+    let c = Child::start(CHILD, &postgres.url, "c").await;
     let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
     settled_plane(&cluster, &[&a, &b, &c]).await;
 
@@ -922,9 +666,9 @@ async fn carry_on(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigterm_a_member_hands_its_shards_off_with_nothing_lost() {
     let postgres = Postgres::start();
-    let a = Child::start(&postgres.url, "a").await;
-    let b = Child::start(&postgres.url, "b").await;
-    let mut c = Child::start(&postgres.url, "c").await;
+    let a = Child::start(CHILD, &postgres.url, "a").await;
+    let b = Child::start(CHILD, &postgres.url, "b").await;
+    let mut c = Child::start(CHILD, &postgres.url, "c").await;
     let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
     settled_plane(&cluster, &[&a, &b, &c]).await;
     let client = tidal::client::Client::new();
@@ -959,9 +703,9 @@ async fn after_sigterm_a_member_hands_its_shards_off_with_nothing_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_restarts_under_the_plane_and_the_members_carry_on_with_nothing_lost() {
     let mut postgres = Postgres::start();
-    let a = Child::start(&postgres.url, "a").await;
-    let b = Child::start(&postgres.url, "b").await;
-    let c = Child::start(&postgres.url, "c").await;
+    let a = Child::start(CHILD, &postgres.url, "a").await;
+    let b = Child::start(CHILD, &postgres.url, "b").await;
+    let c = Child::start(CHILD, &postgres.url, "c").await;
     let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
     settled_plane(&cluster, &[&a, &b, &c]).await;
     let client = tidal::client::Client::new();
@@ -978,15 +722,6 @@ async fn postgresql_restarts_under_the_plane_and_the_members_carry_on_with_nothi
     .unwrap();
     carry_on(&client, &a, &mut counters, 2).await;
     settled_plane(&cluster, &[&a, &b, &c]).await;
-}
-
-/// Sends a signal to a member.
-fn signal(member: &Child, signal: &str) {
-    let sent = std::process::Command::new("kill")
-        .args([signal, &member.process.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill {signal}");
 }
 
 /// Waits (at most 20 s) for a key of the log that `wanted` picks.
@@ -1011,9 +746,9 @@ async fn log_key(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_stopped_past_its_lease_loses_its_shards_and_none_of_its_late_writes_land() {
     let postgres = Postgres::start();
-    let a = Child::start(&postgres.url, "a").await;
-    let b = Child::start(&postgres.url, "b").await;
-    let c = Child::start(&postgres.url, "c").await;
+    let a = Child::start(CHILD, &postgres.url, "a").await;
+    let b = Child::start(CHILD, &postgres.url, "b").await;
+    let c = Child::start(CHILD, &postgres.url, "c").await;
     let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
     settled_plane(&cluster, &[&a, &b, &c]).await;
 
