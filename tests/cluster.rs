@@ -421,21 +421,6 @@ async fn a_client_of_one_member_reaches_the_agents_of_the_others() {
     }
 }
 
-/// Nodes `/counter/<n>` that placement gives to `owner` among `members`, `count` of them.
-fn counters_owned_by(owner: &str, members: &[&str], count: usize) -> Vec<String> {
-    nodes_owned_by("/counter", owner, members, count)
-}
-
-/// Nodes `<prefix>/<n>` that placement gives to `owner` among `members`, `count` of them.
-fn nodes_owned_by(prefix: &str, owner: &str, members: &[&str], count: usize) -> Vec<String> {
-    let placement = Placement::new(TEST_SHARDS);
-    (0..)
-        .map(|n| format!("{prefix}/{n}"))
-        .filter(|node| placement.owner(placement.shard_of(node), members) == Some(&owner))
-        .take(count)
-        .collect()
-}
-
 /// The owner of each shard now.
 async fn owners(cluster: &PostgresCluster) -> Vec<String> {
     cluster

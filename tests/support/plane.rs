@@ -295,3 +295,18 @@ pub async fn sees(seen: &mut mpsc::UnboundedReceiver<i64>, want: i64, what: &str
         .await
         .unwrap_or_else(|_| panic!("{what}: {want} not seen in time"));
 }
+
+/// Nodes `/counter/<n>` that placement gives to `owner` among `members`, `count` of them.
+pub fn counters_owned_by(owner: &str, members: &[&str], count: usize) -> Vec<String> {
+    nodes_owned_by("/counter", owner, members, count)
+}
+
+/// Nodes `<prefix>/<n>` that placement gives to `owner` among `members`, `count` of them.
+pub fn nodes_owned_by(prefix: &str, owner: &str, members: &[&str], count: usize) -> Vec<String> {
+    let placement = Placement::new(TEST_SHARDS);
+    (0..)
+        .map(|n| format!("{prefix}/{n}"))
+        .filter(|node| placement.owner(placement.shard_of(node), members) == Some(&owner))
+        .take(count)
+        .collect()
+}
