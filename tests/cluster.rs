@@ -104,6 +104,30 @@ async fn members_heartbeat_and_shards_are_claimed_renewed_taken_over_and_release
     assert_eq!(b.claim(8, "b", LONG).await.unwrap(), None);
 }
 
+/// Servers of a plane start together: each creates the tables it needs, and none fails on
+/// another creating the same table at the same moment (PostgreSQL's `IF NOT EXISTS` alone
+/// does not prevent that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_starting_together_all_find_their_tables() {
+    let postgres = Postgres::start();
+    let url = postgres.url.as_str();
+    let clusters = futures::future::join_all((0..6).map(|_| PostgresCluster::connect(url)));
+    let stores = (0..3).map(|_| {
+        let url = url.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let fence = HeldShards::new("a", Placement::new(4));
+            PostgresStore::connect_fenced(&url, StoreConfig::default(), Arc::new(fence))
+        })
+    });
+    let (clusters, stores) = tokio::join!(clusters, futures::future::join_all(stores));
+    for cluster in clusters {
+        cluster.expect("the cluster's tables");
+    }
+    for store in stores {
+        store.unwrap().expect("the store's tables");
+    }
+}
+
 #[tokio::test]
 async fn racing_claims_have_exactly_one_winner() {
     let postgres = Postgres::start();

@@ -110,9 +110,7 @@ async fn open(url: &str) -> Result<Arc<Client>, ClusterError> {
             tracing::warn!(%err, "the cluster's connection to PostgreSQL failed");
         }
     });
-    client.batch_execute(MEMBERS_SCHEMA).await.map_err(failed)?;
-    client
-        .batch_execute(crate::store::LEASES_SCHEMA)
+    crate::store::create_tables(&client, &[MEMBERS_SCHEMA, crate::store::LEASES_SCHEMA])
         .await
         .map_err(failed)?;
     Ok(Arc::new(client))

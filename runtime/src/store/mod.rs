@@ -32,7 +32,7 @@ pub use memory::InMemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "postgres")]
-pub(crate) use postgres::LEASES_SCHEMA;
+pub(crate) use postgres::{create_tables, LEASES_SCHEMA};
 
 /// One change of one item, as a turn commits it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -293,10 +293,10 @@ impl Connection {
                 tracing::warn!(%err, "the connection to PostgreSQL failed");
             }
         });
-        client.batch_execute(SCHEMA).await?;
+        create_tables(&client, &[SCHEMA]).await?;
         let fence = match &self.fence {
             Some(_) => {
-                client.batch_execute(LEASES_SCHEMA).await?;
+                create_tables(&client, &[LEASES_SCHEMA]).await?;
                 client.batch_execute(STALLED_TURNS).await?;
                 Some(client.prepare(FENCE).await?)
             }
@@ -342,6 +342,23 @@ trait Work {
 
 /// Reads every item of the agent at the node.
 struct Load<'a>(&'a str);
+
+/// Runs `CREATE TABLE IF NOT EXISTS` statements one server at a time: PostgreSQL's `IF NOT
+/// EXISTS` is no guard against another session creating the same table at the same moment
+/// (the loser fails on a unique index of the catalog), and the servers of a plane start
+/// together. They take a transaction-scoped advisory lock (key: "tidal" in ASCII) first.
+pub(crate) async fn create_tables(
+    client: &tokio_postgres::Client,
+    statements: &[&str],
+) -> Result<(), tokio_postgres::Error> {
+    let mut batch = String::from("BEGIN; SELECT pg_advisory_xact_lock(499984392556);");
+    for statement in statements {
+        batch.push_str(statement);
+        batch.push(';');
+    }
+    batch.push_str("COMMIT;");
+    client.batch_execute(&batch).await
+}
 
 /// Applies one turn of the agent at the node, in one transaction (fenced by the token).
 struct Commit<'a>(&'a str, &'a [(String, Change)], Option<&'a FenceToken>);
