@@ -721,16 +721,22 @@ async fn postgresql_restarts_under_the_plane_and_the_members_carry_on_with_nothi
     let mut counters = acknowledged_counters(&client, &a, "b", &["a", "b", "c"], 2).await;
     counters.extend(acknowledged_counters(&client, &a, "a", &["a", "b", "c"], 2).await);
 
-    // Longer than a lease: the members drop their shards and stop their agents, then claim
-    // the shards again once the database is back; the links wait and resync.
+    // A restart takes about a lease (2 s): members that cannot renew in time drop their
+    // shards and stop their agents, then claim them again once the database is back.
     let _postgres = tokio::task::spawn_blocking(move || {
         postgres.restart();
         postgres
     })
     .await
     .unwrap();
-    carry_on(&client, &a, &mut counters, 2).await;
+    // Links whose agent stopped resync; a member that renewed in time kept its agents (and
+    // their links) running. Either way, once the plane has settled, every counter carries on
+    // from its acknowledged state.
     settled_plane(&cluster, &[&a, &b, &c]).await;
+    for (node, _, seen) in &mut counters {
+        client.command(&a.host, node, "add", 1i64).await.unwrap();
+        sees(seen, 3, "a command after the restart").await;
+    }
 }
 
 /// Waits (at most 20 s) for a key of the log that `wanted` picks.
@@ -829,5 +835,65 @@ async fn a_member_stopped_past_its_lease_loses_its_shards_and_none_of_its_late_w
     assert!(
         late.is_empty(),
         "writes of b's stale ticker landed: {late:?}"
+    );
+}
+
+/// The real SwimOS Python client (the venv of `scripts/python-env.sh`), connected to one
+/// member, syncs and commands counters owned by the others and sees what it would see at the
+/// owner (`tests/python/gateway.py`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_swimos_python_client_of_one_member_reaches_the_agents_of_the_others() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = tokio::task::spawn_blocking({
+        let root = root.clone();
+        move || {
+            let setup = std::process::Command::new("bash")
+                .arg(root.join("scripts/python-env.sh"))
+                .current_dir(&root)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&setup.stdout);
+            assert!(
+                setup.status.success(),
+                "scripts/python-env.sh failed: {}",
+                String::from_utf8_lossy(&setup.stderr)
+            );
+            stdout
+                .lines()
+                .last()
+                .expect("the interpreter's path")
+                .to_owned()
+        }
+    })
+    .await
+    .unwrap();
+
+    let postgres = Postgres::start();
+    let a = Child::start(CHILD, &postgres.url, "a").await;
+    let b = Child::start(CHILD, &postgres.url, "b").await;
+    let c = Child::start(CHILD, &postgres.url, "c").await;
+    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
+    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let mut nodes = counters_owned_by("b", &["a", "b", "c"], 2);
+    nodes.extend(counters_owned_by("c", &["a", "b", "c"], 2));
+
+    // Through a: the client's program bounds itself (a 60 s watchdog).
+    let gateway = a.host.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(root.join("tests/python/gateway.py"))
+            .arg(gateway)
+            .args(&nodes)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.matches("ok /counter/").count() == 4,
+        "the Python client through a gateway:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -179,7 +179,13 @@ impl Child {
                 // `TIDAL_CLUSTER_LOGS=<dir>` (with `RUST_LOG`) keeps each member's log there.
                 .stderr(match std::env::var_os("TIDAL_CLUSTER_LOGS") {
                     Some(dir) => {
-                        let log = std::path::Path::new(&dir).join(format!("member-{id}.log"));
+                        let port = database
+                            .rsplit(':')
+                            .next()
+                            .unwrap_or_default()
+                            .replace('/', "-");
+                        let log =
+                            std::path::Path::new(&dir).join(format!("member-{id}-{port}.log"));
                         std::fs::File::create(log).unwrap().into()
                     }
                     None => std::process::Stdio::null(),

@@ -69,12 +69,52 @@ pub enum ShardEvent {
     /// The live members changed (sent at the first tick too), in order of their ids: where
     /// the server forwards requests for shards it does not own.
     Members(Vec<Member>),
+    /// Placement gives the shard to another member: the server stops its agents (their state
+    /// stored) and then says so with [`HandOff::done`]; only then does the keeper release the
+    /// lease (or once the lease could run out, or the hand-off is dropped). The shard is still
+    /// held meanwhile, so the agents' last turns are written. A `Lost` follows.
+    Handing(ShardId, HandOff),
+}
+
+/// A graceful hand-off of a shard, waiting for the server ([`ShardEvent::Handing`]).
+#[derive(Clone)]
+pub struct HandOff(Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>);
+
+impl HandOff {
+    fn new() -> (HandOff, tokio::sync::oneshot::Receiver<()>) {
+        let (done, waiting) = tokio::sync::oneshot::channel();
+        (HandOff(Arc::new(Mutex::new(Some(done)))), waiting)
+    }
+
+    /// The shard's agents have stopped: the keeper may release it.
+    pub fn done(&self) {
+        if let Some(done) = lock(&self.0).take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl PartialEq for HandOff {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for HandOff {}
+
+impl std::fmt::Debug for HandOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HandOff")
+    }
 }
 
 /// A shard the server holds, and until when it may act on it.
 #[derive(Debug, Clone, Copy)]
 struct HeldShard {
     epoch: Epoch,
+    /// Being handed off: its agents are stopping (their writes still go through), and no new
+    /// request is served here.
+    leaving: bool,
     /// The lease's end by this server's clock, minus the margin: counted from when the claim
     /// or renewal was sent, so it is never later than the database's.
     usable_until: Instant,
@@ -112,13 +152,13 @@ impl HeldShards {
 }
 
 impl HeldShards {
-    /// Whether the shard of `node` is held and still usable: whether this server may run the
-    /// agent of `node` now.
+    /// Whether the shard of `node` is held, still usable and not being handed off: whether
+    /// this server may serve the agent of `node` now.
     pub fn holds(&self, node: &str) -> bool {
         let shard = self.placement.shard_of(node);
         lock(&self.shards)
             .get(&shard)
-            .is_some_and(|held| held.usable_until > Instant::now())
+            .is_some_and(|held| !held.leaving && held.usable_until > Instant::now())
     }
 }
 
@@ -203,12 +243,14 @@ async fn tick(
         .iter()
         .map(|(id, shard)| (*id, *shard))
         .collect();
+    let (leaving, current): (Vec<_>, Vec<_>) =
+        current.into_iter().partition(|(shard, _)| !mine(*shard));
+    hand_off(config, held, &leaving, events).await;
+    for (shard, lease) in leaving {
+        forget(held, shard, events);
+        engine.release(shard, &member.id, lease.epoch).await?;
+    }
     for (shard, lease) in current {
-        if !mine(shard) {
-            forget(held, shard, events);
-            engine.release(shard, &member.id, lease.epoch).await?;
-            continue;
-        }
         let sent = Instant::now();
         if engine
             .renew(shard, &member.id, lease.epoch, config.lease)
@@ -237,6 +279,7 @@ async fn tick(
                 shard,
                 HeldShard {
                     epoch,
+                    leaving: false,
                     usable_until,
                 },
             );
@@ -244,6 +287,46 @@ async fn tick(
         }
     }
     Ok(())
+}
+
+/// Asks the server to stop the agents of the shards `leaving`, and waits until it has, as
+/// long as the leases stay usable (at most a tick).
+async fn hand_off(
+    config: &KeeperConfig,
+    held: &HeldShards,
+    leaving: &[(ShardId, HeldShard)],
+    events: &mpsc::UnboundedSender<ShardEvent>,
+) {
+    let Some(until) = leaving.iter().map(|(_, lease)| lease.usable_until).min() else {
+        return;
+    };
+    {
+        let mut shards = lock(&held.shards);
+        for (shard, _) in leaving {
+            if let Some(held) = shards.get_mut(shard) {
+                held.leaving = true;
+            }
+        }
+    }
+    let waits: Vec<_> = leaving
+        .iter()
+        .filter_map(|(shard, _)| {
+            let (handing, waiting) = HandOff::new();
+            events.send(ShardEvent::Handing(*shard, handing)).ok()?;
+            Some(waiting)
+        })
+        .collect();
+    let until = until.min(Instant::now() + config.tick);
+    if tokio::time::timeout_at(until, futures::future::join_all(waits))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            shards = leaving.len(),
+            owner = %held.owner,
+            "the server did not stop the agents of the shards it hands off in time; releasing them"
+        );
+    }
 }
 
 /// Drops `shard` from what is held, telling the server to stop its agents.

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-pub use keeper::{run_keeper, HeldShards, KeeperConfig, ShardEvent};
+pub use keeper::{run_keeper, HandOff, HeldShards, KeeperConfig, ShardEvent};
 pub use placement::{fnv1a64, Placement, ShardId, DEFAULT_SHARDS};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresCluster;

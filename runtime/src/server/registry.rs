@@ -166,6 +166,10 @@ impl Registry {
         match event {
             ShardEvent::Gained(..) => {}
             ShardEvent::Lost(shard) => self.stop_where(|node| plane.shard_of(node) == shard).await,
+            ShardEvent::Handing(shard, handing) => {
+                self.stop_where(|node| plane.shard_of(node) == shard).await;
+                handing.done();
+            }
             ShardEvent::Members(members) => plane.set_members(members),
         }
         plane.changed();
@@ -199,15 +203,19 @@ impl Registry {
             if self.stopping.load(Ordering::Acquire) {
                 return Err(UnlinkReason::AgentStopped);
             }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => {
-                    return Err(UnlinkReason::Unreachable(format!(
-                        "no member of the plane owns {node} (shard {})",
-                        plane.shard_of(node)
-                    )))
-                }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(UnlinkReason::Unreachable(format!(
+                    "no member of the plane owns {node} (shard {})",
+                    plane.shard_of(node)
+                )));
             }
+            // A change of ownership or membership wakes it; it also looks again every tick,
+            // as a lease that was briefly unusable (a late renewal) becomes usable again with
+            // no event.
+            let _ =
+                tokio::time::timeout_at(deadline.min(now + plane.keeper.tick), changes.changed())
+                    .await;
         }
     }
 

@@ -1,0 +1,75 @@
+"""The real SwimOS Python client against one member of a plane of tidal servers.
+
+Usage: gateway.py HOST NODE...
+
+For each node (a counter at `/counter/:id` with a value lane `total` and a command lane
+`add`, owned by another member than HOST): a value downlink through HOST syncs with the
+counter's current total, a command `add 5` sent to HOST comes back as `did_set(total + 5,
+total)`, exactly as it would at the owner. Prints `ok <node>` per node, or `FAIL <node>:
+<why>` and exits 1. A watchdog ends it after 60 s.
+"""
+
+import os
+import sys
+import threading
+
+from swimos import SwimClient
+from swimos.client import IntervalStrategy
+
+HOST = sys.argv[1]
+NODES = sys.argv[2:]
+WAIT = 20
+
+
+def watchdog():
+    print("FAIL watchdog: still running after 60 s", flush=True)
+    os._exit(2)
+
+
+def check(client, node):
+    synced = threading.Event()
+    seen = []
+    changed = threading.Condition()
+
+    def did_set(new, old):
+        with changed:
+            seen.append((new, old))
+            changed.notify_all()
+
+    downlink = client.downlink_value()
+    downlink.set_host_uri(HOST).set_node_uri(node).set_lane_uri("total")
+    downlink.did_sync(synced.set)
+    downlink.did_set(did_set)
+    downlink.open()
+    if not synced.wait(WAIT):
+        return "no did_sync through the gateway"
+    total = downlink.get()
+    if not isinstance(total, int):
+        return f"the synced total is {total!r}, not a number"
+    client.command(HOST, node, "add", 5)
+    with changed:
+        if not changed.wait_for(lambda: (total + 5, total) in seen, WAIT):
+            return f"no did_set({total + 5}, {total}) after add 5; saw {seen}"
+    if downlink.get() != total + 5:
+        return f"get() is {downlink.get()!r} after did_set({total + 5}, {total})"
+    downlink.close()
+    return None
+
+
+def main():
+    timer = threading.Timer(60, watchdog)
+    timer.daemon = True
+    timer.start()
+    failed = False
+    with SwimClient(retry_strategy=IntervalStrategy(retries_limit=2, delay=1)) as client:
+        for node in NODES:
+            why = check(client, node)
+            if why is None:
+                print(f"ok {node}", flush=True)
+            else:
+                failed = True
+                print(f"FAIL {node}: {why}", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+main()
