@@ -95,6 +95,23 @@ async fn members_heartbeat_and_shards_are_claimed_renewed_taken_over_and_release
     assert_eq!(taken, 2);
     assert!(!a.renew(8, "a", 1, LONG).await.unwrap(), "fenced");
 
+    // All of a member's renewals at once: only the leases it still holds, at their epochs.
+    assert_eq!(a.claim(9, "a", LONG).await.unwrap(), Some(1));
+    let renewed = a
+        .renew_all(&[(7, 1), (8, 1), (9, 1), (10, 1)], "a", LONG)
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [7, 9].into(),
+        "8 was taken over, 10 never claimed"
+    );
+    assert_eq!(b.renew_all(&[(8, 2)], "b", LONG).await.unwrap(), [8]);
+    assert!(a.renew_all(&[], "a", LONG).await.unwrap().is_empty());
+
     // A release hands the shard over at once, at the next epoch.
     b.release(8, "b", 2).await.unwrap();
     assert!(!b.renew(8, "b", 2, LONG).await.unwrap());

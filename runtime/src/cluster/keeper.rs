@@ -250,12 +250,16 @@ async fn tick(
         forget(held, shard, events);
         engine.release(shard, &member.id, lease.epoch).await?;
     }
-    for (shard, lease) in current {
-        let sent = Instant::now();
-        if engine
-            .renew(shard, &member.id, lease.epoch, config.lease)
-            .await?
-        {
+    let renewing: Vec<(ShardId, Epoch)> = current
+        .iter()
+        .map(|(shard, lease)| (*shard, lease.epoch))
+        .collect();
+    let sent = Instant::now();
+    let renewed = engine
+        .renew_all(&renewing, &member.id, config.lease)
+        .await?;
+    for (shard, _) in renewing {
+        if renewed.contains(&shard) {
             if let Some(held) = lock(&held.shards).get_mut(&shard) {
                 held.usable_until = sent + config.lease.saturating_sub(config.margin);
             }

@@ -124,6 +124,30 @@ pub trait Leases: Send + Sync {
         lease: Duration,
     ) -> BoxFuture<'a, Result<bool, ClusterError>>;
 
+    /// Extends every lease of `held` (shards with the epochs `owner` holds them at) at once;
+    /// returns the shards it still holds, the others must stop. The default renews them one
+    /// by one; an engine does better with one request (PostgreSQL: one statement per tick
+    /// whatever the number of shards).
+    ///
+    /// # Errors
+    /// A [`ClusterError`] if the engine fails.
+    fn renew_all<'a>(
+        &'a self,
+        held: &'a [(ShardId, Epoch)],
+        owner: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<ShardId>, ClusterError>> {
+        Box::pin(async move {
+            let mut renewed = Vec::with_capacity(held.len());
+            for &(shard, epoch) in held {
+                if self.renew(shard, owner, epoch, lease).await? {
+                    renewed.push(shard);
+                }
+            }
+            Ok(renewed)
+        })
+    }
+
     /// Gives up the lease `owner` holds on `shard` at `epoch`, so that the next claim succeeds
     /// at once (after a graceful hand-off).
     ///

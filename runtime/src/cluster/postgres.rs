@@ -36,6 +36,13 @@ const CLAIM: &str = "INSERT INTO tidal_leases AS lease (shard, owner, epoch, lea
 const RENEW: &str = "UPDATE tidal_leases
     SET lease_until = clock_timestamp() + make_interval(secs => $4)
     WHERE shard = $1 AND owner = $2 AND epoch = $3 AND lease_until > clock_timestamp()";
+/// Every renewal of a member in one statement: the shards and epochs as two arrays.
+const RENEW_ALL: &str = "UPDATE tidal_leases AS lease
+    SET lease_until = clock_timestamp() + make_interval(secs => $4)
+    FROM unnest($1::INTEGER[], $2::BIGINT[]) AS held (shard, epoch)
+    WHERE lease.shard = held.shard AND lease.epoch = held.epoch AND lease.owner = $3
+        AND lease.lease_until > clock_timestamp()
+    RETURNING lease.shard";
 const HOLDERS: &str = "SELECT shard, owner, epoch FROM tidal_leases
     WHERE lease_until > clock_timestamp() ORDER BY shard";
 const RELEASE: &str = "UPDATE tidal_leases SET lease_until = '-infinity'
@@ -236,6 +243,35 @@ impl Leases for PostgresCluster {
                 .await
                 .map_err(failed(format!("renewal of shard {shard}")))?;
             Ok(rows == 1)
+        }
+        .boxed()
+    }
+
+    fn renew_all<'a>(
+        &'a self,
+        held: &'a [(ShardId, Epoch)],
+        owner: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<ShardId>, ClusterError>> {
+        async move {
+            if held.is_empty() {
+                return Ok(Vec::new());
+            }
+            let shards = held
+                .iter()
+                .map(|(shard, _)| shard_column(*shard, "renewal"))
+                .collect::<Result<Vec<i32>, _>>()?;
+            let epochs: Vec<Epoch> = held.iter().map(|(_, epoch)| *epoch).collect();
+            let rows = self
+                .client()
+                .await?
+                .query(RENEW_ALL, &[&shards, &epochs, &owner, &seconds(lease)])
+                .await
+                .map_err(failed(format!("renewal of {} shards", held.len())))?;
+            rows.iter()
+                .map(|row| row.try_get::<_, i32>(0).map(|shard| shard as ShardId))
+                .collect::<Result<_, _>>()
+                .map_err(failed("renewal"))
         }
         .boxed()
     }
