@@ -428,14 +428,20 @@ const CHILD: &[&str] = &[
     "--test-threads=1",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_of_one_member_reaches_the_agents_of_the_others() {
+/// A PostgreSQL server and a plane of three members on it, `a`, `b` and `c`, settled.
+async fn three_members() -> (Postgres, PostgresCluster, [Child; 3]) {
     let postgres = Postgres::start();
     let a = Child::start(CHILD, &postgres.url, "a").await;
     let b = Child::start(CHILD, &postgres.url, "b").await;
     let c = Child::start(CHILD, &postgres.url, "c").await;
     let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
     settled_plane(&cluster, &[&a, &b, &c]).await;
+    (postgres, cluster, [a, b, c])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_one_member_reaches_the_agents_of_the_others() {
+    let (_postgres, _cluster, [a, b, c]) = three_members().await;
 
     let client = tidal::client::Client::new();
     for owner in [&b, &c] {
@@ -534,12 +540,7 @@ impl Watching {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_joins_a_quarter_of_the_shards_move_and_every_link_follows_its_agent() {
-    let postgres = Postgres::start();
-    let a = Child::start(CHILD, &postgres.url, "a").await;
-    let b = Child::start(CHILD, &postgres.url, "b").await;
-    let c = Child::start(CHILD, &postgres.url, "c").await;
-    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
-    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let (postgres, cluster, [a, b, c]) = three_members().await;
 
     // Counters that will move to d, and some that stay; each linked through a and at its
     // owner.
@@ -597,12 +598,7 @@ async fn a_member_joins_a_quarter_of_the_shards_move_and_every_link_follows_its_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigkill_the_agents_of_a_member_come_back_elsewhere_with_every_acknowledged_change() {
-    let postgres = Postgres::start();
-    let a = Child::start(CHILD, &postgres.url, "a").await;
-    let mut b = Child::start(CHILD, &postgres.url, "b").await;
-    let c = Child::start(CHILD, &postgres.url, "c").await;
-    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
-    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let (_postgres, cluster, [a, mut b, c]) = three_members().await;
 
     let nodes = counters_owned_by("b", &["a", "b", "c"], 3);
     let client = tidal::client::Client::new();
@@ -691,12 +687,7 @@ async fn carry_on(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigterm_a_member_hands_its_shards_off_with_nothing_lost() {
-    let postgres = Postgres::start();
-    let a = Child::start(CHILD, &postgres.url, "a").await;
-    let b = Child::start(CHILD, &postgres.url, "b").await;
-    let mut c = Child::start(CHILD, &postgres.url, "c").await;
-    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
-    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let (_postgres, cluster, [a, b, mut c]) = three_members().await;
     let client = tidal::client::Client::new();
     let mut counters = acknowledged_counters(&client, &a, "c", &["a", "b", "c"], 3).await;
 
@@ -728,12 +719,7 @@ async fn after_sigterm_a_member_hands_its_shards_off_with_nothing_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_restarts_under_the_plane_and_the_members_carry_on_with_nothing_lost() {
-    let mut postgres = Postgres::start();
-    let a = Child::start(CHILD, &postgres.url, "a").await;
-    let b = Child::start(CHILD, &postgres.url, "b").await;
-    let c = Child::start(CHILD, &postgres.url, "c").await;
-    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
-    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let (mut postgres, cluster, [a, b, c]) = three_members().await;
     let client = tidal::client::Client::new();
     let mut counters = acknowledged_counters(&client, &a, "b", &["a", "b", "c"], 2).await;
     counters.extend(acknowledged_counters(&client, &a, "a", &["a", "b", "c"], 2).await);
@@ -777,12 +763,7 @@ async fn log_key(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_stopped_past_its_lease_loses_its_shards_and_none_of_its_late_writes_land() {
-    let postgres = Postgres::start();
-    let a = Child::start(CHILD, &postgres.url, "a").await;
-    let b = Child::start(CHILD, &postgres.url, "b").await;
-    let c = Child::start(CHILD, &postgres.url, "c").await;
-    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
-    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let (postgres, cluster, [a, b, c]) = three_members().await;
 
     // A ticker of b, followed through a.
     let node = nodes_owned_by("/ticker", "b", &["a", "b", "c"], 1).remove(0);
@@ -885,12 +866,7 @@ async fn the_swimos_python_client_of_one_member_reaches_the_agents_of_the_others
     .await
     .unwrap();
 
-    let postgres = Postgres::start();
-    let a = Child::start(CHILD, &postgres.url, "a").await;
-    let b = Child::start(CHILD, &postgres.url, "b").await;
-    let c = Child::start(CHILD, &postgres.url, "c").await;
-    let cluster = PostgresCluster::connect(&postgres.url).await.unwrap();
-    settled_plane(&cluster, &[&a, &b, &c]).await;
+    let (_postgres, _cluster, [a, _b, _c]) = three_members().await;
     let mut nodes = counters_owned_by("b", &["a", "b", "c"], 2);
     nodes.extend(counters_owned_by("c", &["a", "b", "c"], 2));
 
