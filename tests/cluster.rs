@@ -742,6 +742,21 @@ async fn postgresql_restarts_under_the_plane_and_the_members_carry_on_with_nothi
     }
 }
 
+/// A gateway's stand-in for a node ends once idle (three leases with no link and no request);
+/// a request for the node after that is served through a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_through_a_gateway_after_its_stand_in_went_idle_is_served() {
+    let (_postgres, _cluster, [a, _b, _c]) = three_members().await;
+    let node = counters_owned_by("b", &["a", "b", "c"], 1).remove(0);
+    let client = tidal::client::Client::new();
+    client.command(&a.host, &node, "add", 1i64).await.unwrap();
+    // The idle period itself: nothing is sent for the node meanwhile.
+    tokio::time::sleep(TEST_LEASE * 3 + Duration::from_secs(1)).await;
+    client.command(&a.host, &node, "add", 1i64).await.unwrap();
+    let (_view, mut seen) = watch_total(&client, &a.host, &node, "total").await;
+    sees(&mut seen, 2, "both commands").await;
+}
+
 /// Waits (at most 20 s) for a key of the log that `wanted` picks.
 async fn log_key(
     keys: &mut mpsc::UnboundedReceiver<String>,

@@ -64,6 +64,7 @@ pub(crate) fn spawn(
         forward,
         links: HashMap::new(),
         notes,
+        mailbox: mailbox.downgrade(),
     };
     tokio::spawn(stand_in.run(requests, noted));
     mailbox
@@ -123,6 +124,8 @@ struct StandIn {
     forward: bool,
     links: HashMap<u64, Forwarded>,
     notes: mpsc::UnboundedSender<Note>,
+    /// Its own inbox, to take itself out of the registry (and not a successor).
+    mailbox: mpsc::WeakSender<Request>,
 }
 
 impl StandIn {
@@ -132,6 +135,10 @@ impl StandIn {
         mut noted: mpsc::UnboundedReceiver<Note>,
     ) {
         let mut changes = self.plane.changes();
+        // A stand-in with no links that gets no request for three leases ends.
+        let idle_for = self.plane.keeper.lease * 3;
+        let idle = tokio::time::sleep(idle_for);
+        tokio::pin!(idle);
         loop {
             tokio::select! {
                 request = requests.recv() => {
@@ -143,6 +150,22 @@ impl StandIn {
                     if !self.request(request, &registry).await {
                         break;
                     }
+                    idle.as_mut().reset(tokio::time::Instant::now() + idle_for);
+                }
+                () = idle.as_mut(), if self.links.is_empty() => {
+                    // Nothing links through it and nothing came for a while: it goes, and the
+                    // next request for the node starts another. What was sent before it
+                    // closed is still handled.
+                    let Some(registry) = self.registry.upgrade() else { break };
+                    tracing::debug!(node = %self.node, "the stand-in is idle: it ends");
+                    registry.forget_stand_in(&self.node, self.forward, &self.mailbox);
+                    requests.close();
+                    while let Some(request) = requests.recv().await {
+                        if !self.request(request, &registry).await {
+                            break;
+                        }
+                    }
+                    break;
                 }
                 Some(note) = noted.recv() => {
                     let Some(registry) = self.registry.upgrade() else { break };

@@ -175,6 +175,26 @@ impl Registry {
         plane.changed();
     }
 
+    /// Takes the stand-in for `node` whose inbox is `mailbox` out of the registry (it is idle
+    /// and ends); a newer stand-in for the node stays.
+    pub(crate) fn forget_stand_in(
+        &self,
+        node: &str,
+        forward: bool,
+        mailbox: &tokio::sync::mpsc::WeakSender<Request>,
+    ) {
+        let mut proxies = lock(&self.proxies);
+        let key = (node.to_owned(), forward);
+        let same = proxies.get(&key).is_some_and(|proxy| {
+            mailbox
+                .upgrade()
+                .is_some_and(|mine| mine.same_channel(proxy))
+        });
+        if same {
+            proxies.remove(&key);
+        }
+    }
+
     /// Whether the server is stopping.
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
