@@ -7,6 +7,11 @@ For each node (a counter at `/counter/:id` with a value lane `total` and a comma
 counter's current total, a command `add 5` sent to HOST comes back as `did_set(total + 5,
 total)`, exactly as it would at the owner. Prints `ok <node>` per node, or `FAIL <node>:
 <why>` and exits 1. A watchdog ends it after 60 s.
+
+Each node gets a client of its own, and no downlink is closed: with swimos 1.6.0a0 only a
+client's first downlink is usable through `get`, and the server's answer to a downlink's
+`close()` (`@unlinked` with the body "Link closed.") kills the client's reader, and with it
+every other downlink of the client (see the quirks in `interop.py`).
 """
 
 import os
@@ -52,7 +57,6 @@ def check(client, node):
             return f"no did_set({total + 5}, {total}) after add 5; saw {seen}"
     if downlink.get() != total + 5:
         return f"get() is {downlink.get()!r} after did_set({total + 5}, {total})"
-    downlink.close()
     return None
 
 
@@ -61,14 +65,14 @@ def main():
     timer.daemon = True
     timer.start()
     failed = False
-    with SwimClient(retry_strategy=IntervalStrategy(retries_limit=2, delay=1)) as client:
-        for node in NODES:
+    for node in NODES:
+        with SwimClient(retry_strategy=IntervalStrategy(retries_limit=2, delay=1)) as client:
             why = check(client, node)
-            if why is None:
-                print(f"ok {node}", flush=True)
-            else:
-                failed = True
-                print(f"FAIL {node}: {why}", flush=True)
+        if why is None:
+            print(f"ok {node}", flush=True)
+        else:
+            failed = True
+            print(f"FAIL {node}: {why}", flush=True)
     sys.exit(1 if failed else 0)
 
 

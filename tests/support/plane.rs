@@ -186,7 +186,12 @@ impl Child {
                             .replace('/', "-");
                         let log =
                             std::path::Path::new(&dir).join(format!("member-{id}-{port}.log"));
-                        std::fs::File::create(log).unwrap().into()
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(log)
+                            .unwrap()
+                            .into()
                     }
                     None => std::process::Stdio::null(),
                 })
