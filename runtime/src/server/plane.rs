@@ -92,6 +92,10 @@ pub(crate) struct Plane {
     members: Mutex<Vec<Member>>,
     /// Ticks whenever what this server holds or the membership changes.
     changes: watch::Sender<()>,
+    /// How many times each shard was lost or handed off: an agent that stopped after its
+    /// link was made, in a shard lost since, stopped because of the plane (even if the shard
+    /// is already back).
+    losses: Mutex<std::collections::HashMap<ShardId, u64>>,
 }
 
 impl Plane {
@@ -103,7 +107,19 @@ impl Plane {
             keeper,
             members: Mutex::new(Vec::new()),
             changes: watch::channel(()).0,
+            losses: Mutex::default(),
         }
+    }
+
+    /// The shard was lost or is being handed off (before its agents stop).
+    pub(crate) fn lose(&self, shard: ShardId) {
+        *lock(&self.losses).entry(shard).or_default() += 1;
+    }
+
+    /// How many times the shard of `node` was lost or handed off.
+    pub(crate) fn losses(&self, node: &str) -> u64 {
+        let shard = self.shard_of(node);
+        lock(&self.losses).get(&shard).copied().unwrap_or(0)
     }
 
     /// The shard of `node`.

@@ -16,6 +16,7 @@
 //! coming from a member, so the next member serves or drops them: no request loops).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::mpsc;
@@ -233,6 +234,7 @@ impl StandIn {
                 forward: self.forward,
                 node: self.node.clone(),
                 plane: self.plane.clone(),
+                losses: AtomicU64::new(0),
                 notes: self.notes.clone(),
             })
         };
@@ -283,6 +285,9 @@ impl StandIn {
         match target {
             Ok(Target::Here(agent)) => {
                 link.host = None;
+                link.watched
+                    .losses
+                    .store(self.plane.losses(&self.node), Ordering::Release);
                 let request = Request::Link {
                     lane: link.lane.clone(),
                     subscriber: link.subscriber(),
@@ -433,6 +438,8 @@ struct Watched {
     forward: bool,
     node: String,
     plane: Arc<Plane>,
+    /// The node's shard's losses when it was last linked to this server's agent.
+    losses: AtomicU64,
     notes: mpsc::UnboundedSender<Note>,
 }
 
@@ -468,10 +475,14 @@ impl LinkSink for Watched {
     }
 
     fn unlinked(&self, reason: UnlinkReason) {
-        // The local agent stopped because its shard went elsewhere, or the owner said so.
+        // The owner said so, or the local agent stopped because its shard went elsewhere
+        // (it may be back already: a lost shard claimed again at once).
         let moved = match reason {
             UnlinkReason::Moved => true,
-            UnlinkReason::AgentStopped => !self.plane.held.holds(&self.node),
+            UnlinkReason::AgentStopped => {
+                !self.plane.held.holds(&self.node)
+                    || self.plane.losses(&self.node) != self.losses.load(Ordering::Acquire)
+            }
             _ => false,
         };
         if moved && self.forward && self.notes.send(Note::Relink(self.id)).is_ok() {

@@ -165,8 +165,12 @@ impl Registry {
         };
         match event {
             ShardEvent::Gained(..) => {}
-            ShardEvent::Lost(shard) => self.stop_where(|node| plane.shard_of(node) == shard).await,
+            ShardEvent::Lost(shard) => {
+                plane.lose(shard);
+                self.stop_where(|node| plane.shard_of(node) == shard).await;
+            }
             ShardEvent::Handing(shard, handing) => {
+                plane.lose(shard);
                 self.stop_where(|node| plane.shard_of(node) == shard).await;
                 handing.done();
             }
