@@ -85,29 +85,32 @@ async fn round_trips(postgres: &Postgres) {
     let (mut through, mut straight) = (Vec::new(), Vec::new());
     let mut value = 0;
     for _ in 0..ROUNDS {
-        for _ in 0..PER_ROUND {
-            value += 1;
-            let trip = round_trip(
-                &client,
-                &a.host,
-                &node,
-                &mut via_gateway,
-                &mut direct,
-                value,
-            );
-            through.push(trip.await);
-        }
-        for _ in 0..PER_ROUND {
-            value += 1;
-            let trip = round_trip(
-                &client,
-                &b.host,
-                &node,
-                &mut direct,
-                &mut via_gateway,
-                value,
-            );
-            straight.push(trip.await);
+        for gateway in [true, false] {
+            for _ in 0..PER_ROUND {
+                value += 1;
+                let trip = if gateway {
+                    round_trip(
+                        &client,
+                        &a.host,
+                        &node,
+                        &mut via_gateway,
+                        &mut direct,
+                        value,
+                    )
+                    .await
+                } else {
+                    round_trip(
+                        &client,
+                        &b.host,
+                        &node,
+                        &mut direct,
+                        &mut via_gateway,
+                        value,
+                    )
+                    .await
+                };
+                if gateway { &mut through } else { &mut straight }.push(trip);
+            }
         }
     }
     let (through, straight) = (median(&mut through), median(&mut straight));
