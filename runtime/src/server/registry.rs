@@ -81,7 +81,8 @@ pub(crate) struct Registry {
     introspection: bool,
     /// The plane this server is a member of, if it is one.
     plane: Option<Arc<Plane>>,
-    /// The stand-ins for nodes this member does not run, by node and by whether they forward.
+    /// The stand-ins of the nodes requested on this member (in a plane, every request for a
+    /// node goes through one), by node and by whether they forward.
     proxies: Mutex<HashMap<(String, bool), Mailbox>>,
     stopping: AtomicBool,
     this: Weak<Registry>,
@@ -224,7 +225,7 @@ impl Registry {
                 Owner::There(address) => return Ok(Target::There(address)),
                 Owner::Unknown => {}
             }
-            if self.stopping.load(Ordering::Acquire) {
+            if self.stopping() {
                 return Err(UnlinkReason::AgentStopped);
             }
             let now = tokio::time::Instant::now();
@@ -255,7 +256,7 @@ impl Registry {
         if !self.serves(node) {
             return Err(UnlinkReason::NodeNotFound);
         }
-        if self.stopping.load(Ordering::Acquire) {
+        if self.stopping() {
             return Err(UnlinkReason::AgentStopped);
         }
         let mut proxies = lock(&self.proxies);
