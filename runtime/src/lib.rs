@@ -11,7 +11,8 @@
 //!
 //! ```text
 //!  testing                          a kit to run agents and lifecycles without a server
-//!  server   client                  listeners, routing, registry; the plain-program client
+//!  server   client                  listeners, routing, registry, a plane's stand-ins; the
+//!                                   plain-program client
 //!  remote                           outgoing WARP connections, one per host
 //!  agent_model                      the agent core, its outbox (Effects), task and runner
 //!  agent_lifecycle                  HandlerContext, lifecycle traits, downlink builders
@@ -24,7 +25,8 @@
 //!  config                           agent, downlink and server configuration
 //!  warp     vocabulary              WARP envelopes and map bodies; ids, Modification,
 //!                                   EventHandlerError, UnlinkReason, command payloads
-//!  cluster                          placement (shards, rendezvous), membership and leases
+//!  cluster                          placement (shards, rendezvous), membership, leases, the
+//!                                   shard keeper
 //!  store                            persistence: the Store trait, in-memory, fjall, PostgreSQL
 //!  recon    lock                    the Recon value model, parser, printers and serde
 //! ```
