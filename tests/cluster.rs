@@ -23,6 +23,9 @@ use postgres::Postgres;
 mod plane;
 use plane::*;
 
+#[path = "support/python.rs"]
+mod python_client;
+
 fn member(id: &str) -> Member {
     Member {
         id: id.to_owned(),
@@ -859,24 +862,7 @@ async fn the_swimos_python_client_of_one_member_reaches_the_agents_of_the_others
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let python = tokio::task::spawn_blocking({
         let root = root.clone();
-        move || {
-            let setup = std::process::Command::new("bash")
-                .arg(root.join("scripts/python-env.sh"))
-                .current_dir(&root)
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&setup.stdout);
-            assert!(
-                setup.status.success(),
-                "scripts/python-env.sh failed: {}",
-                String::from_utf8_lossy(&setup.stderr)
-            );
-            stdout
-                .lines()
-                .last()
-                .expect("the interpreter's path")
-                .to_owned()
-        }
+        move || python_client::python_env(&root)
     })
     .await
     .unwrap();
@@ -885,23 +871,22 @@ async fn the_swimos_python_client_of_one_member_reaches_the_agents_of_the_others
     let mut nodes = counters_owned_by("b", &["a", "b", "c"], 2);
     nodes.extend(counters_owned_by("c", &["a", "b", "c"], 2));
 
-    // Through a: the client's program bounds itself (a 60 s watchdog).
-    let gateway = a.host.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(root.join("tests/python/gateway.py"))
-            .arg(gateway)
-            .args(&nodes)
-            .output()
+    // Through a: the client's program bounds itself (a 60 s watchdog); this is the backstop.
+    let mut command = std::process::Command::new(python);
+    command
+        .arg(root.join("tests/python/gateway.py"))
+        .arg(&a.host)
+        .args(&nodes);
+    let ran =
+        tokio::task::spawn_blocking(move || python_client::run(command, Duration::from_secs(90)))
+            .await
             .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
+            .unwrap();
+    println!("{}", ran.stdout);
     assert!(
-        output.status.success() && stdout.matches("ok /counter/").count() == 4,
-        "the Python client through a gateway:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        ran.success() && ran.stdout.matches("ok /counter/").count() == 4,
+        "the Python client through a gateway ({}):\n{}",
+        ran.outcome(),
+        ran.transcript()
     );
 }
