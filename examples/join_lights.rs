@@ -109,9 +109,12 @@ impl BuildingLifecycle {
                 let line = format!("room {room} ({remote}) joined, light on: {on:?}");
                 context.effect(move || println!("{line}"))
             })
-            .on_unlinked(|context, room, _| {
+            .on_unlinked(|context, room, _, reason| {
+                // A room whose server stops (or that moved) comes back: only a room closed for
+                // good leaves the building. Links closed for now stay stored whatever this says.
+                let line = format!("room {room} left: {reason}");
                 context
-                    .effect(move || println!("room {room} left"))
+                    .effect(move || println!("{line}"))
                     .followed_by(context.value(LinkClosedResponse::Delete))
             })
             .done()

@@ -91,7 +91,8 @@ pub mod prelude {
     pub use crate::agent::event_handler::{EventHandler, HandlerAction, HandlerActionExt};
     pub use crate::agent::lanes::{
         CommandLane, DemandLane, DemandMapLane, HttpLane, HttpRequestContext, JoinMapLane,
-        JoinValueLane, MapLane, Response, SimpleHttpLane, SupplyLane, UnitResponse, ValueLane,
+        JoinValueLane, MapLane, Response, SimpleHttpLane, SupplyLane, UnitResponse, UnlinkReason,
+        ValueLane,
     };
     pub use crate::agent::state::{History, State};
     pub use crate::agent::stores::{MapStore, ValueStore};

@@ -44,8 +44,8 @@ pub(crate) enum Request {
     },
     /// Close the link `link` to a lane of the agent's meta node.
     MetaUnlink { address: MetaAddress, link: u64 },
-    /// Stop the agent (runs `on_stop`).
-    Stop,
+    /// Stop the agent (runs `on_stop`); its links end for this reason.
+    Stop(UnlinkReason),
 }
 
 impl Request {

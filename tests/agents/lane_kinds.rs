@@ -217,7 +217,7 @@ impl BuildingLifecycle {
                 let seen = synced.clone();
                 context.effect(move || seen.lock().unwrap().push(line))
             })
-            .on_unlinked(|context, _, _| context.value(LinkClosedResponse::Delete))
+            .on_unlinked(|context, _, _, _| context.value(LinkClosedResponse::Delete))
             .done()
     }
 }
@@ -257,7 +257,11 @@ fn join_link_events_injected_without_a_network_feed_the_lane_and_run_its_lifecyc
     assert_eq!(agent.sync(Building::LIGHTS).unwrap().len(), 1);
     // `Delete` on unlink removes the entry and the link; later events of the key do nothing.
     agent
-        .join_value_event(Building::LIGHTS, hall(), JoinLinkEvent::Unlinked)
+        .join_value_event(
+            Building::LIGHTS,
+            hall(),
+            JoinLinkEvent::Closed(UnlinkReason::Closed),
+        )
         .unwrap();
     agent
         .join_value_event(Building::LIGHTS, hall(), JoinLinkEvent::Value(false))
@@ -295,7 +299,7 @@ impl InventoryLifecycle {
     ) -> impl JoinMapLaneLifecycle<String, String, u32, Inventory> {
         context
             .builder()
-            .on_failed(|context, _, _, _| context.value(LinkClosedResponse::Delete))
+            .on_failed(|context, _, _, _, _| context.value(LinkClosedResponse::Delete))
     }
 }
 
@@ -345,7 +349,7 @@ fn join_map_link_events_injected_without_a_network_keep_each_key_with_its_last_w
         .join_map_event(
             Inventory::STOCK,
             "north".to_owned(),
-            JoinMapLinkEvent::Failed,
+            JoinMapLinkEvent::Closed(UnlinkReason::BadValue("not a number".to_owned())),
         )
         .unwrap();
     let map = agent.map(Inventory::STOCK);

@@ -49,7 +49,7 @@ pub struct Building {
 #[derive(Clone)]
 pub struct BuildingLifecycle {
     log: Log,
-    /// What a closed link becomes.
+    /// What a closed or failed link becomes.
     on_unlinked: LinkClosedResponse,
 }
 
@@ -139,12 +139,13 @@ impl BuildingLifecycle {
                 note(&linked, format!("linked {room} {}", remote.node))
             })
             .on_synced(move |_, room, _, on| note(&synced, format!("synced {room} {on:?}")))
-            .on_unlinked(move |context, room, _| {
-                note(&unlinked, format!("unlinked {room}")).followed_by(context.value(response))
+            .on_unlinked(move |context, room, _, reason| {
+                note(&unlinked, format!("unlinked {room} ({reason:?})"))
+                    .followed_by(context.value(response))
             })
-            .on_failed(move |context, room, _| {
-                note(&failed, format!("failed {room}"))
-                    .followed_by(context.value(LinkClosedResponse::Delete))
+            .on_failed(move |context, room, _, reason| {
+                note(&failed, format!("failed {room} ({reason:?})"))
+                    .followed_by(context.value(response))
             })
             .done()
     }
@@ -160,12 +161,29 @@ async fn serve_on(
     on_unlinked: LinkClosedResponse,
     bind: Option<&str>,
 ) -> Running {
+    serve_with(on_unlinked, |mut builder| {
+        if let Some(store) = store {
+            builder = builder.with_store(store);
+        }
+        if let Some(bind) = bind {
+            builder = builder.set_bind_addr(bind);
+        }
+        builder
+    })
+    .await
+}
+
+/// The server of the test, as `configure` sets it up.
+async fn serve_with(
+    on_unlinked: LinkClosedResponse,
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+) -> Running {
     let log = Log::default();
     let lifecycle = BuildingLifecycle {
         log: log.clone(),
         on_unlinked,
     };
-    let mut builder = ServerBuilder::with_plane_name("join")
+    let builder = ServerBuilder::with_plane_name("join")
         .add_route(
             "/room/:id".parse().unwrap(),
             AgentModel::new(Room::default, RoomLifecycle),
@@ -174,13 +192,7 @@ async fn serve_on(
             "/building".parse().unwrap(),
             AgentModel::new(Building::default, lifecycle),
         );
-    if let Some(store) = store {
-        builder = builder.with_store(store);
-    }
-    if let Some(bind) = bind {
-        builder = builder.set_bind_addr(bind);
-    }
-    let (task, server) = builder.build().await.unwrap().run();
+    let (task, server) = configure(builder).build().await.unwrap().run();
     let task = tokio::spawn(task);
     server.start_agent("/building").unwrap();
     Running { server, task, log }
@@ -297,20 +309,39 @@ async fn removing_a_link_removes_its_entry_and_stops_following_the_lane() {
 }
 
 #[tokio::test]
-async fn a_failed_link_is_deleted_and_a_closed_one_abandoned_or_retried_as_the_lifecycle_says() {
+async fn a_closed_or_failed_link_is_abandoned_or_retried_as_the_lifecycle_says_and_told_why() {
     let running = serve(None, LinkClosedResponse::Abandon).await;
     let log = &running.log;
     running.add("a", "on").await;
     log.wait_for("synced a Some(false)").await;
-    // A map lane is not a value lane: the link fails, and `Delete` drops it.
+    // A map lane is not a value lane: the link fails, and `Abandon` drops it.
     running.add("m", "fixtures").await;
-    log.wait_for("failed m").await;
-    // A lane that does not exist closes the link, and `Abandon` drops it.
+    log.wait_for(
+        r#"failed m (KindMismatch { lane: "map lane", expected: "value or command lane" })"#,
+    )
+    .await;
+    // A lane that does not exist closes the link, saying so.
     running.add("x", "nothing").await;
-    log.wait_for("unlinked x").await;
+    log.wait_for("unlinked x (LaneNotFound)").await;
+    // So does a node that no route serves.
+    running
+        .command("/building", "add_room", ("y".to_owned(), "on".to_owned()))
+        .await;
+    running
+        .command(
+            "/building",
+            "add_room",
+            ("wing/nowhere".to_owned(), "on".to_owned()),
+        )
+        .await;
+    log.wait_for("unlinked wing/nowhere (NodeNotFound)").await;
+    log.wait_for("synced y Some(false)").await;
     let (lights, links, _) = running.lights().await;
-    assert_eq!(lights, HashMap::from([("a".into(), false)]));
-    assert_eq!(links, ["a"]);
+    assert_eq!(
+        lights,
+        HashMap::from([("a".into(), false), ("y".into(), false)])
+    );
+    assert_eq!(links, ["a", "y"]);
     running.stop().await;
 
     // `Retry` links again (with the downlinks' backoff), and is closed again each time.
@@ -318,7 +349,14 @@ async fn a_failed_link_is_deleted_and_a_closed_one_abandoned_or_retried_as_the_l
     let log = &running.log;
     running.add("x", "nothing").await;
     super::eventually(
-        || log.lines().iter().filter(|l| *l == "unlinked x").count() >= 3,
+        || {
+            let lines = log.lines();
+            lines
+                .iter()
+                .filter(|l| *l == "unlinked x (LaneNotFound)")
+                .count()
+                >= 3
+        },
         || format!("not retried: {:?}", log.lines()),
     )
     .await;
@@ -372,4 +410,54 @@ async fn a_join_value_lane_links_lanes_on_another_server() {
     assert_eq!((lights, lit), (HashMap::from([("far".into(), true)]), 1));
     building.stop().await;
     rooms.stop().await;
+}
+
+/// A graceful stop (what `run_until` does on SIGINT) stops the rooms and the building
+/// together: the building hears its links close because the rooms' server stops, which is no
+/// reason to forget them, whatever its lifecycle answers. 20 restarts on a store directory, 50
+/// rooms, under each answer: every link and entry is back each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_restarts_keep_every_joined_link_whatever_the_lifecycle_answers() {
+    const ROOMS: usize = 50;
+    const RESTARTS: usize = 20;
+    let room = |i: usize| format!("r{i:02}");
+    let expected: HashMap<String, bool> = (0..ROOMS).map(|i| (room(i), i % 3 == 0)).collect();
+    let mut keys: Vec<String> = expected.keys().cloned().collect();
+    keys.sort();
+    for response in [
+        LinkClosedResponse::Retry,
+        LinkClosedResponse::Abandon,
+        LinkClosedResponse::Delete,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = |builder: ServerBuilder| builder.with_store_dir(dir.path());
+        let running = serve_with(response, stored).await;
+        for i in 0..ROOMS {
+            running.add(&room(i), "on").await;
+            running
+                .command(&format!("/room/{}", room(i)), "switch", i % 3 == 0)
+                .await;
+        }
+        for i in 0..ROOMS {
+            running
+                .log
+                .wait_for(&format!("update {} {}", room(i), i % 3 == 0))
+                .await;
+        }
+        running.stop().await;
+        for restart in 0..RESTARTS {
+            // Nobody adds the rooms again: the building links them from its store.
+            let running = serve_with(response, stored).await;
+            for (room, on) in &expected {
+                running
+                    .log
+                    .wait_for(&format!("synced {room} Some({on})"))
+                    .await;
+            }
+            let (lights, links, _) = running.lights().await;
+            assert_eq!(lights, expected, "{response:?}, restart {restart}");
+            assert_eq!(links, keys, "{response:?}, restart {restart}");
+            running.stop().await;
+        }
+    }
 }

@@ -107,7 +107,7 @@ impl InventoryLifecycle {
                 let items: BTreeSet<_> = items.iter().cloned().collect();
                 note(&synced, format!("synced {shop} {items:?}"))
             })
-            .on_unlinked(move |context, shop, _, items| {
+            .on_unlinked(move |context, shop, _, _, items| {
                 let items: BTreeSet<_> = items.iter().cloned().collect();
                 note(&unlinked, format!("unlinked {shop} {items:?}"))
                     .followed_by(context.value(LinkClosedResponse::Delete))

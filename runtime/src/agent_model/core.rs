@@ -79,7 +79,8 @@ pub(crate) struct AgentCore<A, L> {
     effects: Effects<A>,
     dirty: DirtyItems,
     downlinks: HashMap<u64, Box<dyn HostedDownlink<A>>, BuildHasherDefault<IdHasher>>,
-    stopping: bool,
+    /// Why the agent stops, once it must.
+    stopping: Option<UnlinkReason>,
     /// Where the agent's state is kept, if anywhere.
     store: Option<Arc<dyn Store>>,
     /// The changes of the current turn, for the store (reused).
@@ -126,7 +127,7 @@ where
             effects: Effects::new(hosting.environment, ready),
             dirty: DirtyItems::new(A::ITEMS.len()),
             downlinks: HashMap::default(),
-            stopping: false,
+            stopping: None,
             gathers: hosting
                 .store
                 .as_ref()
@@ -163,7 +164,18 @@ where
 
     /// Whether the agent must stop (a handler asked, or a failure under the `Stop` policy).
     pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping
+        self.stopping.is_some()
+    }
+
+    /// The agent must stop, for `reason` (the first reason given counts).
+    fn stop_for(&mut self, reason: UnlinkReason) {
+        self.stopping.get_or_insert(reason);
+    }
+
+    /// Why the agent stops (its links end for this reason): what was asked, or
+    /// [`UnlinkReason::AgentStopped`].
+    pub(crate) fn stop_reason(&self) -> UnlinkReason {
+        self.stopping.clone().unwrap_or(UnlinkReason::AgentStopped)
     }
 
     /// Restores the persisted state (if the agent has a store), then runs `on_init` (lane
@@ -179,7 +191,7 @@ where
                     error,
                 };
                 tracing::error!(fail = true, node = %failure.node, lane = failure.lane, error = %failure.error, "the agent cannot start");
-                self.stopping = true;
+                self.stop_for(UnlinkReason::AgentStopped);
                 return Err(failure);
             }
         }
@@ -203,7 +215,7 @@ where
         let result = self.execute(Source::Lifecycle, true, |lifecycle, runner| {
             lifecycle.run_stop(runner)
         });
-        self.stopping = true;
+        self.stop_for(UnlinkReason::AgentStopped);
         let environment = self.effects.environment().cloned();
         for (_, downlink) in self.downlinks.drain() {
             downlink.unlink(environment.as_deref());
@@ -364,8 +376,8 @@ where
                 // Its handler answers, as for a change of the lane.
                 self.run_item_handlers(id)
             }
-            Request::Stop => {
-                self.stopping = true;
+            Request::Stop(reason) => {
+                self.stop_for(reason);
                 Ok(())
             }
         }
@@ -580,7 +592,7 @@ where
         match result {
             Ok(()) => Ok(()),
             Err(EventHandlerError::StopInstructed) => {
-                self.stopping = true;
+                self.stop_for(UnlinkReason::AgentStopped);
                 Ok(())
             }
             Err(error) => {
@@ -602,7 +614,7 @@ where
                 ) {
                     // Going on would lose state without a word: the agent stops.
                     tracing::error!(fail = true, node = %failure.node, lane = failure.lane, error = %failure.error, "the agent's state cannot be saved; stopping it");
-                    self.stopping = true;
+                    self.stop_for(UnlinkReason::AgentStopped);
                     return Err(failure);
                 }
                 if let EventHandlerError::BadCommand(_) = failure.error {
@@ -612,7 +624,7 @@ where
                 }
                 if self.config.on_handler_error == HandlerErrorPolicy::Stop {
                     tracing::error!(fail = true, node = %failure.node, lane = failure.lane, error = %failure.error, "event handler failed; stopping the agent");
-                    self.stopping = true;
+                    self.stop_for(UnlinkReason::AgentStopped);
                 } else {
                     tracing::error!(node = %failure.node, lane = failure.lane, error = %failure.error, "event handler failed");
                 }

@@ -90,7 +90,7 @@ impl<A: AgentLaneModel> AgentRef<A> {
     /// # Errors
     /// [`SendError::Stopped`] if the agent has stopped already.
     pub async fn stop(&self) -> Result<(), SendError> {
-        self.send(Request::Stop).await
+        self.send(Request::Stop(UnlinkReason::AgentStopped)).await
     }
 
     /// Whether the agent has stopped.
@@ -228,9 +228,13 @@ async fn run<A, L>(
     }
     inbox.close();
     let _ = core.stop();
-    tracing::debug!("agent stopped");
+    let reason = core.stop_reason();
+    tracing::debug!(%reason, "agent stopped");
+    // Every link still open hears why the agent went (a server stopping or a move is not the
+    // end of the link: join lanes keep theirs).
+    crate::lanes::closing_because(reason.clone(), || drop(core));
     // Whoever is still waiting to link must not wait forever.
     while let Ok(request) = inbox.try_recv() {
-        request.refuse(UnlinkReason::AgentStopped);
+        request.refuse(reason.clone());
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use crate::event_handler::{EventHandler, EventHandlerError};
+use crate::lanes::UnlinkReason;
 
 /// Runs a handler of any type in the agent (the object-safe face of the agent's runner).
 pub trait DynRunner<A> {
@@ -43,6 +44,16 @@ pub(crate) trait ValueDownlinkHandlers<A, T>: Send + 'static {
     fn on_set(&mut self, runner: &mut dyn DynRunner<A>, previous: Option<T>, value: &T) -> Outcome;
     fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
     fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
+
+    /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
+    /// (handlers that want the reason take it here).
+    fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
+        if reason.is_failure() {
+            self.on_failed(runner)
+        } else {
+            self.on_unlinked(runner)
+        }
+    }
 }
 
 /// The handlers of a map downlink.
@@ -67,6 +78,16 @@ pub(crate) trait MapDownlinkHandlers<A, K, V>: Send + 'static {
     fn on_clear(&mut self, runner: &mut dyn DynRunner<A>, before: HashMap<K, V>) -> Outcome;
     fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
     fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
+
+    /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
+    /// (handlers that want the reason take it here).
+    fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
+        if reason.is_failure() {
+            self.on_failed(runner)
+        } else {
+            self.on_unlinked(runner)
+        }
+    }
 }
 
 /// The handlers of an event downlink.
@@ -75,4 +96,14 @@ pub(crate) trait EventDownlinkHandlers<A, T>: Send + 'static {
     fn on_event(&mut self, runner: &mut dyn DynRunner<A>, event: T) -> Outcome;
     fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
     fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
+
+    /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
+    /// (handlers that want the reason take it here).
+    fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
+        if reason.is_failure() {
+            self.on_failed(runner)
+        } else {
+            self.on_unlinked(runner)
+        }
+    }
 }

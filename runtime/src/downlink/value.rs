@@ -74,11 +74,7 @@ where
 
     fn unlinked(&mut self, reason: &UnlinkReason, runner: &mut dyn DynRunner<A>) -> Outcome {
         self.current = None;
-        if reason.is_failure() {
-            self.lifecycle.on_failed(runner)
-        } else {
-            self.lifecycle.on_unlinked(runner)
-        }
+        self.lifecycle.on_closed(runner, reason)
     }
 }
 

@@ -135,9 +135,7 @@ impl Drop for MapFeed {
 
 /// Tells a subscriber still listening that the meta node went away with its agent.
 fn stopped(sink: &dyn crate::lanes::LinkSink) {
-    if !sink.is_closed() {
-        sink.unlinked(UnlinkReason::AgentStopped);
-    }
+    crate::lanes::agent_gone(sink);
 }
 
 /// Removes the link `id` from `links`, telling its sink with `tell`.

@@ -43,8 +43,8 @@ pub use item::{AgentItem, CommandTarget, Item, ModificationSink};
 /// How subscribers attach to lanes: the runtime's own business (downlinks, uplinks, remote
 /// links), so not part of the public API.
 pub(crate) use link::{
-    next_link_id, Encoded, Latest, LatestSink, LinkSink, LinkSubscriber, MapSink, ReconMapSink,
-    ReconValueSink, SharedEncoding, ValueSink,
+    agent_gone, closing_because, next_link_id, Encoded, Latest, LatestSink, LinkSink,
+    LinkSubscriber, MapSink, ReconMapSink, ReconValueSink, SharedEncoding, ValueSink,
 };
 pub(crate) use map::MapCell;
 pub use map::{MapBacking, MapEvent, MapLane, MapLaneEvent, MapLikeItem, OrderedMapLane};

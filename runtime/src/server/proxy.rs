@@ -188,7 +188,7 @@ impl StandIn {
     /// Handles one request; `false` to stop.
     async fn request(&mut self, request: Request, registry: &Registry) -> bool {
         match request {
-            Request::Stop => return false,
+            Request::Stop(_) => return false,
             Request::Unlink { lane, link } => match self.links.remove(&link) {
                 Some(Forwarded { host: None, .. }) => {
                     if let Some(agent) = registry.resolve_running(&self.node) {

@@ -128,13 +128,15 @@ impl Registry {
     pub(crate) async fn stop_all(&self) {
         self.stopping.store(true, Ordering::Release);
         for (_, proxy) in lock(&self.proxies).drain() {
-            let _ = proxy.try_send(Request::Stop);
+            let _ = proxy.try_send(Request::Stop(UnlinkReason::ServerStopping));
         }
-        self.stop_where(|_| true).await;
+        self.stop_where(|_| true, UnlinkReason::ServerStopping)
+            .await;
     }
 
-    /// Stops the agents whose nodes `which` picks, and waits for their tasks.
-    async fn stop_where(&self, which: impl Fn(&str) -> bool) {
+    /// Stops the agents whose nodes `which` picks, and waits for their tasks; their links end
+    /// with `reason`.
+    async fn stop_where(&self, which: impl Fn(&str) -> bool, reason: UnlinkReason) {
         let agents: Vec<Running> = {
             let mut running = self.agents();
             let nodes: Vec<String> = running.keys().filter(|node| which(node)).cloned().collect();
@@ -145,7 +147,7 @@ impl Registry {
         };
         for agent in &agents {
             // An agent that already stopped has closed its inbox.
-            let _ = agent.mailbox.send(Request::Stop).await;
+            let _ = agent.mailbox.send(Request::Stop(reason.clone())).await;
         }
         for agent in agents {
             if let Err(err) = agent.task.await {
@@ -168,11 +170,13 @@ impl Registry {
             ShardEvent::Gained(..) => {}
             ShardEvent::Lost(shard) => {
                 plane.lose(shard);
-                self.stop_where(|node| plane.shard_of(node) == shard).await;
+                self.stop_where(|node| plane.shard_of(node) == shard, UnlinkReason::Moved)
+                    .await;
             }
             ShardEvent::Handing(shard, handing) => {
                 plane.lose(shard);
-                self.stop_where(|node| plane.shard_of(node) == shard).await;
+                self.stop_where(|node| plane.shard_of(node) == shard, UnlinkReason::Moved)
+                    .await;
                 handing.done();
             }
             ShardEvent::Members(members) => plane.set_members(members),
@@ -211,7 +215,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`UnlinkReason::Unreachable`] if the node has no owner within the plane's patience;
-    /// [`UnlinkReason::AgentStopped`] if the server is stopping.
+    /// [`UnlinkReason::ServerStopping`] if the server is stopping.
     pub(crate) async fn target(&self, node: &str) -> Result<Target, UnlinkReason> {
         let Some(plane) = &self.plane else {
             return self.start_here(node).map(Target::Here);
@@ -226,7 +230,7 @@ impl Registry {
                 Owner::Unknown => {}
             }
             if self.stopping() {
-                return Err(UnlinkReason::AgentStopped);
+                return Err(UnlinkReason::ServerStopping);
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
@@ -257,7 +261,7 @@ impl Registry {
             return Err(UnlinkReason::NodeNotFound);
         }
         if self.stopping() {
-            return Err(UnlinkReason::AgentStopped);
+            return Err(UnlinkReason::ServerStopping);
         }
         let mut proxies = lock(&self.proxies);
         let key = (node.to_owned(), forward);
@@ -393,7 +397,7 @@ impl Registry {
             }
         }
         if self.stopping.load(Ordering::Acquire) {
-            return Err(UnlinkReason::AgentStopped);
+            return Err(UnlinkReason::ServerStopping);
         }
         let Some((route, parameters)) = self
             .routes
@@ -403,7 +407,7 @@ impl Registry {
             return Err(UnlinkReason::NodeNotFound);
         };
         let Some(this) = self.this.upgrade() else {
-            return Err(UnlinkReason::AgentStopped);
+            return Err(UnlinkReason::ServerStopping);
         };
         let hosting = Hosting {
             environment: Some(this),

@@ -17,7 +17,7 @@ impl InventoryLifecycle {
     ) -> impl JoinMapLaneLifecycle<String, String, u32, Inventory> {
         context
             .builder()
-            .on_unlinked(|context, _, _| context.value(LinkClosedResponse::Delete))
+            .on_unlinked(|context, _, _, _| context.value(LinkClosedResponse::Delete))
             .done()
     }
 }

@@ -14,6 +14,7 @@ use crate::agent_lifecycle::HandlerContext;
 use crate::event_handler::{
     BoxEventHandler, BoxHandlerAction, EventHandler, HandlerAction, HandlerActionExt,
 };
+use crate::lanes::UnlinkReason;
 
 /// Defines a join lane kind's lifecycle trait, the context its lifecycle method receives, and
 /// the builder that implements the trait.
@@ -152,8 +153,10 @@ macro_rules! join_lifecycle {
                 self
             }
 
-            /// Runs when a link is closed (also when its node or lane does not exist), and
-            /// answers what becomes of it.
+            /// Runs when a link is closed, with why (also when its node or lane does not exist,
+            /// or access is refused), and answers what becomes of it (see
+            /// [`LinkClosedResponse`]: a close that is not final keeps the link stored
+            /// whatever the answer).
             pub fn on_unlinked<F, H>(mut self, mut f: F) -> Self
             where
                 F: FnMut(HandlerContext<A>, $L, &LinkAddress, $($closed_ty),*) -> H + Send + 'static,
@@ -165,8 +168,9 @@ macro_rules! join_lifecycle {
                 self
             }
 
-            /// Runs when a link fails (the lane's values do not fit, or it is not of the
-            /// kind the join lane links to), and answers what becomes of it.
+            /// Runs when a link fails, with why (the host is unreachable, the lane's values do
+            /// not fit or it is not of the kind the join lane links to), and answers what
+            /// becomes of it (see [`LinkClosedResponse`]).
             pub fn on_failed<F, H>(mut self, mut f: F) -> Self
             where
                 F: FnMut(HandlerContext<A>, $L, &LinkAddress, $($closed_ty),*) -> H + Send + 'static,
@@ -261,17 +265,18 @@ join_lifecycle! {
     ///             let temperature = temperature.copied();
     ///             context.effect(move || println!("{room}: {temperature:?}"))
     ///         })
-    ///         .on_failed(|context, _, _| context.value(LinkClosedResponse::Delete))
+    ///         .on_failed(|context, _, _, _| context.value(LinkClosedResponse::Delete))
     ///         .done()
     /// }
     /// ```
     context JoinValueContext;
     /// The lifecycle of a join value lane's links, built handler by handler (see
-    /// [`JoinValueContext`]). `on_synced` receives the entry's value.
+    /// [`JoinValueContext`]). `on_synced` receives the entry's value; `on_unlinked` and
+    /// `on_failed` why the link closed.
     builder JoinValueLifecycle;
     types [K, V], link K;
     synced(value: Option<&V>);
-    closed();
+    closed(reason: &UnlinkReason);
 }
 
 join_lifecycle! {
@@ -298,16 +303,25 @@ join_lifecycle! {
     ///             let count = items.len();
     ///             context.effect(move || println!("{shop} has {count} items"))
     ///         })
-    ///         .on_unlinked(|context, _, _, _| context.value(LinkClosedResponse::Delete))
+    ///         .on_unlinked(|context, _, _, reason, _| {
+    ///             // Links closed for now (the server stops, the agent moved) stay whatever
+    ///             // this answers; `Delete` removes the entries of links closed for good.
+    ///             let response = if reason.is_final() {
+    ///                 LinkClosedResponse::Delete
+    ///             } else {
+    ///                 LinkClosedResponse::Retry
+    ///             };
+    ///             context.value(response)
+    ///         })
     ///         .done()
     /// }
     /// ```
     context JoinMapContext;
     /// The lifecycle of a join map lane's links, built handler by handler (see
-    /// [`JoinMapContext`]). `on_synced`, `on_unlinked` and `on_failed` receive the keys the link
-    /// owns.
+    /// [`JoinMapContext`]). `on_synced` receives the keys the link owns; `on_unlinked` and
+    /// `on_failed` why the link closed and the keys it owns.
     builder JoinMapLifecycle;
     types [L, K, V], link L;
     synced(keys: &HashSet<K>);
-    closed(keys: &HashSet<K>);
+    closed(reason: &UnlinkReason, keys: &HashSet<K>);
 }

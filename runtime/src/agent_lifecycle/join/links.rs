@@ -89,6 +89,12 @@ where
         );
     }
 
+    /// Stops the link of `key` for now: it stays recorded (for the store), and opens again
+    /// when the agent next starts.
+    pub(crate) fn pause(&self, key: &L) {
+        self.open.borrow_mut().remove(key);
+    }
+
     /// Stops the link of `key` and forgets it.
     pub(crate) fn drop_link(&self, key: &L) {
         self.open.borrow_mut().remove(key);

@@ -22,7 +22,7 @@ use crate::event_handler::{
 };
 use crate::lanes::{
     AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, MapLane, MapLaneEvent, MapLikeItem,
-    MapOutlet, ModificationSink,
+    MapOutlet, ModificationSink, UnlinkReason,
 };
 
 /// A lane whose entries come from map lanes elsewhere (on this host or another), one link per
@@ -220,7 +220,7 @@ where
         &self,
         link: &L,
         remote: &LinkAddress,
-        event: LinkLifecycle,
+        event: LinkLifecycle<'_>,
     ) -> Option<Reaction<A>> {
         let keys = match event {
             LinkLifecycle::Linked => HashSet::new(),
@@ -233,11 +233,11 @@ where
                     LinkLifecycle::Synced => {
                         lifecycle.on_synced(link, remote, &keys).map(Reaction::Run)
                     }
-                    LinkLifecycle::Unlinked => lifecycle
-                        .on_unlinked(link, remote, &keys)
+                    LinkLifecycle::Unlinked(reason) => lifecycle
+                        .on_unlinked(link, remote, reason, &keys)
                         .map(Reaction::Respond),
-                    LinkLifecycle::Failed => lifecycle
-                        .on_failed(link, remote, &keys)
+                    LinkLifecycle::Failed(reason) => lifecycle
+                        .on_failed(link, remote, reason, &keys)
                         .map(Reaction::Respond),
                 },
             )
@@ -350,11 +350,15 @@ where
     }
 
     fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        self.run(runner, LinkEvent::Closed { failed: false })
+        self.on_closed(runner, &UnlinkReason::Closed)
     }
 
     fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        self.run(runner, LinkEvent::Closed { failed: true })
+        self.on_closed(runner, &UnlinkReason::Closed)
+    }
+
+    fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
+        self.run(runner, LinkEvent::Closed(reason.clone()))
     }
 }
 
@@ -372,10 +376,9 @@ pub enum JoinMapLinkEvent<K, V> {
     Remove(K),
     /// The remote lane was cleared.
     Clear,
-    /// The link is closed.
-    Unlinked,
-    /// The link failed.
-    Failed,
+    /// The link is closed, for this reason (`on_failed` runs for failures, `on_unlinked`
+    /// otherwise).
+    Closed(UnlinkReason),
 }
 
 impl<K, V> From<JoinMapLinkEvent<K, V>> for LinkEvent<MapData<K, V>> {
@@ -386,8 +389,7 @@ impl<K, V> From<JoinMapLinkEvent<K, V>> for LinkEvent<MapData<K, V>> {
             JoinMapLinkEvent::Update(key, value) => LinkEvent::Data(MapData::Update(key, value)),
             JoinMapLinkEvent::Remove(key) => LinkEvent::Data(MapData::Remove(key)),
             JoinMapLinkEvent::Clear => LinkEvent::Data(MapData::Clear),
-            JoinMapLinkEvent::Unlinked => LinkEvent::Closed { failed: false },
-            JoinMapLinkEvent::Failed => LinkEvent::Closed { failed: true },
+            JoinMapLinkEvent::Closed(reason) => LinkEvent::Closed(reason),
         }
     }
 }

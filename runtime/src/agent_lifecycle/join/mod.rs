@@ -63,6 +63,21 @@ impl fmt::Display for LinkAddress {
 }
 
 /// What a join lane does when one of its links closes (`on_unlinked`) or fails (`on_failed`).
+///
+/// `Abandon` and `Delete` forget the link only when the close is final
+/// ([`UnlinkReason::is_final`](crate::lanes::UnlinkReason::is_final)). A close that is not
+/// final (the joined agent's server stops, the agent moved to another member of a plane, its
+/// host cannot be reached) says nothing about the link: it stays in the store and its entries
+/// stay as they are, whatever the answer, and it opens again when the agent next starts
+/// (`Retry` keeps it running meanwhile). So a graceful restart never loses a link. A link
+/// forgotten for a final close is logged at `info` with the reason.
+///
+/// | reason | final | handler |
+/// |---|---|---|
+/// | `Closed`, `AgentStopped`, `NodeNotFound`, `LaneNotFound`, `Forbidden` | yes | `on_unlinked` |
+/// | `KindMismatch`, `BadValue`, `Overflow` | yes | `on_failed` |
+/// | `ServerStopping`, `Moved` | no | `on_unlinked` |
+/// | `Unreachable` | no | `on_failed` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LinkClosedResponse {
     /// Link again, after the downlinks' backoff.

@@ -14,22 +14,22 @@ use crate::event_handler::{
     ActionContext, AgentMetadata, BoxEventHandler, BoxHandlerAction, HandlerAction, Modification,
     StepResult,
 };
-use crate::lanes::{AgentItem, MapLane, MapLikeItem};
+use crate::lanes::{AgentItem, MapLane, MapLikeItem, UnlinkReason};
 
 /// What happened to a link, as its downlink reports it (`D`: its data events).
 pub(crate) enum LinkEvent<D> {
     Linked,
     Synced,
     Data(D),
-    Closed { failed: bool },
+    Closed(UnlinkReason),
 }
 
-/// The lifecycle events of a link.
-pub(crate) enum LinkLifecycle {
+/// The lifecycle events of a link (a closed link's with why it closed).
+pub(crate) enum LinkLifecycle<'a> {
     Linked,
     Synced,
-    Unlinked,
-    Failed,
+    Unlinked(&'a UnlinkReason),
+    Failed(&'a UnlinkReason),
 }
 
 /// A change of one entry.
@@ -98,7 +98,7 @@ pub(crate) trait JoinLane: Sized + 'static {
         &self,
         link: &Self::LinkKey,
         address: &LinkAddress,
-        event: LinkLifecycle,
+        event: LinkLifecycle<'_>,
     ) -> Option<Reaction<A>>;
 }
 
@@ -122,6 +122,8 @@ pub(crate) struct LinkStep<A, J: JoinLane> {
     address: LinkAddress,
     id: u64,
     event: Option<LinkEvent<J::Data>>,
+    /// Why the link closed, for a closed link.
+    closed: Option<UnlinkReason>,
     then: Then<A, J::Key, J::Value>,
 }
 
@@ -139,6 +141,7 @@ impl<A, J: JoinLane> LinkStep<A, J> {
             address,
             id,
             event: Some(event),
+            closed: None,
             then: Then::Start,
         }
     }
@@ -168,10 +171,19 @@ impl<A: 'static, J: JoinLane> HandlerAction<A> for LinkStep<A, J> {
                     }
                     LinkEvent::Linked => LinkLifecycle::Linked,
                     LinkEvent::Synced => LinkLifecycle::Synced,
-                    LinkEvent::Closed { failed: false } => LinkLifecycle::Unlinked,
-                    LinkEvent::Closed { failed: true } => LinkLifecycle::Failed,
+                    LinkEvent::Closed(reason) => {
+                        let reason = self.closed.insert(reason);
+                        if reason.is_failure() {
+                            LinkLifecycle::Failed(reason)
+                        } else {
+                            LinkLifecycle::Unlinked(reason)
+                        }
+                    }
                 };
-                let closed = matches!(lifecycle, LinkLifecycle::Unlinked | LinkLifecycle::Failed);
+                let closed = matches!(
+                    lifecycle,
+                    LinkLifecycle::Unlinked(_) | LinkLifecycle::Failed(_)
+                );
                 self.then = match lane.react(&self.link, &self.address, lifecycle) {
                     Some(Reaction::Run(handler)) => Then::Run(handler),
                     Some(Reaction::Respond(handler)) => Then::Respond(handler),
@@ -194,6 +206,20 @@ impl<A: 'static, J: JoinLane> HandlerAction<A> for LinkStep<A, J> {
                 if response == LinkClosedResponse::Retry {
                     // The downlink links again by itself.
                     return StepResult::done(());
+                }
+                let link = &self.address;
+                match &self.closed {
+                    Some(reason) if !reason.is_final() => {
+                        // Not the link's fault: it stays in the store whatever the answer,
+                        // and opens again when the agent next starts.
+                        tracing::debug!(%link, %reason, ?response, "a join lane's link closed for now; kept");
+                        lane.links().pause(&self.link);
+                        return StepResult::done(());
+                    }
+                    Some(reason) => {
+                        tracing::info!(%link, %reason, ?response, "a join lane's link closed; dropped");
+                    }
+                    None => {}
                 }
                 lane.links().drop_link(&self.link);
                 // The lane changed (its links), for the store.

@@ -20,7 +20,7 @@ use crate::event_handler::{
 };
 use crate::lanes::{
     AgentItem, CommandPayload, Item, ItemKind, LinkSubscriber, MapLane, MapLaneEvent, MapLikeItem,
-    MapOutlet, ModificationSink,
+    MapOutlet, ModificationSink, UnlinkReason,
 };
 
 /// A lane whose entries are the values of value lanes elsewhere (on this host or another), one
@@ -274,7 +274,7 @@ where
         &self,
         key: &K,
         remote: &LinkAddress,
-        event: LinkLifecycle,
+        event: LinkLifecycle<'_>,
     ) -> Option<Reaction<A>> {
         let value = matches!(event, LinkLifecycle::Synced).then(|| self.get(key));
         self.links
@@ -284,12 +284,12 @@ where
                     LinkLifecycle::Synced => lifecycle
                         .on_synced(key, remote, value.flatten().as_ref())
                         .map(Reaction::Run),
-                    LinkLifecycle::Unlinked => {
-                        lifecycle.on_unlinked(key, remote).map(Reaction::Respond)
-                    }
-                    LinkLifecycle::Failed => {
-                        lifecycle.on_failed(key, remote).map(Reaction::Respond)
-                    }
+                    LinkLifecycle::Unlinked(reason) => lifecycle
+                        .on_unlinked(key, remote, reason)
+                        .map(Reaction::Respond),
+                    LinkLifecycle::Failed(reason) => lifecycle
+                        .on_failed(key, remote, reason)
+                        .map(Reaction::Respond),
                 },
             )
             .flatten()
@@ -378,11 +378,15 @@ where
     }
 
     fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        self.run(runner, LinkEvent::Closed { failed: false })
+        self.on_closed(runner, &UnlinkReason::Closed)
     }
 
     fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        self.run(runner, LinkEvent::Closed { failed: true })
+        self.on_closed(runner, &UnlinkReason::Closed)
+    }
+
+    fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
+        self.run(runner, LinkEvent::Closed(reason.clone()))
     }
 }
 
@@ -396,10 +400,9 @@ pub enum JoinLinkEvent<V> {
     Synced,
     /// The remote lane has a new value.
     Value(V),
-    /// The link is closed.
-    Unlinked,
-    /// The link failed.
-    Failed,
+    /// The link is closed, for this reason (`on_failed` runs for failures, `on_unlinked`
+    /// otherwise).
+    Closed(UnlinkReason),
 }
 
 impl<V> From<JoinLinkEvent<V>> for LinkEvent<V> {
@@ -408,8 +411,7 @@ impl<V> From<JoinLinkEvent<V>> for LinkEvent<V> {
             JoinLinkEvent::Linked => LinkEvent::Linked,
             JoinLinkEvent::Synced => LinkEvent::Synced,
             JoinLinkEvent::Value(value) => LinkEvent::Data(value),
-            JoinLinkEvent::Unlinked => LinkEvent::Closed { failed: false },
-            JoinLinkEvent::Failed => LinkEvent::Closed { failed: true },
+            JoinLinkEvent::Closed(reason) => LinkEvent::Closed(reason),
         }
     }
 }

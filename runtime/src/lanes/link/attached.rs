@@ -119,10 +119,7 @@ impl<T> ValueLink<T> {
 
 impl<T> Drop for ValueLink<T> {
     fn drop(&mut self) {
-        let sink = self.sink();
-        if !sink.is_closed() {
-            sink.unlinked(UnlinkReason::AgentStopped);
-        }
+        super::agent_gone(self.sink());
     }
 }
 
@@ -227,10 +224,7 @@ impl<K, V> MapLink<K, V> {
 
 impl<K, V> Drop for MapLink<K, V> {
     fn drop(&mut self) {
-        let sink = self.sink();
-        if !sink.is_closed() {
-            sink.unlinked(UnlinkReason::AgentStopped);
-        }
+        super::agent_gone(self.sink());
     }
 }
 

@@ -12,15 +12,18 @@
 //! | `sink.rs` | what subscribers hear (typed, latest-value, or Recon sinks) |
 //! | `subscriber.rs` | link requests ([`LinkSubscriber`]) |
 //! | `attached.rs` | a subscriber as its lane keeps it |
+//! | `closing.rs` | why links end when their agent goes (the agent task's reason) |
 //! | `syncing.rs` | links waiting for a sync their lane computes (demand lanes) |
 
 mod attached;
+mod closing;
 mod encoding;
 mod sink;
 mod subscriber;
 mod syncing;
 
 pub(crate) use attached::{MapLink, ValueLink};
+pub(crate) use closing::{agent_gone, closing_because};
 pub use encoding::{Encoded, SharedEncoding};
 pub use sink::{Latest, LatestSink, LinkSink, MapSink, ReconMapSink, ReconValueSink, ValueSink};
 pub(crate) use subscriber::Parts;

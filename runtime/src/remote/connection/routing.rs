@@ -64,14 +64,7 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
             }
         }
         EnvelopeKind::Unlinked => {
-            let reason = match envelope.body.tag() {
-                Some("nodeNotFound") => UnlinkReason::NodeNotFound,
-                Some("laneNotFound") => UnlinkReason::LaneNotFound,
-                // A member of a plane: the agent now runs on another member.
-                Some("moved") => UnlinkReason::Moved,
-                _ => UnlinkReason::Closed,
-            };
-            links.unlink_all(&address, reason);
+            links.unlink_all(&address, UnlinkReason::from_tag(envelope.body.tag()));
         }
         _ => tracing::debug!(kind = %envelope.kind, "envelope from the remote host ignored"),
     }

@@ -140,13 +140,7 @@ impl Links {
             out.push(frame(EnvelopeKind::Synced, node, lane, None));
         }
         if let Some(reason) = pending.link.unlinked.take() {
-            let body = match &reason {
-                UnlinkReason::NodeNotFound => "@nodeNotFound".to_owned(),
-                UnlinkReason::LaneNotFound => "@laneNotFound".to_owned(),
-                UnlinkReason::Moved => "@moved".to_owned(),
-                UnlinkReason::Closed => "\"Link closed.\"".to_owned(),
-                other => crate::recon::Value::Text(other.to_string()).to_string(),
-            };
+            let body = reason.wire_body();
             out.push(frame(EnvelopeKind::Unlinked, node, lane, Some(&body)));
             let address = (link.node.clone(), link.lane.clone());
             link.slot.close();
