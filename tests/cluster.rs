@@ -855,8 +855,8 @@ async fn a_member_stopped_past_its_lease_loses_its_shards_and_none_of_its_late_w
 }
 
 /// The real SwimOS Python client (the venv of `scripts/python-env.sh`), connected to one
-/// member, syncs and commands counters owned by the others and sees what it would see at the
-/// owner (`tests/python/gateway.py`).
+/// member, syncs and commands counters owned by the others, and follows a map lane through a
+/// burst, and sees what it would see at the owner (`tests/python/gateway.py`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_swimos_python_client_of_one_member_reaches_the_agents_of_the_others() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -870,6 +870,7 @@ async fn the_swimos_python_client_of_one_member_reaches_the_agents_of_the_others
     let (_postgres, _cluster, [a, _b, _c]) = three_members().await;
     let mut nodes = counters_owned_by("b", &["a", "b", "c"], 2);
     nodes.extend(counters_owned_by("c", &["a", "b", "c"], 2));
+    nodes.extend(nodes_owned_by("/kinds", "c", &["a", "b", "c"], 1));
 
     // Through a: the client's program bounds itself (a 60 s watchdog); this is the backstop.
     let mut command = std::process::Command::new(python);
@@ -884,9 +885,148 @@ async fn the_swimos_python_client_of_one_member_reaches_the_agents_of_the_others
             .unwrap();
     println!("{}", ran.stdout);
     assert!(
-        ran.success() && ran.stdout.matches("ok /counter/").count() == 4,
+        ran.success()
+            && ran.stdout.matches("ok /counter/").count() == 4
+            && ran.stdout.matches("ok /kinds/").count() == 1,
         "the Python client through a gateway ({}):\n{}",
         ran.outcome(),
         ran.transcript()
     );
+}
+
+/// What a client sees of each lane of a [`Kinds`] agent, through one host.
+struct KindsView {
+    value: ValueDownlinkHandle<i64>,
+    demand: ValueDownlinkHandle<i64>,
+    map: MapDownlinkHandle<String, i64>,
+    demand_map: MapDownlinkHandle<String, i64>,
+    join: MapDownlinkHandle<String, i64>,
+    /// What the command and the supply lane carried, in order.
+    streams: [Arc<Mutex<Vec<i64>>>; 2],
+    _events: [EventDownlinkHandle; 2],
+}
+
+/// Links to every lane of the [`Kinds`] agent at `node` through `host`; `changed` ticks on
+/// every event.
+async fn view_kinds(
+    client: &tidal::client::Client,
+    host: &str,
+    node: &str,
+    changed: &Arc<watch::Sender<u64>>,
+) -> KindsView {
+    let tick = |changed: &Arc<watch::Sender<u64>>| {
+        let changed = changed.clone();
+        move || changed.send_modify(|n| *n += 1)
+    };
+    let value = |lane: &'static str| {
+        let (synced, event) = (tick(changed), tick(changed));
+        client
+            .value_downlink::<i64>(host, node, lane)
+            .on_synced(move |_| synced())
+            .on_event(move |_| event())
+            .open()
+    };
+    let map = |lane: &'static str| {
+        let (synced, update) = (tick(changed), tick(changed));
+        client
+            .map_downlink::<String, i64>(host, node, lane)
+            .on_synced(move |_| synced())
+            .on_update(move |_, _, _, _| update())
+            .open()
+    };
+    let stream = |lane: &'static str, seen: &Arc<Mutex<Vec<i64>>>| {
+        let (seen, event) = (seen.clone(), tick(changed));
+        client
+            .event_downlink::<i64>(host, node, lane)
+            .on_event(move |n| {
+                seen.lock().unwrap().push(n);
+                event();
+            })
+            .open()
+    };
+    let streams = [Arc::default(), Arc::default()];
+    KindsView {
+        value: value("value").await.unwrap(),
+        demand: value("demand").await.unwrap(),
+        map: map("map").await.unwrap(),
+        demand_map: map("demand_map").await.unwrap(),
+        join: map("join").await.unwrap(),
+        _events: [
+            stream("drive", &streams[0]).await.unwrap(),
+            stream("supply", &streams[1]).await.unwrap(),
+        ],
+        streams,
+    }
+}
+
+impl KindsView {
+    /// Value, demand, map, demand map, join, command and supply lane, as seen now.
+    #[allow(clippy::type_complexity)]
+    fn seen(
+        &self,
+    ) -> (
+        Option<i64>,
+        Option<i64>,
+        std::collections::BTreeMap<String, i64>,
+        std::collections::BTreeMap<String, i64>,
+        std::collections::BTreeMap<String, i64>,
+        Vec<i64>,
+        Vec<i64>,
+    ) {
+        (
+            self.value.get(),
+            self.demand.get(),
+            self.map.get_map().into_iter().collect(),
+            self.demand_map.get_map().into_iter().collect(),
+            self.join.get_map().into_iter().collect(),
+            self.streams[0].lock().unwrap().clone(),
+            self.streams[1].lock().unwrap().clone(),
+        )
+    }
+}
+
+/// Linked through a member that does not own the agent, every kind of lane delivers what it
+/// delivers straight from the owner: every entry of a map, demand-map and join lane, every
+/// command and supplied value, the latest value of value and demand lanes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_lane_reaches_a_client_of_a_gateway_as_it_does_at_the_owner() {
+    let (_postgres, _cluster, [a, b, _c]) = three_members().await;
+    let node = nodes_owned_by("/kinds", "b", &["a", "b", "c"], 1).remove(0);
+    let client = tidal::client::Client::new();
+    let (changed, mut changes) = watch::channel(0u64);
+    let changed = Arc::new(changed);
+    let through_a = view_kinds(&client, &a.host, &node, &changed).await;
+    let at_b = view_kinds(&client, &b.host, &node, &changed).await;
+
+    // A burst of commands, none waiting for the last.
+    for n in 1..=10i64 {
+        client.command(&a.host, &node, "drive", n).await.unwrap();
+    }
+    let entries = |value: fn(i64) -> i64| -> std::collections::BTreeMap<String, i64> {
+        (1..=10).map(|n| (format!("k{n}"), value(n))).collect()
+    };
+    let expected = (
+        Some(10),
+        Some(10),
+        entries(|n| n),
+        entries(|n| n),
+        entries(|_| 0),
+        (1..=10).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>(),
+    );
+    let all_seen = async {
+        while through_a.seen() != expected || at_b.seen() != expected {
+            changes.changed().await.unwrap();
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), all_seen)
+        .await
+        .is_err()
+    {
+        panic!(
+            "through the gateway: {:?}\nat the owner: {:?}\nexpected: {expected:?}",
+            through_a.seen(),
+            at_b.seen()
+        );
+    }
 }

@@ -66,6 +66,71 @@ impl MirrorLifecycle {
     }
 }
 
+/// One lane of each kind, all moved by one command, `drive n`: the value lane becomes `n`, the
+/// map lane gets `k<n> -> n`, the command lane carries `n`, the supply lane supplies `n`, the
+/// demand lanes are cued (the demand lane gives the value, the demand map the map's entry) and
+/// the join lane links `k<n>` to the total of `/counter/<n>`.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Kinds {
+    value: ValueLane<i64>,
+    map: MapLane<String, i64>,
+    drive: CommandLane<i64>,
+    supply: SupplyLane<i64>,
+    demand: DemandLane<i64>,
+    demand_map: DemandMapLane<String, i64>,
+    join: JoinValueLane<String, i64>,
+}
+
+#[derive(Clone, Default)]
+pub struct KindsLifecycle;
+
+#[lifecycle(Kinds)]
+impl KindsLifecycle {
+    #[on_command(drive)]
+    fn drive(&self, context: HandlerContext<Kinds>, n: &i64) -> impl EventHandler<Kinds> {
+        let (n, key) = (*n, format!("k{n}"));
+        context
+            .set_value(Kinds::VALUE, n)
+            .followed_by(context.update(Kinds::MAP, key.clone(), n))
+            .followed_by(context.supply(Kinds::SUPPLY, n))
+            .followed_by(context.cue(Kinds::DEMAND))
+            .followed_by(context.cue_key(Kinds::DEMAND_MAP, key.clone()))
+            .followed_by(context.add_downlink(
+                Kinds::JOIN,
+                key,
+                None,
+                &format!("/counter/{n}"),
+                "total",
+            ))
+    }
+
+    #[on_cue(demand)]
+    fn demand(
+        &self,
+        context: HandlerContext<Kinds>,
+    ) -> impl HandlerAction<Kinds, Completion = i64> {
+        context.get_value(Kinds::VALUE)
+    }
+
+    #[keys(demand_map)]
+    fn keys(
+        &self,
+        context: HandlerContext<Kinds>,
+    ) -> impl HandlerAction<Kinds, Completion = std::collections::BTreeSet<String>> {
+        context.with_map(Kinds::MAP, |map| map.keys().cloned().collect())
+    }
+
+    #[on_cue_key(demand_map)]
+    fn entry(
+        &self,
+        context: HandlerContext<Kinds>,
+        key: String,
+    ) -> impl HandlerAction<Kinds, Completion = Option<i64>> {
+        context.with_entry(Kinds::MAP, key, |n| n.copied())
+    }
+}
+
 /// The member this process is (in a child).
 static MEMBER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -128,6 +193,10 @@ pub async fn run_member(database: String, id: String) {
         .add_route(
             "/ticker/:id".parse().unwrap(),
             AgentModel::new(Ticker::default, TickerLifecycle),
+        )
+        .add_route(
+            "/kinds/:id".parse().unwrap(),
+            AgentModel::new(Kinds::default, KindsLifecycle),
         )
         .add_route(
             "/mirror/:id".parse().unwrap(),

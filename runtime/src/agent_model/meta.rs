@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::AgentLaneModel;
 use crate::introspection::{
     lane_kind_index, AgentLogs, Counter, Figures, HostMeta, LinkFigures, MapFeed, MetaAddress,
-    MetaLane, MetaNode, NodeCounters, Pulses, Scope, ValueFeed, LANE_KINDS,
+    MetaLane, MetaNode, NodeCounters, Pulses, Scope, ValueFeed,
 };
 use crate::lanes::{AgentItem, ItemKind, LinkSubscriber, UnlinkReason};
 use crate::recon::Value;
@@ -279,7 +279,7 @@ impl Drop for NodeMeta {
 /// An entry of a node's `lanes` lane: `{laneUri, laneType}`, with the type as SwimOS Java
 /// writes it.
 fn lane_info(name: &str, kind: ItemKind) -> Value {
-    let kind = lane_kind_index(kind).map_or("map", |index| LANE_KINDS[index]);
+    let kind = kind.lane_type().unwrap_or("map");
     Value::of_slots([
         (Value::text("laneUri"), Value::text(name)),
         (Value::text("laneType"), Value::text(kind)),

@@ -67,17 +67,6 @@ pub(crate) const LANE_KINDS: [&str; 6] = ["value", "map", "command", "demand", "
 
 /// The position in [`LANE_KINDS`] of a lane of `kind`; `None` for stores.
 pub(crate) fn lane_kind_index(kind: crate::lanes::ItemKind) -> Option<usize> {
-    use crate::lanes::ItemKind;
-    match kind {
-        ItemKind::ValueLane => Some(0),
-        ItemKind::MapLane
-        | ItemKind::DemandMapLane
-        | ItemKind::JoinValueLane
-        | ItemKind::JoinMapLane => Some(1),
-        ItemKind::CommandLane => Some(2),
-        ItemKind::DemandLane => Some(3),
-        ItemKind::SupplyLane => Some(4),
-        ItemKind::HttpLane => Some(5),
-        ItemKind::ValueStore | ItemKind::MapStore => None,
-    }
+    let name = kind.lane_type()?;
+    LANE_KINDS.iter().position(|known| *known == name)
 }

@@ -29,6 +29,38 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
+    /// The lane's type as SwimOS names it (`laneType` in its meta lanes): `value`, `map`
+    /// (also demand-map and join lanes), `command`, `demand`, `supply` or `http`; `None` for
+    /// stores.
+    pub const fn lane_type(self) -> Option<&'static str> {
+        Some(match self {
+            ItemKind::ValueLane => "value",
+            ItemKind::MapLane
+            | ItemKind::DemandMapLane
+            | ItemKind::JoinValueLane
+            | ItemKind::JoinMapLane => "map",
+            ItemKind::CommandLane => "command",
+            ItemKind::DemandLane => "demand",
+            ItemKind::SupplyLane => "supply",
+            ItemKind::HttpLane => "http",
+            ItemKind::ValueStore | ItemKind::MapStore => return None,
+        })
+    }
+
+    /// A kind of lane of the SwimOS `laneType` `name` (the one that delivers its events as
+    /// every lane of that type does), if it is one.
+    pub fn from_lane_type(name: &str) -> Option<Self> {
+        Some(match name {
+            "value" => ItemKind::ValueLane,
+            "map" => ItemKind::MapLane,
+            "command" => ItemKind::CommandLane,
+            "demand" => ItemKind::DemandLane,
+            "supply" => ItemKind::SupplyLane,
+            "http" => ItemKind::HttpLane,
+            _ => return None,
+        })
+    }
+
     /// Whether items of this kind are lanes (visible from outside the agent).
     pub const fn is_lane(self) -> bool {
         !matches!(self, ItemKind::ValueStore | ItemKind::MapStore)

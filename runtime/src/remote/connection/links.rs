@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::routing::{deliver, map_operation, MapOperation};
 use super::Address;
-use crate::lanes::{Encoded, LinkSubscriber, UnlinkReason};
+use crate::lanes::{Encoded, ItemKind, LinkSubscriber, UnlinkReason};
 use crate::recon::Value;
 use crate::warp::EnvelopeKind;
 
@@ -15,8 +15,9 @@ use crate::warp::EnvelopeKind;
 pub(super) struct Links {
     pub(super) by_id: HashMap<u64, (Address, LinkSubscriber)>,
     pub(super) by_address: HashMap<Address, Vec<u64>>,
-    /// Addresses the remote host has confirmed (`@linked`) on the current connection.
-    pub(super) linked: HashSet<Address>,
+    /// Addresses the remote host has confirmed (`@linked`) on the current connection, with
+    /// the kind of lane if the host said (another member of a plane does).
+    pub(super) linked: HashMap<Address, Option<ItemKind>>,
     /// Addresses a sync was asked for on the current connection.
     pub(super) sync_requested: HashSet<Address>,
     /// `@unlink`s sent and not yet answered, per address: their `@unlinked` replies concern

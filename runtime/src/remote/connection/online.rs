@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::links::Links;
 use super::offline::Waiting;
-use super::routing::dispatch;
+use super::routing::{announce_linked, dispatch};
 use super::{frame, Address, Socket};
 use crate::lanes::UnlinkReason;
 use crate::recon::Value;
@@ -288,8 +288,8 @@ pub(super) fn take_request(
         } => {
             let address = (node, lane);
             let sync = subscriber.wants_sync();
-            if links.linked.contains(&address) {
-                subscriber.sink().linked();
+            if let Some(kind) = links.linked.get(&address) {
+                announce_linked(&subscriber, *kind);
                 // Already synced: the cached state syncs the newcomer, with no traffic.
                 if sync && links.synced.contains(&address) {
                     let replayed = match links.cache.get(&address) {

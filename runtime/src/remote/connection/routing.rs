@@ -3,7 +3,7 @@
 
 use super::links::Links;
 use super::Address;
-use crate::lanes::{Encoded, LinkSubscriber, UnlinkReason};
+use crate::lanes::{Encoded, ItemKind, LinkSubscriber, UnlinkReason};
 use crate::recon::{Item, Value};
 use crate::warp::{with_rest, Envelope, EnvelopeKind};
 
@@ -22,8 +22,16 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
     let mut unlink = Vec::new();
     match envelope.kind {
         EnvelopeKind::Linked => {
-            if links.linked.insert(address.clone()) {
-                links.at(&address).for_each(|s| s.sink().linked());
+            // Another member of a plane says what kind of lane it is (`@kind(map)`).
+            let kind = envelope
+                .body
+                .as_record()
+                .and_then(|record| record.attrs.first())
+                .filter(|attr| attr.name == "kind")
+                .and_then(|attr| attr.value.as_text())
+                .and_then(ItemKind::from_lane_type);
+            if links.linked.insert(address.clone(), kind).is_none() {
+                links.at(&address).for_each(|s| announce_linked(s, kind));
             }
         }
         EnvelopeKind::Synced => {
@@ -71,7 +79,17 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
     unlink
 }
 
+/// Tells a subscriber that its link is made, and first the kind of lane, if the host said.
+pub(super) fn announce_linked(subscriber: &LinkSubscriber, kind: Option<ItemKind>) {
+    if let Some(kind) = kind {
+        subscriber.sink().lane_kind(kind);
+    }
+    subscriber.sink().linked();
+}
+
 /// Delivers an event to one link: a value, or, for map links, the event read as `operation`.
+/// A link that takes any kind of lane (another member's client, through this one) gets map
+/// operations as map operations, each key kept apart, and anything else as a value.
 pub(super) fn deliver(
     subscriber: &LinkSubscriber,
     event: &Encoded,
@@ -79,7 +97,15 @@ pub(super) fn deliver(
 ) -> Result<(), String> {
     match subscriber {
         LinkSubscriber::Value { recon, .. } => recon.event_recon(event),
-        LinkSubscriber::Untyped { value, .. } => value.event_recon(event),
+        LinkSubscriber::Untyped { value, map, .. } => match operation {
+            Some(MapOperation::Update(key, value)) => map.update_recon(key, value),
+            Some(MapOperation::Remove(key)) => map.remove_recon(key),
+            Some(MapOperation::Clear) => {
+                map.clear();
+                Ok(())
+            }
+            None => value.event_recon(event),
+        },
         LinkSubscriber::Map { recon, .. } => match operation {
             Some(MapOperation::Update(key, value)) => recon.update_recon(key, value),
             Some(MapOperation::Remove(key)) => recon.remove_recon(key),

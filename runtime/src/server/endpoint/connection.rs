@@ -18,7 +18,7 @@ use super::EndpointConfig;
 use crate::downlink::{Notifier, Slot};
 use crate::environment::{post_command, send_link, send_unlink, Environment, Mailbox};
 use crate::introspection::Metrics;
-use crate::lanes::{next_link_id, CommandPayload, LinkSubscriber, UnlinkReason};
+use crate::lanes::{next_link_id, CommandPayload, ItemKind, LinkSubscriber, UnlinkReason};
 use crate::recon::Value;
 use crate::server::policy::{Action, Identity, Policy};
 use crate::warp::{write_frame, Envelope, EnvelopeKind, EnvelopeRef};
@@ -33,6 +33,8 @@ struct ClientLink {
 
 /// The links of one connection and where their events are announced.
 struct Links {
+    /// Whether the client is another member of the plane (see [`Access::peer`]).
+    peer: bool,
     environment: Arc<dyn Environment>,
     ready: mpsc::UnboundedSender<u64>,
     by_id: HashMap<u64, ClientLink>,
@@ -122,7 +124,13 @@ impl Links {
         let (node, lane) = (&link.node, &link.lane);
         if pending.link.linked && !link.linked_sent {
             link.linked_sent = true;
-            out.push(frame(EnvelopeKind::Linked, node, lane, None));
+            // Another member passes the lane's events on to its own clients: it must know
+            // whether they are values, commands or map operations (`@kind` is tidal's own).
+            let kind = pending.kind.and_then(ItemKind::lane_type);
+            let body = kind
+                .filter(|_| self.peer)
+                .map(|kind| format!("@kind({kind})"));
+            out.push(frame(EnvelopeKind::Linked, node, lane, body.as_deref()));
         }
         if pending.lost > 0 {
             tracing::warn!(%node, %lane, lost = pending.lost, "client fell behind; oldest command events dropped");
@@ -220,6 +228,9 @@ pub(crate) struct Access {
     /// The connection's command rate.
     rate: CommandRate,
     limits: Limits,
+    /// Whether the client is another member of the plane (it is told the kind of each lane
+    /// it links to, so that its own clients get its events as they would from this server).
+    pub(crate) peer: bool,
 }
 
 impl Access {
@@ -234,6 +245,7 @@ impl Access {
             denied: 0,
             rate: CommandRate::new(limits.commands_per_second),
             limits: limits.clone(),
+            peer: false,
         }
     }
 
@@ -272,6 +284,7 @@ pub(crate) async fn run<S>(
 {
     let (ready, mut ready_events) = mpsc::unbounded_channel();
     let mut links = Links {
+        peer: access.peer,
         environment: environment.clone(),
         ready,
         by_id: HashMap::new(),

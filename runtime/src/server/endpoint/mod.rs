@@ -230,9 +230,9 @@ where
         return;
     };
     // Another member of the plane: what it sends was forwarded already.
-    let environment = plane
-        .and_then(|plane| environment.for_peer(&plane))
-        .unwrap_or(environment);
+    let peer_environment = plane.and_then(|plane| environment.for_peer(&plane));
+    let peer = peer_environment.is_some();
+    let environment = peer_environment.unwrap_or(environment);
     let upgraded = match upgrade.await {
         Ok(upgraded) => upgraded,
         Err(err) => {
@@ -256,7 +256,8 @@ where
         .max_message_size(Some(config.max_frame_size))
         .max_frame_size(Some(config.max_frame_size));
     let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(websocket)).await;
-    let access = connection::Access::new(policy, identity, &config.limits);
+    let mut access = connection::Access::new(policy, identity, &config.limits);
+    access.peer = peer;
     if let Some(metrics) = &metrics {
         metrics.connections_accepted.inc();
         metrics.connections_open.inc();

@@ -20,6 +20,8 @@ use crate::warp::map_event_body;
 #[derive(Default)]
 pub(crate) struct UplinkPending {
     pub(crate) link: LinkEvents,
+    /// The kind of the lane, once it said.
+    pub(crate) kind: Option<ItemKind>,
     /// Command and supply lanes: every event is kept (up to a bound); otherwise only the
     /// latest.
     queue_events: bool,
@@ -39,13 +41,14 @@ impl Pending for UplinkPending {
     }
 
     fn take(&mut self) -> Self {
-        let (queue_events, strict) = (self.queue_events, self.strict);
+        let (kind, queue_events, strict) = (self.kind, self.queue_events, self.strict);
         let taken = std::mem::take(self);
-        (self.queue_events, self.strict) = (queue_events, strict);
+        (self.kind, self.queue_events, self.strict) = (kind, queue_events, strict);
         taken
     }
 
     fn lane_kind(&mut self, kind: ItemKind) {
+        self.kind = Some(kind);
         self.queue_events = matches!(kind, ItemKind::CommandLane | ItemKind::SupplyLane);
         self.strict = kind == ItemKind::SupplyLane;
     }
