@@ -399,7 +399,12 @@ async fn close_of(socket: &mut Socket) -> Option<(u16, String)> {
 async fn a_token_table_refuses_missing_and_unknown_tokens_before_the_websocket_opens() {
     let running = serve_with(None, BearerTokens::new([("good", "alice")])).await;
     let port = running.port;
-    assert_eq!(refused_status(warp(port, None).await.unwrap_err()), 401);
+    let missing = warp(port, None).await.unwrap_err();
+    if let tokio_tungstenite::tungstenite::Error::Http(response) = &missing {
+        let challenge = response.headers().get("www-authenticate");
+        assert_eq!(challenge.unwrap(), r#"Bearer realm="tidal""#);
+    }
+    assert_eq!(refused_status(missing), 401);
     assert_eq!(
         refused_status(warp(port, Some("bad")).await.unwrap_err()),
         401
@@ -539,6 +544,152 @@ async fn an_expired_identity_is_dropped_with_deauthed_and_its_commands_with_it()
         ],
     )
     .await;
+    running.stop().await;
+}
+
+/// Only alice may read the lane `secret` and ask the HTTP lane `api`; everyone may read the
+/// rest. Tokens (on the upgrade, in `@auth`, on HTTP requests): `alice`, `bob`, `brief` (alice
+/// for 300 ms from when it is presented) and `stale` (alice, expired already).
+struct AliceOnly;
+
+impl AliceOnly {
+    fn identity(token: &str) -> Option<Identity> {
+        let now = std::time::SystemTime::now();
+        match token {
+            "alice" | "bob" => Some(Identity::new(token)),
+            "brief" => Some(Identity::new("alice").expires_at(now + Duration::from_millis(300))),
+            "stale" => Some(Identity::new("alice").expires_at(now - Duration::from_secs(1))),
+            _ => None,
+        }
+    }
+}
+
+impl Policy for AliceOnly {
+    fn admit<'a>(
+        &'a self,
+        request: &'a tidal::server::ConnectRequest<'a>,
+    ) -> PolicyFuture<'a, tidal::server::Admission> {
+        let identity = request.bearer_token().and_then(Self::identity);
+        Box::pin(std::future::ready(tidal::server::Admission::Allow(
+            identity,
+        )))
+    }
+
+    fn uses_auth(&self) -> bool {
+        true
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        credentials: &'a tidal::recon::Value,
+    ) -> PolicyFuture<'a, Option<Identity>> {
+        Box::pin(std::future::ready(
+            credentials.as_text().and_then(Self::identity),
+        ))
+    }
+
+    fn authorize(&self, identity: Option<&Identity>, _: &Action, _: &str, lane: &str) -> bool {
+        !matches!(lane, "secret" | "api") || identity.is_some_and(|who| who.name() == "alice")
+    }
+}
+
+/// Sets the lanes `secret` and `level` of `node` (in that order: were the secret link still
+/// open, its event would come first).
+async fn set_both(running: &Running, node: &str, secret: i64, level: i64) {
+    running
+        .server
+        .command(node, "secret", secret)
+        .await
+        .unwrap();
+    running.server.command(node, "level", level).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_are_authorized_again_whenever_the_identity_of_their_connection_changes() {
+    let running = serve_with(None, AliceOnly).await;
+    let node = "/gauge/i";
+    let unlinked = r#"@unlinked(node:"/gauge/i",lane:secret)@forbidden"#;
+    let mut socket = warp(running.port, Some("alice")).await.unwrap();
+    sync(&mut socket, node, "secret", "0").await;
+    sync(&mut socket, node, "level", "0").await;
+
+    // `@auth` as someone else: the secret link ends, and not one event of it follows.
+    send_text(&mut socket, r#"@auth "bob""#).await;
+    expect(&mut socket, &["@authed {name:bob}", unlinked]).await;
+    set_both(&running, node, 1, 1).await;
+    expect(&mut socket, &[r#"@event(node:"/gauge/i",lane:level) 1"#]).await;
+    // Linking again as bob is refused too.
+    send_text(&mut socket, r#"@sync(node:"/gauge/i",lane:secret)"#).await;
+    expect(&mut socket, &[unlinked]).await;
+
+    // Back to alice, then `@deauth`.
+    send_text(&mut socket, r#"@auth "alice""#).await;
+    expect(&mut socket, &["@authed {name:alice}"]).await;
+    sync(&mut socket, node, "secret", "1").await;
+    send_text(&mut socket, "@deauth").await;
+    expect(&mut socket, &["@deauthed", unlinked]).await;
+    set_both(&running, node, 2, 2).await;
+    expect(&mut socket, &[r#"@event(node:"/gauge/i",lane:level) 2"#]).await;
+
+    // An identity that expires: the server drops it unasked, and the link with it.
+    send_text(&mut socket, r#"@auth "brief""#).await;
+    expect(&mut socket, &["@authed {name:alice}"]).await;
+    sync(&mut socket, node, "secret", "2").await;
+    expect(&mut socket, &["@deauthed", unlinked]).await;
+    set_both(&running, node, 3, 3).await;
+    expect(&mut socket, &[r#"@event(node:"/gauge/i",lane:level) 3"#]).await;
+
+    // A connection opened with a token that expires while it is open: the same.
+    let mut brief = warp(running.port, Some("brief")).await.unwrap();
+    sync(&mut brief, node, "secret", "3").await;
+    expect(&mut brief, &["@deauthed", unlinked]).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_on_one_kept_alive_connection_are_each_authorized_as_who_sends_them() {
+    let running = serve_with(None, AliceOnly).await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", running.port))
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for (token, status) in [
+        (Some("alice"), 200),
+        (Some("bob"), 403),
+        (None, 403),
+        (Some("alice"), 200),
+        // An identity past its expiry is refused, and told how to sign in again.
+        (Some("stale"), 401),
+    ] {
+        let mut request = hyper::Request::get("/gauge/h?lane=api").header("host", "127.0.0.1");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(Empty::<Bytes>::new()).unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{token:?}");
+        let challenge = response.headers().get("www-authenticate");
+        if status == 401 {
+            assert_eq!(challenge.unwrap(), r#"Bearer realm="tidal""#);
+        } else {
+            assert!(challenge.is_none(), "{token:?}: {challenge:?}");
+        }
+    }
+    // A refused upgrade says how to authenticate too.
+    let refused = warp(running.port, Some("stale")).await.unwrap_err();
+    match refused {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status().as_u16(), 401);
+            assert_eq!(
+                response.headers().get("www-authenticate").unwrap(),
+                r#"Bearer realm="tidal""#
+            );
+        }
+        other => panic!("not an HTTP refusal: {other}"),
+    }
     running.stop().await;
 }
 

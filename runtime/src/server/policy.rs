@@ -8,6 +8,13 @@
 //! `@unlinked(..)@forbidden` (a record with a tag, which the SwimOS clients treat as an
 //! unlink), a denied command is dropped and counted, and nothing of a denied lane is sent.
 //!
+//! Access follows identity: whenever a connection's identity changes (`@auth` as someone else,
+//! `@deauth`, an [`Identity`] that expires), every open link of the connection is authorized
+//! again, and those no longer allowed end with `@unlinked(..)@forbidden` before another event
+//! of their lane is sent. HTTP requests are admitted and authorized one by one, also on a
+//! connection kept alive; an expired identity is refused with `401`, and every `401` says how
+//! to authenticate (`WWW-Authenticate`, see [`Policy::challenge`]).
+//!
 //! The default, [`AllowAll`], changes nothing. Ready-made: [`BearerTokens`] (a static token
 //! table, with what anonymous clients may do) and [`ReadOnlyForAnonymous`].
 
@@ -113,6 +120,13 @@ pub trait Policy: Send + Sync + 'static {
     fn admit<'a>(&'a self, request: &'a ConnectRequest<'a>) -> PolicyFuture<'a, Admission> {
         let _ = request;
         Box::pin(std::future::ready(Admission::Allow(None)))
+    }
+
+    /// The challenge every `401` answer carries in its `WWW-Authenticate` header (RFC 9110
+    /// §11.6.1: a `401` must say how to authenticate). The default, `Bearer realm="tidal"`,
+    /// fits bearer tokens (RFC 6750); a policy that takes other credentials says which.
+    fn challenge(&self) -> String {
+        "Bearer realm=\"tidal\"".to_owned()
     }
 
     /// Whether the policy takes `@auth` credentials. If not (the default), `@auth` and

@@ -46,6 +46,14 @@ impl Identity {
         self.expiry
     }
 
+    /// Whether the identity is no longer valid (its expiry has passed). A server treats an
+    /// expired identity as none: an HTTP request carrying one is answered `401`, and an open
+    /// connection whose identity expires is deauthenticated.
+    pub fn is_expired(&self) -> bool {
+        self.expiry
+            .is_some_and(|expiry| expiry <= SystemTime::now())
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name

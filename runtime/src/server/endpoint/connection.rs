@@ -27,6 +27,8 @@ use crate::warp::{write_frame, Envelope, EnvelopeKind, EnvelopeRef};
 struct ClientLink {
     node: String,
     lane: String,
+    /// Whether it was made with `@sync` (the action the policy allowed).
+    sync: bool,
     slot: Arc<Slot<UplinkPending>>,
     linked_sent: bool,
 }
@@ -83,6 +85,7 @@ impl Links {
             ClientLink {
                 node,
                 lane,
+                sync,
                 slot,
                 linked_sent,
             },
@@ -101,6 +104,41 @@ impl Links {
                     Some("\"Link closed.\""),
                 ));
             }
+        }
+    }
+
+    /// The connection's identity changed: every link the policy no longer allows for the new
+    /// identity ends with `@unlinked(..)@forbidden`, and nothing more of its lane is sent.
+    fn reauthorize(&mut self, access: &mut Access, out: &mut Vec<String>) {
+        let forbidden: Vec<u64> = self
+            .by_id
+            .iter()
+            .filter(|(_, link)| {
+                let action = if link.sync {
+                    Action::Sync
+                } else {
+                    Action::Link
+                };
+                !access.allows(action, &link.node, &link.lane)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in forbidden {
+            let Some(link) = self.by_id.remove(&id) else {
+                continue;
+            };
+            self.close(&link, id);
+            let address = (link.node, link.lane);
+            if self.by_address.get(&address) == Some(&id) {
+                self.by_address.remove(&address);
+            }
+            let body = UnlinkReason::Forbidden.wire_body();
+            out.push(frame(
+                EnvelopeKind::Unlinked,
+                &address.0,
+                &address.1,
+                Some(&body),
+            ));
         }
     }
 
@@ -317,6 +355,7 @@ pub(crate) async fn run<S>(
                 access.identity = None;
                 expiry = None;
                 out.push(frame(EnvelopeKind::Deauthed, "", "", None));
+                links.reauthorize(&mut access, &mut out);
             }
             message = stream.next() => match message {
                 None | Some(Ok(Message::Close(_))) => break None,
@@ -498,10 +537,12 @@ async fn handle(
                 }
                 None => frame(EnvelopeKind::Deauthed, "", "", None),
             });
+            links.reauthorize(access, out);
         }
         EnvelopeKind::Deauth => {
             access.identity = None;
             out.push(frame(EnvelopeKind::Deauthed, "", "", None));
+            links.reauthorize(access, out);
         }
         EnvelopeKind::Authed | EnvelopeKind::Deauthed => {
             return Err(close_frame(

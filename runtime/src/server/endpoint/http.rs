@@ -72,11 +72,13 @@ impl Service {
             self.policy.admit(&connect).await
         };
         let identity = match admission {
-            Admission::Allow(identity) => identity,
-            Admission::Refuse(status, reason) => {
-                tracing::debug!(peer = %self.peer, %status, %reason, "connection refused by the policy");
-                return Ok(into_hyper(error(status, reason)));
+            // An identity past its expiry is no identity: whoever presents it must sign in
+            // again, also on a connection kept alive.
+            Admission::Allow(Some(identity)) if identity.is_expired() => {
+                return Ok(self.refuse(StatusCode::UNAUTHORIZED, "the identity expired".into()));
             }
+            Admission::Allow(identity) => identity,
+            Admission::Refuse(status, reason) => return Ok(self.refuse(status, reason)),
         };
         if is_upgrade(&request) {
             let response = match handshake(&request) {
@@ -114,6 +116,21 @@ impl Service {
             self.to_lane(request, identity.as_ref()).await
         };
         Ok(into_hyper(response))
+    }
+
+    /// The answer to a request the policy refuses: a `401` says how to authenticate
+    /// (`WWW-Authenticate`, from [`Policy::challenge`]).
+    fn refuse(&self, status: StatusCode, reason: String) -> hyper::Response<Body> {
+        tracing::debug!(peer = %self.peer, %status, %reason, "request refused by the policy");
+        let mut response = into_hyper(error(status, reason));
+        if status == StatusCode::UNAUTHORIZED {
+            if let Ok(challenge) = HeaderValue::from_str(&self.policy.challenge()) {
+                response
+                    .headers_mut()
+                    .insert(http::header::WWW_AUTHENTICATE, challenge);
+            }
+        }
+        response
     }
 
     /// Takes the request to its HTTP lane and waits for the answer.
