@@ -2,6 +2,7 @@
 //! Recon and JSON bodies, keep-alive, and each error status a client should get, while the
 //! same port keeps serving WARP.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,8 +31,30 @@ pub struct Shop {
     broken: HttpLane<i64>,
 }
 
-#[derive(Clone)]
-pub struct ShopLifecycle;
+#[derive(Clone, Default)]
+pub struct ShopLifecycle {
+    /// Holds the `slow` lane's answer until the test opens it.
+    gate: Arc<Gate>,
+}
+
+/// A gate a handler waits at until it opens.
+#[derive(Default)]
+pub struct Gate {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let open = self.open.lock().unwrap();
+        drop(self.opened.wait_while(open, |open| !*open).unwrap());
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
 
 #[lifecycle(Shop)]
 impl ShopLifecycle {
@@ -100,9 +123,13 @@ impl ShopLifecycle {
         context: HandlerContext<Shop>,
         _: HttpRequestContext,
     ) -> impl HandlerAction<Shop, Completion = Response<i64>> {
-        // Longer than the server's `http_timeout` of this test.
-        context.effect(|| {
-            std::thread::sleep(Duration::from_millis(400));
+        // Blocks until the test has seen the timeout. Blocking code in a handler goes in
+        // `block_in_place`, which hands the worker's other tasks to another thread: a handler
+        // that blocks its worker outright holds up whatever else waits on that worker, the
+        // server's timeout among them.
+        let gate = self.gate.clone();
+        context.effect(move || {
+            tokio::task::block_in_place(|| gate.wait());
             Response::ok(0)
         })
     }
@@ -121,14 +148,17 @@ struct Running {
     server: ServerHandle,
     task: JoinHandle<Result<(), ServerError>>,
     addr: std::net::SocketAddr,
+    gate: Arc<Gate>,
 }
 
 async fn serve() -> Running {
+    let lifecycle = ShopLifecycle::default();
+    let gate = lifecycle.gate.clone();
     let server = ServerBuilder::with_plane_name("http")
         .set_bind_addr("127.0.0.1:0")
         .add_route(
             "/shop/:id".parse().unwrap(),
-            AgentModel::new(Shop::default, ShopLifecycle),
+            AgentModel::new(Shop::default, lifecycle),
         )
         .update_config(|config| {
             config.endpoint.max_body_size = 64;
@@ -140,7 +170,12 @@ async fn serve() -> Running {
     let (task, server) = server.run();
     let task = tokio::spawn(task);
     let addr = server.bound_addr().unwrap();
-    Running { server, task, addr }
+    Running {
+        server,
+        task,
+        addr,
+        gate,
+    }
 }
 
 impl Running {
@@ -265,6 +300,43 @@ async fn every_method_reaches_its_handler_over_one_keep_alive_connection() {
     running.stop().await;
 }
 
+#[tokio::test]
+async fn every_spelling_of_a_path_reaches_one_agent_with_its_one_node_uri() {
+    let running = serve().await;
+    let mut client = running.connect().await;
+    for (path, body) in [
+        ("/shop/truck%208?lane=stock", "5"),
+        ("/shop/%74ruck%208?lane=stock", "2"),
+    ] {
+        let post = send(&mut client, Method::POST, path, &[], body).await;
+        assert_eq!(post.status, StatusCode::OK, "{path}");
+    }
+    let get = send(
+        &mut client,
+        Method::GET,
+        "/shop/truck%208?lane=stock",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!((get.status, get.body.as_str()), (StatusCode::OK, "7"));
+    // The agent's URI is the canonical one: the same whichever spelling started it.
+    let name = send(
+        &mut client,
+        Method::GET,
+        "/shop/%74ruck%208?lane=name",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(name.body, r#""/shop/truck 8""#);
+    assert_eq!(running.server.running_agents(), 1);
+    // An escaped `/` stays in its segment: the id of `/shop/a%2Fb` is `a/b`.
+    let get = send(&mut client, Method::GET, "/shop/a%2Fb?lane=stock", &[], "").await;
+    assert_eq!((get.status, get.body.as_str()), (StatusCode::OK, "0"));
+    running.stop().await;
+}
+
 /// A request (method, path, headers, body) and the status and reason it gets.
 type Case<'a> = (
     Method,
@@ -275,7 +347,7 @@ type Case<'a> = (
     &'a str,
 );
 
-// Two workers: the slow handler blocks the one its agent runs on.
+// A multi-threaded runtime: the slow handler blocks in `block_in_place`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_the_status_a_client_expects_and_the_server_goes_on() {
     let running = serve().await;
@@ -366,13 +438,14 @@ async fn bad_requests_get_the_status_a_client_expects_and_the_server_goes_on() {
             client = running.connect().await;
         }
     }
-    // An agent that does not answer in time.
+    // An agent that does not answer in time (it answers only once the test saw the 504).
     let slow = send(&mut client, Method::GET, "/shop/a?lane=slow", &[], "").await;
     assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT, "{slow:?}");
-    // The server is still fine (another agent answers while that one sleeps).
+    // The server is still fine (another agent answers while that one waits).
     let mut client = running.connect().await;
     let get = send(&mut client, Method::GET, "/shop/b?lane=stock", &[], "").await;
     assert_eq!((get.status, get.body.as_str()), (StatusCode::OK, "0"));
+    running.gate.open();
     running.stop().await;
 }
 

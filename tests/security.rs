@@ -669,6 +669,7 @@ async fn http_requests_on_one_kept_alive_connection_are_each_authorized_as_who_s
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let request = request.body(Empty::<Bytes>::new()).unwrap();
+        sender.ready().await.unwrap();
         let response = sender.send_request(request).await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{token:?}");
         let challenge = response.headers().get("www-authenticate");
@@ -677,6 +678,8 @@ async fn http_requests_on_one_kept_alive_connection_are_each_authorized_as_who_s
         } else {
             assert!(challenge.is_none(), "{token:?}: {challenge:?}");
         }
+        // Read to its end, so that the connection takes the next request.
+        response.into_body().collect().await.unwrap();
     }
     // A refused upgrade says how to authenticate too.
     let refused = warp(running.port, Some("stale")).await.unwrap_err();

@@ -853,3 +853,61 @@ async fn a_bad_frame_in_memory_closes_the_connection_and_the_server_goes_on() {
     );
     running.stop().await;
 }
+
+/// The bodies of the events a `@sync` of `node`'s `lane` brings, sorted, once it is synced.
+async fn synced_events(client: &mut Client, node: &str, lane: &str) -> Vec<String> {
+    client
+        .send(&format!(r#"@sync(node:"{node}",lane:{lane})"#))
+        .await;
+    let mut events = Vec::new();
+    loop {
+        let frame = client.recv().await;
+        if frame.starts_with("@synced") {
+            events.sort();
+            return events;
+        }
+        let header = format!(r#"@event(node:"{node}",lane:{lane})"#);
+        if let Some(body) = frame.strip_prefix(&header) {
+            events.push(body.trim().to_owned());
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_spelling_of_a_node_reaches_one_agent_and_route_ids_come_back_to_it() {
+    let running = serve().await;
+    let mut client = Client::connect(&running.url).await;
+    let units = RoutePattern::parse_str("/unit/:id").unwrap();
+    for (id, spellings) in [
+        ("v", ["/unit/%76", "/unit/v"]),
+        ("truck 8", ["/unit/truck%208", "/unit/truck 8"]),
+        ("a/b", ["/unit/a%2Fb", "/unit/a%2fb"]),
+    ] {
+        for (n, node) in spellings.iter().enumerate() {
+            client
+                .send(&format!(r#"@command(node:"{node}",lane:add) {}"#, n + 1))
+                .await;
+        }
+        // The id a route gives back, put into the route again, reaches the same agent.
+        let uri = units.node_uri([("id", id)]).unwrap();
+        assert_eq!(units.match_uri(&uri).unwrap()["id"], id);
+        client
+            .send(&format!(r#"@command(node:"{uri}",lane:add) 3"#))
+            .await;
+        for node in spellings.iter().chain([&uri.as_str()]) {
+            assert_eq!(
+                synced_events(&mut client, node, "map").await,
+                [
+                    "@update(key:k1) 1",
+                    "@update(key:k2) 2",
+                    "@update(key:k3) 3"
+                ],
+                "{node}"
+            );
+        }
+    }
+    assert_eq!(running.server.running_agents(), 3);
+    // Outside the server too: the handle's agents are the same ones.
+    assert!(running.server.is_running("/unit/%74ruck 8"));
+    running.stop().await;
+}

@@ -800,7 +800,9 @@ impl ServerHandle {
     pub fn agent_ref<A: AgentLaneModel>(&self, uri: &str) -> Result<AgentRef<A>, ServerError> {
         self.registry
             .resolve(uri)
-            .map(|mailbox| AgentRef::new(uri.into(), mailbox))
+            .map(|mailbox| {
+                AgentRef::new(crate::vocabulary::canonical_node_uri(uri).into(), mailbox)
+            })
             .map_err(|reason| server_error(uri.to_owned(), reason))
     }
 

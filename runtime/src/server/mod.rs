@@ -44,6 +44,7 @@ mod registry;
 mod route;
 mod tls;
 
+pub use crate::vocabulary::canonical_node_uri;
 pub use builder::{
     Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
 };

@@ -20,6 +20,7 @@ use crate::lanes::{LinkSubscriber, UnlinkReason};
 use crate::lock::lock;
 use crate::remote::{RemoteConfig, RemotePool};
 use crate::store::Store;
+use crate::vocabulary::canonical_node_uri;
 
 /// Starts agent instances of one type (an `AgentModel`, type-erased).
 pub(crate) trait AgentFactory: Send + Sync + 'static {
@@ -280,7 +281,9 @@ struct PeerView(Arc<Registry>);
 impl Environment for PeerView {
     fn resolve(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
         match &self.0.plane {
-            Some(plane) => self.0.resolve_member(plane, node, false),
+            Some(plane) => self
+                .0
+                .resolve_member(plane, &canonical_node_uri(node), false),
             None => self.0.resolve(node),
         }
     }
@@ -366,23 +369,28 @@ impl Environment for Registry {
         }
     }
 
+    // Every node URI that reaches the registry is put in its one spelling first (see
+    // `canonical_node_uri`): the agents are keyed, placed and started by it.
+
     fn serves(&self, node: &str) -> bool {
+        let node = canonical_node_uri(node);
         self.routes
             .iter()
-            .any(|route| route.pattern.match_uri(node).is_some())
+            .any(|route| route.pattern.match_uri(&node).is_some())
     }
 
     fn resolve_running(&self, node: &str) -> Option<Mailbox> {
         self.agents()
-            .get(node)
+            .get(&*canonical_node_uri(node))
             .filter(|agent| !agent.mailbox.is_closed())
             .map(|agent| agent.mailbox.clone())
     }
 
     fn resolve(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
+        let node = canonical_node_uri(node);
         match &self.plane {
-            Some(plane) => self.resolve_member(plane, node, true),
-            None => self.start_here(node),
+            Some(plane) => self.resolve_member(plane, &node, true),
+            None => self.start_here(&node),
         }
     }
 }

@@ -44,6 +44,14 @@ pub enum RouteError {
     /// A parameter has no name (`/:`).
     #[error("route pattern `{0}` has a parameter without a name")]
     UnnamedParameter(String),
+    /// [`RoutePattern::node_uri`] was given no value (or an empty one) for a parameter.
+    #[error("route pattern `{pattern}` needs a value for its parameter `{name}`")]
+    MissingParameter {
+        /// The pattern.
+        pattern: String,
+        /// The parameter.
+        name: String,
+    },
     /// Two parameters have the same name.
     #[error("route pattern `{pattern}` names the parameter `{name}` twice")]
     DuplicateParameter {
@@ -169,6 +177,56 @@ impl RoutePattern {
         Some(parameters)
     }
 
+    /// The node URI of this route with `parameters` in place of its parameters: the canonical
+    /// node URI (see [`canonical_node_uri`](crate::server::canonical_node_uri)) whose
+    /// [`match_uri`](Self::match_uri) gives back the same parameters, whatever characters they
+    /// hold (a `/` in a value is escaped, so it stays one segment). An id taken from a route and
+    /// put back this way reaches the same agent.
+    ///
+    /// ```
+    /// use tidal_runtime::server::RoutePattern;
+    ///
+    /// let vehicles = RoutePattern::parse_str("/vehicle/:id").unwrap();
+    /// assert_eq!(vehicles.node_uri([("id", "truck 8")]).unwrap(), "/vehicle/truck 8");
+    /// let uri = vehicles.node_uri([("id", "a/b")]).unwrap();
+    /// assert_eq!(uri, "/vehicle/a%2Fb");
+    /// assert_eq!(vehicles.match_uri(&uri).unwrap()["id"], "a/b");
+    /// ```
+    ///
+    /// # Errors
+    /// [`RouteError::MissingParameter`] if a parameter of the pattern has no value (or an empty
+    /// one) in `parameters`.
+    pub fn node_uri<K, V>(
+        &self,
+        parameters: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<String, RouteError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let parameters: Vec<(K, V)> = parameters.into_iter().collect();
+        let mut uri = String::with_capacity(self.text.len() + 16);
+        for (index, segment) in self.segments.iter().enumerate() {
+            if self.absolute || index > 0 {
+                uri.push('/');
+            }
+            let text = match segment {
+                Segment::Literal(literal) => literal.as_str(),
+                Segment::Parameter(name) => parameters
+                    .iter()
+                    .find(|(key, _)| key.as_ref() == name)
+                    .map(|(_, value)| value.as_ref())
+                    .filter(|value| !value.is_empty())
+                    .ok_or_else(|| RouteError::MissingParameter {
+                        pattern: self.text.clone(),
+                        name: name.clone(),
+                    })?,
+            };
+            push_segment(&mut uri, text);
+        }
+        Ok(uri)
+    }
+
     /// Whether some URI matches both patterns (the server refuses such pairs).
     pub fn overlaps(&self, other: &RoutePattern) -> bool {
         self.absolute == other.absolute
@@ -201,6 +259,18 @@ impl FromStr for RoutePattern {
 impl fmt::Display for RoutePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// Writes `text` as one segment of a canonical node URI: the characters that would change the
+/// URI's structure (`/`, `?`, `#`, `%`) and control characters escaped, the rest as it is.
+fn push_segment(uri: &mut String, text: &str) {
+    for character in text.chars() {
+        if matches!(character, '/' | '?' | '#' | '%') || character.is_ascii_control() {
+            let _ = fmt::Write::write_fmt(uri, format_args!("%{:02X}", character as u32));
+        } else {
+            uri.push(character);
+        }
     }
 }
 

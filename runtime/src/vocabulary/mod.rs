@@ -12,6 +12,7 @@ mod error;
 mod http;
 mod identity;
 mod item;
+mod node_uri;
 mod unlink;
 
 pub(crate) use command::OutgoingCommand;
@@ -23,4 +24,5 @@ pub use http::{
 };
 pub use identity::Identity;
 pub use item::{ItemKind, ItemSpec, Modification};
+pub use node_uri::canonical_node_uri;
 pub use unlink::UnlinkReason;

@@ -2,7 +2,7 @@
 //! go to HTTP lanes, and a WebSocket upgrade turns it into a WARP connection.
 //!
 //! An HTTP lane is at `http://host:port/<node>?lane=<name>` (the path is the node URI,
-//! percent-decoded). The request starts the agent if needed, like a link. Errors get the status
+//! in its canonical form, see `canonical_node_uri`). The request starts the agent if needed, like a link. Errors get the status
 //! a client expects, with the reason as text: `404` for no agent at the path, no `lane`
 //! parameter, no such lane or not an HTTP lane; `405` (with `Allow`) for a method the lane has
 //! no handler for; `415` for a body that is neither Recon nor JSON; `400` for one that does not
@@ -144,10 +144,8 @@ impl Service {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let (parts, body) = request.into_parts();
-        let node = match percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8() {
-            Ok(node) => node.into_owned(),
-            Err(_) => return error(StatusCode::BAD_REQUEST, "the path is not UTF-8"),
-        };
+        // The path is the node URI, in its one spelling (`%2F` stays: one segment).
+        let node = crate::vocabulary::canonical_node_uri(parts.uri.path()).into_owned();
         let context = HttpRequestContext::new(parts.method, parts.uri, parts.headers);
         let Some(lane) = context.query_param("lane") else {
             return error(
