@@ -21,7 +21,7 @@ use crate::environment::{send_command, Environment, Request};
 use crate::event_handler::{
     AgentInstance, AgentMetadata, BoxEventHandler, EventHandler, EventHandlerError, Wakeup,
 };
-use crate::introspection::HostMeta;
+use crate::introspection::{clip, HostMeta, RefusalLog, Rejection, LOG_INTERVAL};
 use crate::lanes::{AgentItem, CommandPayload, ModificationSink, StatusCode, UnlinkReason};
 use crate::store::{Change, Store};
 use crate::vocabulary::{Identity, Modification, OutgoingCommand};
@@ -99,6 +99,8 @@ pub(crate) struct AgentCore<A, L> {
     sender: Option<Identity>,
     /// The agent's meta node, if the server has introspection.
     meta: Option<Box<NodeMeta>>,
+    /// Lets lines about commands it refused through, at most one per interval.
+    refused_log: RefusalLog,
 }
 
 impl<A, L> AgentCore<A, L>
@@ -139,6 +141,7 @@ where
             deferring: false,
             sender: None,
             meta,
+            refused_log: RefusalLog::default(),
         }
     }
 
@@ -305,7 +308,7 @@ where
             } => match A::lane_id(&lane) {
                 Some(id) => self.command_from(id, payload, sender),
                 None => {
-                    tracing::warn!(node = %self.uri, %lane, "command for an unknown lane dropped");
+                    self.refused(Rejection::UnknownLane, &lane, "no such lane");
                     Ok(())
                 }
             },
@@ -380,6 +383,19 @@ where
                 self.stop_for(reason);
                 Ok(())
             }
+        }
+    }
+
+    /// Counts a command from outside that the agent refused, and logs it unless a line was
+    /// logged less than an interval ago (then the next line counts it): a client sending
+    /// garbage cannot fill the log. `why` may hold what the client sent: it is clipped.
+    fn refused(&mut self, rejection: Rejection, lane: &str, why: &str) {
+        if let Some(meta) = &self.meta {
+            meta.rejected(rejection);
+        }
+        if let Some(suppressed) = self.refused_log.admit(rejection) {
+            let why = clip(why);
+            tracing::warn!(node = %self.uri, lane, %why, suppressed, "command dropped ({}); later ones are counted, one line per {:?}", rejection.label(), LOG_INTERVAL);
         }
     }
 
@@ -617,9 +633,10 @@ where
                     self.stop_for(UnlinkReason::AgentStopped);
                     return Err(failure);
                 }
-                if let EventHandlerError::BadCommand(_) = failure.error {
+                if let EventHandlerError::BadCommand(why) = &failure.error {
                     // Bad input from outside is dropped; it says nothing about the agent's health.
-                    tracing::warn!(node = %failure.node, lane = failure.lane, error = %failure.error, "command dropped");
+                    let lane = failure.lane.unwrap_or("?");
+                    self.refused(Rejection::BadCommand, lane, why);
                     return Err(failure);
                 }
                 if self.config.on_handler_error == HandlerErrorPolicy::Stop {

@@ -113,6 +113,11 @@ impl NodeMeta {
         self.publish_links(downlinks);
     }
 
+    /// Counts something a client sent that the agent refused.
+    pub(crate) fn rejected(&self, rejection: crate::introspection::Rejection) {
+        self.host.rejections.count(rejection);
+    }
+
     /// Counts a handler run that failed.
     pub(crate) fn failed(&self) {
         self.counters.add(Counter::Failures, 1);

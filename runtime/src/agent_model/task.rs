@@ -130,7 +130,8 @@ where
 {
     let (tx, rx) = mpsc::channel(core.config().inbox_capacity.max(1));
     let uri: Arc<str> = core.uri().into();
-    let span = tracing::info_span!("agent", node = %uri);
+    // A span of its own: the agent outlives whichever connection or agent started it.
+    let span = tracing::info_span!(parent: None, "agent", node = %uri);
     let handle = match core.log_tap() {
         // Introspection: the agent's `tracing` events also go to its log lanes.
         Some((logs, dispatch)) => {

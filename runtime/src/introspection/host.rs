@@ -45,6 +45,8 @@ pub(crate) struct HostMeta {
     /// served, only counted for the metrics).
     dispatch: Option<tracing::Dispatch>,
     state: Mutex<HostState>,
+    /// What clients sent that was refused, by why.
+    pub(crate) rejections: super::Rejections,
 }
 
 impl HostMeta {
@@ -64,6 +66,7 @@ impl HostMeta {
                 pulse: ValueFeed::default(),
                 pulses: Pulses::new(Figures::default(), Scope::Host),
             }),
+            rejections: super::Rejections::default(),
         })
     }
 

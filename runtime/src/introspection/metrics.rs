@@ -42,6 +42,9 @@ pub(crate) struct Metrics {
     pub(crate) store_batch: Histogram,
     /// The time of one store write, in seconds.
     pub(crate) store_write_seconds: Histogram,
+    /// The host's meta node (figures read on each scrape; client input refused, counted as it
+    /// comes).
+    pub(crate) host: Arc<HostMeta>,
 }
 
 impl Metrics {
@@ -61,6 +64,7 @@ impl Metrics {
             store_batch: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
             store_write_seconds: Histogram::new(exponential_buckets(0.000_05, 4.0, 10)),
             registry: Registry::default(),
+            host: host.clone(),
         };
         let m = &metrics;
         let r = &mut registry;
@@ -247,6 +251,16 @@ impl Collector for HostCollector {
             "Events received by the agents' downlinks",
             figures.downlinks.events,
         )?;
+        let rejected = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "client_input_rejected",
+            "What clients sent that the server refused, by reason",
+            None,
+            rejected.metric_type(),
+        )?;
+        for (reason, count) in self.host.rejections.counts() {
+            ConstCounter::new(count).encode(family.encode_family(&[("reason", reason)])?)?;
+        }
         Ok(())
     }
 }

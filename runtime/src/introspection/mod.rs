@@ -21,6 +21,7 @@
 //! | `host.rs` | the host's meta node: running agents, the host's pulse |
 //! | `metrics.rs` | Prometheus metrics (`GET /metrics`) |
 //! | `pulse.rs` | figures, counters, rates and the pulse records |
+//! | `rejections.rs` | client input the server refused: counted, and logged with a throttle |
 
 mod address;
 mod feed;
@@ -28,6 +29,7 @@ mod host;
 mod logs;
 mod metrics;
 mod pulse;
+mod rejections;
 
 pub use address::meta_node_uri;
 pub(crate) use address::{is_meta, parse, LogLevel, MetaAddress, MetaLane, MetaNode};
@@ -36,6 +38,7 @@ pub(crate) use host::HostMeta;
 pub(crate) use logs::{AgentLogs, LogTap, Logged};
 pub(crate) use metrics::{Metered, Metrics};
 pub(crate) use pulse::{Counter, Figures, LinkFigures, NodeCounters, Pulses, Scope};
+pub(crate) use rejections::{clip, RefusalLog, Rejection, Rejections, LOG_INTERVAL};
 
 /// Settings of a server's introspection (see `ServerBuilder::enable_introspection`).
 #[derive(Debug, Clone, PartialEq, Eq)]

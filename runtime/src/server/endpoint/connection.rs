@@ -17,7 +17,7 @@ use super::uplink::UplinkPending;
 use super::EndpointConfig;
 use crate::downlink::{Notifier, Slot};
 use crate::environment::{post_command, send_link, send_unlink, Environment, Mailbox};
-use crate::introspection::Metrics;
+use crate::introspection::{clip, HostMeta, Metrics, RefusalLog, Rejection, LOG_INTERVAL};
 use crate::lanes::{next_link_id, CommandPayload, ItemKind, LinkSubscriber, UnlinkReason};
 use crate::recon::Value;
 use crate::server::policy::{Action, Identity, Policy};
@@ -269,6 +269,11 @@ pub(crate) struct Access {
     /// Whether the client is another member of the plane (it is told the kind of each lane
     /// it links to, so that its own clients get its events as they would from this server).
     pub(crate) peer: bool,
+    /// Where what the client sent and the server refused is counted (the server's metrics).
+    pub(crate) counted: Option<Arc<HostMeta>>,
+    /// Lets lines about what the client sent and the server refused through, one per
+    /// interval.
+    refused_log: RefusalLog,
 }
 
 impl Access {
@@ -284,6 +289,8 @@ impl Access {
             rate: CommandRate::new(limits.commands_per_second),
             limits: limits.clone(),
             peer: false,
+            counted: None,
+            refused_log: RefusalLog::default(),
         }
     }
 
@@ -301,11 +308,21 @@ impl Access {
             return true;
         }
         self.denied += 1;
-        if self.denied == 1 {
+        if let Some(suppressed) = self.refused(Rejection::Denied) {
             let identity = self.identity.as_ref().map(Identity::name);
-            tracing::info!(?identity, ?action, %node, %lane, "the policy denied a request (further ones on this connection are counted, not logged)");
+            let (node, lane) = (clip(node), clip(lane));
+            tracing::info!(?identity, ?action, %node, %lane, suppressed, "the policy denied a request; later ones are counted, one line per {LOG_INTERVAL:?}");
         }
         false
+    }
+
+    /// Counts something the client sent that the server refused; `Some(held back)` when a
+    /// line about it may be logged now (one per interval per connection).
+    fn refused(&mut self, rejection: Rejection) -> Option<u64> {
+        if let Some(host) = &self.counted {
+            host.rejections.count(rejection);
+        }
+        self.refused_log.admit(rejection)
     }
 }
 
@@ -506,6 +523,7 @@ async fn handle(
                 return Ok(());
             }
             if !access.rate.admit() {
+                let _ = access.refused(Rejection::RateLimited);
                 if access.rate.dropped >= access.limits.max_dropped_commands {
                     tracing::warn!(
                         dropped = access.rate.dropped,
@@ -521,8 +539,17 @@ async fn handle(
                 Ok(inbox) => post_command(inbox, &lane, payload, sender).await,
                 Err(reason) => Err(reason),
             };
-            if let Err(reason) = sent {
-                tracing::debug!(%node, %lane, %reason, "command from a client dropped");
+            match sent {
+                Err(UnlinkReason::NodeNotFound) => {
+                    if let Some(suppressed) = access.refused(Rejection::UnknownNode) {
+                        let (node, lane) = (clip(&node), clip(&lane));
+                        tracing::info!(%node, %lane, suppressed, "a command for a node no route serves was dropped; later ones are counted, one line per {LOG_INTERVAL:?}");
+                    }
+                }
+                Err(reason) => {
+                    tracing::debug!(%node, %lane, %reason, "command from a client dropped")
+                }
+                Ok(()) => {}
             }
         }
         EnvelopeKind::Auth | EnvelopeKind::Deauth if !access.policy.uses_auth() => {

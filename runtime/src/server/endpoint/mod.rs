@@ -258,6 +258,7 @@ where
     let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(websocket)).await;
     let mut access = connection::Access::new(policy, identity, &config.limits);
     access.peer = peer;
+    access.counted = metrics.as_ref().map(|metrics| metrics.host.clone());
     if let Some(metrics) = &metrics {
         metrics.connections_accepted.inc();
         metrics.connections_open.inc();
