@@ -277,6 +277,17 @@ async fn every_method_reaches_its_handler_over_one_keep_alive_connection() {
     .await;
     assert_eq!((get.status, get.body.as_str()), (StatusCode::OK, "7"));
     assert_eq!(get.content_type.as_deref(), Some("application/json"));
+    // The quality of each format counts, not only the order.
+    let prefers_json = [("accept", "application/x-recon;q=0.1, application/json")];
+    let get = send(
+        &mut client,
+        Method::GET,
+        "/shop/a?lane=stock",
+        &prefers_json,
+        "",
+    )
+    .await;
+    assert_eq!(get.content_type.as_deref(), Some("application/json"));
     let put = send(&mut client, Method::PUT, "/shop/a?lane=stock", &[], "40").await;
     assert_eq!(put.status, StatusCode::OK);
     let head = send(&mut client, Method::HEAD, "/shop/a?lane=stock", &[], "").await;

@@ -19,8 +19,10 @@
 //! {"k5":5}
 //! ```
 //!
-//! Values print as Recon, or as JSON with `--json`. `sync` and `link` run until the link closes
-//! or Ctrl-C. HOST is `ws://`, `wss://` (TLS), `warp://` or `warps://`; `--ca-file FILE` also
+//! Values print as Recon, or as JSON with `--json`, as `serde_json` writes the Rust value (and
+//! an HTTP lane answers): a struct's `@Name` tag is left out. `get` of a command or supply lane
+//! of a tidal server fails (such lanes keep no state: `link` shows their events). `sync` and
+//! `link` run until the link closes or Ctrl-C. HOST is `ws://`, `wss://` (TLS), `warp://` or `warps://`; `--ca-file FILE` also
 //! trusts the root certificates in the PEM file FILE (for a server with a private certificate
 //! authority). The exit status is 0 on success, 2 for a usage error and 1 when the host cannot
 //! be reached, the node or the lane does not exist, or VALUE is not Recon.
@@ -33,9 +35,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use indexmap::IndexMap;
 use serde_json::{Number, Value as Json};
-use tidal::agent::lanes::UnlinkReason;
+use tidal::agent::lanes::{ItemKind, UnlinkReason};
 use tidal::client::{Client, ClientError, RawEvent};
-use tidal::recon::{self, Item, Record, Value};
+use tidal::recon::{self, Attr, Item, Record, Value};
 use tidal::remote::{RemoteConfig, TlsConfig};
 use tidal::warp::{map_message_from_recon, MapMessage};
 
@@ -187,8 +189,17 @@ async fn get(client: &Client, read: &Read) -> Result<(), String> {
         match link.next().await {
             Some(RawEvent::Event(value)) => sent.push(value),
             Some(RawEvent::Synced) => break,
-            Some(RawEvent::Linked) => {}
+            // A tidal server says what kind of lane it is: lanes that only pass events on
+            // have no state to get.
+            Some(RawEvent::Kind(kind @ (ItemKind::CommandLane | ItemKind::SupplyLane))) => {
+                let Target { node, lane, .. } = target;
+                let kind = kind.lane_type().unwrap_or("command");
+                return Err(format!(
+                    "the lane {lane} of {node} is a {kind} lane: it keeps no state to get; `tidal link` shows its events as they come"
+                ));
+            }
             Some(RawEvent::Unlinked(reason)) => return Err(target.explain(&reason)),
+            Some(_) => {}
             None => return Err(format!("no answer from {}", target.host)),
         }
     }
@@ -217,7 +228,7 @@ async fn follow(client: &Client, read: &Read, sync: bool) -> Result<(), String> 
             }
             Some(RawEvent::Unlinked(UnlinkReason::Closed)) | None => return Ok(()),
             Some(RawEvent::Unlinked(reason)) => return Err(target.explain(&reason)),
-            Some(RawEvent::Linked | RawEvent::Synced) => {}
+            Some(_) => {}
         }
     }
 }
@@ -239,10 +250,13 @@ async fn command(client: &Client, target: &Target, value: &str) -> Result<(), St
     // Links on a connection are answered in order: once this link is answered, the command
     // before it has reached the server (and the node and lane are known to exist).
     let mut link = client.raw_link(host, node, lane, false);
-    match link.next().await {
-        Some(RawEvent::Linked) => Ok(()),
-        Some(RawEvent::Unlinked(reason)) => Err(target.explain(&reason)),
-        _ => Err(format!("no answer from {host}")),
+    loop {
+        return match link.next().await {
+            Some(RawEvent::Linked) => Ok(()),
+            Some(RawEvent::Kind(_)) => continue,
+            Some(RawEvent::Unlinked(reason)) => Err(target.explain(&reason)),
+            _ => Err(format!("no answer from {host}")),
+        };
     }
 }
 
@@ -318,10 +332,14 @@ impl State {
     }
 }
 
-/// Recon as JSON: absent and extant values become `null`, integers too large for JSON numbers
-/// and binary data (`%` + base64) become strings, non-finite floats `null`. A record with only
-/// value items becomes an array; any other an object, whose attributes become `"@name"`
-/// entries and whose value items among slots become `"$i"` entries (`i`, the item's position).
+/// Recon as JSON, as `serde_json` writes the same Rust value (what an HTTP lane answers with
+/// JSON): absent and extant values become `null`, integers too large for JSON numbers and
+/// binary data (`%` + base64) become strings, non-finite floats `null`. The tag that names a
+/// struct (`@Position{lat:51.5}`) is left out (`{"lat":51.5}`); an enum variant with a value
+/// (`@Moving(5)`) becomes `{"Moving":5}`, one without (`@Stopped`) `"Stopped"`. Otherwise a
+/// record with only value items becomes an array; any other an object, whose attributes become
+/// `"@name"` entries and whose value items among slots become `"$i"` entries (`i`, the item's
+/// position).
 fn to_json(value: &Value) -> Json {
     match value {
         Value::Absent | Value::Extant => Json::Null,
@@ -338,23 +356,38 @@ fn to_json(value: &Value) -> Json {
 
 /// A record as JSON (see [`to_json`]).
 fn record_to_json(record: &Record) -> Json {
-    let only_values = record.attrs.is_empty()
-        && record
-            .items
-            .iter()
-            .all(|item| matches!(item, Item::ValueItem(_)));
+    if let [tag] = record.attrs.as_slice() {
+        let named = matches!(tag.value, Value::Extant | Value::Absent);
+        match (named, record.items.is_empty()) {
+            // A unit variant or unit struct.
+            (true, true) => return Json::String(tag.name.clone()),
+            // A struct or struct variant: its fields.
+            (true, false) => return fields_to_json(&[], &record.items),
+            // A variant with a value.
+            (false, true) => {
+                let value = to_json(&tag.value);
+                return Json::Object([(tag.name.clone(), value)].into_iter().collect());
+            }
+            (false, false) => {}
+        }
+    }
+    fields_to_json(&record.attrs, &record.items)
+}
+
+/// Attributes and items as JSON: an array if there are only value items, else an object.
+fn fields_to_json(attrs: &[Attr], items: &[Item]) -> Json {
+    let only_values =
+        attrs.is_empty() && items.iter().all(|item| matches!(item, Item::ValueItem(_)));
     if only_values {
-        return record
-            .items
+        return items
             .iter()
             .map(|(Item::ValueItem(value) | Item::Slot(_, value))| to_json(value))
             .collect();
     }
-    let attrs = record
-        .attrs
+    let attrs = attrs
         .iter()
         .map(|attr| (format!("@{}", attr.name), to_json(&attr.value)));
-    let items = record.items.iter().enumerate().map(|(i, item)| match item {
+    let items = items.iter().enumerate().map(|(i, item)| match item {
         Item::Slot(key, value) => (json_key(key), to_json(value)),
         Item::ValueItem(value) => (format!("${i}"), to_json(value)),
     });
@@ -416,7 +449,7 @@ mod tests {
     #[test]
     fn a_value_lane_syncs_its_value() {
         assert_eq!(state(&["{a:1,b:2}"], false), "{a:1,b:2}");
-        assert_eq!(state(&["@point{x:1}"], true), r#"{"@point":null,"x":1}"#);
+        assert_eq!(state(&["@point{x:1}"], true), r#"{"x":1}"#);
     }
 
     /// Map operations build a map; nothing at all is an empty map.
@@ -453,6 +486,16 @@ mod tests {
             r#""123456789012345678901234567890""#
         );
         assert_eq!(to_json(&Value::Float(f64::NAN)), Json::Null);
+        // As serde_json writes the Rust value the Recon came from.
+        assert_eq!(
+            json("@Position{lat:51.5,lon:-0.1}"),
+            r#"{"lat":51.5,"lon":-0.1}"#
+        );
+        assert_eq!(json("@Stopped"), r#""Stopped""#);
+        assert_eq!(json("@Moving(5)"), r#"{"Moving":5}"#);
+        assert_eq!(json("@Pair{1,2}"), "[1,2]");
+        // Recon beyond what serde writes keeps its attributes.
+        assert_eq!(json("@a@b{x:1}"), r#"{"@a":null,"@b":null,"x":1}"#);
         assert_eq!(to_json(&Value::Extant), Json::Null);
     }
 }

@@ -224,6 +224,13 @@ async fn mistakes_fail_with_a_message() {
     );
     let (_, stderr) = exited(&tidal(&["get", host, "/tally/a", "nope"]).await, 1);
     assert!(stderr.contains("no lane named nope"), "{stderr}");
+    // A command lane keeps no state: `get` says so rather than printing an empty map.
+    let (stdout, stderr) = exited(&tidal(&["get", host, "/tally/a", "add"]).await, 1);
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("is a command lane: it keeps no state"),
+        "{stderr}"
+    );
     let (_, stderr) = exited(&tidal(&["command", host, "/tally/a", "nope", "1"]).await, 1);
     assert!(stderr.contains("no lane named nope"), "{stderr}");
     let (_, stderr) = exited(&tidal(&["command", host, "/tally/a", "add", "{"]).await, 1);

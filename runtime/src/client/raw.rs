@@ -7,14 +7,19 @@ use tokio::sync::mpsc;
 use super::ClientEnvironment;
 use crate::environment::RemoteHosts;
 use crate::lanes::{
-    next_link_id, Encoded, LinkSink, LinkSubscriber, ReconMapSink, ReconValueSink, UnlinkReason,
+    next_link_id, Encoded, ItemKind, LinkSink, LinkSubscriber, ReconMapSink, ReconValueSink,
+    UnlinkReason,
 };
 use crate::recon::Value;
 use crate::warp::map_event_body;
 
 /// What a raw link reports.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RawEvent {
+    /// The kind of the lane, before `Linked`, when the host says (a tidal server does; a SwimOS
+    /// server does not).
+    Kind(ItemKind),
     /// The link is established.
     Linked,
     /// One event (for a map lane, the operation: `@update(key:K) V`, `@remove(key:K)`, ...).
@@ -46,6 +51,10 @@ impl RawSink {
 }
 
 impl LinkSink for RawSink {
+    fn lane_kind(&self, kind: ItemKind) {
+        let _ = self.events.send(RawEvent::Kind(kind));
+    }
+
     fn linked(&self) {
         let _ = self.events.send(RawEvent::Linked);
     }

@@ -89,6 +89,12 @@ pub struct RemoteConfig {
 /// the receiving member serves them itself and never forwards them again.
 pub(crate) const PLANE_HEADER: &str = "x-tidal-plane";
 
+/// The header with which tidal's connections ask a tidal server to say the kind of each lane
+/// they link to (`@linked(..)@kind(map)`): a member passes a lane's events on to its own
+/// clients as the lane's kind requires, and the client's raw links report it
+/// ([`RawEvent::Kind`](crate::client::RawEvent::Kind)). Other servers ignore it.
+pub(crate) const KINDS_HEADER: &str = "x-tidal-lane-kinds";
+
 impl Default for RemoteConfig {
     fn default() -> Self {
         RemoteConfig {

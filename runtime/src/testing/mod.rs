@@ -232,7 +232,7 @@ where
         let mut synced = Vec::new();
         while let Ok(event) = events.try_recv() {
             match event {
-                RawEvent::Linked => {}
+                RawEvent::Linked | RawEvent::Kind(_) => {}
                 RawEvent::Event(value) => synced.push(
                     I::decode(&value)
                         .unwrap_or_else(|err| panic!("lane `{name}` synced `{value}`: {err}")),

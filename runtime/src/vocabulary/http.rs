@@ -42,28 +42,55 @@ impl BodyFormat {
         }
     }
 
-    /// The format a response takes for a request with this `Accept` header: JSON when the
-    /// client prefers it (it comes before Recon, or Recon is absent), Recon otherwise.
+    /// The format a response takes for a request with this `Accept` header (RFC 9110
+    /// §12.5.1): the one with the higher quality (`q`, 1 if not given), each format rated by the
+    /// most specific range that matches it (`application/json` before `application/*` before
+    /// `*/*`); of two equally rated, the one whose range comes first. Recon when the header is
+    /// absent or accepts neither.
+    ///
+    /// ```
+    /// use tidal_runtime::lanes::BodyFormat;
+    ///
+    /// let format = BodyFormat::from_accept(Some("application/x-recon;q=0.1, application/json"));
+    /// assert_eq!(format, BodyFormat::Json);
+    /// assert_eq!(BodyFormat::from_accept(Some("application/json;q=0")), BodyFormat::Recon);
+    /// ```
     pub fn from_accept(accept: Option<&str>) -> Self {
         let Some(accept) = accept else {
             return BodyFormat::Recon;
         };
-        for range in accept.split(',') {
-            let essence = range
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            match essence.as_str() {
-                "application/json" => return BodyFormat::Json,
-                "application/x-recon" | "text/x-recon" | "*/*" | "application/*" => {
-                    return BodyFormat::Recon
+        // Per format: (quality in thousandths, specificity, position) of its best range.
+        let mut rated: [Option<(u16, u8, usize)>; 2] = [None, None];
+        for (position, range) in accept.split(',').enumerate() {
+            let mut parts = range.split(';');
+            let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|parameter| parameter.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                .map_or(1000, |(_, q)| quality(q.trim()));
+            let matches: &[(usize, u8)] = match essence.as_str() {
+                "application/json" => &[(1, 2)],
+                "application/x-recon" | "text/x-recon" => &[(0, 2)],
+                "application/*" => &[(0, 1), (1, 1)],
+                "*/*" => &[(0, 0), (1, 0)],
+                _ => &[],
+            };
+            for &(format, specificity) in matches {
+                let better = rated[format].is_none_or(|(_, best, _)| specificity > best);
+                if better {
+                    rated[format] = Some((quality, specificity, position));
                 }
-                _ => {}
             }
         }
-        BodyFormat::Recon
+        let score = |rating: Option<(u16, u8, usize)>| {
+            rating
+                .filter(|(quality, _, _)| *quality > 0)
+                .map(|(quality, _, position)| (quality, std::cmp::Reverse(position)))
+        };
+        match (score(rated[0]), score(rated[1])) {
+            (recon, Some(json)) if recon.is_none_or(|recon| json > recon) => BodyFormat::Json,
+            _ => BodyFormat::Recon,
+        }
     }
 
     /// Decodes a body.
@@ -394,5 +421,53 @@ impl HttpExchange {
     fn send(self, response: HttpResponse) {
         // The client may be gone; then nobody needs the response.
         let _ = self.reply.send(response);
+    }
+}
+
+/// A quality value (`q=0.5`) in thousandths; malformed ones count as 0 (not acceptable).
+fn quality(text: &str) -> u16 {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if !matches!(whole, "0" | "1")
+        || fraction.len() > 3
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return 0;
+    }
+    let fraction: u16 = format!("{fraction:0<3}").parse().unwrap_or(0);
+    if whole == "1" {
+        return if fraction == 0 { 1000 } else { 0 };
+    }
+    fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BodyFormat::{self, Json, Recon};
+
+    #[test]
+    fn the_accepted_format_of_higher_quality_wins_and_order_breaks_ties() {
+        for (accept, format) in [
+            (None, Recon),
+            (Some("application/json"), Json),
+            (Some("application/json, application/x-recon"), Json),
+            (Some("application/x-recon, application/json"), Recon),
+            (Some("application/x-recon;q=0.1, application/json"), Json),
+            (
+                Some("application/json;q=0.5, application/x-recon;q=0.9"),
+                Recon,
+            ),
+            (Some("application/json;q=0, */*"), Recon),
+            (Some("text/html, */*;q=0.1"), Recon),
+            (Some("application/*;q=0.5, application/x-recon;q=0.2"), Json),
+            (Some("application/json; Q=1.000"), Json),
+            (
+                Some("application/json;q=abc, application/x-recon;q=0.01"),
+                Recon,
+            ),
+            (Some("application/json;q=1.5"), Recon),
+            (Some("text/html"), Recon),
+        ] {
+            assert_eq!(BodyFormat::from_accept(accept), format, "{accept:?}");
+        }
     }
 }

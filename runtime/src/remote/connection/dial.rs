@@ -56,6 +56,9 @@ pub(super) async fn handshake(
         let value = HeaderValue::try_from(format!("Bearer {token}")).map_err(invalid)?;
         request.headers_mut().insert("authorization", value);
     }
+    request
+        .headers_mut()
+        .insert(crate::remote::KINDS_HEADER, HeaderValue::from_static("1"));
     if let Some(plane) = &headers.plane {
         let value = HeaderValue::try_from(plane.as_str()).map_err(invalid)?;
         request

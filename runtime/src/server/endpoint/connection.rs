@@ -35,8 +35,8 @@ struct ClientLink {
 
 /// The links of one connection and where their events are announced.
 struct Links {
-    /// Whether the client is another member of the plane (see [`Access::peer`]).
-    peer: bool,
+    /// Whether the client is told the kinds of lanes (see [`Access::tells_kinds`]).
+    tells_kinds: bool,
     environment: Arc<dyn Environment>,
     ready: mpsc::UnboundedSender<u64>,
     by_id: HashMap<u64, ClientLink>,
@@ -162,11 +162,9 @@ impl Links {
         let (node, lane) = (&link.node, &link.lane);
         if pending.link.linked && !link.linked_sent {
             link.linked_sent = true;
-            // Another member passes the lane's events on to its own clients: it must know
-            // whether they are values, commands or map operations (`@kind` is tidal's own).
             let kind = pending.kind.and_then(ItemKind::lane_type);
             let body = kind
-                .filter(|_| self.peer)
+                .filter(|_| self.tells_kinds)
                 .map(|kind| format!("@kind({kind})"));
             out.push(frame(EnvelopeKind::Linked, node, lane, body.as_deref()));
         }
@@ -266,9 +264,10 @@ pub(crate) struct Access {
     /// The connection's command rate.
     rate: CommandRate,
     limits: Limits,
-    /// Whether the client is another member of the plane (it is told the kind of each lane
-    /// it links to, so that its own clients get its events as they would from this server).
-    pub(crate) peer: bool,
+    /// Whether the client is told the kind of each lane it links to (`@linked(..)@kind(map)`,
+    /// tidal's own): another member of the plane, so that its own clients get the lane's events
+    /// as they would from this server, or a tidal client that asked.
+    pub(crate) tells_kinds: bool,
     /// Where what the client sent and the server refused is counted (the server's metrics).
     pub(crate) counted: Option<Arc<HostMeta>>,
     /// Lets lines about what the client sent and the server refused through, one per
@@ -288,7 +287,7 @@ impl Access {
             denied: 0,
             rate: CommandRate::new(limits.commands_per_second),
             limits: limits.clone(),
-            peer: false,
+            tells_kinds: false,
             counted: None,
             refused_log: RefusalLog::default(),
         }
@@ -339,7 +338,7 @@ pub(crate) async fn run<S>(
 {
     let (ready, mut ready_events) = mpsc::unbounded_channel();
     let mut links = Links {
-        peer: access.peer,
+        tells_kinds: access.tells_kinds,
         environment: environment.clone(),
         ready,
         by_id: HashMap::new(),

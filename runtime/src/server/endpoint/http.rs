@@ -33,9 +33,17 @@ use crate::vocabulary::{
 /// The body of every response.
 pub(super) type Body = Full<Bytes>;
 
-/// A WebSocket handshake that was answered `101`: the upgrade, who the policy admitted, and
-/// the plane the client said it is a member of (another server of the plane).
-pub(super) type Upgrade = (OnUpgrade, Option<Identity>, Option<String>);
+/// A WebSocket handshake that was answered `101`.
+pub(super) struct Upgrade {
+    pub(super) upgrade: OnUpgrade,
+    /// Who the policy admitted.
+    pub(super) identity: Option<Identity>,
+    /// The plane the client said it is a member of (another server of the plane).
+    pub(super) plane: Option<String>,
+    /// Whether the client asked to be told the kind of each lane it links to (tidal's own
+    /// clients do).
+    pub(super) kinds: bool,
+}
 
 /// What one connection's requests need.
 #[derive(Clone)]
@@ -83,13 +91,18 @@ impl Service {
         if is_upgrade(&request) {
             let response = match handshake(&request) {
                 Ok(response) => {
-                    let plane = request
-                        .headers()
+                    let headers = request.headers();
+                    let plane = headers
                         .get(crate::remote::PLANE_HEADER)
                         .and_then(|plane| plane.to_str().ok())
                         .map(str::to_owned);
-                    *lock(&self.upgrade) =
-                        Some((hyper::upgrade::on(&mut request), identity, plane));
+                    let kinds = headers.contains_key(crate::remote::KINDS_HEADER);
+                    *lock(&self.upgrade) = Some(Upgrade {
+                        upgrade: hyper::upgrade::on(&mut request),
+                        identity,
+                        plane,
+                        kinds,
+                    });
                     response
                 }
                 Err(response) => response,

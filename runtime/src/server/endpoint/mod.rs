@@ -226,7 +226,13 @@ where
         tracing::debug!(%err, "HTTP connection failed");
         return;
     }
-    let Some((upgrade, identity, plane)) = lock(&upgrade).take() else {
+    let Some(http::Upgrade {
+        upgrade,
+        identity,
+        plane,
+        kinds,
+    }) = lock(&upgrade).take()
+    else {
         return;
     };
     // Another member of the plane: what it sends was forwarded already.
@@ -257,7 +263,8 @@ where
         .max_frame_size(Some(config.max_frame_size));
     let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(websocket)).await;
     let mut access = connection::Access::new(policy, identity, &config.limits);
-    access.peer = peer;
+    // Another member passes the lanes' events on to its own clients: it must know their kinds.
+    access.tells_kinds = kinds || peer;
     access.counted = metrics.as_ref().map(|metrics| metrics.host.clone());
     if let Some(metrics) = &metrics {
         metrics.connections_accepted.inc();
