@@ -133,27 +133,38 @@ async fn an_event_downlink_receives_every_command_of_a_command_lane() {
 
 #[tokio::test]
 async fn unknown_nodes_and_lanes_unlink_and_wrong_kinds_fail() {
-    for (plan, expected) in [
+    for (plan, expected, reason) in [
         (
             Plan::Value("/nowhere", "value", SimpleDownlinkConfig::default()),
             vec!["unlinked"],
+            "reason NodeNotFound",
         ),
         (
             Plan::Value("/source/1", "missing", SimpleDownlinkConfig::default()),
             vec!["unlinked"],
+            "reason LaneNotFound",
         ),
         (
             Plan::Map("/source/1", "value", MapDownlinkConfig::default()),
             vec!["failed"],
+            r#"reason KindMismatch { lane: "value lane", expected: "map lane" }"#,
         ),
         (
             Plan::Value("/source/1", "entries", SimpleDownlinkConfig::default()),
             vec!["failed"],
+            r#"reason KindMismatch { lane: "map lane", expected: "value or command lane" }"#,
         ),
     ] {
         let running = serve(plan).await;
         running.log.wait_for(expected[0]).await;
         assert_eq!(running.log.lines(), expected);
+        // The handle says why.
+        running
+            .server
+            .command("/watcher", "probe", 0)
+            .await
+            .unwrap();
+        running.log.wait_for(reason).await;
         running.stop().await;
     }
 }

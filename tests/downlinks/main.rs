@@ -117,7 +117,8 @@ pub struct Watcher {
     put: CommandLane<String>,
     /// 1: stop the downlink through its handle; 2: drop the handle.
     end: CommandLane<i32>,
-    /// Logs the status of the downlink (`status Linked`, ...).
+    /// Logs the status of the downlink (`status Linked`, ...), and why it closed if it did
+    /// (`reason NodeNotFound`).
     probe: CommandLane<i32>,
 }
 
@@ -262,10 +263,18 @@ impl WatcherLifecycle {
         let log = self.log.clone();
         self.handles
             .with(|h| {
-                let value = h.value.as_ref().map(ValueDownlinkHandle::status);
-                value.or(h.map.as_ref().map(MapDownlinkHandle::status))
+                let value = h.value.as_ref().map(|h| (h.status(), h.unlink_reason()));
+                value.or(h.map.as_ref().map(|h| (h.status(), h.unlink_reason())))
             })
-            .and_then(move |status| context.effect(move || log.push(format!("status {status:?}"))))
+            .and_then(move |probed| {
+                context.effect(move || {
+                    let (status, reason) = probed.unzip();
+                    log.push(format!("status {status:?}"));
+                    if let Some(reason) = reason.flatten() {
+                        log.push(format!("reason {reason:?}"));
+                    }
+                })
+            })
     }
 
     #[on_command(end)]

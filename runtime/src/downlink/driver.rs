@@ -140,6 +140,7 @@ impl<K: Kind<A>, A: 'static> HostedDownlink<A> for Hosted<K, A> {
             self.slot.close();
             self.control.set_status(DownlinkStatus::Stopped);
             if std::mem::replace(&mut self.linked, false) {
+                self.control.closed(&UnlinkReason::Closed);
                 result = self.kind.unlinked(&UnlinkReason::Closed, runner);
             }
             return (Next::Finished, result);
@@ -171,6 +172,7 @@ impl<K: Kind<A>, A: 'static> HostedDownlink<A> for Hosted<K, A> {
         };
         self.linked = false;
         self.synced = false;
+        self.control.closed(&reason);
         keep_first(&mut result, self.kind.unlinked(&reason, runner));
         if self.config.terminate_on_unlinked || self.control.stop_requested() {
             self.slot.close();

@@ -13,7 +13,7 @@ use super::handlers::Address;
 use super::slot::{Pending, Slot};
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
-use crate::lanes::{CommandPayload, MapMessage};
+use crate::lanes::{CommandPayload, MapMessage, UnlinkReason};
 use crate::lock::lock;
 use crate::warp::map_message_to_value;
 
@@ -46,6 +46,8 @@ pub enum DownlinkStatus {
 pub(crate) struct Control {
     status: AtomicU8,
     stop_requested: AtomicBool,
+    /// Why the link last closed.
+    closed: Mutex<Option<UnlinkReason>>,
 }
 
 impl Control {
@@ -53,7 +55,13 @@ impl Control {
         Control {
             status: AtomicU8::new(DownlinkStatus::Pending as u8),
             stop_requested: AtomicBool::new(false),
+            closed: Mutex::new(None),
         }
+    }
+
+    /// Records why the link closed (before the downlink's `on_unlinked` or `on_failed` runs).
+    pub(crate) fn closed(&self, reason: &UnlinkReason) {
+        *lock(&self.closed) = Some(reason.clone());
     }
 
     pub(crate) fn status(&self) -> DownlinkStatus {
@@ -118,6 +126,10 @@ impl Lifeline {
 
     fn status(&self) -> DownlinkStatus {
         self.control.status()
+    }
+
+    fn unlink_reason(&self) -> Option<UnlinkReason> {
+        lock(&self.control.closed).clone()
     }
 }
 
@@ -316,6 +328,13 @@ macro_rules! lifeline_accessors {
         /// Where the downlink is in its life.
         pub fn status(&self) -> DownlinkStatus {
             self.lifeline.status()
+        }
+
+        /// Why the link last closed, once it has: read it in `on_unlinked` or `on_failed`
+        /// (through the handle kept in the lifecycle's state) to tell a server that stops from
+        /// a node that does not exist (see [`UnlinkReason::is_final`]).
+        pub fn unlink_reason(&self) -> Option<UnlinkReason> {
+            self.lifeline.unlink_reason()
         }
     };
 }

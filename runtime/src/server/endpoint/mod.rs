@@ -60,7 +60,11 @@ pub struct EndpointConfig {
     /// The largest body of an HTTP request, in bytes; larger ones get `413`. Default 1 MiB.
     pub max_body_size: usize,
     /// How long an HTTP request waits for its lane's answer before it gets `504`. Default
-    /// 10 s.
+    /// 10 s. A handler that blocks its worker thread (`std::thread::sleep`, blocking I/O) holds
+    /// up every task queued on that worker, the timer of this timeout among them, so the `504`
+    /// may come only when the handler is done: run blocking work in
+    /// `tokio::task::block_in_place` (or off the agent, with `spawn_blocking` and a command
+    /// back), as anywhere in async Rust.
     pub http_timeout: Duration,
     /// How much one peer and one connection may take (see [`Limits`]).
     pub limits: Limits,
