@@ -567,6 +567,33 @@ async fn a_member_joins_a_quarter_of_the_shards_move_and_every_link_follows_its_
             .unwrap();
         watching.extend(watched_counters(&client, &a, first, std::slice::from_ref(node)).await);
     }
+    // An agent that moves to d joins every chosen counter (a join lane: its links are stored).
+    let joining = (0..)
+        .map(|n| format!("/kinds/{n}"))
+        .find(|node| moves(node))
+        .unwrap();
+    let numbers: Vec<i64> = chosen
+        .iter()
+        .map(|node| node.trim_start_matches("/counter/").parse().unwrap())
+        .collect();
+    for n in &numbers {
+        client
+            .command(&a.host, &joining, "drive", *n)
+            .await
+            .unwrap();
+    }
+    let joined = |total: i64| -> std::collections::BTreeMap<String, i64> {
+        numbers.iter().map(|n| (format!("k{n}"), total)).collect()
+    };
+    let (changed, mut changes) = watch::channel(0u64);
+    let tick = move || changed.send_modify(|n| *n += 1);
+    let join_view = client
+        .map_downlink::<String, i64>(&a.host, &joining, "join")
+        .on_update(move |_, _, _, _| tick())
+        .open()
+        .await
+        .unwrap();
+    map_sees(&join_view, &mut changes, joined(1), "before the join").await;
 
     let before = owners(&cluster).await;
     let d = Child::start(CHILD, &postgres.url, "d").await;
@@ -596,6 +623,33 @@ async fn a_member_joins_a_quarter_of_the_shards_move_and_every_link_follows_its_
             .await
             .unwrap();
         watch.both_see(2, "after the join").await;
+    }
+    // The joining agent moved to d with its links: it follows every counter again.
+    map_sees(&join_view, &mut changes, joined(2), "after the join").await;
+}
+
+/// Waits (at most 20 s) until the map `view` holds `expected`; `changes` ticks on its updates.
+async fn map_sees(
+    view: &MapDownlinkHandle<String, i64>,
+    changes: &mut watch::Receiver<u64>,
+    expected: std::collections::BTreeMap<String, i64>,
+    what: &str,
+) {
+    let seen = async {
+        while view
+            .get_map()
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
+            != expected
+        {
+            changes.changed().await.unwrap();
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), seen)
+        .await
+        .is_err()
+    {
+        panic!("{what}: the map has {:?}, not {expected:?}", view.get_map());
     }
 }
 

@@ -781,3 +781,64 @@ async fn acknowledged_changes_survive_kill_9_with_sync_durability() {
 async fn acknowledged_changes_survive_kill_9_with_group_commit() {
     acknowledged_survive("group").await;
 }
+
+/// An account that writes a closing mark when it stops.
+#[projections]
+#[derive(AgentLaneModel)]
+pub struct Closing {
+    balance: ValueLane<i64>,
+    closed: ValueLane<bool>,
+    deposit: CommandLane<i64>,
+}
+
+#[derive(Clone, Default)]
+pub struct ClosingLifecycle;
+
+#[lifecycle(Closing)]
+impl ClosingLifecycle {
+    #[on_command(deposit)]
+    fn deposit(
+        &self,
+        context: HandlerContext<Closing>,
+        amount: &i64,
+    ) -> impl EventHandler<Closing> {
+        let amount = *amount;
+        context.transform_value(Closing::BALANCE, move |balance| balance + amount)
+    }
+
+    #[on_stop]
+    fn stop(&self, context: HandlerContext<Closing>) -> impl EventHandler<Closing> {
+        context.set_value(Closing::CLOSED, true)
+    }
+}
+
+/// The store fails the commit of `on_stop`'s turn: the stop says why, and the store keeps what
+/// was committed before (a restart finds it), not part of the failed turn.
+#[test]
+fn a_store_write_that_fails_during_stop_is_reported_and_loses_only_that_turn() {
+    let counting = Arc::new(CountingStore::new(3, false));
+    let store: Arc<dyn Store> = counting.clone();
+    let closing = |store: &Arc<dyn Store>| {
+        AgentHarness::builder(Closing::default(), ClosingLifecycle)
+            .uri("/closing/1")
+            .store(store.clone())
+            .build()
+    };
+    let mut agent = closing(&store);
+    agent.start().unwrap();
+    agent.command(Closing::DEPOSIT, 5).unwrap();
+    agent.command(Closing::DEPOSIT, 2).unwrap();
+    assert_eq!(counting.commits(), 2);
+    let failure = agent.stop().unwrap_err();
+    assert!(
+        failure.to_string().contains("the disk is full"),
+        "{failure}"
+    );
+    assert!(agent.is_stopped());
+
+    // (Loading writes nothing: the failing store serves it.)
+    let mut again = closing(&store);
+    again.start().unwrap();
+    assert_eq!(again.value(Closing::BALANCE), 7);
+    assert!(!again.value(Closing::CLOSED));
+}

@@ -27,6 +27,18 @@ pub struct RoomLifecycle;
 
 #[lifecycle(Room)]
 impl RoomLifecycle {
+    /// The room `broken` fails as it starts.
+    #[on_start]
+    fn start(&self, context: HandlerContext<Room>) -> impl EventHandler<Room> {
+        context
+            .get_parameter("id")
+            .and_then(move |id| {
+                let broken = std::io::Error::other("the room is broken");
+                (id.as_deref() == Some("broken")).then(|| context.fail::<(), _>(broken))
+            })
+            .discard()
+    }
+
     #[on_command(switch)]
     fn switch(&self, context: HandlerContext<Room>, on: &bool) -> impl EventHandler<Room> {
         context.set_value(Room::ON, *on)
@@ -460,4 +472,102 @@ async fn graceful_restarts_keep_every_joined_link_whatever_the_lifecycle_answers
             running.stop().await;
         }
     }
+}
+
+/// The server of a joined room stops gracefully and comes back on the same address: the link is
+/// not the room's fault, so the building keeps it (and its entry, even under `Delete`), links
+/// again once the server is back, and follows the room as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_link_to_another_server_outlives_that_server_s_graceful_restart() {
+    let store = Arc::new(InMemoryStore::new());
+    let rooms = serve_on(
+        Some(store.clone()),
+        LinkClosedResponse::Delete,
+        Some("127.0.0.1:0"),
+    )
+    .await;
+    let addr = rooms.server.bound_addr().unwrap();
+    let building = serve(None, LinkClosedResponse::Delete).await;
+    let log = &building.log;
+    building
+        .command(
+            "/building",
+            "add_remote",
+            ("far".to_owned(), format!("ws://{addr}")),
+        )
+        .await;
+    log.wait_for("synced far Some(false)").await;
+    rooms.command("/room/far", "switch", true).await;
+    log.wait_for("update far true").await;
+
+    rooms.stop().await;
+    let rooms = serve_on(
+        Some(store),
+        LinkClosedResponse::Delete,
+        Some(&addr.to_string()),
+    )
+    .await;
+    // Changed while the building may not be linked yet: it sees it once it is (its second
+    // `false`: the first came with the first sync).
+    rooms.command("/room/far", "switch", false).await;
+    super::eventually(
+        || {
+            let lines = log.lines();
+            lines
+                .iter()
+                .filter(|line| *line == "update far false")
+                .count()
+                == 2
+        },
+        || format!("the room's change never came: {:?}", log.lines()),
+    )
+    .await;
+    let (lights, links, _) = building.lights().await;
+    assert_eq!(
+        (lights, links),
+        (
+            HashMap::from([("far".into(), false)]),
+            vec!["far".to_owned()]
+        )
+    );
+    let lines = log.lines();
+    assert!(
+        !lines.iter().any(|line| line.starts_with("remove far")),
+        "{lines:?}"
+    );
+    // If the building heard of the stop, it heard that the server was stopping.
+    let closes: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("unlinked far"))
+        .collect();
+    assert!(
+        closes.iter().all(|line| line.contains("ServerStopping")),
+        "{lines:?}"
+    );
+    building.stop().await;
+    rooms.stop().await;
+}
+
+/// A room that fails as it starts stops (under the `Stop` policy): the building's link to it
+/// ends at once, saying that the agent stopped (a final close: `Delete` drops the link), and the
+/// building goes on with the other rooms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_an_agent_that_fails_as_it_starts_ends_saying_so() {
+    let stop_on_failure = |builder: ServerBuilder| {
+        builder.update_config(|config| {
+            config.agent.on_handler_error = tidal::agent::config::HandlerErrorPolicy::Stop;
+        })
+    };
+    let running = serve_with(LinkClosedResponse::Delete, stop_on_failure).await;
+    let log = &running.log;
+    running.add("broken", "on").await;
+    log.wait_for("unlinked broken (AgentStopped)").await;
+    running.add("a", "on").await;
+    log.wait_for("synced a Some(false)").await;
+    let (lights, links, _) = running.lights().await;
+    assert_eq!(
+        (lights, links),
+        (HashMap::from([("a".into(), false)]), vec!["a".to_owned()])
+    );
+    running.stop().await;
 }
