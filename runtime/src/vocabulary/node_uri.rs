@@ -1,37 +1,37 @@
-//! Node URIs in one spelling.
-//!
-//! A node URI may reach a server spelled in many ways: `/vehicle/truck%208` and
-//! `/vehicle/truck 8`, `/unit/%76` and `/unit/v`. They name one agent, so every node URI that
-//! enters a server (WARP envelopes, HTTP paths, downlinks, commands from agents, the client and
-//! the CLI, meta lanes) is put in its *canonical form* first, and an agent's URI is always the
-//! canonical one:
-//!
-//! - every percent escape that decodes to UTF-8 text is decoded (RFC 3986 §6.2.2.2 asks this of
-//!   unreserved characters; a node URI is text, so it goes further),
-//! - except escapes of the characters that give a URI its structure, `/`, `?`, `#`, and of `%`
-//!   itself: `a%2Fb` is one path segment, `a/b` two;
-//! - a `%` not followed by two hex digits is the character `%` (written `%25`); control
-//!   characters and bytes that are not UTF-8 are escaped; escapes are written with upper-case
-//!   hex digits (RFC 3986 §6.2.2.1).
-//!
-//! Route parameters are decoded from the canonical form, so an id taken from a route and put
-//! back with [`RoutePattern::node_uri`](crate::server::RoutePattern::node_uri) reaches the same
-//! agent, whatever characters it holds.
-//!
-//! ```
-//! use tidal_runtime::server::canonical_node_uri;
-//!
-//! assert_eq!(canonical_node_uri("/vehicle/truck%208"), "/vehicle/truck 8");
-//! assert_eq!(canonical_node_uri("/unit/%76"), "/unit/v");
-//! assert_eq!(canonical_node_uri("/vehicle/a%2fb"), "/vehicle/a%2Fb");
-//! assert_eq!(canonical_node_uri("/plain/already"), "/plain/already");
-//! ```
+//! Node URIs in one spelling (see [`canonical_node_uri`]).
 
 use std::borrow::Cow;
 use std::fmt::Write;
 
-/// The canonical form of the node URI `uri` (see the [module docs](self)); borrowed when `uri`
-/// is in it already, as nearly every URI is.
+/// The canonical form of the node URI `uri`; borrowed when `uri` is in it already, as nearly
+/// every URI is.
+///
+/// A node URI may reach a server spelled in many ways: `/vehicle/truck%208` and
+/// `/vehicle/truck 8`, `/unit/%76` and `/unit/v`. They name one agent, so every node URI that
+/// enters a server (WARP envelopes, HTTP paths, downlinks, commands from agents, the client and
+/// the CLI, meta lanes) is put in its *canonical form* first, and an agent's URI is always the
+/// canonical one:
+///
+/// - every percent escape that decodes to UTF-8 text is decoded (RFC 3986 §6.2.2.2 asks this of
+///   unreserved characters; a node URI is text, so it goes further),
+/// - except escapes of the characters that give a URI its structure, `/`, `?`, `#`, and of `%`
+///   itself: `a%2Fb` is one path segment, `a/b` two;
+/// - a `%` not followed by two hex digits is the character `%` (written `%25`); control
+///   characters and bytes that are not UTF-8 are escaped; escapes are written with upper-case
+///   hex digits (RFC 3986 §6.2.2.1).
+///
+/// Route parameters are decoded from the canonical form, so an id taken from a route and put
+/// back with [`RoutePattern::node_uri`](crate::server::RoutePattern::node_uri) reaches the same
+/// agent, whatever characters it holds.
+///
+/// ```
+/// use tidal_runtime::server::canonical_node_uri;
+///
+/// assert_eq!(canonical_node_uri("/vehicle/truck%208"), "/vehicle/truck 8");
+/// assert_eq!(canonical_node_uri("/unit/%76"), "/unit/v");
+/// assert_eq!(canonical_node_uri("/vehicle/a%2fb"), "/vehicle/a%2Fb");
+/// assert_eq!(canonical_node_uri("/plain/already"), "/plain/already");
+/// ```
 pub fn canonical_node_uri(uri: &str) -> Cow<'_, str> {
     if !uri
         .bytes()

@@ -1,29 +1,27 @@
 //! Why a link ended, and whether that is final.
-//!
-//! Every subscriber told that its link closed is told why, with an [`UnlinkReason`]. The reasons
-//! fall in two groups, which decide what join lanes do with their stored links (see
-//! `LinkClosedResponse`):
-//!
-//! | reason | when | final? | wire (`@unlinked` body) |
-//! |---|---|---|---|
-//! | [`Closed`](UnlinkReason::Closed) | either side closed the link | yes | `"Link closed."` |
-//! | [`AgentStopped`](UnlinkReason::AgentStopped) | the agent stopped on its own (`AgentRef::stop`, a failure) | yes | text |
-//! | [`ServerStopping`](UnlinkReason::ServerStopping) | the agent's server stops | no | `@stopping` |
-//! | [`Moved`](UnlinkReason::Moved) | the agent now runs on another member of the plane | no | `@moved` |
-//! | [`Unreachable`](UnlinkReason::Unreachable) | the host or the plane's owner could not be reached | no | text |
-//! | [`NodeNotFound`](UnlinkReason::NodeNotFound) | no route serves the node | yes | `@nodeNotFound` |
-//! | [`LaneNotFound`](UnlinkReason::LaneNotFound) | the agent has no such lane | yes | `@laneNotFound` |
-//! | [`Forbidden`](UnlinkReason::Forbidden) | the server's policy refuses the link (also when an identity changes) | yes | `@forbidden` |
-//! | [`KindMismatch`](UnlinkReason::KindMismatch), [`BadValue`](UnlinkReason::BadValue) | the lane does not fit the subscriber | yes | text |
-//! | [`Overflow`](UnlinkReason::Overflow) | the subscriber fell behind a lane that drops nothing | yes | text |
-//!
-//! A close that is not final says nothing about the link itself: the same link works again
-//! once the server is back, the move is over or the host answers. Agents are passivated only
-//! when nothing links to them and they link to nothing, so passivation closes no link.
 
 use std::fmt;
 
-/// Why a link ended (see the [module docs](self) for the table of reasons).
+/// Why a link ended. Every subscriber told that its link closed is told why. The reasons fall
+/// in two groups, which decide what join lanes do with their stored links (see
+/// `LinkClosedResponse`):
+///
+/// | reason | when | final? | wire (`@unlinked` body) |
+/// |---|---|---|---|
+/// | [`Closed`](UnlinkReason::Closed) | either side closed the link | yes | `"Link closed."` |
+/// | [`AgentStopped`](UnlinkReason::AgentStopped) | the agent stopped on its own (`AgentRef::stop`, a failure) | yes | text |
+/// | [`ServerStopping`](UnlinkReason::ServerStopping) | the agent's server stops | no | `@stopping` |
+/// | [`Moved`](UnlinkReason::Moved) | the agent now runs on another member of the plane | no | `@moved` |
+/// | [`Unreachable`](UnlinkReason::Unreachable) | the host or the plane's owner could not be reached | no | text |
+/// | [`NodeNotFound`](UnlinkReason::NodeNotFound) | no route serves the node | yes | `@nodeNotFound` |
+/// | [`LaneNotFound`](UnlinkReason::LaneNotFound) | the agent has no such lane | yes | `@laneNotFound` |
+/// | [`Forbidden`](UnlinkReason::Forbidden) | the server's policy refuses the link (also when an identity changes) | yes | `@forbidden` |
+/// | [`KindMismatch`](UnlinkReason::KindMismatch), [`BadValue`](UnlinkReason::BadValue) | the lane does not fit the subscriber | yes | text |
+/// | [`Overflow`](UnlinkReason::Overflow) | the subscriber fell behind a lane that drops nothing | yes | text |
+///
+/// A close that is not final says nothing about the link itself: the same link works again
+/// once the server is back, the move is over or the host answers. Agents are passivated only
+/// when nothing links to them and they link to nothing, so passivation closes no link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UnlinkReason {
@@ -99,7 +97,7 @@ impl UnlinkReason {
     }
 
     /// The reason an `@unlinked` body from a peer gives: the tags of the table in the
-    /// [module docs](self); anything else is [`Closed`](UnlinkReason::Closed).
+    /// [`UnlinkReason`] docs; anything else is [`Closed`](UnlinkReason::Closed).
     pub fn from_tag(tag: Option<&str>) -> Self {
         match tag {
             Some("nodeNotFound") => UnlinkReason::NodeNotFound,
