@@ -394,8 +394,8 @@ where
             meta.rejected(rejection);
         }
         if let Some(suppressed) = self.refused_log.admit(rejection) {
-            let why = clip(why);
-            tracing::warn!(node = %self.uri, lane, %why, suppressed, "command dropped ({}); later ones are counted, one line per {:?}", rejection.label(), LOG_INTERVAL);
+            let (lane, why) = (clip(lane), clip(why));
+            tracing::warn!(node = %self.uri, %lane, %why, suppressed, "command dropped ({}); later ones are counted, one line per {:?}", rejection.label(), LOG_INTERVAL);
         }
     }
 

@@ -42,11 +42,19 @@ pub(crate) trait ValueDownlinkHandlers<A, T>: Send + 'static {
     fn on_synced(&mut self, runner: &mut dyn DynRunner<A>, value: &T) -> Outcome;
     fn on_event(&mut self, runner: &mut dyn DynRunner<A>, value: &T) -> Outcome;
     fn on_set(&mut self, runner: &mut dyn DynRunner<A>, previous: Option<T>, value: &T) -> Outcome;
-    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
-    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
+    /// The link closed ([`on_closed`](Self::on_closed) calls it for closes that are no failure).
+    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+        let _ = runner;
+        Ok(())
+    }
+    /// The link failed ([`on_closed`](Self::on_closed) calls it for failures).
+    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+        let _ = runner;
+        Ok(())
+    }
 
     /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
-    /// (handlers that want the reason take it here).
+    /// (handlers that want the reason take it here instead).
     fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
         if reason.is_failure() {
             self.on_failed(runner)
@@ -76,11 +84,19 @@ pub(crate) trait MapDownlinkHandlers<A, K, V>: Send + 'static {
         removed: V,
     ) -> Outcome;
     fn on_clear(&mut self, runner: &mut dyn DynRunner<A>, before: HashMap<K, V>) -> Outcome;
-    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
-    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
+    /// The link closed ([`on_closed`](Self::on_closed) calls it for closes that are no failure).
+    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+        let _ = runner;
+        Ok(())
+    }
+    /// The link failed ([`on_closed`](Self::on_closed) calls it for failures).
+    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+        let _ = runner;
+        Ok(())
+    }
 
     /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
-    /// (handlers that want the reason take it here).
+    /// (handlers that want the reason take it here instead).
     fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
         if reason.is_failure() {
             self.on_failed(runner)
@@ -94,11 +110,19 @@ pub(crate) trait MapDownlinkHandlers<A, K, V>: Send + 'static {
 pub(crate) trait EventDownlinkHandlers<A, T>: Send + 'static {
     fn on_linked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
     fn on_event(&mut self, runner: &mut dyn DynRunner<A>, event: T) -> Outcome;
-    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
-    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
+    /// The link closed ([`on_closed`](Self::on_closed) calls it for closes that are no failure).
+    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+        let _ = runner;
+        Ok(())
+    }
+    /// The link failed ([`on_closed`](Self::on_closed) calls it for failures).
+    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+        let _ = runner;
+        Ok(())
+    }
 
     /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
-    /// (handlers that want the reason take it here).
+    /// (handlers that want the reason take it here instead).
     fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
         if reason.is_failure() {
             self.on_failed(runner)

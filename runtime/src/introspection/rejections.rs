@@ -46,7 +46,7 @@ impl Rejection {
 
 /// How many of each rejection a server has seen.
 #[derive(Debug, Default)]
-pub(crate) struct Rejections([AtomicU64; 5]);
+pub(crate) struct Rejections([AtomicU64; Rejection::ALL.len()]);
 
 impl Rejections {
     /// Counts one `rejection`.
@@ -74,7 +74,7 @@ pub(crate) const CLIENT_TEXT: usize = 200;
 /// Lets a log line about each kind of refused client input through at most once per
 /// [`LOG_INTERVAL`] (one per connection, one per agent).
 #[derive(Debug, Default)]
-pub(crate) struct RefusalLog([LogThrottle; 5]);
+pub(crate) struct RefusalLog([LogThrottle; Rejection::ALL.len()]);
 
 impl RefusalLog {
     /// Whether to log a `rejection` now; if so, how many lines of its kind were held back.

@@ -224,6 +224,9 @@ impl RoutePattern {
             };
             push_segment(&mut uri, text);
         }
+        if uri.is_empty() && self.absolute {
+            uri.push('/');
+        }
         Ok(uri)
     }
 

@@ -33,10 +33,7 @@ use std::fmt::Write;
 /// assert_eq!(canonical_node_uri("/plain/already"), "/plain/already");
 /// ```
 pub fn canonical_node_uri(uri: &str) -> Cow<'_, str> {
-    if !uri
-        .bytes()
-        .any(|byte| byte == b'%' || byte.is_ascii_control())
-    {
+    if is_canonical(uri.as_bytes()) {
         return Cow::Borrowed(uri);
     }
     let bytes = uri.as_bytes();
@@ -70,11 +67,19 @@ pub fn canonical_node_uri(uri: &str) -> Cow<'_, str> {
         index += width;
     }
     flush(&mut run, &mut out);
-    if out == uri {
-        Cow::Borrowed(uri)
-    } else {
-        Cow::Owned(out)
-    }
+    Cow::Owned(out)
+}
+
+/// Whether `bytes` are canonical already, as nearly every node URI is (checked without
+/// allocating): no control characters, and every escape one of those that stay.
+fn is_canonical(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().all(|(index, byte)| match byte {
+        b'%' => matches!(
+            bytes.get(index + 1..index + 3),
+            Some(b"2F" | b"3F" | b"23" | b"25")
+        ),
+        byte => !byte.is_ascii_control(),
+    })
 }
 
 /// The byte that the escape at `index` of `bytes` stands for, if it is one (`%` and two hex

@@ -12,7 +12,7 @@ use std::fmt;
 /// | [`AgentStopped`](UnlinkReason::AgentStopped) | the agent stopped on its own (`AgentRef::stop`, a failure) | yes | text |
 /// | [`ServerStopping`](UnlinkReason::ServerStopping) | the agent's server stops | no | `@stopping` |
 /// | [`Moved`](UnlinkReason::Moved) | the agent now runs on another member of the plane | no | `@moved` |
-/// | [`Unreachable`](UnlinkReason::Unreachable) | the host or the plane's owner could not be reached | no | text |
+/// | [`Unreachable`](UnlinkReason::Unreachable) | the host or the plane's owner could not be reached | no | `@unreachable("why")` |
 /// | [`NodeNotFound`](UnlinkReason::NodeNotFound) | no route serves the node | yes | `@nodeNotFound` |
 /// | [`LaneNotFound`](UnlinkReason::LaneNotFound) | the agent has no such lane | yes | `@laneNotFound` |
 /// | [`Forbidden`](UnlinkReason::Forbidden) | the server's policy refuses the link (also when an identity changes) | yes | `@forbidden` |
@@ -105,6 +105,7 @@ impl UnlinkReason {
             Some("moved") => UnlinkReason::Moved,
             Some("stopping") => UnlinkReason::ServerStopping,
             Some("forbidden") => UnlinkReason::Forbidden,
+            Some("unreachable") => UnlinkReason::Unreachable(String::new()),
             _ => UnlinkReason::Closed,
         }
     }
@@ -117,6 +118,9 @@ impl UnlinkReason {
             UnlinkReason::Moved => "@moved".to_owned(),
             UnlinkReason::ServerStopping => "@stopping".to_owned(),
             UnlinkReason::Forbidden => "@forbidden".to_owned(),
+            UnlinkReason::Unreachable(why) => {
+                format!("@unreachable({})", crate::recon::Value::text(why.as_str()))
+            }
             UnlinkReason::Closed => "\"Link closed.\"".to_owned(),
             other => crate::recon::Value::Text(other.to_string()).to_string(),
         }
@@ -147,3 +151,32 @@ impl fmt::Display for UnlinkReason {
 }
 
 impl std::error::Error for UnlinkReason {}
+
+#[cfg(test)]
+mod tests {
+    use super::UnlinkReason;
+    use crate::recon::parse;
+
+    #[test]
+    fn the_reasons_a_peer_can_act_on_come_back_from_the_wire_as_they_went() {
+        for reason in [
+            UnlinkReason::NodeNotFound,
+            UnlinkReason::LaneNotFound,
+            UnlinkReason::Moved,
+            UnlinkReason::ServerStopping,
+            UnlinkReason::Forbidden,
+            UnlinkReason::Unreachable(String::new()),
+            UnlinkReason::Closed,
+        ] {
+            let body = parse(&reason.wire_body()).unwrap();
+            assert_eq!(UnlinkReason::from_tag(body.tag()), reason);
+            // A close that is not final stays not final across the wire.
+            assert_eq!(
+                UnlinkReason::from_tag(body.tag()).is_final(),
+                reason.is_final()
+            );
+        }
+        let body = UnlinkReason::Unreachable("no member owns /c/1".into()).wire_body();
+        assert_eq!(body, r#"@unreachable("no member owns /c/1")"#);
+    }
+}

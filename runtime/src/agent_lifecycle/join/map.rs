@@ -349,14 +349,6 @@ where
         self.run(runner, LinkEvent::Data(MapData::Clear))
     }
 
-    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        self.on_closed(runner, &UnlinkReason::Closed)
-    }
-
-    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        self.on_closed(runner, &UnlinkReason::Closed)
-    }
-
     fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
         self.run(runner, LinkEvent::Closed(reason.clone()))
     }

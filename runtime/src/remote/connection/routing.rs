@@ -48,8 +48,13 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
             links.at(&address).for_each(|s| s.sink().synced());
         }
         EnvelopeKind::Event => {
-            // Read once for the cache and every map link.
-            let operation = map_operation(&envelope.body);
+            // Read once for the cache and every map link: a map operation, unless the host
+            // said the lane is of a kind that has none (a value that looks like `@clear`).
+            let kind = links.linked.get(&address).copied().flatten();
+            let operation = match kind {
+                Some(kind) if kind.lane_type() != Some("map") => None,
+                _ => map_operation(&envelope.body),
+            };
             if links.sync_requested.contains(&address) {
                 links
                     .cache
@@ -72,7 +77,21 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
             }
         }
         EnvelopeKind::Unlinked => {
-            links.unlink_all(&address, UnlinkReason::from_tag(envelope.body.tag()));
+            let reason = match UnlinkReason::from_tag(envelope.body.tag()) {
+                // Why the host could not reach the agent's owner, as it said.
+                UnlinkReason::Unreachable(_) => {
+                    let why = envelope
+                        .body
+                        .as_record()
+                        .and_then(|record| record.attrs.first());
+                    let why = why
+                        .and_then(|attr| attr.value.as_text())
+                        .unwrap_or_default();
+                    UnlinkReason::Unreachable(why.to_owned())
+                }
+                reason => reason,
+            };
+            links.unlink_all(&address, reason);
         }
         _ => tracing::debug!(kind = %envelope.kind, "envelope from the remote host ignored"),
     }
@@ -89,7 +108,8 @@ pub(super) fn announce_linked(subscriber: &LinkSubscriber, kind: Option<ItemKind
 
 /// Delivers an event to one link: a value, or, for map links, the event read as `operation`.
 /// A link that takes any kind of lane (another member's client, through this one) gets map
-/// operations as map operations, each key kept apart, and anything else as a value.
+/// operations as map operations, each key kept apart, and anything else as a value (the event
+/// is a map operation only if the host said the lane is a map lane, or did not say).
 pub(super) fn deliver(
     subscriber: &LinkSubscriber,
     event: &Encoded,

@@ -19,8 +19,11 @@ use crate::downlink::{Notifier, Slot};
 use crate::environment::{post_command, send_link, send_unlink, Environment, Mailbox};
 use crate::introspection::{clip, HostMeta, Metrics, RefusalLog, Rejection, LOG_INTERVAL};
 use crate::lanes::{next_link_id, CommandPayload, ItemKind, LinkSubscriber, UnlinkReason};
+// The policy judges the node a request reaches: its one spelling (frames back to the client
+// keep the client's).
 use crate::recon::Value;
 use crate::server::policy::{Action, Identity, Policy};
+use crate::vocabulary::canonical_node_uri;
 use crate::warp::{write_frame, Envelope, EnvelopeKind, EnvelopeRef};
 
 /// A client's link to one lane.
@@ -119,7 +122,7 @@ impl Links {
                 } else {
                     Action::Link
                 };
-                !access.allows(action, &link.node, &link.lane)
+                !access.allows(action, &canonical_node_uri(&link.node), &link.lane)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -259,8 +262,6 @@ fn close_frame(code: CloseCode, reason: &'static str) -> Option<CloseFrame> {
 pub(crate) struct Access {
     pub(crate) policy: Arc<dyn Policy>,
     pub(crate) identity: Option<Identity>,
-    /// Links refused and commands dropped by the policy (logged once, when the first is).
-    pub(crate) denied: u64,
     /// The connection's command rate.
     rate: CommandRate,
     limits: Limits,
@@ -284,7 +285,6 @@ impl Access {
         Access {
             policy,
             identity,
-            denied: 0,
             rate: CommandRate::new(limits.commands_per_second),
             limits: limits.clone(),
             tells_kinds: false,
@@ -306,7 +306,6 @@ impl Access {
         {
             return true;
         }
-        self.denied += 1;
         if let Some(suppressed) = self.refused(Rejection::Denied) {
             let identity = self.identity.as_ref().map(Identity::name);
             let (node, lane) = (clip(node), clip(lane));
@@ -485,7 +484,7 @@ async fn handle(
         EnvelopeKind::Link | EnvelopeKind::Sync => {
             let sync = kind == EnvelopeKind::Sync;
             let action = if sync { Action::Sync } else { Action::Link };
-            let refusal = if !access.allows(action, &node, &lane) {
+            let refusal = if !access.allows(action, &canonical_node_uri(&node), &lane) {
                 Some("@forbidden")
             } else if links.by_id.len() >= access.limits.max_links_per_connection
                 && !links
@@ -518,7 +517,7 @@ async fn handle(
             }
         }
         EnvelopeKind::Command => {
-            if !access.allows(Action::Command, &node, &lane) {
+            if !access.allows(Action::Command, &canonical_node_uri(&node), &lane) {
                 return Ok(());
             }
             if !access.rate.admit() {

@@ -1,11 +1,11 @@
 //! The HTTP side of the server's port: each connection is HTTP/1.1 (keep-alive), its requests
 //! go to HTTP lanes, and a WebSocket upgrade turns it into a WARP connection.
 //!
-//! An HTTP lane is at `http://host:port/<node>?lane=<name>` (the path is the node URI,
-//! in its canonical form, see `canonical_node_uri`). The request starts the agent if needed, like a link. Errors get the status
-//! a client expects, with the reason as text: `404` for no agent at the path, no `lane`
-//! parameter, no such lane or not an HTTP lane; `405` (with `Allow`) for a method the lane has
-//! no handler for; `415` for a body that is neither Recon nor JSON; `400` for one that does not
+//! An HTTP lane is at `http://host:port/<node>?lane=<name>` (the path is the node URI, in its
+//! canonical form, see `canonical_node_uri`). The request starts the agent if needed, like a
+//! link. Errors get the status a client expects, with the reason as text: `404` for no agent
+//! at the path, no `lane` parameter, no such lane or not an HTTP lane; `405` (with `Allow`) for
+//! a method the lane has no handler for; `415` for a body that is neither Recon nor JSON; `400` for one that does not
 //! decode; `413` for one over [`EndpointConfig::max_body_size`]; `504` when the agent does not
 //! answer within [`EndpointConfig::http_timeout`] (a gateway's word for it: the server relays
 //! to the agent, and the client may try again); `503` while the server stops; `500` when the
