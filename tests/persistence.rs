@@ -350,9 +350,12 @@ impl Store for CountingStore {
 fn a_turn_that_cannot_be_written_stops_the_agent_with_the_reason() {
     let store: Arc<dyn Store> = Arc::new(CountingStore::new(2, false));
     let mut agent = harness(store);
+    let published = agent.record(Account::BALANCE);
     agent.start().unwrap();
     agent.command(Account::DEPOSIT, 5).unwrap();
     let failure = agent.command(Account::DEPOSIT, 7).unwrap_err();
+    // Nobody heard of the turn that did not land (12): only of the one that did.
+    assert_eq!(published.take(), [5]);
     assert!(
         failure.to_string().contains("the disk is full"),
         "{failure}"
@@ -841,4 +844,58 @@ fn a_store_write_that_fails_during_stop_is_reported_and_loses_only_that_turn() {
     again.start().unwrap();
     assert_eq!(again.value(Closing::BALANCE), 7);
     assert!(!again.value(Closing::CLOSED));
+}
+
+/// The same through a server, with and without a store that gathers the turns of a burst: a
+/// linked client hears of the turn whose commit landed, then that the agent stopped, never of
+/// the turn whose commit failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_never_hears_of_a_turn_whose_commit_failed() {
+    for gathers in [false, true] {
+        let store = CountingStore::new(2, gathers);
+        let builder = ServerBuilder::with_plane_name("failing")
+            .set_bind_addr("127.0.0.1:0")
+            .with_store(store);
+        let (task, handle) = account_route(builder).build().await.unwrap().run();
+        let task = tokio::spawn(task);
+        let host = format!("ws://{}", handle.bound_addr().unwrap());
+        let client = tidal::client::Client::new();
+        let (events, mut published) = tokio::sync::mpsc::unbounded_channel();
+        let (synced, unlinked) = (events.clone(), events.clone());
+        let _balance = client
+            .value_downlink::<i64>(&host, "/account/f", "balance")
+            .on_synced(move |balance| {
+                let _ = synced.send(Some(*balance));
+            })
+            .on_event(move |balance| {
+                let _ = events.send(Some(*balance));
+            })
+            .on_unlinked(move || {
+                let _ = unlinked.send(None);
+            })
+            .open()
+            .await
+            .unwrap();
+        assert_eq!(next_published(&mut published).await, Some(0), "the sync");
+        handle.command("/account/f", "deposit", 5i64).await.unwrap();
+        assert_eq!(next_published(&mut published).await, Some(5));
+        // This turn's commit fails: the agent stops, and 12 is never heard of.
+        handle.command("/account/f", "deposit", 7i64).await.unwrap();
+        assert_eq!(
+            next_published(&mut published).await,
+            None,
+            "gathers: {gathers}"
+        );
+        stop(handle, task).await;
+    }
+}
+
+/// The next thing a linked client heard (`None`: the link ended), at most 10 s away.
+async fn next_published(
+    published: &mut tokio::sync::mpsc::UnboundedReceiver<Option<i64>>,
+) -> Option<i64> {
+    tokio::time::timeout(Duration::from_secs(10), published.recv())
+        .await
+        .expect("heard in time")
+        .expect("the channel is open")
 }

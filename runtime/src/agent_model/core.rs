@@ -101,6 +101,10 @@ pub(crate) struct AgentCore<A, L> {
     meta: Option<Box<NodeMeta>>,
     /// Lets lines about commands it refused through, at most one per interval.
     refused_log: RefusalLog,
+    /// A turn's changes could not be saved: the lanes hold state the store does not, so the
+    /// agent publishes and sends nothing more (nobody may hear of a turn that did not land)
+    /// while it stops.
+    unsaved_failure: bool,
 }
 
 impl<A, L> AgentCore<A, L>
@@ -142,6 +146,7 @@ where
             sender: None,
             meta,
             refused_log: RefusalLog::default(),
+            unsaved_failure: false,
         }
     }
 
@@ -430,6 +435,7 @@ where
                     &mut self.unsaved,
                     &mut self.changes,
                 );
+                self.unsaved_failure |= saved.is_err();
                 self.conclude(saved, None)
             }
             None => Ok(()),
@@ -444,7 +450,11 @@ where
         let AgentCore {
             agent, dirty, meta, ..
         } = self;
-        publish(agent, dirty, meta);
+        if self.unsaved_failure {
+            dirty.drain(|_| {});
+        } else {
+            publish(agent, dirty, meta);
+        }
     }
 
     /// Runs the handlers of the downlink `id`, which has events ready.
@@ -583,11 +593,16 @@ where
                     &mut self.changes,
                 );
                 if let Err(error) = saved {
+                    self.unsaved_failure = true;
                     result = Err(error);
                 }
             }
         }
-        if !self.deferring {
+        if self.unsaved_failure {
+            // Nobody hears of a turn that did not land: no events, no commands to others.
+            dirty.drain(|_| {});
+            self.effects.commands.clear();
+        } else if !self.deferring {
             publish(agent, dirty, meta);
         }
         self.dispatch_effects();
