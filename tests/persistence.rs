@@ -899,3 +899,81 @@ async fn next_published(
         .expect("heard in time")
         .expect("the channel is open")
 }
+
+/// PostgreSQL ends a turn's transaction in flight (`pg_terminate_backend`, as a shutdown or a
+/// restart does: error 57P01): the store connects again and commits the turn, and the agent
+/// goes on with nothing lost, rather than failing the turn and stopping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_whose_transaction_postgresql_ends_is_committed_again() {
+    let postgres = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let sync = StoreConfig::default().with_durability(Durability::Sync);
+    let store: Arc<dyn Store> = {
+        let url = postgres.url.clone();
+        tokio::task::spawn_blocking(move || PostgresStore::connect(&url, sync).unwrap())
+            .await
+            .map(Arc::new)
+            .unwrap()
+    };
+    let (admin, connection) = tokio_postgres::connect(&postgres.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let agent = std::sync::Arc::new(std::sync::Mutex::new(deposited(&store, &[5])));
+
+    // Another session holds the balance's row: the next turn's transaction waits for it.
+    admin
+        .batch_execute(
+            "BEGIN; SELECT 1 FROM tidal_state WHERE node = '/account/1' AND item = 'balance' FOR UPDATE",
+        )
+        .await
+        .unwrap();
+    let turn = tokio::task::spawn_blocking({
+        let agent = agent.clone();
+        move || agent.lock().unwrap().command(Account::DEPOSIT, 7)
+    });
+    // The store's backend, once it waits for the lock.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let backend: i32 = loop {
+        let waiting = admin
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO tidal_state%'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if let Some(row) = waiting {
+            break row.get(0);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the turn never waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let ended: bool = admin
+        .query_one("SELECT pg_terminate_backend($1)", &[&backend])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended);
+    admin.batch_execute("ROLLBACK").await.unwrap();
+
+    tokio::time::timeout(Duration::from_secs(20), turn)
+        .await
+        .expect("the turn ends in time")
+        .unwrap()
+        .expect("the turn is committed on a new connection");
+    {
+        let mut agent = agent.lock().unwrap();
+        assert!(!agent.is_stopped());
+        agent.stop().unwrap();
+    }
+    let mut after = harness(store.clone());
+    after.start().unwrap();
+    assert_eq!(after.value(Account::BALANCE), 12);
+    drop(after);
+    drop(store);
+    tokio::task::spawn_blocking(move || drop(postgres))
+        .await
+        .unwrap();
+}

@@ -316,21 +316,42 @@ impl Connection {
         })
     }
 
-    /// Does `work` on an open connection, again after reconnecting if the connection broke,
-    /// until [`PostgresStore::RETRY_FOR`] has passed.
+    /// Does `work` on an open connection, again after reconnecting if the connection broke or
+    /// the server is shutting down, until [`PostgresStore::RETRY_FOR`] has passed. (Work is
+    /// safe to do twice: a turn's changes set absolute values, so a commit whose outcome was
+    /// lost with its connection may run again.)
     async fn run<W: Work>(&mut self, work: &W) -> Result<W::Output, BoxError> {
         let deadline = Instant::now() + PostgresStore::RETRY_FOR;
         loop {
             let open = self.ensure(deadline).await?;
-            match work.once(open).await {
+            let err = match work.once(open).await {
                 Ok(output) => return Ok(output),
-                Err(err) if open.client.is_closed() && Instant::now() < deadline => {
-                    tracing::debug!(%err, "the connection to PostgreSQL broke; reconnecting");
-                }
-                Err(err) => return Err(Box::new(err)),
+                Err(err) => err,
+            };
+            if !connection_lost(&err, open.client.is_closed()) || Instant::now() >= deadline {
+                return Err(Box::new(err));
             }
+            tracing::debug!(%err, "the connection to PostgreSQL broke; reconnecting");
+            self.open = None;
         }
     }
+}
+
+/// Whether `err` says the connection is gone, or going with its server (a shutdown or restart
+/// of PostgreSQL ends the work in flight with `57P01`), rather than that the work is wrong.
+fn connection_lost(err: &tokio_postgres::Error, closed: bool) -> bool {
+    use tokio_postgres::error::SqlState;
+    closed
+        || err.is_closed()
+        || err.code().is_some_and(|code| {
+            [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+            ]
+            .contains(code)
+                || code.code().starts_with("08")
+        })
 }
 
 /// Something a job asks of the database, done once on an open connection.
