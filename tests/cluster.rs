@@ -989,9 +989,10 @@ async fn view_kinds(
             .open()
     };
     let stream = |lane: &'static str, seen: &Arc<Mutex<Vec<i64>>>| {
-        let (seen, event) = (seen.clone(), tick(changed));
+        let (seen, linked, event) = (seen.clone(), tick(changed), tick(changed));
         client
             .event_downlink::<i64>(host, node, lane)
+            .on_linked(move || linked())
             .on_event(move |n| {
                 seen.lock().unwrap().push(n);
                 event();
@@ -1014,6 +1015,19 @@ async fn view_kinds(
 }
 
 impl KindsView {
+    /// Whether every link is made (the command and supply lanes keep nothing: what they carry
+    /// before their link is made is not seen).
+    fn linked(&self) -> bool {
+        let values = [&self.value, &self.demand].map(|view| view.is_linked());
+        let maps = [&self.map, &self.demand_map, &self.join].map(|view| view.is_linked());
+        let streams = self._events.each_ref().map(|view| view.is_linked());
+        values
+            .into_iter()
+            .chain(maps)
+            .chain(streams)
+            .all(|linked| linked)
+    }
+
     /// Value, demand, map, demand map, join, command and supply lane, as seen now.
     #[allow(clippy::type_complexity)]
     fn seen(
@@ -1051,6 +1065,14 @@ async fn every_kind_of_lane_reaches_a_client_of_a_gateway_as_it_does_at_the_owne
     let changed = Arc::new(changed);
     let through_a = view_kinds(&client, &a.host, &node, &changed).await;
     let at_b = view_kinds(&client, &b.host, &node, &changed).await;
+    let all_linked = async {
+        while !(through_a.linked() && at_b.linked()) {
+            changes.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), all_linked)
+        .await
+        .expect("every link is made in time");
 
     // A burst of commands, none waiting for the last.
     for n in 1..=10i64 {
