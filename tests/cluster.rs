@@ -992,7 +992,7 @@ async fn view_kinds(
         let (seen, linked, event) = (seen.clone(), tick(changed), tick(changed));
         client
             .event_downlink::<i64>(host, node, lane)
-            .on_linked(move || linked())
+            .on_linked(linked)
             .on_event(move |n| {
                 seen.lock().unwrap().push(n);
                 event();
