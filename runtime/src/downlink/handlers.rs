@@ -36,32 +36,43 @@ impl Address {
     }
 }
 
+/// The handlers every kind of downlink has for the end of its link: `on_unlinked` and
+/// `on_failed` (the lifecycles users build), and `on_closed`, which the state machines call with
+/// the reason and which picks one of them (handlers that want the reason, the join lanes' links,
+/// take it there instead).
+macro_rules! closed_handlers {
+    () => {
+        /// The link closed ([`on_closed`](Self::on_closed) calls it for closes that are no
+        /// failure).
+        fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+            let _ = runner;
+            Ok(())
+        }
+
+        /// The link failed ([`on_closed`](Self::on_closed) calls it for failures).
+        fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
+            let _ = runner;
+            Ok(())
+        }
+
+        /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise.
+        fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
+            if reason.is_failure() {
+                self.on_failed(runner)
+            } else {
+                self.on_unlinked(runner)
+            }
+        }
+    };
+}
+
 /// The handlers of a value downlink.
 pub(crate) trait ValueDownlinkHandlers<A, T>: Send + 'static {
     fn on_linked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
     fn on_synced(&mut self, runner: &mut dyn DynRunner<A>, value: &T) -> Outcome;
     fn on_event(&mut self, runner: &mut dyn DynRunner<A>, value: &T) -> Outcome;
     fn on_set(&mut self, runner: &mut dyn DynRunner<A>, previous: Option<T>, value: &T) -> Outcome;
-    /// The link closed ([`on_closed`](Self::on_closed) calls it for closes that are no failure).
-    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        let _ = runner;
-        Ok(())
-    }
-    /// The link failed ([`on_closed`](Self::on_closed) calls it for failures).
-    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        let _ = runner;
-        Ok(())
-    }
-
-    /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
-    /// (handlers that want the reason take it here instead).
-    fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
-        if reason.is_failure() {
-            self.on_failed(runner)
-        } else {
-            self.on_unlinked(runner)
-        }
-    }
+    closed_handlers!();
 }
 
 /// The handlers of a map downlink.
@@ -84,50 +95,12 @@ pub(crate) trait MapDownlinkHandlers<A, K, V>: Send + 'static {
         removed: V,
     ) -> Outcome;
     fn on_clear(&mut self, runner: &mut dyn DynRunner<A>, before: HashMap<K, V>) -> Outcome;
-    /// The link closed ([`on_closed`](Self::on_closed) calls it for closes that are no failure).
-    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        let _ = runner;
-        Ok(())
-    }
-    /// The link failed ([`on_closed`](Self::on_closed) calls it for failures).
-    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        let _ = runner;
-        Ok(())
-    }
-
-    /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
-    /// (handlers that want the reason take it here instead).
-    fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
-        if reason.is_failure() {
-            self.on_failed(runner)
-        } else {
-            self.on_unlinked(runner)
-        }
-    }
+    closed_handlers!();
 }
 
 /// The handlers of an event downlink.
 pub(crate) trait EventDownlinkHandlers<A, T>: Send + 'static {
     fn on_linked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome;
     fn on_event(&mut self, runner: &mut dyn DynRunner<A>, event: T) -> Outcome;
-    /// The link closed ([`on_closed`](Self::on_closed) calls it for closes that are no failure).
-    fn on_unlinked(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        let _ = runner;
-        Ok(())
-    }
-    /// The link failed ([`on_closed`](Self::on_closed) calls it for failures).
-    fn on_failed(&mut self, runner: &mut dyn DynRunner<A>) -> Outcome {
-        let _ = runner;
-        Ok(())
-    }
-
-    /// The link closed for `reason`: `on_failed` for failures, `on_unlinked` otherwise
-    /// (handlers that want the reason take it here instead).
-    fn on_closed(&mut self, runner: &mut dyn DynRunner<A>, reason: &UnlinkReason) -> Outcome {
-        if reason.is_failure() {
-            self.on_failed(runner)
-        } else {
-            self.on_unlinked(runner)
-        }
-    }
+    closed_handlers!();
 }
