@@ -23,13 +23,7 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
     match envelope.kind {
         EnvelopeKind::Linked => {
             // Another member of a plane says what kind of lane it is (`@kind(map)`).
-            let kind = envelope
-                .body
-                .as_record()
-                .and_then(|record| record.attrs.first())
-                .filter(|attr| attr.name == "kind")
-                .and_then(|attr| attr.value.as_text())
-                .and_then(ItemKind::from_lane_type);
+            let kind = tag_text(&envelope.body, "kind").and_then(ItemKind::from_lane_type);
             if links.linked.insert(address.clone(), kind).is_none() {
                 links.at(&address).for_each(|s| announce_linked(s, kind));
             }
@@ -80,13 +74,7 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
             let reason = match UnlinkReason::from_tag(envelope.body.tag()) {
                 // Why the host could not reach the agent's owner, as it said.
                 UnlinkReason::Unreachable(_) => {
-                    let why = envelope
-                        .body
-                        .as_record()
-                        .and_then(|record| record.attrs.first());
-                    let why = why
-                        .and_then(|attr| attr.value.as_text())
-                        .unwrap_or_default();
+                    let why = tag_text(&envelope.body, "unreachable").unwrap_or_default();
                     UnlinkReason::Unreachable(why.to_owned())
                 }
                 reason => reason,
@@ -96,6 +84,12 @@ pub(super) fn dispatch(envelope: Envelope, links: &mut Links) -> Vec<Address> {
         _ => tracing::debug!(kind = %envelope.kind, "envelope from the remote host ignored"),
     }
     unlink
+}
+
+/// The text of the tag `name` of `body` (`@name("text")`), if it is its tag.
+fn tag_text<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
+    let tag = body.as_record()?.attrs.first()?;
+    (tag.name == name).then(|| tag.value.as_text()).flatten()
 }
 
 /// Tells a subscriber that its link is made, and first the kind of lane, if the host said.

@@ -19,10 +19,10 @@ use crate::downlink::{Notifier, Slot};
 use crate::environment::{post_command, send_link, send_unlink, Environment, Mailbox};
 use crate::introspection::{clip, HostMeta, Metrics, RefusalLog, Rejection, LOG_INTERVAL};
 use crate::lanes::{next_link_id, CommandPayload, ItemKind, LinkSubscriber, UnlinkReason};
-// The policy judges the node a request reaches: its one spelling (frames back to the client
-// keep the client's).
 use crate::recon::Value;
 use crate::server::policy::{Action, Identity, Policy};
+// The policy judges the node a request reaches, in its one spelling (frames back to the
+// client keep the client's).
 use crate::vocabulary::canonical_node_uri;
 use crate::warp::{write_frame, Envelope, EnvelopeKind, EnvelopeRef};
 
@@ -126,23 +126,28 @@ impl Links {
             })
             .map(|(id, _)| *id)
             .collect();
+        let body = UnlinkReason::Forbidden.wire_body();
         for id in forbidden {
-            let Some(link) = self.by_id.remove(&id) else {
-                continue;
-            };
-            self.close(&link, id);
-            let address = (link.node, link.lane);
-            if self.by_address.get(&address) == Some(&id) {
-                self.by_address.remove(&address);
+            if let Some(link) = self.forget(id) {
+                self.close(&link, id);
+                out.push(frame(
+                    EnvelopeKind::Unlinked,
+                    &link.node,
+                    &link.lane,
+                    Some(&body),
+                ));
             }
-            let body = UnlinkReason::Forbidden.wire_body();
-            out.push(frame(
-                EnvelopeKind::Unlinked,
-                &address.0,
-                &address.1,
-                Some(&body),
-            ));
         }
+    }
+
+    /// Takes the link `id` out of the connection's tables.
+    fn forget(&mut self, id: u64) -> Option<ClientLink> {
+        let link = self.by_id.remove(&id)?;
+        let address = (link.node.clone(), link.lane.clone());
+        if self.by_address.get(&address) == Some(&id) {
+            self.by_address.remove(&address);
+        }
+        Some(link)
     }
 
     fn close(&self, link: &ClientLink, id: u64) {
@@ -189,12 +194,8 @@ impl Links {
         if let Some(reason) = pending.link.unlinked.take() {
             let body = reason.wire_body();
             out.push(frame(EnvelopeKind::Unlinked, node, lane, Some(&body)));
-            let address = (link.node.clone(), link.lane.clone());
             link.slot.close();
-            self.by_id.remove(&id);
-            if self.by_address.get(&address) == Some(&id) {
-                self.by_address.remove(&address);
-            }
+            self.forget(id);
         }
     }
 
