@@ -276,6 +276,75 @@ fn server_command_rate(store: Option<Option<&std::path::Path>>, commands: u32) -
     })
 }
 
+/// Commands per second through a server whose agents keep their state in fjall under `Sync`:
+/// `agents` agents busy together, each sent `commands` commands by a task of its own (each
+/// send awaited), until every agent has applied its last.
+fn server_synced_rate(dir: &std::path::Path, agents: u32, commands: u32) -> f64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let server = ServerBuilder::with_plane_name("bench")
+            .with_store_dir(dir)
+            .update_config(|config| {
+                config.store = StoreConfig::default().with_durability(Durability::Sync);
+            })
+            .add_route(
+                "/meter/:id".parse().expect("a route"),
+                AgentModel::new(Meter::default, MeterLifecycle),
+            )
+            .build()
+            .await
+            .expect("builds");
+        let (task, handle) = server.run();
+        let running = tokio::spawn(task);
+        let nodes: Vec<String> = (0..agents).map(|id| format!("/meter/{id}")).collect();
+        for node in &nodes {
+            handle.start_agent(node).expect("starts");
+        }
+        let start = Instant::now();
+        let senders: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                let (handle, node) = (handle.clone(), node.clone());
+                tokio::spawn(async move {
+                    for n in 0..commands {
+                        handle
+                            .command(&node, "set", i64::from(n))
+                            .await
+                            .expect("sent");
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.await.expect("sends");
+        }
+        // Every command applied: each agent answers after its last.
+        for node in &nodes {
+            let agent: tidal::agent::agent_model::AgentRef<Meter> =
+                handle.agent_ref(node).expect("runs");
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let context = HandlerContext::<Meter>::default();
+            agent
+                .run(context.get_value(Meter::VALUE).and_then(move |value| {
+                    context.effect(move || {
+                        let _ = tx.send(value);
+                    })
+                }))
+                .await
+                .expect("runs");
+            assert_eq!(rx.await.expect("answers"), i64::from(commands) - 1);
+        }
+        let rate = f64::from(agents * commands) / start.elapsed().as_secs_f64();
+        handle.stop();
+        running.await.expect("joins").expect("stops");
+        rate
+    })
+}
+
 fn main() {
     let counts = if std::env::args().any(|arg| arg == "--bench") {
         FULL
@@ -337,6 +406,20 @@ fn main() {
     println!(
         "  InMemoryStore:            {server_store_in_memory:>12.0} /s = {:.1}% of in memory",
         100.0 * server_store_in_memory / server_memory
+    );
+
+    let raw = fjall_synced_rate(dir("raw-server").path(), counts.synced);
+    let alone = server_synced_rate(dir("alone").path(), 1, counts.synced);
+    let busy = server_synced_rate(dir("busy").path(), 100, counts.synced / 10);
+    println!("commands into persistent value lanes (server, fjall, Sync, ServerHandle::command):");
+    println!("  fjall's own synced commits: {raw:>10.0} /s");
+    println!(
+        "  one agent:                {alone:>12.0} /s = {:.2}x fjall's synced commits",
+        alone / raw
+    );
+    println!(
+        "  100 agents busy:          {busy:>12.0} /s = {:.2}x fjall's synced commits (target >= 10x)",
+        busy / raw
     );
 
     let agents_dir = dir("agents");

@@ -2,6 +2,7 @@
 //! membership by heartbeats judged by the database's clock, shard leases whose epochs fence a
 //! stale owner, and the store that checks them in every turn's transaction.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use tidal::cluster::{
     ShardEvent, ShardId,
 };
 use tidal::store::{
-    Change, Durability, Fence, FenceToken, PostgresStore, Store, StoreConfig, StoreError,
+    Change, Durability, Fence, FenceToken, PostgresStore, Store, StoreConfig, StoreError, Turn,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -232,6 +233,50 @@ async fn a_stale_owner_s_writes_are_refused_once_its_shard_is_taken_over() {
     let error = store_a.commit("/account/1", &write(4)).unwrap_err();
     assert!(error.to_string().contains("/account/1"), "{error}");
     assert_eq!(balance(&store_b), Some(vec![3]));
+
+    // In one group (one transaction), the turn made under the stale lease is refused alone:
+    // the turn under the current lease lands; nothing of the stale one does.
+    let tokens = ByNode(HashMap::from([
+        ("/account/1", (shard, "b", epoch_b)),
+        ("/account/2", (shard, "a", epoch_a)),
+    ]));
+    let store = PostgresStore::connect_fenced(
+        &postgres.url,
+        StoreConfig::default().with_durability(Durability::Sync),
+        Arc::new(tokens),
+    )
+    .unwrap();
+    let (current, stale) = (write(5), write(6));
+    let results = store.commit_group(&[
+        Turn {
+            node: "/account/2",
+            changes: &stale,
+        },
+        Turn {
+            node: "/account/1",
+            changes: &current,
+        },
+    ]);
+    assert!(
+        matches!(&results[..], [Err(StoreError::Write { node, .. }), Ok(())] if node == "/account/2"),
+        "{results:?}"
+    );
+    assert_eq!(balance(&store_b), Some(vec![5]));
+    assert!(store.load("/account/2").unwrap().is_empty());
+}
+
+/// The lease a server holds for each node, by node.
+struct ByNode(HashMap<&'static str, (u32, &'static str, i64)>);
+
+impl Fence for ByNode {
+    fn token(&self, node: &str) -> Option<FenceToken> {
+        let (shard, owner, epoch) = self.0.get(node)?;
+        Some(FenceToken {
+            shard: *shard,
+            owner: (*owner).to_owned(),
+            epoch: *epoch,
+        })
+    }
 }
 
 /// A server's keeper, run in this process.

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tidal::agent::agent_model::AgentRef;
 use tidal::agent::event_handler::Sequentially;
@@ -14,7 +14,7 @@ use tidal::prelude::*;
 use tidal::server::ServerBuilderError;
 use tidal::store::{
     AgentState, Change, Durability, FjallStore, InMemoryStore, PostgresStore, Store, StoreConfig,
-    StoreError,
+    StoreError, Turn,
 };
 use tidal::testing::AgentHarness;
 use tokio::sync::oneshot;
@@ -474,12 +474,13 @@ async fn a_server_restarted_on_its_store_directory_has_every_agent_back() {
     stop(handle, task).await;
 }
 
-/// Ten deposits wait in the inbox of an agent held busy; released, it runs them as one burst:
-/// one commit for all ten if the store gathers turns, ten commits if it does not. Either way
-/// the store ends with all ten.
+/// Ten deposits wait in the inbox of an agent held busy; released, it runs them as one burst
+/// and commits their turns together, once: published before the commit if the store gathers
+/// turns (group commit), after it if not (the turns wait for it together). Either way the
+/// store ends with all ten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_waiting_together_are_committed_together_if_the_store_gathers_turns() {
-    for (gathers, expected_commits) in [(true, 1), (false, 10)] {
+async fn commands_waiting_together_are_committed_together() {
+    for gathers in [true, false] {
         let store = Arc::new(CountingStore::new(usize::MAX, gathers));
         let shared: Arc<dyn Store> = store.clone();
         let server =
@@ -517,11 +518,7 @@ async fn commands_waiting_together_are_committed_together_if_the_store_gathers_t
         assert_eq!(read(&handle, "/account/1").await.0, 55);
         // The read ran in the same burst, before its commit: the agent commits by its stop.
         stop(handle, task).await;
-        assert_eq!(
-            store.commits() - before,
-            expected_commits,
-            "gathers: {gathers}"
-        );
+        assert_eq!(store.commits() - before, 1, "gathers: {gathers}");
         let mut again = harness(shared);
         again.start().unwrap();
         assert_eq!(again.value(Account::BALANCE), 55);
@@ -888,6 +885,156 @@ async fn a_subscriber_never_hears_of_a_turn_whose_commit_failed() {
         );
         stop(handle, task).await;
     }
+}
+
+/// A store whose writes block their thread until the test opens its gate: a disk or a
+/// database that stalls. It tells when the first write is held, and records each group.
+#[derive(Default)]
+struct GatedStore {
+    inner: InMemoryStore,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    held: tokio::sync::Notify,
+    groups: std::sync::Mutex<Vec<usize>>,
+}
+
+impl GatedStore {
+    fn set_open(&self, open: bool) {
+        *self.open.lock().unwrap() = open;
+        self.opened.notify_all();
+    }
+}
+
+impl Store for GatedStore {
+    fn load(&self, node: &str) -> Result<AgentState, StoreError> {
+        self.inner.load(node)
+    }
+
+    fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
+        self.inner.commit(node, changes)
+    }
+
+    fn commit_group(&self, turns: &[Turn<'_>]) -> Vec<Result<(), StoreError>> {
+        self.groups.lock().unwrap().push(turns.len());
+        let mut open = self.open.lock().unwrap();
+        if !*open {
+            self.held.notify_one();
+        }
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        drop(open);
+        turns
+            .iter()
+            .map(|turn| self.commit(turn.node, turn.changes))
+            .collect()
+    }
+}
+
+/// The worst lateness of a 1 ms timer on the runtime while `work` runs: how long a task
+/// waits for a worker thread.
+async fn scheduling_delay<T>(work: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let probe = tokio::spawn(async move {
+        let mut worst = Duration::ZERO;
+        loop {
+            let due = Instant::now() + Duration::from_millis(1);
+            tokio::select! {
+                _ = &mut stopped => return worst,
+                () = tokio::time::sleep_until(due.into()) => {}
+            }
+            worst = worst.max(Instant::now().saturating_duration_since(due));
+        }
+    });
+    let result = work.await;
+    let _ = stop.send(());
+    (result, probe.await.unwrap())
+}
+
+/// Four agents' writes are stuck in a store that blocks its thread (more than the runtime's
+/// two worker threads: a store called on the workers would hold them all): the agents that
+/// write nothing keep answering reads and syncs, the runtime's timers stay on time, and the
+/// writers' subscribers hear nothing until the writes land; then they hear every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_blocks_holds_up_only_the_agents_whose_turns_wait_for_it() {
+    let store = Arc::new(GatedStore::default());
+    store.set_open(true);
+    let shared: Arc<dyn Store> = store.clone();
+    let builder = ServerBuilder::with_plane_name("stalled")
+        .set_bind_addr("127.0.0.1:0")
+        .with_store(shared);
+    let (task, handle) = account_route(builder).build().await.unwrap().run();
+    let task = tokio::spawn(task);
+    let host = format!("ws://{}", handle.bound_addr().unwrap());
+    let writers = ["/account/w0", "/account/w1", "/account/w2", "/account/w3"];
+    for node in writers.iter().chain(&["/account/r"]) {
+        handle.start_agent(node).unwrap();
+        assert_eq!(read(&handle, node).await.0, 0);
+    }
+    let client = tidal::client::Client::new();
+    let (events, mut published) = tokio::sync::mpsc::unbounded_channel();
+    let synced = events.clone();
+    let _balance = client
+        .value_downlink::<i64>(&host, writers[0], "balance")
+        .on_synced(move |balance| {
+            let _ = synced.send(Some(*balance));
+        })
+        .on_event(move |balance| {
+            let _ = events.send(Some(*balance));
+        })
+        .open()
+        .await
+        .unwrap();
+    assert_eq!(next_published(&mut published).await, Some(0), "the sync");
+
+    store.set_open(false);
+    for node in writers {
+        handle.command(node, "deposit", 5i64).await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), store.held.notified())
+        .await
+        .expect("a write is held");
+    let held_read = tokio::spawn({
+        let handle = handle.clone();
+        async move { read(&handle, writers[0]).await.0 }
+    });
+    let (_, delay) = scheduling_delay(async {
+        for _ in 0..100 {
+            assert_eq!(read(&handle, "/account/r").await.0, 0);
+        }
+        // A sync of an agent with no write pending.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let _other = client
+            .value_downlink::<i64>(&host, "/account/r", "balance")
+            .on_synced(move |balance| {
+                let _ = tx.send(Some(*balance));
+            })
+            .open()
+            .await
+            .unwrap();
+        assert_eq!(next_published(&mut rx).await, Some(0));
+    })
+    .await;
+    println!("worst scheduling delay while the store was held: {delay:?}");
+    assert!(delay < Duration::from_secs(1), "{delay:?}");
+    // Nothing of the held turn was heard, and a read of its agent waits behind it.
+    assert!(
+        published.try_recv().is_err(),
+        "a turn was heard before it landed"
+    );
+    assert!(
+        !held_read.is_finished(),
+        "a read saw a turn before it landed"
+    );
+
+    store.set_open(true);
+    assert_eq!(next_published(&mut published).await, Some(5));
+    assert_eq!(held_read.await.unwrap(), 5);
+    for node in writers {
+        assert_eq!(read(&handle, node).await.0, 5);
+    }
+    println!("groups written: {:?}", store.groups.lock().unwrap());
+    stop(handle, task).await;
 }
 
 /// The next thing a linked client heard (`None`: the link ended), at most 10 s away.

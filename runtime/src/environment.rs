@@ -49,6 +49,11 @@ pub(crate) enum Request {
 }
 
 impl Request {
+    /// Whether this is a command (a burst publishes consecutive commands together).
+    pub(crate) fn is_command(&self) -> bool {
+        matches!(self, Request::Command { .. })
+    }
+
     /// Tells the subscriber of a link request, if this is one, that it failed.
     pub(crate) fn refuse(self, reason: UnlinkReason) {
         if let Request::Link { subscriber, .. } | Request::Meta { subscriber, .. } = self {

@@ -23,7 +23,8 @@ use crate::event_handler::{
 };
 use crate::introspection::{clip, HostMeta, RefusalLog, Rejection, LOG_INTERVAL};
 use crate::lanes::{AgentItem, CommandPayload, ModificationSink, StatusCode, UnlinkReason};
-use crate::store::{Change, Store};
+use crate::store::io::{Changes, StoreIo};
+use crate::store::{AgentState, StoreError};
 use crate::vocabulary::{Identity, Modification, OutgoingCommand};
 
 /// A handler failure, as logged and reported: which agent, which lane, what went wrong.
@@ -64,7 +65,7 @@ enum Source {
 #[derive(Clone, Default)]
 pub(crate) struct Hosting {
     pub(crate) environment: Option<Arc<dyn Environment>>,
-    pub(crate) store: Option<Arc<dyn Store>>,
+    pub(crate) store: Option<StoreIo>,
     /// The host's meta node, if the server has introspection.
     pub(crate) meta: Option<Arc<HostMeta>>,
 }
@@ -82,9 +83,11 @@ pub(crate) struct AgentCore<A, L> {
     /// Why the agent stops, once it must.
     stopping: Option<UnlinkReason>,
     /// Where the agent's state is kept, if anywhere.
-    store: Option<Arc<dyn Store>>,
+    store: Option<StoreIo>,
+    /// The node URI, shared with the store's queue.
+    node: Arc<str>,
     /// The changes of the current turn, for the store (reused).
-    changes: Vec<(&'static str, Change)>,
+    changes: Changes,
     /// The items changed by turns not committed yet.
     unsaved: DirtyItems,
     /// Whether the store lets turns of a burst of requests be committed together.
@@ -95,6 +98,10 @@ pub(crate) struct AgentCore<A, L> {
     /// Whether the changes of the current turn are published later: during a burst, the
     /// turns of consecutive commands publish together, once (see [`AgentCore::request`]).
     deferring: bool,
+    /// Whether turns ran whose commit the task must await (see
+    /// [`take_commit`](AgentCore::take_commit)) before their events are published and their
+    /// commands sent.
+    awaiting: bool,
     /// Who sent the command being handled, if a server's policy identified them.
     sender: Option<Identity>,
     /// The agent's meta node, if the server has introspection.
@@ -124,6 +131,7 @@ where
         let meta = hosting
             .meta
             .map(|host| Box::new(NodeMeta::new::<A>(host, &uri)));
+        let node: Arc<str> = uri.as_str().into();
         AgentCore {
             agent,
             lifecycle,
@@ -139,10 +147,12 @@ where
                 .as_ref()
                 .is_some_and(|store| store.gathers_turns()),
             store: hosting.store,
+            node,
             changes: Vec::new(),
             unsaved: DirtyItems::new(A::ITEMS.len()),
             bursting: false,
             deferring: false,
+            awaiting: false,
             sender: None,
             meta,
             refused_log: RefusalLog::default(),
@@ -166,6 +176,11 @@ where
         &self.uri
     }
 
+    /// Where the agent's state is kept, if anywhere.
+    pub(crate) fn store(&self) -> Option<&StoreIo> {
+        self.store.as_ref()
+    }
+
     pub(crate) fn effects(&mut self) -> &mut Effects<A> {
         &mut self.effects
     }
@@ -186,13 +201,16 @@ where
         self.stopping.clone().unwrap_or(UnlinkReason::AgentStopped)
     }
 
-    /// Restores the persisted state (if the agent has a store), then runs `on_init` (lane
-    /// handlers disabled), then `on_start`. State that does not restore stops the agent before
-    /// `on_init`.
-    pub(crate) fn start(&mut self) -> Result<(), HandlerFailure> {
-        if let Some(store) = &self.store {
-            if let Err((lane, error)) = persistence::restore(store.as_ref(), &self.agent, &self.uri)
-            {
+    /// Restores the persisted state `loaded` from the agent's store (`None` without a store),
+    /// then runs `on_init` (lane handlers disabled), then `on_start`. State that does not
+    /// restore stops the agent before `on_init`.
+    pub(crate) fn start(
+        &mut self,
+        loaded: Option<Result<AgentState, StoreError>>,
+    ) -> Result<(), HandlerFailure> {
+        if let Some(loaded) = loaded {
+            let restored = persistence::restore(loaded, &self.agent, &self.uri, &mut self.unsaved);
+            if let Err((lane, error)) = restored {
                 let failure = HandlerFailure {
                     node: self.uri.clone(),
                     lane,
@@ -300,7 +318,7 @@ where
     /// first publishes what the commands before it changed, so that links and syncs see the
     /// same sequence as outside a burst.
     pub(crate) fn request(&mut self, request: Request) -> Result<(), HandlerFailure> {
-        let command = matches!(request, Request::Command { .. });
+        let command = request.is_command();
         if self.deferring && !command {
             self.publish_deferred();
         }
@@ -424,24 +442,86 @@ where
     }
 
     /// Ends a burst: commits the turns gathered during it, then publishes what they changed.
+    ///
+    /// If the burst's turns await their commit, the task commits them and publishes after
+    /// (see [`take_commit`](Self::take_commit)).
     pub(crate) fn end_burst(&mut self) -> Result<(), HandlerFailure> {
         self.bursting = false;
-        let result = match &self.store {
+        if self.awaiting {
+            return Ok(());
+        }
+        let result = match self.store.clone() {
             Some(store) => {
-                let saved = persistence::save(
-                    store.as_ref(),
-                    &self.agent,
-                    &self.uri,
-                    &mut self.unsaved,
-                    &mut self.changes,
-                );
-                self.unsaved_failure |= saved.is_err();
+                let saved = self.save_now(&store);
                 self.conclude(saved, None)
             }
             None => Ok(()),
         };
         self.publish_deferred();
         result
+    }
+
+    /// Commits the unsaved changes on this thread (a store that commits inline).
+    fn save_now(&mut self, store: &StoreIo) -> Result<(), EventHandlerError> {
+        let mut saved = persistence::encode(&self.agent, &mut self.unsaved, &mut self.changes);
+        if saved.is_ok() && !self.changes.is_empty() {
+            saved = store
+                .commit_now(&self.uri, &self.changes)
+                .map_err(EventHandlerError::Store);
+        }
+        self.changes.clear();
+        self.unsaved_failure |= saved.is_err();
+        saved
+    }
+
+    /// The commit the turns run since the last one await, if they await one: the task runs
+    /// it off the agent ([`PendingCommit::run`]) and hands the outcome to
+    /// [`committed`](Self::committed), which publishes them. Turns that changed nothing the
+    /// store keeps are published here, at once.
+    pub(crate) fn take_commit(&mut self) -> Option<PendingCommit> {
+        if !std::mem::take(&mut self.awaiting) {
+            return None;
+        }
+        let store = self.store.clone()?;
+        if let Err(error) = persistence::encode(&self.agent, &mut self.unsaved, &mut self.changes) {
+            self.changes.clear();
+            // A failure is logged there, and stops the agent.
+            let _ = self.committed(Err(error));
+            return None;
+        }
+        if self.changes.is_empty() {
+            // A failure is logged there, and stops the agent.
+            let _ = self.committed(Ok(()));
+            return None;
+        }
+        Some(PendingCommit {
+            store,
+            node: self.node.clone(),
+            changes: std::mem::take(&mut self.changes),
+        })
+    }
+
+    /// What became of the commit [`take_commit`](Self::take_commit) gave (`changes` is its
+    /// vector back, for reuse): landed, the turns are published and their commands sent;
+    /// failed, nobody hears of them and the agent stops.
+    pub(crate) fn finish_commit(
+        &mut self,
+        result: Result<(), StoreError>,
+        changes: Changes,
+    ) -> Result<(), HandlerFailure> {
+        if self.changes.capacity() < changes.capacity() {
+            self.changes = changes;
+        }
+        self.committed(result.map_err(EventHandlerError::Store))
+    }
+
+    fn committed(&mut self, result: Result<(), EventHandlerError>) -> Result<(), HandlerFailure> {
+        if result.is_err() {
+            self.unsaved_failure = true;
+        }
+        self.deferring = false;
+        self.conclude_turns();
+        self.conclude(result, None)
     }
 
     /// Publishes the changes of the turns whose publication was deferred.
@@ -552,6 +632,21 @@ where
         }
     }
 
+    /// Publishes the changes of the turns run, and sends their commands, unless a turn's
+    /// changes could not be saved: then nobody hears of them.
+    fn conclude_turns(&mut self) {
+        let AgentCore {
+            agent, dirty, meta, ..
+        } = self;
+        if self.unsaved_failure {
+            dirty.drain(|_| {});
+            self.effects.commands.clear();
+        } else if !self.deferring {
+            publish(agent, dirty, meta);
+        }
+        self.dispatch_effects();
+    }
+
     fn execute(
         &mut self,
         source: Source,
@@ -567,7 +662,6 @@ where
             effects,
             dirty,
             sender,
-            meta,
             ..
         } = self;
         let instance = AgentInstance::new(uri, parameters, config).with_sender(sender.as_ref());
@@ -577,35 +671,26 @@ where
         let failed_item = runner.failed_item;
         // The turn's changes are saved before its events are published (durable first under
         // `Durability::Sync`), unless the store lets a burst's turns be committed together.
-        if let Some(store) = &self.store {
+        if let Some(store) = self.store.clone() {
             // Every item still awaiting publication, not only those new in this turn: one
             // changed in an earlier turn of the burst may have changed again in this one (the
             // items only write what changed since they were last saved).
             for &id in dirty.ids() {
                 self.unsaved.mark(id);
             }
-            if !(self.bursting && self.gathers) {
-                let saved = persistence::save(
-                    store.as_ref(),
-                    agent,
-                    uri,
-                    &mut self.unsaved,
-                    &mut self.changes,
-                );
-                if let Err(error) = saved {
-                    self.unsaved_failure = true;
+            if !store.commits_inline() {
+                // The task commits, off this thread, then publishes.
+                self.awaiting = true;
+            } else if !(self.bursting && self.gathers) {
+                if let Err(error) = self.save_now(&store) {
                     result = Err(error);
                 }
             }
         }
-        if self.unsaved_failure {
+        if !self.awaiting {
             // Nobody hears of a turn that did not land: no events, no commands to others.
-            dirty.drain(|_| {});
-            self.effects.commands.clear();
-        } else if !self.deferring {
-            publish(agent, dirty, meta);
+            self.conclude_turns();
         }
-        self.dispatch_effects();
         let lane_id = failed_item.or(match source {
             Source::Lane(id) => Some(id),
             Source::Lifecycle => None,
@@ -663,6 +748,21 @@ where
                 Err(failure)
             }
         }
+    }
+}
+
+/// A commit the agent's turns await: run it off the agent with [`run`](Self::run), then give
+/// the outcome to [`AgentCore::finish_commit`].
+pub(crate) struct PendingCommit {
+    store: StoreIo,
+    node: Arc<str>,
+    changes: Changes,
+}
+
+impl PendingCommit {
+    /// Commits the changes on the store's thread: the outcome, and the vector back.
+    pub(crate) async fn run(self) -> (Result<(), StoreError>, Changes) {
+        self.store.commit(self.node, self.changes).await
     }
 }
 

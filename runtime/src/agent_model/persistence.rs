@@ -3,21 +3,21 @@
 use super::runner::DirtyItems;
 use super::AgentLaneModel;
 use crate::event_handler::EventHandlerError;
-use crate::store::{Change, Store};
+use crate::store::{AgentState, Change, StoreError};
 
-/// Loads the agent's persisted state into its items (no events) and starts their journals.
-/// Transient and stateless items are left alone. State that does not decode fails the restore,
-/// unless the item resets on decode errors: then it keeps its initial value, which replaces the
-/// persisted state at once. On failure, the name of the item whose state does not restore
-/// (if it is one item's) and the error.
+/// Puts the agent's persisted state (`loaded` from its store) into its items (no events) and
+/// starts their journals. Transient and stateless items are left alone. State that does not
+/// decode fails the restore, unless the item resets on decode errors: then it keeps its
+/// initial value, which is marked `unsaved` to replace the persisted state with the first
+/// commit. On failure, the name of the item whose state does not restore (if it is one
+/// item's) and the error.
 pub(crate) fn restore<A: AgentLaneModel>(
-    store: &dyn Store,
+    loaded: Result<AgentState, StoreError>,
     agent: &A,
     node: &str,
+    unsaved: &mut DirtyItems,
 ) -> Result<(), (Option<&'static str>, EventHandlerError)> {
-    let state = store
-        .load(node)
-        .map_err(|err| (None, EventHandlerError::Store(err)))?;
+    let state = loaded.map_err(|err| (None, EventHandlerError::Store(err)))?;
     for spec in A::ITEMS.iter().filter(|spec| !spec.transient) {
         let Some(item) = agent.item(spec.id) else {
             continue;
@@ -31,12 +31,7 @@ pub(crate) fn restore<A: AgentLaneModel>(
             Err(err) if spec.reset_on_decode_error => {
                 tracing::warn!(%node, lane = spec.name, error = %err, "persisted state dropped: the item starts from its initial value");
                 item.rewrite();
-                let mut changes = Vec::new();
-                item.take_changes(&mut |change| changes.push((spec.name, change)))
-                    .map_err(|err| (Some(spec.name), EventHandlerError::Encode(err)))?;
-                store
-                    .commit(node, &changes)
-                    .map_err(|err| (Some(spec.name), EventHandlerError::Store(err)))?;
+                unsaved.mark(spec.id);
             }
             Err(err) => return Err((Some(spec.name), EventHandlerError::Restore(err))),
         }
@@ -44,12 +39,10 @@ pub(crate) fn restore<A: AgentLaneModel>(
     Ok(())
 }
 
-/// Writes the changes of the `unsaved` items (changed by one turn, or by the turns of a burst)
-/// in one atomic batch, and forgets them. `changes` is reused from turn to turn.
-pub(crate) fn save<A: AgentLaneModel>(
-    store: &dyn Store,
+/// Encodes the changes of the `unsaved` items (changed by one turn, or by the turns of a
+/// burst) into `changes`, as one batch for the store, and forgets them.
+pub(crate) fn encode<A: AgentLaneModel>(
     agent: &A,
-    node: &str,
     unsaved: &mut DirtyItems,
     changes: &mut Vec<(&'static str, Change)>,
 ) -> Result<(), EventHandlerError> {
@@ -65,13 +58,5 @@ pub(crate) fn save<A: AgentLaneModel>(
                 .map_err(EventHandlerError::Encode);
         }
     });
-    encoded?;
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let result = store
-        .commit(node, changes)
-        .map_err(EventHandlerError::Store);
-    changes.clear();
-    result
+    encoded
 }

@@ -148,9 +148,15 @@ where
 const BURST: usize = 64;
 
 /// Runs `first` and then the requests already waiting in the inbox (at most [`BURST`] in all),
-/// as one burst: a store that allows it commits their turns together.
-fn run_burst<A, L>(core: &mut AgentCore<A, L>, first: Request, inbox: &mut mpsc::Receiver<Request>)
-where
+/// as one burst: a store that allows it commits their turns together, and consecutive
+/// commands whose turns await their commit are committed together. Any other request (a link,
+/// a sync, an HTTP request, a handler) first waits until the turns before it have landed and
+/// been published: it sees only what is stored.
+async fn run_burst<A, L>(
+    core: &mut AgentCore<A, L>,
+    first: Request,
+    inbox: &mut mpsc::Receiver<Request>,
+) where
     A: AgentLaneModel,
     L: AgentLifecycle<A>,
 {
@@ -164,9 +170,27 @@ where
         let Ok(request) = inbox.try_recv() else {
             break;
         };
+        if !request.is_command() {
+            settle(core).await;
+        }
         let _ = core.request(request);
     }
     let _ = core.end_burst();
+    settle(core).await;
+}
+
+/// Awaits the commit the agent's last turns wait for, if they wait for one (it runs on the
+/// store's thread: the worker runs other agents meanwhile), then publishes them.
+async fn settle<A, L>(core: &mut AgentCore<A, L>)
+where
+    A: AgentLaneModel,
+    L: AgentLifecycle<A>,
+{
+    if let Some(commit) = core.take_commit() {
+        let (result, changes) = commit.run().await;
+        // Failures are logged by the core; a commit that failed stops the agent.
+        let _ = core.finish_commit(result, changes);
+    }
 }
 
 /// The agent task: start, then one event at a time until stopped, then `on_stop`.
@@ -178,8 +202,14 @@ async fn run<A, L>(
     A: AgentLaneModel,
     L: AgentLifecycle<A>,
 {
+    // The persisted state is read off the worker, as commits are written.
+    let loaded = match core.store() {
+        Some(store) => Some(store.load(core.uri()).await),
+        None => None,
+    };
     // Failures are logged by the core; its policy decides whether the agent goes on.
-    let _ = core.start();
+    let _ = core.start(loaded);
+    settle(&mut core).await;
     let idle_limit = core.config().inactive_timeout;
     let idle = tokio::time::sleep(idle_limit.unwrap_or(std::time::Duration::MAX));
     tokio::pin!(idle);
@@ -194,7 +224,7 @@ async fn run<A, L>(
             request = inbox.recv() => match request {
                 Some(request) => {
                     let started = core.clock();
-                    run_burst(&mut core, request, &mut inbox);
+                    run_burst(&mut core, request, &mut inbox).await;
                     core.clocked(started);
                 }
                 None => break,
@@ -223,12 +253,14 @@ async fn run<A, L>(
                 }
             }
         }
+        settle(&mut core).await;
         if let Some(limit) = idle_limit {
             idle.as_mut().reset(tokio::time::Instant::now() + limit);
         }
     }
     inbox.close();
     let _ = core.stop();
+    settle(&mut core).await;
     let reason = core.stop_reason();
     tracing::debug!(%reason, "agent stopped");
     // Every link still open hears why the agent went (a server stopping or a move is not the

@@ -7,16 +7,31 @@
 //! nothing more than the counts introspection keeps anyway.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Metric, Registry, Unit};
 
 use super::{HostMeta, LANE_KINDS};
-use crate::store::{AgentState, Change, Store, StoreError};
+use crate::store::io::Observer;
+
+/// Buckets of counts (changes or turns per write): 1 to 16,384.
+fn counts() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 4.0, 8))
+}
+
+/// Buckets of store times: 50 µs to 13 s.
+fn seconds() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_05, 4.0, 10))
+}
+
+/// Metrics labelled with the store's backend (`backend="fjall"`).
+type ByBackend<M> = Family<Vec<(String, String)>, M, fn() -> M>;
 
 /// The metrics of one server.
 pub(crate) struct Metrics {
@@ -36,12 +51,18 @@ pub(crate) struct Metrics {
     pub(crate) remote_connecting: Gauge,
     /// Attempts to connect to other hosts.
     pub(crate) remote_attempts: Counter,
-    /// Writes to the store (one per turn, or per burst of turns under group commit).
-    pub(crate) store_writes: Counter,
+    /// Writes to the store (one per group of turns, or per burst of turns under group commit).
+    store_writes: ByBackend<Counter>,
     /// Changes per store write.
-    pub(crate) store_batch: Histogram,
+    store_batch: ByBackend<Histogram>,
     /// The time of one store write, in seconds.
-    pub(crate) store_write_seconds: Histogram,
+    store_write_seconds: ByBackend<Histogram>,
+    /// Turns per store write (agents committed together).
+    store_group_turns: ByBackend<Histogram>,
+    /// Turns waiting for their commit.
+    store_in_flight: ByBackend<Gauge>,
+    /// How long a turn waits for its commit (queue and write), in seconds.
+    store_commit_seconds: ByBackend<Histogram>,
     /// The host's meta node (figures read on each scrape; client input refused, counted as it
     /// comes).
     pub(crate) host: Arc<HostMeta>,
@@ -60,9 +81,12 @@ impl Metrics {
             remote_connected: Gauge::default(),
             remote_connecting: Gauge::default(),
             remote_attempts: Counter::default(),
-            store_writes: Counter::default(),
-            store_batch: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
-            store_write_seconds: Histogram::new(exponential_buckets(0.000_05, 4.0, 10)),
+            store_writes: Family::new_with_constructor(Counter::default),
+            store_batch: Family::new_with_constructor(counts),
+            store_write_seconds: Family::new_with_constructor(seconds),
+            store_group_turns: Family::new_with_constructor(counts),
+            store_in_flight: Family::new_with_constructor(Gauge::default),
+            store_commit_seconds: Family::new_with_constructor(seconds),
             registry: Registry::default(),
             host: host.clone(),
         };
@@ -145,10 +169,44 @@ impl Metrics {
             Some(Unit::Seconds),
             m.store_write_seconds.clone(),
         );
+        add(
+            r,
+            "store_group_turns",
+            "Turns per store write (the turns of agents committed together)",
+            None,
+            m.store_group_turns.clone(),
+        );
+        add(
+            r,
+            "store_commits_in_flight",
+            "Turns waiting for their commit",
+            None,
+            m.store_in_flight.clone(),
+        );
+        add(
+            r,
+            "store_commit_duration",
+            "How long a turn waits for its commit, queue and write",
+            Some(Unit::Seconds),
+            m.store_commit_seconds.clone(),
+        );
         registry.register_collector(Box::new(HostCollector { host }));
         Arc::new(Metrics {
             registry,
             ..metrics
+        })
+    }
+
+    /// What the store's I/O tells the metrics, labelled with the store's `backend`.
+    pub(crate) fn store_observer(&self, backend: &'static str) -> Arc<dyn Observer> {
+        let labels = vec![("backend".to_owned(), backend.to_owned())];
+        Arc::new(StoreFigures {
+            writes: self.store_writes.get_or_create(&labels).clone(),
+            changes: self.store_batch.get_or_create(&labels).clone(),
+            write_seconds: self.store_write_seconds.get_or_create(&labels).clone(),
+            turns: self.store_group_turns.get_or_create(&labels).clone(),
+            in_flight: self.store_in_flight.get_or_create(&labels).clone(),
+            commit_seconds: self.store_commit_seconds.get_or_create(&labels).clone(),
         })
     }
 
@@ -265,29 +323,30 @@ impl Collector for HostCollector {
     }
 }
 
-/// A store whose writes are counted and timed for the metrics.
-pub(crate) struct Metered {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) metrics: Arc<Metrics>,
+/// The store metrics of one backend (children of the families, labelled `backend`).
+struct StoreFigures {
+    writes: Counter,
+    changes: Histogram,
+    write_seconds: Histogram,
+    turns: Histogram,
+    in_flight: Gauge,
+    commit_seconds: Histogram,
 }
 
-impl Store for Metered {
-    fn load(&self, node: &str) -> Result<AgentState, StoreError> {
-        self.store.load(node)
+impl Observer for StoreFigures {
+    fn queued(&self) {
+        self.in_flight.inc();
     }
 
-    fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
-        let result = self.store.commit(node, changes);
-        self.metrics
-            .store_write_seconds
-            .observe(started.elapsed().as_secs_f64());
-        self.metrics.store_writes.inc();
-        self.metrics.store_batch.observe(changes.len() as f64);
-        result
+    fn answered(&self, waited: Duration) {
+        self.in_flight.dec();
+        self.commit_seconds.observe(waited.as_secs_f64());
     }
 
-    fn gathers_turns(&self) -> bool {
-        self.store.gathers_turns()
+    fn wrote(&self, turns: usize, changes: usize, took: Duration) {
+        self.writes.inc();
+        self.turns.observe(turns as f64);
+        self.changes.observe(changes as f64);
+        self.write_seconds.observe(took.as_secs_f64());
     }
 }

@@ -36,7 +36,7 @@ pub(crate) use address::{is_meta, parse, LogLevel, MetaAddress, MetaLane, MetaNo
 pub(crate) use feed::{MapFeed, ValueFeed};
 pub(crate) use host::HostMeta;
 pub(crate) use logs::{AgentLogs, LogTap, Logged};
-pub(crate) use metrics::{Metered, Metrics};
+pub(crate) use metrics::Metrics;
 pub(crate) use pulse::{Counter, Figures, LinkFigures, NodeCounters, Pulses, Scope};
 pub(crate) use rejections::{clip, RefusalLog, Rejection, Rejections, LOG_INTERVAL};
 

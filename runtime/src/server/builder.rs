@@ -24,9 +24,10 @@ use crate::cluster::{run_keeper, ClusterError, Member};
 use crate::config::AgentConfig;
 use crate::environment::Waits;
 use crate::environment::{send_command, Environment};
-use crate::introspection::{HostMeta, IntrospectionConfig, Metered, Metrics, META_SAMPLES};
+use crate::introspection::{HostMeta, IntrospectionConfig, Metrics, META_SAMPLES};
 use crate::lanes::{CommandPayload, UnlinkReason};
 use crate::remote::RemoteConfig;
+use crate::store::io::StoreIo;
 use crate::store::{FjallStore, InMemoryStore, Store, StoreConfig, StoreError};
 
 /// Settings of a server.
@@ -416,12 +417,15 @@ impl ServerBuilder {
                 (Some(keeping), Some(store))
             }
         };
-        let store = match (store, &metrics) {
-            (Some(store), Some(metrics)) => Some(Arc::new(Metered {
-                store,
-                metrics: metrics.clone(),
-            }) as Arc<dyn Store>),
-            (store, _) => store,
+        // Store calls run on a thread of the store's own, never on the runtime's workers.
+        let store = match store {
+            Some(store) => {
+                let observer = metrics
+                    .as_ref()
+                    .map(|metrics| metrics.store_observer(store.backend()));
+                Some(StoreIo::start(store, observer).map_err(ServerBuilderError::Store)?)
+            }
+            None => None,
         };
         Ok(Server {
             meta: meta.clone().filter(|_| introspection),

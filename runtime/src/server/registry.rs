@@ -19,7 +19,7 @@ use crate::introspection::{self, HostMeta, MetaNode, Metrics};
 use crate::lanes::{LinkSubscriber, UnlinkReason};
 use crate::lock::lock;
 use crate::remote::{RemoteConfig, RemotePool};
-use crate::store::Store;
+use crate::store::io::StoreIo;
 use crate::vocabulary::canonical_node_uri;
 
 /// Starts agent instances of one type (an `AgentModel`, type-erased).
@@ -75,7 +75,7 @@ pub(crate) struct Registry {
     remote: RemotePool,
     agents: Mutex<HashMap<String, Running>>,
     /// Where the agents keep their state, if anywhere.
-    store: Option<Arc<dyn Store>>,
+    store: Option<StoreIo>,
     /// The host's meta node, if the server has introspection or metrics.
     meta: Option<Arc<HostMeta>>,
     /// Whether the meta nodes are served.
@@ -94,7 +94,7 @@ impl Registry {
         routes: Vec<Route>,
         config: AgentConfig,
         remote: RemoteConfig,
-        store: Option<Arc<dyn Store>>,
+        store: Option<StoreIo>,
         observers: Observers,
         plane: Option<Arc<Plane>>,
     ) -> Arc<Self> {

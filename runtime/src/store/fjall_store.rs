@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::{keys, AgentState, Change, Durability, Store, StoreConfig, StoreError};
+use super::{
+    every_turn_failed, keys, AgentState, Change, Durability, Store, StoreConfig, StoreError, Turn,
+};
 use crate::lock::lock;
 
 /// The name of the one keyspace that holds every agent.
@@ -27,6 +29,9 @@ pub struct FjallStore {
 
 /// The latest operation per full key.
 type Ops = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// The latest operation per full key of one batch, borrowing the turns' values.
+type BatchOps<'a> = BTreeMap<Vec<u8>, Option<&'a [u8]>>;
 
 /// Turns gathered for the next group commit, and those being written.
 #[derive(Default)]
@@ -154,6 +159,16 @@ fn write_gathered(db: &Database, agents: &Keyspace, pending: &Mutex<Pending>) {
     }
 }
 
+/// Turns every operation of `ops` on a key under `prefix` into a removal.
+fn remove_all(ops: &mut BatchOps<'_>, prefix: &[u8]) {
+    for op in ops.range_mut(prefix.to_vec()..) {
+        if !op.0.starts_with(prefix) {
+            break;
+        }
+        *op.1 = None;
+    }
+}
+
 /// Applies the operations of `ops` whose keys start with `prefix` to `state`.
 fn overlay(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &Ops, prefix: &[u8]) {
     for (key, op) in ops.range(prefix.to_vec()..) {
@@ -195,6 +210,61 @@ impl std::fmt::Debug for FjallStore {
 }
 
 impl FjallStore {
+    /// Adds the operations of one turn to `ops`, one per key: a batch's writes share one
+    /// sequence number, so a key must not be both removed (by a clear) and written in it.
+    fn batch_ops<'a>(
+        &self,
+        node: &str,
+        changes: &'a [(&str, Change)],
+        ops: &mut BatchOps<'a>,
+    ) -> Result<(), StoreError> {
+        for (item, change) in changes {
+            match change {
+                Change::Value(value) => {
+                    ops.insert(keys::value(node, item), Some(value));
+                }
+                Change::Put { key, value } => {
+                    ops.insert(keys::entry(node, item, key), Some(value));
+                }
+                Change::Remove { key } => {
+                    ops.insert(keys::entry(node, item, key), None);
+                }
+                Change::Clear => {
+                    let prefix = keys::entries(node, item);
+                    remove_all(ops, &prefix);
+                    for guard in self.agents.prefix(&prefix) {
+                        let key = guard.key().map_err(|err| StoreError::Write {
+                            node: node.to_owned(),
+                            source: Box::new(err),
+                        })?;
+                        ops.insert(key.to_vec(), None);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `ops` in one batch. Even unsynced, a batch reaches the operating system before
+    /// this returns, so that the process dying (kill -9) loses nothing.
+    fn write(&self, ops: BatchOps<'_>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mode = match self.durability {
+            Durability::Sync => PersistMode::SyncData,
+            _ => PersistMode::Buffer,
+        };
+        let mut batch = self.db.batch().durability(Some(mode));
+        for (key, op) in ops {
+            match op {
+                Some(value) => batch.insert(&self.agents, key, value),
+                None => batch.remove(&self.agents, key),
+            }
+        }
+        batch.commit().map_err(|err| Box::new(err) as _)
+    }
+
     /// Adds one turn to the next group commit (under one lock, so a turn is never split).
     fn gather(
         &self,
@@ -284,56 +354,56 @@ impl Store for FjallStore {
     }
 
     fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
-        let write_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Write {
-            node: node.to_owned(),
-            source,
-        };
         if let Some(group) = &self.group_commit {
             return self.gather(node, changes, &group.pending);
         }
-        // One operation per key: a batch's writes share one sequence number, so a key must
-        // not be both removed (by a clear) and written in it.
-        let mut ops: BTreeMap<Vec<u8>, Option<&[u8]>> = BTreeMap::new();
-        for (item, change) in changes {
-            match change {
-                Change::Value(value) => {
-                    ops.insert(keys::value(node, item), Some(value));
-                }
-                Change::Put { key, value } => {
-                    ops.insert(keys::entry(node, item, key), Some(value));
-                }
-                Change::Remove { key } => {
-                    ops.insert(keys::entry(node, item, key), None);
-                }
-                Change::Clear => {
-                    let prefix = keys::entries(node, item);
-                    for op in ops.range_mut(prefix.clone()..) {
-                        if !op.0.starts_with(&prefix) {
-                            break;
-                        }
-                        *op.1 = None;
+        let mut ops = BatchOps::new();
+        self.batch_ops(node, changes, &mut ops)?;
+        self.write(ops).map_err(|source| StoreError::Write {
+            node: node.to_owned(),
+            source,
+        })
+    }
+
+    /// Every turn in one batch, written (and under `Sync` made durable) at once: one
+    /// `fdatasync` for the whole group. A turn whose operations cannot be worked out (a clear
+    /// whose entries cannot be read) fails alone; a batch that fails fails every turn in it.
+    fn commit_group(&self, turns: &[Turn<'_>]) -> Vec<Result<(), StoreError>> {
+        if let Some(group) = &self.group_commit {
+            return turns
+                .iter()
+                .map(|turn| self.gather(turn.node, turn.changes, &group.pending))
+                .collect();
+        }
+        let mut ops = BatchOps::new();
+        let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(turns.len());
+        for turn in turns {
+            let mut own = BatchOps::new();
+            let result = self.batch_ops(turn.node, turn.changes, &mut own);
+            if result.is_ok() {
+                // Later turns of a node come later: their clears and operations win.
+                for (item, change) in turn.changes {
+                    if let Change::Clear = change {
+                        remove_all(&mut ops, &keys::entries(turn.node, item));
                     }
-                    for guard in self.agents.prefix(&prefix) {
-                        let key = guard.key().map_err(|err| write_error(Box::new(err)))?;
-                        ops.insert(key.to_vec(), None);
-                    }
+                }
+                ops.extend(own);
+            }
+            results.push(result);
+        }
+        if let Err(err) = self.write(ops) {
+            let failed = every_turn_failed(turns, &err);
+            for (result, failed) in results.iter_mut().zip(failed) {
+                if result.is_ok() {
+                    *result = failed;
                 }
             }
         }
-        // Even unsynced, a batch reaches the operating system before this returns, so that
-        // the process dying (kill -9) loses nothing.
-        let mode = match self.durability {
-            Durability::Sync => PersistMode::SyncData,
-            _ => PersistMode::Buffer,
-        };
-        let mut batch = self.db.batch().durability(Some(mode));
-        for (key, op) in ops {
-            match op {
-                Some(value) => batch.insert(&self.agents, key, value),
-                None => batch.remove(&self.agents, key),
-            }
-        }
-        batch.commit().map_err(|err| write_error(Box::new(err)))
+        results
+    }
+
+    fn backend(&self) -> &'static str {
+        "fjall"
     }
 
     /// Under group commit: a commit only gathers the turn for the next group write.

@@ -57,4 +57,13 @@ impl Store for InMemoryStore {
     fn gathers_turns(&self) -> bool {
         true
     }
+
+    /// Only memory: called on the agents' own tasks.
+    fn blocks(&self) -> bool {
+        false
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
 }

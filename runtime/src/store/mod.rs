@@ -6,6 +6,33 @@
 //! changes in one atomic batch: the last value per value item, the latest operation per map
 //! key, a clear first when the map was cleared.
 //!
+//! # The turn
+//!
+//! In a server, store calls never run on tokio's worker threads. A turn runs its handlers,
+//! hands its changes to the store's own I/O thread and awaits the commit; only then are its
+//! events published, its HTTP answers and its commands to other agents sent. While it waits,
+//! the worker runs other agents; requests that reach the waiting agent queue in its inbox, in
+//! order. The I/O thread takes every turn waiting when it wakes and commits them with one
+//! [`Store::commit_group`]: one write, one `fdatasync` (fjall) or one transaction
+//! (PostgreSQL) for every agent that became ready together. Commands that wait in one agent's
+//! inbox run one after the other and their turns are committed together too, before any of
+//! them is published. So a store that is slow, or away, stalls only the agents whose writes
+//! wait for it.
+//!
+//! A store whose calls never wait for I/O ([`Store::blocks`] is `false`, as for
+//! [`InMemoryStore`]) is called on the agent's own task, and so is the commit of a store that
+//! only gathers turns in memory for a later write ([`Store::gathers_turns`], as fjall under
+//! [`Durability::GroupCommit`]).
+//!
+//! # Implementing a store
+//!
+//! [`Store::load`] and [`Store::commit`] are all a backend must write; they may block (they
+//! run on the store's thread). Override [`commit_group`](Store::commit_group) to make a group
+//! durable with one write (the default commits the turns one after another), and
+//! [`blocks`](Store::blocks) if your calls only touch memory. A store written against the
+//! synchronous trait of earlier versions compiles and works unchanged: its calls simply moved
+//! off the runtime's threads.
+//!
 //! Backends that come with tidal: [`FjallStore`], on disk (the embedded LSM tree fjall),
 //! [`InMemoryStore`], which keeps state across passivation within one process (tests, demos),
 //! and, with the cargo feature `postgres`, `PostgresStore`, in a PostgreSQL database. Any
@@ -19,6 +46,7 @@
 
 pub mod codec;
 mod fjall_store;
+pub(crate) mod io;
 mod keys;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -53,6 +81,15 @@ pub enum Change {
     },
     /// Every entry of a map item is gone (operations after it in the batch follow).
     Clear,
+}
+
+/// One turn of one agent, as a group commit carries it (see [`Store::commit_group`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Turn<'a> {
+    /// The node URI of the agent.
+    pub node: &'a str,
+    /// The turn's changes, item by item, in order.
+    pub changes: &'a [(&'a str, Change)],
 }
 
 /// The persisted state of one item.
@@ -105,6 +142,23 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// The answer to a group of turns that failed as one (one batch, one transaction): each turn
+/// gets [`StoreError::Write`] saying `why`.
+pub(crate) fn every_turn_failed(
+    turns: &[Turn<'_>],
+    why: &dyn std::fmt::Display,
+) -> Vec<Result<(), StoreError>> {
+    turns
+        .iter()
+        .map(|turn| {
+            Err(StoreError::Write {
+                node: turn.node.to_owned(),
+                source: why.to_string().into(),
+            })
+        })
+        .collect()
 }
 
 /// Why an item's persisted state does not restore: it does not decode as the item's type (the
@@ -168,8 +222,47 @@ impl StoreConfig {
 /// A persistence backend: bytes keyed by node URI, item name and entry key.
 ///
 /// Implementations must make [`commit`](Store::commit) atomic (all of a batch or none) and
-/// keep each node's data apart. They are called from agent tasks, so they should return
-/// quickly; `Sync` durability waits for the disk by design.
+/// keep each node's data apart. In a server they are called on the store's own I/O thread,
+/// never on a tokio worker: they may block, and while they do only the agents waiting for
+/// them wait (see [the module](self)).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use tidal_runtime::store::{AgentState, Change, Store, StoreError};
+///
+/// /// Keeps the last value of each value item (a sketch: maps are left out).
+/// #[derive(Default)]
+/// struct Values(Mutex<HashMap<(String, String), Vec<u8>>>);
+///
+/// impl Store for Values {
+///     fn load(&self, node: &str) -> Result<AgentState, StoreError> {
+///         let values = self.0.lock().unwrap();
+///         let mut state = AgentState::new();
+///         for ((at, item), value) in values.iter() {
+///             if at == node {
+///                 state.entry(item.clone()).or_default().value = Some(value.clone());
+///             }
+///         }
+///         Ok(state)
+///     }
+///
+///     fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
+///         let mut values = self.0.lock().unwrap();
+///         for (item, change) in changes {
+///             if let Change::Value(value) = change {
+///                 values.insert((node.to_owned(), (*item).to_owned()), value.clone());
+///             }
+///         }
+///         Ok(())
+///     }
+///
+///     /// Only memory: called on the agents' own tasks.
+///     fn blocks(&self) -> bool {
+///         false
+///     }
+/// }
+/// ```
 pub trait Store: Send + Sync + 'static {
     /// Every persisted item of the agent at `node` (empty for an agent never persisted).
     ///
@@ -184,11 +277,41 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Write`] (nothing was written) or [`StoreError::Sync`].
     fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError>;
 
+    /// Commits the turns of several agents that became ready together, each atomically, and
+    /// answers one result per turn, in order (a turn of a node comes after that node's earlier
+    /// turns). Under [`Durability::Sync`], each turn answered `Ok` is durable.
+    ///
+    /// The default commits them one after another with [`commit`](Store::commit). A backend
+    /// that can make many turns durable with one write (one `fdatasync`, one transaction)
+    /// overrides it: that is what lets many agents commit at the rate of one.
+    fn commit_group(&self, turns: &[Turn<'_>]) -> Vec<Result<(), StoreError>> {
+        turns
+            .iter()
+            .map(|turn| self.commit(turn.node, turn.changes))
+            .collect()
+    }
+
+    /// Whether calls may wait for I/O (a disk, a network): then a server runs them on the
+    /// store's own thread (the default, `true`). A store whose calls only touch memory says
+    /// `false`, and is called on the agents' own tasks, without the hop to a thread.
+    fn blocks(&self) -> bool {
+        true
+    }
+
+    /// A short name of the backend, for the server's metrics (`fjall`, `postgresql`,
+    /// `memory`; `custom` unless the store says otherwise).
+    fn backend(&self) -> &'static str {
+        "custom"
+    }
+
     /// Whether an agent with requests waiting in its inbox may run several of them and commit
     /// their turns together, once, after their events were published (`false` unless the
     /// store says so). Right for a store whose commits only gather changes for a later write
     /// (like [`Durability::GroupCommit`]), where it loses nothing more and saves commits under
     /// load; wrong for one that promises a turn is written before anyone hears of it.
+    ///
+    /// A store that gathers turns is trusted to gather them in memory: its
+    /// [`commit`](Store::commit) runs on the agent's own task.
     fn gathers_turns(&self) -> bool {
         false
     }
@@ -222,6 +345,18 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
         (**self).commit(node, changes)
+    }
+
+    fn commit_group(&self, turns: &[Turn<'_>]) -> Vec<Result<(), StoreError>> {
+        (**self).commit_group(turns)
+    }
+
+    fn blocks(&self) -> bool {
+        (**self).blocks()
+    }
+
+    fn backend(&self) -> &'static str {
+        (**self).backend()
     }
 
     fn gathers_turns(&self) -> bool {
@@ -286,9 +421,46 @@ mod tests {
         assert!(store.load("/nobody").unwrap().is_empty());
     }
 
+    /// A group of turns lands as the same turns committed one after another: a later turn of
+    /// the same node wins, its clear drops the entries an earlier turn of the group put.
+    fn groups_apply_like_turns_in_order(store: &dyn Store) {
+        store.commit("/g", &[("m", put(b"old", b"o"))]).unwrap();
+        let first = [("v", value(b"1")), ("m", put(b"k1", b"x"))];
+        let other = [("v", value(b"other"))];
+        let second = [
+            ("v", value(b"2")),
+            ("m", Change::Clear),
+            ("m", put(b"k2", b"y")),
+        ];
+        let results = store.commit_group(&[
+            Turn {
+                node: "/g",
+                changes: &first,
+            },
+            Turn {
+                node: "/h",
+                changes: &other,
+            },
+            Turn {
+                node: "/g",
+                changes: &second,
+            },
+        ]);
+        assert_eq!(results.len(), 3);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let state = store.load("/g").unwrap();
+        assert_eq!(state["v"].value.as_deref(), Some(&b"2"[..]));
+        assert_eq!(state["m"].entries, vec![(b"k2".to_vec(), b"y".to_vec())]);
+        assert_eq!(
+            store.load("/h").unwrap()["v"].value.as_deref(),
+            Some(&b"other"[..])
+        );
+    }
+
     #[test]
     fn the_in_memory_store_applies_batches_in_order() {
         batches_apply_in_order(&InMemoryStore::new());
+        groups_apply_like_turns_in_order(&InMemoryStore::new());
     }
 
     #[test]
@@ -303,6 +475,9 @@ mod tests {
             let dir = tempfile_dir();
             let config = StoreConfig::default().with_durability(durability);
             batches_apply_in_order(&FjallStore::open(&dir, config.clone()).unwrap());
+            let grouped = tempfile_dir();
+            groups_apply_like_turns_in_order(&FjallStore::open(&grouped, config.clone()).unwrap());
+            let _ = std::fs::remove_dir_all(&grouped);
             // Closed and opened again: everything committed is there.
             let reopened = FjallStore::open(&dir, config).unwrap();
             assert_eq!(

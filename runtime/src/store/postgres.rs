@@ -1,5 +1,7 @@
-//! A store in PostgreSQL (cargo feature `postgres`): one table, one transaction per turn.
+//! A store in PostgreSQL (cargo feature `postgres`): one table, one transaction per group of
+//! turns.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -7,7 +9,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls, Statement};
 
-use super::{AgentState, Change, Durability, Fence, FenceToken, Store, StoreConfig, StoreError};
+use super::{
+    every_turn_failed, AgentState, Change, Durability, Fence, FenceToken, Store, StoreConfig,
+    StoreError, Turn,
+};
 
 /// The table, created when missing. A value item is the row of kind 0 (with an empty key); a
 /// map item has a row of kind 1 per entry.
@@ -30,16 +35,24 @@ pub(crate) const LEASES_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tidal_leases 
     epoch BIGINT NOT NULL,
     lease_until TIMESTAMPTZ NOT NULL
 )";
-/// A fenced turn's first statement: the lease must still be the one the server holds, and it
-/// stays so until the turn commits (a takeover's update waits for the share lock).
-const FENCE: &str =
-    "SELECT 1 FROM tidal_leases WHERE shard = $1 AND owner = $2 AND epoch = $3 FOR SHARE";
-const UPSERT: &str =
-    "INSERT INTO tidal_state (node, item, kind, key, value) VALUES ($1, $2, $3, $4, $5)
+/// A fenced group's first statement: of the leases its turns were made under, those still
+/// current; they stay so until the group commits (a takeover's update waits for the share
+/// lock).
+const FENCE: &str = "SELECT l.shard, l.owner, l.epoch FROM tidal_leases l
+    JOIN unnest($1::int4[], $2::text[], $3::int8[]) AS t(shard, owner, epoch)
+    ON l.shard = t.shard AND l.owner = t.owner AND l.epoch = t.epoch FOR SHARE OF l";
+/// Every map item a group cleared: its entries go first.
+const CLEAR: &str = "DELETE FROM tidal_state s
+    USING unnest($1::text[], $2::text[]) AS c(node, item)
+    WHERE s.node = c.node AND s.item = c.item AND s.kind = 1";
+/// Every entry a group removed (and did not put again).
+const REMOVE: &str = "DELETE FROM tidal_state s
+    USING unnest($1::text[], $2::text[], $3::bytea[]) AS r(node, item, key)
+    WHERE s.node = r.node AND s.item = r.item AND s.kind = 1 AND s.key = r.key";
+/// Every value and entry a group wrote (its last write of each).
+const UPSERT: &str = "INSERT INTO tidal_state (node, item, kind, key, value)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::int2[], $4::bytea[], $5::bytea[])
     ON CONFLICT (node, item, kind, key) DO UPDATE SET value = EXCLUDED.value";
-const REMOVE: &str =
-    "DELETE FROM tidal_state WHERE node = $1 AND item = $2 AND kind = 1 AND key = $3";
-const CLEAR: &str = "DELETE FROM tidal_state WHERE node = $1 AND item = $2 AND kind = 1";
 const LOAD: &str =
     "SELECT item, kind, key, value FROM tidal_state WHERE node = $1 ORDER BY item, kind, key";
 
@@ -47,13 +60,20 @@ const VALUE: i16 = 0;
 const ENTRY: i16 = 1;
 
 /// A [`Store`] in a PostgreSQL database: every agent of a server (or of several servers) in
-/// one table `tidal_state`, each turn one transaction.
+/// one table `tidal_state`.
 ///
-/// The connection lives on a thread of its own; `load` and `commit` wait for its answer (a
-/// round trip to the database per turn). It reconnects by itself: while the database cannot
-/// be reached, a call keeps trying for [`PostgresStore::RETRY_FOR`] and then fails (the agent stops without
-/// having told anyone of the turn). A turn is applied again after a reconnection only if its
-/// transaction's outcome was lost, which changes nothing: a turn's changes are final states.
+/// The turns of every agent that became ready together are committed in one transaction of
+/// five statements, whatever their number (a fence check, then the clears, removals and
+/// writes of all of them, each one statement over arrays): one round of the database's
+/// commit for the whole group. In a fenced store a turn whose lease is no longer current is
+/// refused alone; the others of its group land.
+///
+/// The connection lives on a thread of its own, which the server's store thread waits for
+/// (never a tokio worker). It reconnects by itself: while the database cannot be reached, a
+/// call keeps trying for [`PostgresStore::RETRY_FOR`] and then fails (the agent stops without
+/// having told anyone of the turn). A database that is paused (SIGSTOP) is waited for. A group
+/// is applied again after a reconnection only if its transaction's outcome was lost, which
+/// changes nothing: a turn's changes are final states.
 ///
 /// [`Durability`] maps onto PostgreSQL's `synchronous_commit`: `Sync` waits for the commit to
 /// be on disk; `GroupCommit` and `Buffered` use asynchronous commit, in which PostgreSQL's WAL
@@ -84,11 +104,13 @@ enum Job {
         reply: std::sync::mpsc::SyncSender<Result<AgentState, StoreError>>,
     },
     Commit {
-        node: String,
-        changes: Vec<(String, Change)>,
-        reply: std::sync::mpsc::SyncSender<Result<(), StoreError>>,
+        turns: Vec<OwnedTurn>,
+        reply: std::sync::mpsc::SyncSender<Vec<Result<(), StoreError>>>,
     },
 }
+
+/// A turn sent to the connection's thread: its node and its changes.
+type OwnedTurn = (String, Vec<(String, Change)>);
 
 impl PostgresStore {
     /// How long a load or commit keeps trying while the database cannot be reached (it
@@ -175,10 +197,7 @@ impl PostgresStore {
         })
     }
 
-    fn ask<T>(
-        &self,
-        job: impl FnOnce(std::sync::mpsc::SyncSender<Result<T, StoreError>>) -> Job,
-    ) -> Option<Result<T, StoreError>> {
+    fn ask<T>(&self, job: impl FnOnce(std::sync::mpsc::SyncSender<T>) -> Job) -> Option<T> {
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         self.jobs.as_ref()?.send(job(reply)).ok()?;
         answer.recv().ok()
@@ -210,21 +229,32 @@ impl Store for PostgresStore {
     }
 
     fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
-        let owned = changes
+        let turn = Turn { node, changes };
+        self.commit_group(&[turn]).pop().unwrap_or_else(|| Ok(()))
+    }
+
+    /// The whole group in one transaction (see the type's documentation).
+    fn commit_group(&self, turns: &[Turn<'_>]) -> Vec<Result<(), StoreError>> {
+        let owned = turns
             .iter()
-            .map(|(item, change)| ((*item).to_owned(), change.clone()))
+            .map(|turn| {
+                let changes = turn
+                    .changes
+                    .iter()
+                    .map(|(item, change)| ((*item).to_owned(), change.clone()))
+                    .collect();
+                (turn.node.to_owned(), changes)
+            })
             .collect();
         self.ask(|reply| Job::Commit {
-            node: node.to_owned(),
-            changes: owned,
+            turns: owned,
             reply,
         })
-        .unwrap_or_else(|| {
-            Err(StoreError::Write {
-                node: node.to_owned(),
-                source: "the store's connection thread has ended".into(),
-            })
-        })
+        .unwrap_or_else(|| every_turn_failed(turns, &"the store's connection thread has ended"))
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgresql"
     }
 }
 
@@ -255,9 +285,9 @@ struct Connection {
 struct Open {
     client: Client,
     fence: Option<Statement>,
-    upsert: Statement,
-    remove: Statement,
     clear: Statement,
+    remove: Statement,
+    upsert: Statement,
     load: Statement,
 }
 
@@ -308,9 +338,9 @@ impl Connection {
             .await?;
         Ok(Open {
             fence,
-            upsert: client.prepare(UPSERT).await?,
-            remove: client.prepare(REMOVE).await?,
             clear: client.prepare(CLEAR).await?,
+            remove: client.prepare(REMOVE).await?,
+            upsert: client.prepare(UPSERT).await?,
             load: client.prepare(LOAD).await?,
             client,
         })
@@ -381,8 +411,8 @@ pub(crate) async fn create_tables(
     client.batch_execute(&batch).await
 }
 
-/// Applies one turn of the agent at the node, in one transaction (fenced by the token).
-struct Commit<'a>(&'a str, &'a [(String, Change)], Option<&'a FenceToken>);
+/// Applies a group of turns in one transaction, each fenced by its token.
+struct Commit<'a>(&'a [(&'a OwnedTurn, Option<FenceToken>)]);
 
 /// The connection's thread: answers jobs until the store is dropped.
 async fn serve(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
@@ -392,34 +422,74 @@ async fn serve(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Jo
                 let result = connection.run(&Load(&node)).await;
                 let _ = reply.send(result.map_err(|source| StoreError::Read { node, source }));
             }
-            Job::Commit {
-                node,
-                changes,
-                reply,
-            } => {
-                let token = match &connection.fence {
-                    Some(fence) => match fence.token(&node) {
-                        Some(token) => Some(token),
-                        None => {
-                            let source = format!("this server holds no lease for {node}").into();
-                            let _ = reply.send(Err(StoreError::Write { node, source }));
-                            continue;
-                        }
-                    },
-                    None => None,
-                };
-                let result = connection
-                    .run(&Commit(&node, &changes, token.as_ref()))
-                    .await;
-                let result = match result {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(fenced)) => Err(Box::new(fenced) as BoxError),
-                    Err(source) => Err(source),
-                };
-                let _ = reply.send(result.map_err(|source| StoreError::Write { node, source }));
+            Job::Commit { turns, reply } => {
+                let _ = reply.send(commit_turns(&mut connection, &turns).await);
             }
         }
     }
+}
+
+/// Commits `turns` in one transaction, each fenced by the lease the server holds for its
+/// node (if the store is fenced): one result per turn.
+async fn commit_turns(
+    connection: &mut Connection,
+    turns: &[OwnedTurn],
+) -> Vec<Result<(), StoreError>> {
+    let refused = |node: &str, source: BoxError| {
+        Err(StoreError::Write {
+            node: node.to_owned(),
+            source,
+        })
+    };
+    let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(turns.len());
+    let mut group: Vec<(&OwnedTurn, Option<FenceToken>)> = Vec::with_capacity(turns.len());
+    for turn in turns {
+        match &connection.fence {
+            Some(fence) => match fence.token(&turn.0) {
+                Some(token) => group.push((turn, Some(token))),
+                None => {
+                    let why = format!("this server holds no lease for {}", turn.0);
+                    results.push(refused(&turn.0, why.into()));
+                    continue;
+                }
+            },
+            None => group.push((turn, None)),
+        }
+        results.push(Ok(()));
+    }
+    let outcome = connection.run(&Commit(&group)).await;
+    // `results` holds `Ok` for the turns sent, in order.
+    let mut sent = results.iter_mut().filter(|result| result.is_ok());
+    match outcome {
+        Ok(fenced) => {
+            for (result, fenced) in sent.by_ref().zip(fenced) {
+                if let Some(fenced) = fenced {
+                    *result = Err(StoreError::Write {
+                        node: String::new(),
+                        source: Box::new(fenced),
+                    });
+                }
+            }
+        }
+        Err(source) => {
+            let why = source.to_string();
+            for result in sent {
+                *result = Err(StoreError::Write {
+                    node: String::new(),
+                    source: why.clone().into(),
+                });
+            }
+        }
+    }
+    // The node of each failed turn, for its message.
+    for (result, turn) in results.iter_mut().zip(turns) {
+        if let Err(StoreError::Write { node, .. }) = result {
+            if node.is_empty() {
+                node.clone_from(&turn.0);
+            }
+        }
+    }
+    results
 }
 
 impl Work for Load<'_> {
@@ -445,11 +515,11 @@ impl Work for Load<'_> {
 }
 
 impl Work for Commit<'_> {
-    type Output = Result<(), Fenced>;
+    /// For each turn, why it was refused, if it was.
+    type Output = Vec<Option<Fenced>>;
 
-    async fn once(&self, open: &mut Open) -> Result<Result<(), Fenced>, tokio_postgres::Error> {
-        let Commit(node, changes, token) = *self;
-        commit(open, node, changes, token).await
+    async fn once(&self, open: &mut Open) -> Result<Vec<Option<Fenced>>, tokio_postgres::Error> {
+        commit(open, self.0).await
     }
 }
 
@@ -462,60 +532,163 @@ pub(crate) struct Fenced {
     owner: String,
 }
 
+/// What a group does to one item: whether its entries were cleared first, and the last
+/// operation on each key (a value item's value under the empty key).
+#[derive(Default)]
+struct ItemOps<'a> {
+    cleared: bool,
+    value: Option<&'a [u8]>,
+    entries: BTreeMap<&'a [u8], Option<&'a [u8]>>,
+}
+
+/// The statements' arrays for a group's accepted turns.
+#[derive(Default)]
+struct Arrays<'a> {
+    clear: (Vec<&'a str>, Vec<&'a str>),
+    remove: (Vec<&'a str>, Vec<&'a str>, Vec<&'a [u8]>),
+    upsert: (
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<i16>,
+        Vec<&'a [u8]>,
+        Vec<&'a [u8]>,
+    ),
+}
+
+impl<'a> Arrays<'a> {
+    /// The arrays of the turns of `group` not refused, each item's operations folded (later
+    /// turns and changes win).
+    fn of(group: &'a [(&'a OwnedTurn, Option<FenceToken>)], refused: &[Option<Fenced>]) -> Self {
+        let mut items: BTreeMap<(&str, &str), ItemOps<'_>> = BTreeMap::new();
+        for ((turn, _), refused) in group.iter().zip(refused) {
+            if refused.is_some() {
+                continue;
+            }
+            for (item, change) in &turn.1 {
+                let ops = items.entry((&turn.0, item)).or_default();
+                match change {
+                    Change::Value(value) => ops.value = Some(value),
+                    Change::Put { key, value } => {
+                        ops.entries.insert(key, Some(value));
+                    }
+                    Change::Remove { key } => {
+                        ops.entries.insert(key, None);
+                    }
+                    Change::Clear => {
+                        ops.cleared = true;
+                        ops.entries.clear();
+                    }
+                }
+            }
+        }
+        let mut arrays = Arrays::default();
+        let no_key: &[u8] = &[];
+        for ((node, item), ops) in items {
+            if ops.cleared {
+                arrays.clear.0.push(node);
+                arrays.clear.1.push(item);
+            }
+            if let Some(value) = ops.value {
+                arrays.upsert(node, item, VALUE, no_key, value);
+            }
+            for (key, op) in ops.entries {
+                match op {
+                    Some(value) => arrays.upsert(node, item, ENTRY, key, value),
+                    None => {
+                        arrays.remove.0.push(node);
+                        arrays.remove.1.push(item);
+                        arrays.remove.2.push(key);
+                    }
+                }
+            }
+        }
+        arrays
+    }
+
+    fn upsert(&mut self, node: &'a str, item: &'a str, kind: i16, key: &'a [u8], value: &'a [u8]) {
+        self.upsert.0.push(node);
+        self.upsert.1.push(item);
+        self.upsert.2.push(kind);
+        self.upsert.3.push(key);
+        self.upsert.4.push(value);
+    }
+}
+
+/// The group's transaction: the fence check (one statement for every lease), then the clears,
+/// removals and writes of the turns not refused (a statement each, sent without waiting for
+/// one another: PostgreSQL runs them in order), then the commit.
 async fn commit(
     open: &mut Open,
-    node: &str,
-    changes: &[(String, Change)],
-    token: Option<&FenceToken>,
-) -> Result<Result<(), Fenced>, tokio_postgres::Error> {
+    group: &[(&OwnedTurn, Option<FenceToken>)],
+) -> Result<Vec<Option<Fenced>>, tokio_postgres::Error> {
     let Open {
         client,
         fence,
-        upsert,
-        remove,
         clear,
+        remove,
+        upsert,
         ..
     } = open;
     let transaction = client.transaction().await?;
-    if let (Some(token), Some(fence)) = (token, fence.as_ref()) {
+    let mut refused: Vec<Option<Fenced>> = group.iter().map(|_| None).collect();
+    if let Some(fence) = fence.as_ref() {
         // A shard the column cannot hold has no lease row: fenced like any other.
-        let current = match i32::try_from(token.shard) {
-            Ok(shard) => {
-                transaction
-                    .query_opt(fence, &[&shard, &token.owner, &token.epoch])
-                    .await?
-            }
-            Err(_) => None,
-        };
-        if current.is_none() {
-            // Dropping the transaction rolls it back.
-            return Ok(Err(Fenced {
-                shard: token.shard,
-                epoch: token.epoch,
-                owner: token.owner.clone(),
-            }));
+        let tokens: Vec<(i32, &str, i64)> = group
+            .iter()
+            .filter_map(|(_, token)| token.as_ref())
+            .filter_map(|token| {
+                let shard = i32::try_from(token.shard).ok()?;
+                Some((shard, token.owner.as_str(), token.epoch))
+            })
+            .collect();
+        let shards: Vec<i32> = tokens.iter().map(|token| token.0).collect();
+        let owners: Vec<&str> = tokens.iter().map(|token| token.1).collect();
+        let epochs: Vec<i64> = tokens.iter().map(|token| token.2).collect();
+        let rows = transaction
+            .query(fence, &[&shards, &owners, &epochs])
+            .await?;
+        let mut current: HashSet<(i32, String, i64)> = HashSet::with_capacity(rows.len());
+        for row in rows {
+            current.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
         }
-    }
-    let no_key: &[u8] = &[];
-    for (item, change) in changes {
-        match change {
-            Change::Value(value) => {
-                transaction
-                    .execute(&*upsert, &[&node, item, &VALUE, &no_key, value])
-                    .await?;
-            }
-            Change::Put { key, value } => {
-                transaction
-                    .execute(&*upsert, &[&node, item, &ENTRY, key, value])
-                    .await?;
-            }
-            Change::Remove { key } => {
-                transaction.execute(&*remove, &[&node, item, key]).await?;
-            }
-            Change::Clear => {
-                transaction.execute(&*clear, &[&node, item]).await?;
+        for ((_, token), refused) in group.iter().zip(&mut refused) {
+            let Some(token) = token else { continue };
+            let held = i32::try_from(token.shard)
+                .is_ok_and(|shard| current.contains(&(shard, token.owner.clone(), token.epoch)));
+            if !held {
+                *refused = Some(Fenced {
+                    shard: token.shard,
+                    epoch: token.epoch,
+                    owner: token.owner.clone(),
+                });
             }
         }
     }
-    transaction.commit().await.map(Ok)
+    let arrays = Arrays::of(group, &refused);
+    let clearing = async {
+        if arrays.clear.0.is_empty() {
+            return Ok(0);
+        }
+        let (nodes, items) = &arrays.clear;
+        transaction.execute(&*clear, &[nodes, items]).await
+    };
+    let removing = async {
+        if arrays.remove.0.is_empty() {
+            return Ok(0);
+        }
+        let (nodes, items, keys) = &arrays.remove;
+        transaction.execute(&*remove, &[nodes, items, keys]).await
+    };
+    let writing = async {
+        if arrays.upsert.0.is_empty() {
+            return Ok(0);
+        }
+        let (nodes, items, kinds, keys, values) = &arrays.upsert;
+        transaction
+            .execute(&*upsert, &[nodes, items, kinds, keys, values])
+            .await
+    };
+    futures::future::try_join3(clearing, removing, writing).await?;
+    transaction.commit().await?;
+    Ok(refused)
 }

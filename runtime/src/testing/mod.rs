@@ -77,6 +77,7 @@ use crate::lanes::{
     AgentItem, BodyFormat, CommandPayload, CommandTarget, HeaderMap, HttpExchange,
     HttpRequestContext, HttpResponse, MapLikeItem, Method, StatusCode, Uri, ValueLikeItem,
 };
+use crate::store::io::StoreIo;
 use crate::store::Store;
 use crate::vocabulary::Identity;
 
@@ -162,7 +163,7 @@ where
                 self.config,
                 Hosting {
                     environment: None,
-                    store: self.store,
+                    store: self.store.map(StoreIo::inline),
                     meta: None,
                 },
                 ready_tx,
@@ -329,7 +330,11 @@ where
     /// A [`HandlerFailure`] naming the lane, if `on_init`, `on_start` or a handler they
     /// trigger fails.
     pub fn start(&mut self) -> Result<(), HandlerFailure> {
-        let result = self.core.start();
+        let loaded = self
+            .core
+            .store()
+            .map(|store| store.load_now(self.core.uri()));
+        let result = self.core.start(loaded);
         self.settle();
         result
     }
