@@ -581,6 +581,7 @@ async fn kill_9_child() {
     let dir = std::env::var(CHILD_DIR).expect("run as a child, with its store directory");
     let durability = match std::env::var(CHILD_DURABILITY).as_deref() {
         Ok("sync") => Durability::Sync,
+        Ok("buffered") => Durability::Buffered,
         _ => Durability::GroupCommit(Duration::from_millis(5)),
     };
     let server = account_route(
@@ -674,17 +675,59 @@ fn kill_points(rounds: usize) -> Vec<u64> {
         .collect()
 }
 
-/// Sends deposits of 1, each acknowledged once the balance lane has published it, kills the
-/// server at a random point with SIGKILL, starts it again on the same directory, and checks
-/// what survived. Under `Sync`, every acknowledged deposit (and maybe the one in flight). Under
-/// group commit (every 5 ms), every deposit acknowledged more than an interval before the kill:
-/// in odd rounds the kill comes at once (the last few may be lost), in even rounds after a
-/// pause of many intervals (nothing may be lost).
+/// How many agents take deposits at the same time in the kill tests.
+const KILLED_AGENTS: usize = 8;
+
+/// What a client knows of one agent across kills: deposits acknowledged, and those of them
+/// that must survive the next kill.
+#[derive(Default)]
+struct Acknowledged {
+    acknowledged: i64,
+    durable: i64,
+    /// When each deposit of the last round was acknowledged.
+    acks: Vec<std::time::Instant>,
+}
+
+/// Links to the balance of the agent at `node`: what it publishes, the sync first.
+async fn balances(
+    client: &tidal::client::Client,
+    host: &str,
+    node: &str,
+) -> (
+    ValueDownlinkHandle<i64>,
+    tokio::sync::mpsc::UnboundedReceiver<i64>,
+) {
+    let (events, published) = tokio::sync::mpsc::unbounded_channel();
+    let synced = events.clone();
+    let link = client
+        .value_downlink::<i64>(host, node, "balance")
+        .on_synced(move |balance| {
+            let _ = synced.send(*balance);
+        })
+        .on_event(move |balance| {
+            let _ = events.send(*balance);
+        })
+        .open()
+        .await
+        .unwrap();
+    (link, published)
+}
+
+/// Sends deposits of 1 to each of [`KILLED_AGENTS`] agents at the same time (so that their
+/// turns commit together), each acknowledged once the balance lane has published it, kills
+/// the server at a random point with SIGKILL, starts it again on the same directory, and
+/// checks what survived for every agent. Under `Sync` and `Buffered` (a process killed loses
+/// nothing the operating system has), every acknowledged deposit (and maybe the one in
+/// flight). Under group commit (every 5 ms), every deposit acknowledged more than an interval
+/// before the kill: in odd rounds the kill comes at once (the last few may be lost), in even
+/// rounds after a pause of many intervals (nothing may be lost).
 async fn acknowledged_survive(durability: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let sync = durability == "sync";
-    // The deposits acknowledged, and those of them that must survive the next kill.
-    let (mut acknowledged, mut durable) = (0i64, 0i64);
+    let every_acknowledged = durability != "group";
+    let nodes: Vec<String> = (0..KILLED_AGENTS)
+        .map(|n| format!("/account/k{n}"))
+        .collect();
+    let mut known: Vec<Acknowledged> = nodes.iter().map(|_| Acknowledged::default()).collect();
     for (round, deposits) in kill_points(4).into_iter().enumerate() {
         let child = tokio::task::spawn_blocking({
             let dir = dir.path().to_owned();
@@ -694,80 +737,73 @@ async fn acknowledged_survive(durability: &str) {
         .await
         .unwrap();
         let client = tidal::client::Client::new();
-        let (events, mut published) = tokio::sync::mpsc::unbounded_channel();
-        let synced = events.clone();
-        let _balance = client
-            .value_downlink::<i64>(&child.host, "/account/k", "balance")
-            .on_synced(move |balance| {
-                let _ = synced.send(*balance);
-            })
-            .on_event(move |balance| {
-                let _ = events.send(*balance);
-            })
-            .open()
-            .await
-            .unwrap();
-        let restored = next_balance(&mut published).await;
-        println!("{durability} round {round}: restored {restored} (acknowledged {acknowledged}, durable {durable}), now {deposits} deposits");
-        assert!(
-            restored >= durable && restored <= acknowledged + 1,
-            "{durability} round {round}: {acknowledged} acknowledged, {durable} durable, {restored} restored"
-        );
-        acknowledged = restored;
-        let mut acks = Vec::new();
-        for _ in 0..deposits {
-            client
-                .command(&child.host, "/account/k", "deposit", 1i64)
-                .await
-                .unwrap();
-            while next_balance(&mut published).await != acknowledged + 1 {}
-            acknowledged += 1;
-            acks.push(std::time::Instant::now());
-        }
         let pause = round % 2 == 1;
+        let rounds = nodes.iter().zip(&mut known).map(|(node, known)| {
+            let (client, host) = (&client, &child.host);
+            async move {
+                let (_link, mut published) = balances(client, host, node).await;
+                let restored = next_balance(&mut published).await;
+                let Acknowledged {
+                    acknowledged,
+                    durable,
+                    acks,
+                } = known;
+                assert!(
+                    restored >= *durable && restored <= *acknowledged + 1,
+                    "{durability} round {round} {node}: {acknowledged} acknowledged, {durable} durable, {restored} restored"
+                );
+                *acknowledged = restored;
+                acks.clear();
+                for _ in 0..deposits {
+                    client.command(host, node, "deposit", 1i64).await.unwrap();
+                    while next_balance(&mut published).await != *acknowledged + 1 {}
+                    *acknowledged += 1;
+                    acks.push(std::time::Instant::now());
+                }
+            }
+        });
+        futures::future::join_all(rounds).await;
+        println!(
+            "{durability} round {round}: {deposits} deposits into each of {KILLED_AGENTS} agents"
+        );
         if pause {
             // Many intervals: everything acknowledged is written by now.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        // One more in flight, not acknowledged.
-        client
-            .command(&child.host, "/account/k", "deposit", 1i64)
-            .await
-            .unwrap();
+        // One more each in flight, not acknowledged.
+        for node in &nodes {
+            client
+                .command(&child.host, node, "deposit", 1i64)
+                .await
+                .unwrap();
+        }
         drop(client);
         let killed = std::time::Instant::now();
         child.kill_9();
-        durable = if sync || pause {
-            acknowledged
-        } else {
-            // Acknowledged well before the kill: an interval (5 ms), plus the time a loaded
-            // machine may take to write and sync, with room to spare.
-            let window = Duration::from_millis(100);
-            acknowledged - acks.iter().filter(|ack| killed - **ack < window).count() as i64
-        };
+        for known in &mut known {
+            known.durable = if every_acknowledged || pause {
+                known.acknowledged
+            } else {
+                // Acknowledged well before the kill: an interval (5 ms), plus the time a
+                // loaded machine may take to write and sync, with room to spare.
+                let window = Duration::from_millis(100);
+                let late = known.acks.iter().filter(|ack| killed - **ack < window);
+                known.acknowledged - late.count() as i64
+            };
+        }
     }
     let last = Child::start(dir.path(), durability);
     let client = tidal::client::Client::new();
-    let (tx, rx) = oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let _balance = client
-        .value_downlink::<i64>(&last.host, "/account/k", "balance")
-        .on_synced(move |balance| {
-            if let Some(tx) = tx.lock().unwrap().take() {
-                let _ = tx.send(*balance);
-            }
-        })
-        .open()
-        .await
-        .unwrap();
-    let restored = tokio::time::timeout(Duration::from_secs(20), rx)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        restored >= durable && restored <= acknowledged + 1,
-        "{restored} restored, {durable} durable, {acknowledged} acknowledged"
-    );
+    for (node, known) in nodes.iter().zip(&known) {
+        let (_link, mut published) = balances(&client, &last.host, node).await;
+        let restored = next_balance(&mut published).await;
+        assert!(
+            restored >= known.durable && restored <= known.acknowledged + 1,
+            "{node}: {restored} restored, {} durable, {} acknowledged",
+            known.durable,
+            known.acknowledged
+        );
+    }
     drop(client);
     last.kill_9();
 }
@@ -780,6 +816,11 @@ async fn acknowledged_changes_survive_kill_9_with_sync_durability() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_changes_survive_kill_9_with_group_commit() {
     acknowledged_survive("group").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_changes_survive_kill_9_with_buffered_writes() {
+    acknowledged_survive("buffered").await;
 }
 
 /// An account that writes a closing mark when it stops.
@@ -887,11 +928,11 @@ async fn a_subscriber_never_hears_of_a_turn_whose_commit_failed() {
     }
 }
 
-/// A store whose writes block their thread until the test opens its gate: a disk or a
-/// database that stalls. It tells when the first write is held, and records each group.
-#[derive(Default)]
+/// A fault-injecting wrapper of a fjall store (`Sync`): its writes block their thread until
+/// the test opens its gate, as a disk that stalls. It tells when the first write is held, and
+/// records each group.
 struct GatedStore {
-    inner: InMemoryStore,
+    inner: FjallStore,
     open: std::sync::Mutex<bool>,
     opened: std::sync::Condvar,
     held: tokio::sync::Notify,
@@ -899,6 +940,17 @@ struct GatedStore {
 }
 
 impl GatedStore {
+    fn open(dir: &std::path::Path) -> Self {
+        let sync = StoreConfig::default().with_durability(Durability::Sync);
+        GatedStore {
+            inner: FjallStore::open(dir, sync).unwrap(),
+            open: std::sync::Mutex::new(true),
+            opened: std::sync::Condvar::new(),
+            held: tokio::sync::Notify::new(),
+            groups: std::sync::Mutex::default(),
+        }
+    }
+
     fn set_open(&self, open: bool) {
         *self.open.lock().unwrap() = open;
         self.opened.notify_all();
@@ -924,10 +976,7 @@ impl Store for GatedStore {
             open = self.opened.wait(open).unwrap();
         }
         drop(open);
-        turns
-            .iter()
-            .map(|turn| self.commit(turn.node, turn.changes))
-            .collect()
+        self.inner.commit_group(turns)
     }
 }
 
@@ -957,8 +1006,8 @@ async fn scheduling_delay<T>(work: impl std::future::Future<Output = T>) -> (T, 
 /// writers' subscribers hear nothing until the writes land; then they hear every one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_blocks_holds_up_only_the_agents_whose_turns_wait_for_it() {
-    let store = Arc::new(GatedStore::default());
-    store.set_open(true);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(GatedStore::open(dir.path()));
     let shared: Arc<dyn Store> = store.clone();
     let builder = ServerBuilder::with_plane_name("stalled")
         .set_bind_addr("127.0.0.1:0")
@@ -1037,6 +1086,111 @@ async fn a_store_that_blocks_holds_up_only_the_agents_whose_turns_wait_for_it() 
     stop(handle, task).await;
 }
 
+/// The latencies of `count` reads of the agent at `node`, one after another, sorted.
+async fn read_latencies(handle: &ServerHandle, node: &str, count: usize) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let sent = Instant::now();
+        read(handle, node).await;
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort_unstable();
+    latencies
+}
+
+/// The `q` quantile of sorted `samples`.
+fn quantile(samples: &[Duration], q: f64) -> Duration {
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+/// PostgreSQL paused (SIGSTOP on every process of the database server: connections stay open,
+/// nothing is answered) under a server whose agents write with `Sync`, for 2 s
+/// (`TIDAL_OUTAGE_MS` to change it): the turns of the agents that write wait, while an agent
+/// with no write pending keeps answering reads and syncs, and the runtime's timers stay on
+/// time. Once PostgreSQL goes on, every waiting write lands and is heard; nothing acknowledged
+/// is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
+    let outage = Duration::from_millis(
+        std::env::var("TIDAL_OUTAGE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(2_000),
+    );
+    let postgres = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let sync = StoreConfig::default().with_durability(Durability::Sync);
+    let store: Arc<dyn Store> = {
+        let url = postgres.url.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || PostgresStore::connect(&url, sync).unwrap())
+                .await
+                .unwrap(),
+        )
+    };
+    let builder = ServerBuilder::with_plane_name("outage")
+        .set_bind_addr("127.0.0.1:0")
+        .with_store(store.clone());
+    let (task, handle) = account_route(builder).build().await.unwrap().run();
+    let task = tokio::spawn(task);
+    let host = format!("ws://{}", handle.bound_addr().unwrap());
+    let writers = ["/account/w0", "/account/w1", "/account/w2", "/account/w3"];
+    for node in writers {
+        handle.start_agent(node).unwrap();
+        handle.command(node, "deposit", 1i64).await.unwrap();
+        assert_eq!(read(&handle, node).await.0, 1);
+    }
+    handle.start_agent("/account/r").unwrap();
+    let before = read_latencies(&handle, "/account/r", 200).await;
+    let client = tidal::client::Client::new();
+    let (_link, mut published) = balances(&client, &host, writers[0]).await;
+    assert_eq!(next_balance(&mut published).await, 1, "the sync");
+
+    postgres.pause();
+    let paused = Instant::now();
+    for node in writers {
+        handle.command(node, "deposit", 5i64).await.unwrap();
+    }
+    let (during, delay) = scheduling_delay(async {
+        let mut during = Vec::new();
+        while paused.elapsed() < outage {
+            during.extend(read_latencies(&handle, "/account/r", 50).await);
+        }
+        // A sync of an agent with no write pending.
+        let (_other, mut synced) = balances(&client, &host, "/account/r").await;
+        assert_eq!(next_balance(&mut synced).await, 0);
+        during.sort_unstable();
+        during
+    })
+    .await;
+    // Nothing of the waiting turns was heard.
+    assert!(
+        published.try_recv().is_err(),
+        "a turn was heard before it landed"
+    );
+    postgres.resume();
+    let waited = paused.elapsed();
+
+    assert_eq!(next_balance(&mut published).await, 6);
+    for node in writers {
+        assert_eq!(read(&handle, node).await.0, 6);
+    }
+    let stored = tokio::task::spawn_blocking(move || store.load(writers[3]).unwrap())
+        .await
+        .unwrap();
+    assert!(stored["balance"].value.is_some());
+    println!(
+        "PostgreSQL paused {waited:?}: reads of another agent p50 {:?} p99 {:?} ({} reads; before: p50 {:?} p99 {:?}); worst scheduling delay {delay:?}",
+        quantile(&during, 0.5),
+        quantile(&during, 0.99),
+        during.len(),
+        quantile(&before, 0.5),
+        quantile(&before, 0.99),
+    );
+    assert!(delay < Duration::from_secs(1), "{delay:?}");
+    assert!(quantile(&during, 0.99) < Duration::from_secs(1));
+    stop(handle, task).await;
+}
+
 /// The next thing a linked client heard (`None`: the link ended), at most 10 s away.
 async fn next_published(
     published: &mut tokio::sync::mpsc::UnboundedReceiver<Option<i64>>,
@@ -1081,6 +1235,12 @@ async fn a_turn_whose_transaction_postgresql_ends_is_committed_again() {
     // The store's backend, once it waits for the lock.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let backend: i32 = loop {
+        // The admin session is inside its transaction, where PostgreSQL keeps the first view
+        // of `pg_stat_activity` it took: each look needs a fresh one.
+        admin
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
+            .await
+            .unwrap();
         let waiting = admin
             .query_opt(
                 "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO tidal_state%'",

@@ -51,6 +51,11 @@ impl Postgres {
 
     /// Stops the server (PostgreSQL's fast shutdown) and waits until it is gone.
     pub fn stop(&mut self) {
+        // A paused server would not hear the shutdown.
+        let _ = std::process::Command::new("kill")
+            .arg("-CONT")
+            .args(self.processes())
+            .status();
         let _ = std::process::Command::new("kill")
             .args(["-INT", &self.pid.to_string()])
             .status();
@@ -62,6 +67,41 @@ impl Postgres {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The server's processes: the postmaster and its children (a backend per connection,
+    /// the WAL writer, ...).
+    fn processes(&self) -> Vec<String> {
+        let children = std::process::Command::new("pgrep")
+            .args(["-P", &self.pid.to_string()])
+            .output()
+            .expect("pgrep runs");
+        let mut pids: Vec<String> = String::from_utf8_lossy(&children.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        pids.push(self.pid.to_string());
+        pids
+    }
+
+    /// Pauses every process of the server (SIGSTOP): connections stay open and nothing is
+    /// answered, as when the database's machine stalls.
+    pub fn pause(&self) {
+        self.signal_all("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(signal)
+            .args(self.processes())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
     }
 
     /// Stops the server and starts it again on the same data and port.

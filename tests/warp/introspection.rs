@@ -461,13 +461,20 @@ async fn metrics_count_agents_connections_links_commands_and_store_writes() {
     assert!(value("tidal_warp_sent_bytes_total") > 100.0);
     assert_eq!(value("tidal_handler_failures_total"), 0.0);
     assert_eq!(value("tidal_remote_connect_attempts_total"), 0.0);
-    // Each command's turn is one store write (map and value changed together).
-    assert!(value("tidal_store_writes_total") >= 3.0, "{body}");
+    // Each command's turn is one store write (map and value changed together), made on the
+    // agent's task: an in-memory store never blocks, so nothing waits in a queue for it.
+    let writes = value(r#"tidal_store_writes_total{backend="memory"}"#);
+    assert!(writes >= 3.0, "{body}");
     assert_eq!(
-        value("tidal_store_write_changes_count"),
-        value("tidal_store_writes_total")
+        value(r#"tidal_store_write_changes_count{backend="memory"}"#),
+        writes
     );
-    assert!(samples.contains_key(r#"tidal_store_write_duration_seconds_bucket{le="+Inf"}"#));
+    assert_eq!(
+        value(r#"tidal_store_group_turns_sum{backend="memory"}"#),
+        writes
+    );
+    assert!(samples
+        .contains_key(r#"tidal_store_write_duration_seconds_bucket{le="+Inf",backend="memory"}"#));
     handle.stop();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await

@@ -524,7 +524,8 @@ where
     let response = match wanted {
         methods::GET => {
             if let Some(response) = compute(runner, on_get(context))? {
-                exchange.respond(response, method != Method::HEAD);
+                let response = exchange.response(response, method != Method::HEAD);
+                item.answer(exchange, response);
             }
             return Ok(());
         }
@@ -545,7 +546,8 @@ where
         _ => compute(runner, on_delete(context))?,
     };
     if let Some(response) = response {
-        exchange.respond(response, false);
+        let response = exchange.response(response, false);
+        item.answer(exchange, response);
     }
     Ok(())
 }

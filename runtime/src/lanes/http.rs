@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::item::{refuses_commands, stateless_item};
-use super::{AgentItem, HttpExchange, LinkSubscriber, UnlinkReason};
+use super::{AgentItem, HttpExchange, HttpResponse, LinkSubscriber, UnlinkReason};
 
 /// A lane that answers HTTP requests: `GET` (and `HEAD`) with a `Get`, `POST` with a `Post`
 /// body, `PUT` with a `Put` body, and `DELETE`, each through its lifecycle handler
@@ -23,6 +23,8 @@ pub struct HttpLane<Get, Post = Get, Put = Post> {
     id: u64,
     /// The request being answered.
     pending: RefCell<Option<Box<HttpExchange>>>,
+    /// The request answered in this turn and its response, sent once the turn is published.
+    answered: RefCell<Option<(Box<HttpExchange>, HttpResponse)>>,
     _types: PhantomData<fn(Post, Put) -> Get>,
 }
 
@@ -35,6 +37,7 @@ impl<Get, Post, Put> HttpLane<Get, Post, Put> {
         HttpLane {
             id,
             pending: RefCell::new(None),
+            answered: RefCell::new(None),
             _types: PhantomData,
         }
     }
@@ -62,6 +65,10 @@ pub trait HttpLikeItem: AgentItem {
 
     /// Takes the request being answered.
     fn take_request(&self) -> Option<Box<HttpExchange>>;
+
+    /// Answers the request with `response` once the turn is published: after its commit, if
+    /// the agent has a store (an answer acknowledges what the handler changed).
+    fn answer(&self, exchange: Box<HttpExchange>, response: HttpResponse);
 }
 
 impl<Get, Post, Put> HttpLikeItem for HttpLane<Get, Post, Put>
@@ -76,6 +83,10 @@ where
 
     fn take_request(&self) -> Option<Box<HttpExchange>> {
         self.pending.borrow_mut().take()
+    }
+
+    fn answer(&self, exchange: Box<HttpExchange>, response: HttpResponse) {
+        *self.answered.borrow_mut() = Some((exchange, response));
     }
 }
 
@@ -102,6 +113,9 @@ where
     }
 
     fn flush(&self) {
+        if let Some((exchange, response)) = self.answered.borrow_mut().take() {
+            exchange.send(response);
+        }
         // No handler took the request: the lifecycle has none for this lane.
         if let Some(exchange) = self.pending.borrow_mut().take() {
             exchange.not_allowed("");

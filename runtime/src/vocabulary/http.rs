@@ -363,8 +363,13 @@ impl HttpExchange {
         self.context.method()
     }
 
-    /// Answers with a handler's response, its body (if any) encoded in the response format.
-    pub(crate) fn respond<T: Serialize>(self, response: Response<T>, with_body: bool) {
+    /// A handler's response as it goes to the client, its body (if any) encoded in the
+    /// response format (`500` if it does not encode).
+    pub(crate) fn response<T: Serialize>(
+        &self,
+        response: Response<T>,
+        with_body: bool,
+    ) -> HttpResponse {
         let Response {
             status,
             mut headers,
@@ -381,21 +386,17 @@ impl HttpExchange {
                 }
                 Err(err) => {
                     let message = format!("the response does not encode: {err}");
-                    self.send(HttpResponse::error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        message,
-                    ));
-                    return;
+                    return HttpResponse::error(StatusCode::INTERNAL_SERVER_ERROR, message);
                 }
             }
         } else {
             Vec::new()
         };
-        self.send(HttpResponse {
+        HttpResponse {
             status,
             headers,
             body,
-        });
+        }
     }
 
     /// Answers with an error.
@@ -418,7 +419,8 @@ impl HttpExchange {
         self.send(response);
     }
 
-    fn send(self, response: HttpResponse) {
+    /// Sends `response` to the client.
+    pub(crate) fn send(self, response: HttpResponse) {
         // The client may be gone; then nobody needs the response.
         let _ = self.reply.send(response);
     }
