@@ -155,7 +155,7 @@ async fn sigkill(postgres: &Postgres) {
 
 async fn throughput(postgres: &Postgres) {
     const AGENTS: usize = 120;
-    const COMMANDS: i64 = 20;
+    const COMMANDS: i64 = 200;
     println!("3. {AGENTS} agents x {COMMANDS} persistent commands (Sync), each member taking those of the agents it owns; the load generator runs on the same 2 cores:");
     let names = ["a", "b", "c"];
     let mut members: Vec<Child> = Vec::new();

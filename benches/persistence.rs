@@ -278,8 +278,10 @@ fn server_command_rate(store: Option<Option<&std::path::Path>>, commands: u32) -
 
 /// Commands per second through a server whose agents keep their state in fjall under `Sync`:
 /// `agents` agents busy together, each sent `commands` commands by a task of its own (each
-/// send awaited), until every agent has applied its last.
-fn server_synced_rate(dir: &std::path::Path, agents: u32, commands: u32) -> f64 {
+/// send awaited; with `answered`, each command's answer too: the agent's answer to a handler
+/// sent after it, which waits until the command's turn is durable), until every agent has
+/// applied its last.
+fn server_synced_rate(dir: &std::path::Path, agents: u32, commands: u32, answered: bool) -> f64 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -315,6 +317,9 @@ fn server_synced_rate(dir: &std::path::Path, agents: u32, commands: u32) -> f64 
                             .command(&node, "set", i64::from(n))
                             .await
                             .expect("sent");
+                        if answered {
+                            assert_eq!(value_of(&handle, &node).await, i64::from(n));
+                        }
                     }
                 })
             })
@@ -324,25 +329,29 @@ fn server_synced_rate(dir: &std::path::Path, agents: u32, commands: u32) -> f64 
         }
         // Every command applied: each agent answers after its last.
         for node in &nodes {
-            let agent: tidal::agent::agent_model::AgentRef<Meter> =
-                handle.agent_ref(node).expect("runs");
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let context = HandlerContext::<Meter>::default();
-            agent
-                .run(context.get_value(Meter::VALUE).and_then(move |value| {
-                    context.effect(move || {
-                        let _ = tx.send(value);
-                    })
-                }))
-                .await
-                .expect("runs");
-            assert_eq!(rx.await.expect("answers"), i64::from(commands) - 1);
+            assert_eq!(value_of(&handle, node).await, i64::from(commands) - 1);
         }
         let rate = f64::from(agents * commands) / start.elapsed().as_secs_f64();
         handle.stop();
         running.await.expect("joins").expect("stops");
         rate
     })
+}
+
+/// The value of the meter at `node`, as the agent answers a handler that reads it.
+async fn value_of(handle: &tidal::server::ServerHandle, node: &str) -> i64 {
+    let agent: tidal::agent::agent_model::AgentRef<Meter> = handle.agent_ref(node).expect("runs");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let context = HandlerContext::<Meter>::default();
+    agent
+        .run(context.get_value(Meter::VALUE).and_then(move |value| {
+            context.effect(move || {
+                let _ = tx.send(value);
+            })
+        }))
+        .await
+        .expect("runs");
+    rx.await.expect("answers")
 }
 
 fn main() {
@@ -409,10 +418,15 @@ fn main() {
     );
 
     let raw = fjall_synced_rate(dir("raw-server").path(), counts.synced);
-    let alone = server_synced_rate(dir("alone").path(), 1, counts.synced);
-    let busy = server_synced_rate(dir("busy").path(), 100, counts.synced / 10);
+    let answered = server_synced_rate(dir("answered").path(), 1, counts.synced, true);
+    let alone = server_synced_rate(dir("alone").path(), 1, counts.synced * 10, false);
+    let busy = server_synced_rate(dir("busy").path(), 100, counts.synced, false);
     println!("commands into persistent value lanes (server, fjall, Sync, ServerHandle::command):");
     println!("  fjall's own synced commits: {raw:>10.0} /s");
+    println!(
+        "  one agent, each answered: {answered:>12.0} /s = {:.2}x fjall's synced commits",
+        answered / raw
+    );
     println!(
         "  one agent:                {alone:>12.0} /s = {:.2}x fjall's synced commits",
         alone / raw

@@ -51,10 +51,11 @@ impl Postgres {
 
     /// Stops the server (PostgreSQL's fast shutdown) and waits until it is gone.
     pub fn stop(&mut self) {
-        // A paused server would not hear the shutdown.
+        // A paused server would not hear the shutdown (a child may be gone already).
         let _ = std::process::Command::new("kill")
             .arg("-CONT")
             .args(self.processes())
+            .stderr(std::process::Stdio::null())
             .status();
         let _ = std::process::Command::new("kill")
             .args(["-INT", &self.pid.to_string()])

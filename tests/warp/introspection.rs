@@ -8,6 +8,7 @@ use tidal::agent::agent_model::AgentModel;
 use tidal::introspection::{meta_node_uri, IntrospectionConfig};
 use tidal::route::RoutePattern;
 use tidal::server::{ServerBuilder, ServerBuilderError, ServerConfig};
+use tidal::store::{Durability, StoreConfig};
 
 use super::{serve_with, Client, Running, Unit, UnitLifecycle};
 
@@ -475,6 +476,61 @@ async fn metrics_count_agents_connections_links_commands_and_store_writes() {
     );
     assert!(samples
         .contains_key(r#"tidal_store_write_duration_seconds_bucket{le="+Inf",backend="memory"}"#));
+    handle.stop();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+}
+
+/// With a store on disk under `Sync`, turns wait for their commit on the store's thread: the
+/// metrics show how long they waited, how many turns each write carried, and none left waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_commits_turns_wait_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::with_plane_name("metered")
+        .set_bind_addr("127.0.0.1:0")
+        .enable_metrics()
+        .with_store_dir(dir.path())
+        .update_config(|config| {
+            config.store = StoreConfig::default().with_durability(Durability::Sync);
+        })
+        .add_route(
+            RoutePattern::parse_str("/unit/:id").unwrap(),
+            AgentModel::new(Unit::default, UnitLifecycle),
+        )
+        .build()
+        .await
+        .unwrap();
+    let (task, handle) = server.run();
+    let task = tokio::spawn(task);
+    let addr = handle.bound_addr().unwrap();
+    let mut client = Client::connect(&format!("ws://{addr}/")).await;
+    start(&mut client, "/unit/d").await;
+    client.send(r#"@command(node:"/unit/d",lane:add) 2"#).await;
+    client
+        .expect(&[r#"@event(node:"/unit/d",lane:value) 2"#])
+        .await;
+    let (_, body) = get_metrics(addr).await;
+    let samples = samples(&body);
+    let value = |series: &str| {
+        *samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+    };
+    let waited = value(r#"tidal_store_commit_duration_seconds_count{backend="fjall"}"#);
+    assert!(waited >= 2.0, "{body}");
+    assert_eq!(
+        value(r#"tidal_store_commits_in_flight{backend="fjall"}"#),
+        0.0
+    );
+    let writes = value(r#"tidal_store_writes_total{backend="fjall"}"#);
+    assert!(writes >= 1.0 && writes <= waited, "{body}");
+    assert_eq!(
+        value(r#"tidal_store_group_turns_sum{backend="fjall"}"#),
+        waited
+    );
     handle.stop();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await

@@ -179,7 +179,8 @@ pub struct RestoreError {
 pub enum Durability {
     /// Each turn's batch is durable (`fdatasync`) before the turn's events are published to
     /// subscribers. A crash loses nothing that anyone was told about; a turn whose events were
-    /// not yet published may be lost.
+    /// not yet published may be lost. The turns of agents that wait together share one
+    /// `fdatasync` (see [the turn](self#the-turn)).
     Sync,
     /// Turns are gathered in memory (the latest value per key) and written together every
     /// interval, in one batch made durable with one `fdatasync` for all agents. Under load, an

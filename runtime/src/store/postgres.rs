@@ -2,16 +2,15 @@
 //! turns.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls, Statement};
 
+use crate::lock::lock;
+
 use super::{
-    every_turn_failed, AgentState, Change, Durability, Fence, FenceToken, Store, StoreConfig,
-    StoreError, Turn,
+    AgentState, Change, Durability, Fence, FenceToken, Store, StoreConfig, StoreError, Turn,
 };
 
 /// The table, created when missing. A value item is the row of kind 0 (with an empty key); a
@@ -68,12 +67,14 @@ const ENTRY: i16 = 1;
 /// commit for the whole group. In a fenced store a turn whose lease is no longer current is
 /// refused alone; the others of its group land.
 ///
-/// The connection lives on a thread of its own, which the server's store thread waits for
-/// (never a tokio worker). It reconnects by itself: while the database cannot be reached, a
-/// call keeps trying for [`PostgresStore::RETRY_FOR`] and then fails (the agent stops without
-/// having told anyone of the turn). A database that is paused (SIGSTOP) is waited for. A group
-/// is applied again after a reconnection only if its transaction's outcome was lost, which
-/// changes nothing: a turn's changes are final states.
+/// The connection is driven on the thread that calls the store: in a server, the store's own
+/// I/O thread, never a tokio worker (a call from inside an async context runs on a thread of
+/// its own for the call, as a runtime cannot be entered from within another). It reconnects
+/// by itself: while the database cannot be reached, a call keeps trying for
+/// [`PostgresStore::RETRY_FOR`] and then fails (the agent stops without having told anyone of
+/// the turn). A database that is paused (SIGSTOP) is waited for. A group is applied again
+/// after a reconnection only if its transaction's outcome was lost, which changes nothing: a
+/// turn's changes are final states.
 ///
 /// [`Durability`] maps onto PostgreSQL's `synchronous_commit`: `Sync` waits for the commit to
 /// be on disk; `GroupCommit` and `Buffered` use asynchronous commit, in which PostgreSQL's WAL
@@ -93,24 +94,10 @@ const ENTRY: i16 = 1;
 /// # }
 /// ```
 pub struct PostgresStore {
-    jobs: Option<mpsc::UnboundedSender<Job>>,
-    worker: Option<JoinHandle<()>>,
+    /// Drives the connection during a call (`None` once dropped).
+    runtime: Option<tokio::runtime::Runtime>,
+    connection: Mutex<Connection>,
 }
-
-/// What the connection's thread is asked to do.
-enum Job {
-    Load {
-        node: String,
-        reply: std::sync::mpsc::SyncSender<Result<AgentState, StoreError>>,
-    },
-    Commit {
-        turns: Vec<OwnedTurn>,
-        reply: std::sync::mpsc::SyncSender<Vec<Result<(), StoreError>>>,
-    },
-}
-
-/// A turn sent to the connection's thread: its node and its changes.
-type OwnedTurn = (String, Vec<(String, Change)>);
 
 impl PostgresStore {
     /// How long a load or commit keeps trying while the database cannot be reached (it
@@ -148,7 +135,7 @@ impl PostgresStore {
         config: StoreConfig,
         fence: Option<Arc<dyn Fence>>,
     ) -> Result<Self, StoreError> {
-        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+        let open_error = |source: BoxError| StoreError::Open {
             path: redacted(url),
             source,
         };
@@ -158,99 +145,75 @@ impl PostgresStore {
             .enable_all()
             .build()
             .map_err(|err| open_error(Box::new(err)))?;
-        let mut connection = Connection {
-            config: pg_config,
-            synchronous: config.durability == Durability::Sync,
-            fence,
-            open: None,
+        let store = PostgresStore {
+            runtime: Some(runtime),
+            connection: Mutex::new(Connection {
+                config: pg_config,
+                synchronous: config.durability == Durability::Sync,
+                fence,
+                open: None,
+            }),
         };
-        // The first connection is made on the connection's own thread (so that this works from
-        // inside an async context too), and its outcome comes back here.
-        let (opened, outcome) = std::sync::mpsc::sync_channel(1);
-        let (jobs, inbox) = mpsc::unbounded_channel();
-        let worker = std::thread::Builder::new()
-            .name("tidal-postgres".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let first = connection
-                        .ensure(Instant::now() + PostgresStore::RETRY_FOR)
-                        .await
-                        .map(|_| ());
-                    let failed = first.is_err();
-                    let _ = opened.send(first);
-                    if !failed {
-                        serve(connection, inbox).await;
-                    }
-                })
+        store
+            .with_connection(|runtime, connection| {
+                let deadline = Instant::now() + PostgresStore::RETRY_FOR;
+                runtime.block_on(connection.ensure(deadline)).map(|_| ())
             })
-            .map_err(|err| open_error(Box::new(err)))?;
-        let first = outcome.recv().unwrap_or_else(|_| {
-            Err("the store's connection thread ended before connecting".into())
-        });
-        if let Err(source) = first {
-            let _ = worker.join();
-            return Err(open_error(source));
-        }
-        Ok(PostgresStore {
-            jobs: Some(jobs),
-            worker: Some(worker),
-        })
+            .map_err(open_error)?;
+        Ok(store)
     }
 
-    fn ask<T>(&self, job: impl FnOnce(std::sync::mpsc::SyncSender<T>) -> Job) -> Option<T> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.jobs.as_ref()?.send(job(reply)).ok()?;
-        answer.recv().ok()
+    /// Runs `work` with the connection and the runtime that drives it (`work` blocks on it),
+    /// on this thread, or on a thread of its own for the call when this one is inside an
+    /// async context.
+    fn with_connection<T, F>(&self, work: F) -> T
+    where
+        F: FnOnce(&tokio::runtime::Runtime, &mut Connection) -> T + Send,
+        T: Send,
+    {
+        let run = || {
+            let mut connection = lock(&self.connection);
+            let runtime = self.runtime.as_ref().expect("the store is open");
+            work(runtime, &mut connection)
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return run();
+        }
+        std::thread::scope(|scope| match scope.spawn(run).join() {
+            Ok(output) => output,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
     }
 }
 
 impl Drop for PostgresStore {
+    /// Closes the connection without waiting (a runtime may not wait inside an async context).
     fn drop(&mut self) {
-        self.jobs.take();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
 
 impl Store for PostgresStore {
     fn load(&self, node: &str) -> Result<AgentState, StoreError> {
-        let node = node.to_owned();
-        self.ask(|reply| Job::Load {
-            node: node.clone(),
-            reply,
-        })
-        .unwrap_or_else(|| {
-            Err(StoreError::Read {
-                node,
-                source: "the store's connection thread has ended".into(),
+        self.with_connection(|runtime, connection| runtime.block_on(connection.run(&Load(node))))
+            .map_err(|source| StoreError::Read {
+                node: node.to_owned(),
+                source,
             })
-        })
     }
 
     fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
         let turn = Turn { node, changes };
-        self.commit_group(&[turn]).pop().unwrap_or_else(|| Ok(()))
+        self.commit_group(&[turn]).pop().unwrap_or(Ok(()))
     }
 
     /// The whole group in one transaction (see the type's documentation).
     fn commit_group(&self, turns: &[Turn<'_>]) -> Vec<Result<(), StoreError>> {
-        let owned = turns
-            .iter()
-            .map(|turn| {
-                let changes = turn
-                    .changes
-                    .iter()
-                    .map(|(item, change)| ((*item).to_owned(), change.clone()))
-                    .collect();
-                (turn.node.to_owned(), changes)
-            })
-            .collect();
-        self.ask(|reply| Job::Commit {
-            turns: owned,
-            reply,
+        self.with_connection(|runtime, connection| {
+            runtime.block_on(commit_turns(connection, turns))
         })
-        .unwrap_or_else(|| every_turn_failed(turns, &"the store's connection thread has ended"))
     }
 
     fn backend(&self) -> &'static str {
@@ -412,28 +375,13 @@ pub(crate) async fn create_tables(
 }
 
 /// Applies a group of turns in one transaction, each fenced by its token.
-struct Commit<'a>(&'a [(&'a OwnedTurn, Option<FenceToken>)]);
-
-/// The connection's thread: answers jobs until the store is dropped.
-async fn serve(mut connection: Connection, mut inbox: mpsc::UnboundedReceiver<Job>) {
-    while let Some(job) = inbox.recv().await {
-        match job {
-            Job::Load { node, reply } => {
-                let result = connection.run(&Load(&node)).await;
-                let _ = reply.send(result.map_err(|source| StoreError::Read { node, source }));
-            }
-            Job::Commit { turns, reply } => {
-                let _ = reply.send(commit_turns(&mut connection, &turns).await);
-            }
-        }
-    }
-}
+struct Commit<'a>(&'a [(&'a Turn<'a>, Option<FenceToken>)]);
 
 /// Commits `turns` in one transaction, each fenced by the lease the server holds for its
 /// node (if the store is fenced): one result per turn.
 async fn commit_turns(
     connection: &mut Connection,
-    turns: &[OwnedTurn],
+    turns: &[Turn<'_>],
 ) -> Vec<Result<(), StoreError>> {
     let refused = |node: &str, source: BoxError| {
         Err(StoreError::Write {
@@ -442,14 +390,14 @@ async fn commit_turns(
         })
     };
     let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(turns.len());
-    let mut group: Vec<(&OwnedTurn, Option<FenceToken>)> = Vec::with_capacity(turns.len());
+    let mut group: Vec<(&Turn<'_>, Option<FenceToken>)> = Vec::with_capacity(turns.len());
     for turn in turns {
         match &connection.fence {
-            Some(fence) => match fence.token(&turn.0) {
+            Some(fence) => match fence.token(turn.node) {
                 Some(token) => group.push((turn, Some(token))),
                 None => {
-                    let why = format!("this server holds no lease for {}", turn.0);
-                    results.push(refused(&turn.0, why.into()));
+                    let why = format!("this server holds no lease for {}", turn.node);
+                    results.push(refused(turn.node, why.into()));
                     continue;
                 }
             },
@@ -485,7 +433,7 @@ async fn commit_turns(
     for (result, turn) in results.iter_mut().zip(turns) {
         if let Err(StoreError::Write { node, .. }) = result {
             if node.is_empty() {
-                node.clone_from(&turn.0);
+                turn.node.clone_into(node);
             }
         }
     }
@@ -558,14 +506,14 @@ struct Arrays<'a> {
 impl<'a> Arrays<'a> {
     /// The arrays of the turns of `group` not refused, each item's operations folded (later
     /// turns and changes win).
-    fn of(group: &'a [(&'a OwnedTurn, Option<FenceToken>)], refused: &[Option<Fenced>]) -> Self {
+    fn of(group: &'a [(&'a Turn<'a>, Option<FenceToken>)], refused: &[Option<Fenced>]) -> Self {
         let mut items: BTreeMap<(&str, &str), ItemOps<'_>> = BTreeMap::new();
         for ((turn, _), refused) in group.iter().zip(refused) {
             if refused.is_some() {
                 continue;
             }
-            for (item, change) in &turn.1 {
-                let ops = items.entry((&turn.0, item)).or_default();
+            for (item, change) in turn.changes {
+                let ops = items.entry((turn.node, item)).or_default();
                 match change {
                     Change::Value(value) => ops.value = Some(value),
                     Change::Put { key, value } => {
@@ -619,7 +567,7 @@ impl<'a> Arrays<'a> {
 /// one another: PostgreSQL runs them in order), then the commit.
 async fn commit(
     open: &mut Open,
-    group: &[(&OwnedTurn, Option<FenceToken>)],
+    group: &[(&Turn<'_>, Option<FenceToken>)],
 ) -> Result<Vec<Option<Fenced>>, tokio_postgres::Error> {
     let Open {
         client,
