@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::lock::lock;
@@ -492,15 +493,40 @@ struct ItemOps<'a> {
 /// The statements' arrays for a group's accepted turns.
 #[derive(Default)]
 struct Arrays<'a> {
-    clear: (Vec<&'a str>, Vec<&'a str>),
-    remove: (Vec<&'a str>, Vec<&'a str>, Vec<&'a [u8]>),
-    upsert: (
-        Vec<&'a str>,
-        Vec<&'a str>,
-        Vec<i16>,
-        Vec<&'a [u8]>,
-        Vec<&'a [u8]>,
-    ),
+    /// The map items cleared.
+    clear: Rows<'a>,
+    /// The entries removed.
+    remove: Rows<'a>,
+    /// The values and entries written.
+    upsert: Rows<'a>,
+}
+
+/// Rows of `tidal_state` (or their leading columns), as one array per column.
+#[derive(Default)]
+struct Rows<'a> {
+    nodes: Vec<&'a str>,
+    items: Vec<&'a str>,
+    kinds: Vec<i16>,
+    keys: Vec<&'a [u8]>,
+    values: Vec<&'a [u8]>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(&mut self, node: &'a str, item: &'a str) -> &mut Self {
+        self.nodes.push(node);
+        self.items.push(item);
+        self
+    }
+
+    fn key(&mut self, key: &'a [u8]) -> &mut Self {
+        self.keys.push(key);
+        self
+    }
+
+    fn value(&mut self, kind: i16, value: &'a [u8]) {
+        self.kinds.push(kind);
+        self.values.push(value);
+    }
 }
 
 impl<'a> Arrays<'a> {
@@ -533,32 +559,25 @@ impl<'a> Arrays<'a> {
         let no_key: &[u8] = &[];
         for ((node, item), ops) in items {
             if ops.cleared {
-                arrays.clear.0.push(node);
-                arrays.clear.1.push(item);
+                arrays.clear.push(node, item);
             }
             if let Some(value) = ops.value {
-                arrays.upsert(node, item, VALUE, no_key, value);
+                arrays
+                    .upsert
+                    .push(node, item)
+                    .key(no_key)
+                    .value(VALUE, value);
             }
             for (key, op) in ops.entries {
                 match op {
-                    Some(value) => arrays.upsert(node, item, ENTRY, key, value),
+                    Some(value) => arrays.upsert.push(node, item).key(key).value(ENTRY, value),
                     None => {
-                        arrays.remove.0.push(node);
-                        arrays.remove.1.push(item);
-                        arrays.remove.2.push(key);
+                        arrays.remove.push(node, item).key(key);
                     }
                 }
             }
         }
         arrays
-    }
-
-    fn upsert(&mut self, node: &'a str, item: &'a str, kind: i16, key: &'a [u8], value: &'a [u8]) {
-        self.upsert.0.push(node);
-        self.upsert.1.push(item);
-        self.upsert.2.push(kind);
-        self.upsert.3.push(key);
-        self.upsert.4.push(value);
     }
 }
 
@@ -613,28 +632,37 @@ async fn commit(
         }
     }
     let arrays = Arrays::of(group, &refused);
+    let Arrays {
+        clear: cleared,
+        remove: removed,
+        upsert: written,
+    } = &arrays;
     let clearing = async {
-        if arrays.clear.0.is_empty() {
+        if cleared.nodes.is_empty() {
             return Ok(0);
         }
-        let (nodes, items) = &arrays.clear;
-        transaction.execute(&*clear, &[nodes, items]).await
+        let params: [&(dyn ToSql + Sync); 2] = [&cleared.nodes, &cleared.items];
+        transaction.execute(&*clear, &params).await
     };
     let removing = async {
-        if arrays.remove.0.is_empty() {
+        if removed.nodes.is_empty() {
             return Ok(0);
         }
-        let (nodes, items, keys) = &arrays.remove;
-        transaction.execute(&*remove, &[nodes, items, keys]).await
+        let params: [&(dyn ToSql + Sync); 3] = [&removed.nodes, &removed.items, &removed.keys];
+        transaction.execute(&*remove, &params).await
     };
     let writing = async {
-        if arrays.upsert.0.is_empty() {
+        if written.nodes.is_empty() {
             return Ok(0);
         }
-        let (nodes, items, kinds, keys, values) = &arrays.upsert;
-        transaction
-            .execute(&*upsert, &[nodes, items, kinds, keys, values])
-            .await
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &written.nodes,
+            &written.items,
+            &written.kinds,
+            &written.keys,
+            &written.values,
+        ];
+        transaction.execute(&*upsert, &params).await
     };
     futures::future::try_join3(clearing, removing, writing).await?;
     transaction.commit().await?;
