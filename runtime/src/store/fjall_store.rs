@@ -1,6 +1,6 @@
 //! The embedded on-disk store: fjall, an LSM tree with one journal and atomic batches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,12 +33,26 @@ type Ops = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 /// The latest operation per full key of one batch, borrowing the turns' values.
 type BatchOps<'a> = BTreeMap<Vec<u8>, Option<&'a [u8]>>;
 
+/// What turns changed since the last group write: the map items cleared (whatever fjall holds
+/// under them goes first), then the latest operation per key.
+#[derive(Default)]
+struct Gathered {
+    clears: BTreeSet<Vec<u8>>,
+    ops: Ops,
+}
+
+impl Gathered {
+    fn is_empty(&self) -> bool {
+        self.clears.is_empty() && self.ops.is_empty()
+    }
+}
+
 /// Turns gathered for the next group commit, and those being written.
 #[derive(Default)]
 struct Pending {
-    ops: Ops,
+    gathered: Gathered,
     /// The group being written: still part of the state until fjall has it.
-    writing: Option<Arc<Ops>>,
+    writing: Option<Arc<Gathered>>,
     /// Why the last group commit failed: every later commit fails with it.
     failed: Option<String>,
 }
@@ -131,32 +145,46 @@ impl GroupCommit {
     }
 }
 
-/// Writes the turns gathered since the last call in one batch, made durable (`fdatasync`).
-/// A failure is logged, and makes every later commit fail.
+/// Writes the turns gathered since the last call in one batch, made durable (`fdatasync`):
+/// the keys under each cleared map item first (read here, on the group-commit thread, not by
+/// the agents), then the operations. A failure is logged, and makes every later commit fail.
 fn write_gathered(db: &Database, agents: &Keyspace, pending: &Mutex<Pending>) {
-    let ops = {
+    let gathered = {
         let mut pending = lock(pending);
-        if pending.ops.is_empty() {
+        if pending.gathered.is_empty() {
             return;
         }
-        let ops = Arc::new(std::mem::take(&mut pending.ops));
-        pending.writing = Some(ops.clone());
-        ops
+        let gathered = Arc::new(std::mem::take(&mut pending.gathered));
+        pending.writing = Some(gathered.clone());
+        gathered
     };
-    let mut batch = db.batch().durability(Some(PersistMode::SyncData));
-    for (key, op) in ops.iter() {
-        match op {
-            Some(value) => batch.insert(agents, key.as_slice(), value.as_slice()),
-            None => batch.remove(agents, key.as_slice()),
-        }
-    }
-    let result = batch.commit();
+    let result = write_batch(db, agents, &gathered);
     let mut pending = lock(pending);
     pending.writing = None;
     if let Err(err) = result {
         tracing::error!(%err, "group commit failed: the last turns were lost; agents stop at their next turn");
         pending.failed = Some(err.to_string());
     }
+}
+
+/// The batch of a group write (see [`write_gathered`]).
+fn write_batch(db: &Database, agents: &Keyspace, gathered: &Gathered) -> fjall::Result<()> {
+    let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+    for prefix in &gathered.clears {
+        for guard in agents.prefix(prefix) {
+            let key = guard.key()?;
+            if !gathered.ops.contains_key(key.as_ref()) {
+                batch.remove(agents, key.to_vec());
+            }
+        }
+    }
+    for (key, op) in &gathered.ops {
+        match op {
+            Some(value) => batch.insert(agents, key.as_slice(), value.as_slice()),
+            None => batch.remove(agents, key.as_slice()),
+        }
+    }
+    batch.commit()
 }
 
 /// Turns every operation of `ops` on a key under `prefix` into a removal.
@@ -169,9 +197,16 @@ fn remove_all(ops: &mut BatchOps<'_>, prefix: &[u8]) {
     }
 }
 
-/// Applies the operations of `ops` whose keys start with `prefix` to `state`.
-fn overlay(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &Ops, prefix: &[u8]) {
-    for (key, op) in ops.range(prefix.to_vec()..) {
+/// Applies what `gathered` did to the keys that start with `prefix` to `state`: its clears,
+/// then its operations.
+fn overlay(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, gathered: &Gathered, prefix: &[u8]) {
+    for cleared in gathered.clears.range(prefix.to_vec()..) {
+        if !cleared.starts_with(prefix) {
+            break;
+        }
+        state.retain(|key, _| !key.starts_with(cleared));
+    }
+    for (key, op) in gathered.ops.range(prefix.to_vec()..) {
         if !key.starts_with(prefix) {
             break;
         }
@@ -265,7 +300,8 @@ impl FjallStore {
         batch.commit().map_err(|err| Box::new(err) as _)
     }
 
-    /// Adds one turn to the next group commit (under one lock, so a turn is never split).
+    /// Adds one turn to the next group commit (under one lock, so a turn is never split). It
+    /// only touches memory: a clear is noted, and the group write removes what fjall holds.
     fn gather(
         &self,
         node: &str,
@@ -279,48 +315,34 @@ impl FjallStore {
                 source: format!("an earlier group commit failed: {failed}").into(),
             });
         }
+        let gathered = &mut pending.gathered;
         for (item, change) in changes {
             match change {
                 Change::Value(value) => {
-                    pending
+                    gathered
                         .ops
                         .insert(keys::value(node, item), Some(value.clone()));
                 }
                 Change::Put { key, value } => {
-                    pending
+                    gathered
                         .ops
                         .insert(keys::entry(node, item, key), Some(value.clone()));
                 }
                 Change::Remove { key } => {
-                    pending.ops.insert(keys::entry(node, item, key), None);
+                    gathered.ops.insert(keys::entry(node, item, key), None);
                 }
                 Change::Clear => {
                     let prefix = keys::entries(node, item);
-                    for op in pending.ops.range_mut(prefix.clone()..) {
-                        if !op.0.starts_with(&prefix) {
-                            break;
-                        }
-                        *op.1 = None;
-                    }
-                    let mut doomed: Vec<Vec<u8>> = Vec::new();
-                    for guard in self.agents.prefix(&prefix) {
-                        let key = guard.key().map_err(|err| StoreError::Write {
-                            node: node.to_owned(),
-                            source: Box::new(err),
-                        })?;
-                        doomed.push(key.to_vec());
-                    }
-                    if let Some(writing) = &pending.writing {
-                        doomed.extend(
-                            writing
-                                .range(prefix.clone()..)
-                                .take_while(|(key, _)| key.starts_with(&prefix))
-                                .map(|(key, _)| key.clone()),
-                        );
-                    }
+                    let doomed: Vec<Vec<u8>> = gathered
+                        .ops
+                        .range(prefix.clone()..)
+                        .take_while(|(key, _)| key.starts_with(&prefix))
+                        .map(|(key, _)| key.clone())
+                        .collect();
                     for key in doomed {
-                        pending.ops.insert(key, None);
+                        gathered.ops.remove(&key);
                     }
+                    gathered.clears.insert(prefix);
                 }
             }
         }
@@ -347,7 +369,7 @@ impl Store for FjallStore {
             if let Some(writing) = &pending.writing {
                 overlay(&mut merged, writing, &prefix);
             }
-            overlay(&mut merged, &pending.ops, &prefix);
+            overlay(&mut merged, &pending.gathered, &prefix);
             return Ok(keys::collect(&prefix, merged));
         }
         Ok(keys::collect(&prefix, pairs))

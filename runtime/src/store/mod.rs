@@ -491,6 +491,32 @@ mod tests {
         }
     }
 
+    /// Under group commit a clear is gathered without reading fjall: the entries written
+    /// before it are hidden at once, and removed by the group write.
+    #[test]
+    fn a_gathered_clear_drops_the_entries_already_written() {
+        let dir = tempfile_dir();
+        let config = StoreConfig::default()
+            .with_durability(Durability::GroupCommit(Duration::from_secs(3600)));
+        let store = FjallStore::open(&dir, config.clone()).unwrap();
+        store
+            .commit("/c", &[("m", put(b"k1", b"x")), ("m", put(b"k2", b"y"))])
+            .unwrap();
+        store.persist().unwrap();
+        store
+            .commit("/c", &[("m", Change::Clear), ("m", put(b"k3", b"z"))])
+            .unwrap();
+        let only_k3 = vec![(b"k3".to_vec(), b"z".to_vec())];
+        assert_eq!(store.load("/c").unwrap()["m"].entries, only_k3);
+        store.persist().unwrap();
+        assert_eq!(store.load("/c").unwrap()["m"].entries, only_k3);
+        drop(store);
+        let reopened = FjallStore::open(&dir, config).unwrap();
+        assert_eq!(reopened.load("/c").unwrap()["m"].entries, only_k3);
+        drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A fresh directory under the system's temporary directory.
     fn tempfile_dir() -> std::path::PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
