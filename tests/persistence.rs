@@ -1086,10 +1086,15 @@ async fn a_store_that_blocks_holds_up_only_the_agents_whose_turns_wait_for_it() 
     stop(handle, task).await;
 }
 
-/// The latencies of `count` reads of the agent at `node`, one after another, sorted.
-async fn read_latencies(handle: &ServerHandle, node: &str, count: usize) -> Vec<Duration> {
-    let mut latencies = Vec::with_capacity(count);
-    for _ in 0..count {
+/// The latencies of reads of the agent at `node`, one every millisecond for `time`, sorted:
+/// the traffic of other clients, at a pace that leaves the runtime room.
+async fn paced_reads(handle: &ServerHandle, node: &str, time: Duration) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    let mut pace = tokio::time::interval(Duration::from_millis(1));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let since = Instant::now();
+    while since.elapsed() < time {
+        pace.tick().await;
         let sent = Instant::now();
         read(handle, node).await;
         latencies.push(sent.elapsed());
@@ -1140,7 +1145,8 @@ async fn a_paused_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
         assert_eq!(read(&handle, node).await.0, 1);
     }
     handle.start_agent("/account/r").unwrap();
-    let before = read_latencies(&handle, "/account/r", 200).await;
+    let (before, delay_before) =
+        scheduling_delay(paced_reads(&handle, "/account/r", outage / 4)).await;
     let client = tidal::client::Client::new();
     let (_link, mut published) = balances(&client, &host, writers[0]).await;
     assert_eq!(next_balance(&mut published).await, 1, "the sync");
@@ -1151,14 +1157,10 @@ async fn a_paused_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
         handle.command(node, "deposit", 5i64).await.unwrap();
     }
     let (during, delay) = scheduling_delay(async {
-        let mut during = Vec::new();
-        while paused.elapsed() < outage {
-            during.extend(read_latencies(&handle, "/account/r", 50).await);
-        }
+        let during = paced_reads(&handle, "/account/r", outage).await;
         // A sync of an agent with no write pending.
         let (_other, mut synced) = balances(&client, &host, "/account/r").await;
         assert_eq!(next_balance(&mut synced).await, 0);
-        during.sort_unstable();
         during
     })
     .await;
@@ -1179,15 +1181,66 @@ async fn a_paused_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
         .unwrap();
     assert!(stored["balance"].value.is_some());
     println!(
-        "PostgreSQL paused {waited:?}: reads of another agent p50 {:?} p99 {:?} ({} reads; before: p50 {:?} p99 {:?}); worst scheduling delay {delay:?}",
+        "PostgreSQL paused {waited:?}: reads of another agent p50 {:?} p99 {:?} ({} reads), worst scheduling delay {delay:?}; before: p50 {:?} p99 {:?} ({} reads), worst scheduling delay {delay_before:?}",
         quantile(&during, 0.5),
         quantile(&during, 0.99),
         during.len(),
         quantile(&before, 0.5),
         quantile(&before, 0.99),
+        before.len(),
     );
     assert!(delay < Duration::from_secs(1), "{delay:?}");
     assert!(quantile(&during, 0.99) < Duration::from_secs(1));
+    stop(handle, task).await;
+}
+
+/// A store (blocking, so called on its I/O thread) whose disk refuses every write of one node.
+#[derive(Default)]
+struct RefusesOne {
+    inner: InMemoryStore,
+}
+
+impl Store for RefusesOne {
+    fn load(&self, node: &str) -> Result<AgentState, StoreError> {
+        self.inner.load(node)
+    }
+
+    fn commit(&self, node: &str, changes: &[(&str, Change)]) -> Result<(), StoreError> {
+        if node == "/account/doomed" {
+            return Err(StoreError::Write {
+                node: node.to_owned(),
+                source: "the disk refuses this one".into(),
+            });
+        }
+        self.inner.commit(node, changes)
+    }
+}
+
+/// A commit that fails for good stops its agent, and only it: an agent whose turns were
+/// committed in the same groups goes on, and its writes land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_fails_for_good_stops_only_its_agent() {
+    let builder = ServerBuilder::with_plane_name("refusing").with_store(RefusesOne::default());
+    let (task, handle) = account_route(builder).build().await.unwrap().run();
+    let task = tokio::spawn(task);
+    for node in ["/account/doomed", "/account/fine"] {
+        handle.start_agent(node).unwrap();
+        handle.command(node, "deposit", 5i64).await.unwrap();
+    }
+    assert_eq!(read(&handle, "/account/fine").await.0, 5);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handle.is_running("/account/doomed") {
+        assert!(
+            Instant::now() < deadline,
+            "the agent whose commit failed stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    handle
+        .command("/account/fine", "deposit", 7i64)
+        .await
+        .unwrap();
+    assert_eq!(read(&handle, "/account/fine").await.0, 12);
     stop(handle, task).await;
 }
 
