@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tidal::agent::event_handler::Sequentially;
 use tidal::agent::lanes::MapMessage;
 use tidal::prelude::*;
+use tidal::server::ServerHandle;
 use tidal::store::{Durability, FjallStore, Store, StoreConfig};
 use tidal::testing::AgentHarness;
 
@@ -222,24 +223,22 @@ fn map_update_with(dir: Option<Option<&std::path::Path>>, entries: u32, updates:
     start.elapsed().as_secs_f64() * 1e6 / f64::from(updates)
 }
 
-/// Commands per second into one value lane through a server (`ServerHandle::command`, each
-/// awaited), the way commands reach agents in production.
-fn server_command_rate(store: Option<Option<&std::path::Path>>, commands: u32) -> f64 {
+/// Runs a server built from `builder` (its meters at `/meter` or `/meter/:id`) on a runtime
+/// of 2 worker threads, and `work` against it; what `work` measured.
+fn on_server<F, Fut>(builder: ServerBuilder, route: &str, work: F) -> f64
+where
+    F: FnOnce(ServerHandle) -> Fut,
+    Fut: std::future::Future<Output = f64>,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let mut builder = ServerBuilder::with_plane_name("bench");
-        match store {
-            Some(Some(dir)) => builder = builder.with_store_dir(dir),
-            Some(None) => builder = builder.with_in_memory_store(),
-            None => {}
-        }
         let server = builder
             .add_route(
-                "/meter".parse().expect("a route"),
+                route.parse().expect("a route"),
                 AgentModel::new(Meter::default, MeterLifecycle),
             )
             .build()
@@ -247,6 +246,23 @@ fn server_command_rate(store: Option<Option<&std::path::Path>>, commands: u32) -
             .expect("builds");
         let (task, handle) = server.run();
         let running = tokio::spawn(task);
+        let measured = work(handle.clone()).await;
+        handle.stop();
+        running.await.expect("joins").expect("stops");
+        measured
+    })
+}
+
+/// Commands per second into one value lane through a server (`ServerHandle::command`, each
+/// awaited), the way commands reach agents in production.
+fn server_command_rate(store: Option<Option<&std::path::Path>>, commands: u32) -> f64 {
+    let mut builder = ServerBuilder::with_plane_name("bench");
+    match store {
+        Some(Some(dir)) => builder = builder.with_store_dir(dir),
+        Some(None) => builder = builder.with_in_memory_store(),
+        None => {}
+    }
+    on_server(builder, "/meter", |handle| async move {
         handle.start_agent("/meter").expect("starts");
         let start = Instant::now();
         for n in 0..commands {
@@ -256,23 +272,8 @@ fn server_command_rate(store: Option<Option<&std::path::Path>>, commands: u32) -
                 .expect("sent");
         }
         // Every command applied: the agent answers after the last.
-        let agent: tidal::agent::agent_model::AgentRef<Meter> =
-            handle.agent_ref("/meter").expect("runs");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let context = HandlerContext::<Meter>::default();
-        agent
-            .run(context.get_value(Meter::VALUE).and_then(move |value| {
-                context.effect(move || {
-                    let _ = tx.send(value);
-                })
-            }))
-            .await
-            .expect("runs");
-        assert_eq!(rx.await.expect("answers"), i64::from(commands) - 1);
-        let rate = f64::from(commands) / start.elapsed().as_secs_f64();
-        handle.stop();
-        running.await.expect("joins").expect("stops");
-        rate
+        assert_eq!(value_of(&handle, "/meter").await, i64::from(commands) - 1);
+        f64::from(commands) / start.elapsed().as_secs_f64()
     })
 }
 
@@ -282,26 +283,12 @@ fn server_command_rate(store: Option<Option<&std::path::Path>>, commands: u32) -
 /// sent after it, which waits until the command's turn is durable), until every agent has
 /// applied its last.
 fn server_synced_rate(dir: &std::path::Path, agents: u32, commands: u32, answered: bool) -> f64 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let server = ServerBuilder::with_plane_name("bench")
-            .with_store_dir(dir)
-            .update_config(|config| {
-                config.store = StoreConfig::default().with_durability(Durability::Sync);
-            })
-            .add_route(
-                "/meter/:id".parse().expect("a route"),
-                AgentModel::new(Meter::default, MeterLifecycle),
-            )
-            .build()
-            .await
-            .expect("builds");
-        let (task, handle) = server.run();
-        let running = tokio::spawn(task);
+    let builder = ServerBuilder::with_plane_name("bench")
+        .with_store_dir(dir)
+        .update_config(|config| {
+            config.store = StoreConfig::default().with_durability(Durability::Sync);
+        });
+    on_server(builder, "/meter/:id", |handle| async move {
         let nodes: Vec<String> = (0..agents).map(|id| format!("/meter/{id}")).collect();
         for node in &nodes {
             handle.start_agent(node).expect("starts");
@@ -331,15 +318,12 @@ fn server_synced_rate(dir: &std::path::Path, agents: u32, commands: u32, answere
         for node in &nodes {
             assert_eq!(value_of(&handle, node).await, i64::from(commands) - 1);
         }
-        let rate = f64::from(agents * commands) / start.elapsed().as_secs_f64();
-        handle.stop();
-        running.await.expect("joins").expect("stops");
-        rate
+        f64::from(agents * commands) / start.elapsed().as_secs_f64()
     })
 }
 
 /// The value of the meter at `node`, as the agent answers a handler that reads it.
-async fn value_of(handle: &tidal::server::ServerHandle, node: &str) -> i64 {
+async fn value_of(handle: &ServerHandle, node: &str) -> i64 {
     let agent: tidal::agent::agent_model::AgentRef<Meter> = handle.agent_ref(node).expect("runs");
     let (tx, rx) = tokio::sync::oneshot::channel();
     let context = HandlerContext::<Meter>::default();

@@ -10,7 +10,7 @@ use tidal::route::RoutePattern;
 use tidal::server::{ServerBuilder, ServerBuilderError, ServerConfig};
 use tidal::store::{Durability, StoreConfig};
 
-use super::{serve_with, Client, Running, Unit, UnitLifecycle};
+use super::{serve_built, serve_with, Client, Running, Unit, UnitLifecycle};
 
 /// Introspection on, with pulses 50 ms apart.
 pub(super) fn introspected(config: &mut ServerConfig) {
@@ -409,23 +409,39 @@ fn samples(text: &str) -> std::collections::HashMap<String, f64> {
         .collect()
 }
 
+/// A scrape of `/metrics`: its text, and its samples by series.
+struct Scrape {
+    body: String,
+    samples: std::collections::HashMap<String, f64>,
+}
+
+impl Scrape {
+    async fn of(addr: std::net::SocketAddr) -> Scrape {
+        let (status, body) = get_metrics(addr).await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(
+            body.ends_with("# EOF\n"),
+            "OpenMetrics text ends with # EOF"
+        );
+        Scrape {
+            samples: samples(&body),
+            body,
+        }
+    }
+
+    /// The value of `series` (name and labels).
+    fn value(&self, series: &str) -> f64 {
+        *self
+            .samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{}", self.body))
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_agents_connections_links_commands_and_store_writes() {
-    let server = ServerBuilder::with_plane_name("metered")
-        .set_bind_addr("127.0.0.1:0")
-        .enable_metrics()
-        .with_in_memory_store()
-        .add_route(
-            RoutePattern::parse_str("/unit/:id").unwrap(),
-            AgentModel::new(Unit::default, UnitLifecycle),
-        )
-        .build()
-        .await
-        .unwrap();
-    let (task, handle) = server.run();
-    let task = tokio::spawn(task);
-    let addr = handle.bound_addr().unwrap();
-    let mut client = Client::connect(&format!("ws://{addr}/")).await;
+    let running = serve_built(|builder| builder.enable_metrics().with_in_memory_store()).await;
+    let mut client = Client::connect(&running.url).await;
     // One agent, one link to a value lane, three commands that each set it.
     start(&mut client, "/unit/m").await;
     for n in 2..=3 {
@@ -436,18 +452,8 @@ async fn metrics_count_agents_connections_links_commands_and_store_writes() {
             .expect(&[&format!(r#"@event(node:"/unit/m",lane:value) {n}"#)])
             .await;
     }
-    let (status, body) = get_metrics(addr).await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(
-        body.ends_with("# EOF\n"),
-        "OpenMetrics text ends with # EOF"
-    );
-    let samples = samples(&body);
-    let value = |series: &str| {
-        *samples
-            .get(series)
-            .unwrap_or_else(|| panic!("no {series} in\n{body}"))
-    };
+    let scrape = Scrape::of(running.addr).await;
+    let value = |series: &str| scrape.value(series);
     assert_eq!(value("tidal_agents_running"), 1.0);
     assert_eq!(value("tidal_agents_started_total"), 1.0);
     assert_eq!(value("tidal_agents_stopped_total"), 0.0);
@@ -465,7 +471,7 @@ async fn metrics_count_agents_connections_links_commands_and_store_writes() {
     // Each command's turn is one store write (map and value changed together), made on the
     // agent's task: an in-memory store never blocks, so nothing waits in a queue for it.
     let writes = value(r#"tidal_store_writes_total{backend="memory"}"#);
-    assert!(writes >= 3.0, "{body}");
+    assert!(writes >= 3.0, "{}", scrape.body);
     assert_eq!(
         value(r#"tidal_store_write_changes_count{backend="memory"}"#),
         writes
@@ -474,14 +480,10 @@ async fn metrics_count_agents_connections_links_commands_and_store_writes() {
         value(r#"tidal_store_group_turns_sum{backend="memory"}"#),
         writes
     );
-    assert!(samples
+    assert!(scrape
+        .samples
         .contains_key(r#"tidal_store_write_duration_seconds_bucket{le="+Inf",backend="memory"}"#));
-    handle.stop();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("the server stops")
-        .unwrap()
-        .unwrap();
+    running.stop().await;
 }
 
 /// With a store on disk under `Sync`, turns wait for their commit on the store's thread: the
@@ -489,54 +491,36 @@ async fn metrics_count_agents_connections_links_commands_and_store_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_the_commits_turns_wait_for() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerBuilder::with_plane_name("metered")
-        .set_bind_addr("127.0.0.1:0")
-        .enable_metrics()
-        .with_store_dir(dir.path())
-        .update_config(|config| {
-            config.store = StoreConfig::default().with_durability(Durability::Sync);
-        })
-        .add_route(
-            RoutePattern::parse_str("/unit/:id").unwrap(),
-            AgentModel::new(Unit::default, UnitLifecycle),
-        )
-        .build()
-        .await
-        .unwrap();
-    let (task, handle) = server.run();
-    let task = tokio::spawn(task);
-    let addr = handle.bound_addr().unwrap();
-    let mut client = Client::connect(&format!("ws://{addr}/")).await;
+    let running = serve_built(|builder| {
+        builder
+            .enable_metrics()
+            .with_store_dir(dir.path())
+            .update_config(|config| {
+                config.store = StoreConfig::default().with_durability(Durability::Sync);
+            })
+    })
+    .await;
+    let mut client = Client::connect(&running.url).await;
     start(&mut client, "/unit/d").await;
     client.send(r#"@command(node:"/unit/d",lane:add) 2"#).await;
     client
         .expect(&[r#"@event(node:"/unit/d",lane:value) 2"#])
         .await;
-    let (_, body) = get_metrics(addr).await;
-    let samples = samples(&body);
-    let value = |series: &str| {
-        *samples
-            .get(series)
-            .unwrap_or_else(|| panic!("no {series} in\n{body}"))
-    };
+    let scrape = Scrape::of(running.addr).await;
+    let value = |series: &str| scrape.value(series);
     let waited = value(r#"tidal_store_commit_duration_seconds_count{backend="fjall"}"#);
-    assert!(waited >= 2.0, "{body}");
+    assert!(waited >= 2.0, "{}", scrape.body);
     assert_eq!(
         value(r#"tidal_store_commits_in_flight{backend="fjall"}"#),
         0.0
     );
     let writes = value(r#"tidal_store_writes_total{backend="fjall"}"#);
-    assert!(writes >= 1.0 && writes <= waited, "{body}");
+    assert!(writes >= 1.0 && writes <= waited, "{}", scrape.body);
     assert_eq!(
         value(r#"tidal_store_group_turns_sum{backend="fjall"}"#),
         waited
     );
-    handle.stop();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("the server stops")
-        .unwrap()
-        .unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]

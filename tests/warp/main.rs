@@ -141,17 +141,19 @@ async fn serve() -> Running {
 }
 
 async fn serve_with(configure: impl FnOnce(&mut tidal::server::ServerConfig)) -> Running {
-    let server = ServerBuilder::with_plane_name("warp")
+    serve_built(|builder| builder.update_config(configure)).await
+}
+
+/// The test server, with whatever `build` adds to its builder (a store, metrics).
+async fn serve_built(build: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Running {
+    let builder = ServerBuilder::with_plane_name("warp")
         .set_bind_addr("127.0.0.1:0")
         .with_policy(NoForbidden)
         .add_route(
             RoutePattern::parse_str("/unit/:id").unwrap(),
             AgentModel::new(Unit::default, UnitLifecycle),
-        )
-        .update_config(configure)
-        .build()
-        .await
-        .unwrap();
+        );
+    let server = build(builder).build().await.unwrap();
     let (task, server) = server.run();
     let task = tokio::spawn(task);
     let addr = server.bound_addr().expect("bound");
