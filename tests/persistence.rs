@@ -1108,21 +1108,39 @@ fn quantile(samples: &[Duration], q: f64) -> Duration {
     samples[((samples.len() - 1) as f64 * q).round() as usize]
 }
 
-/// PostgreSQL paused (SIGSTOP on every process of the database server: connections stay open,
-/// nothing is answered) under a server whose agents write with `Sync`, for 2 s
-/// (`TIDAL_OUTAGE_MS` to change it): the turns of the agents that write wait, while an agent
-/// with no write pending keeps answering reads and syncs, and the runtime's timers stay on
-/// time. Once PostgreSQL goes on, every waiting write lands and is heard; nothing acknowledged
-/// is lost.
+/// What happens to PostgreSQL under the server in [`postgresql_away`].
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    /// SIGSTOP on every process of the database server: connections stay open, nothing is
+    /// answered.
+    Paused,
+    /// Stopped (a fast shutdown ends the connections), then started again.
+    Restarted,
+}
+
+/// PostgreSQL paused for 2 s, or stopped and started again after 2 s (`TIDAL_OUTAGE_MS` to
+/// change it), under a server whose agents write with `Sync`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
-    let outage = Duration::from_millis(
+    postgresql_away(Outage::Paused).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarting_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
+    postgresql_away(Outage::Restarted).await;
+}
+
+/// The turns of the agents that write wait, while an agent with no write pending keeps
+/// answering reads and syncs, and the runtime's timers stay on time. Once PostgreSQL is back,
+/// every waiting write lands and is heard; nothing acknowledged is lost.
+async fn postgresql_away(outage: Outage) {
+    let away = Duration::from_millis(
         std::env::var("TIDAL_OUTAGE_MS")
             .ok()
             .and_then(|ms| ms.parse().ok())
             .unwrap_or(2_000),
     );
-    let postgres = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let mut postgres = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
     let sync = StoreConfig::default().with_durability(Durability::Sync);
     let store: Arc<dyn Store> = {
         let url = postgres.url.clone();
@@ -1146,18 +1164,29 @@ async fn a_paused_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
     }
     handle.start_agent("/account/r").unwrap();
     let (before, delay_before) =
-        scheduling_delay(paced_reads(&handle, "/account/r", outage / 4)).await;
+        scheduling_delay(paced_reads(&handle, "/account/r", away / 4)).await;
     let client = tidal::client::Client::new();
     let (_link, mut published) = balances(&client, &host, writers[0]).await;
     assert_eq!(next_balance(&mut published).await, 1, "the sync");
 
-    postgres.pause();
-    let paused = Instant::now();
+    let went = Instant::now();
+    postgres = match outage {
+        Outage::Paused => {
+            postgres.pause();
+            postgres
+        }
+        Outage::Restarted => tokio::task::spawn_blocking(move || {
+            postgres.stop();
+            postgres
+        })
+        .await
+        .unwrap(),
+    };
     for node in writers {
         handle.command(node, "deposit", 5i64).await.unwrap();
     }
     let (during, delay) = scheduling_delay(async {
-        let during = paced_reads(&handle, "/account/r", outage).await;
+        let during = paced_reads(&handle, "/account/r", away).await;
         // A sync of an agent with no write pending.
         let (_other, mut synced) = balances(&client, &host, "/account/r").await;
         assert_eq!(next_balance(&mut synced).await, 0);
@@ -1169,8 +1198,19 @@ async fn a_paused_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
         published.try_recv().is_err(),
         "a turn was heard before it landed"
     );
-    postgres.resume();
-    let waited = paused.elapsed();
+    let _postgres = match outage {
+        Outage::Paused => {
+            postgres.resume();
+            postgres
+        }
+        Outage::Restarted => tokio::task::spawn_blocking(move || {
+            postgres.start_again();
+            postgres
+        })
+        .await
+        .unwrap(),
+    };
+    let waited = went.elapsed();
 
     assert_eq!(next_balance(&mut published).await, 6);
     for node in writers {
@@ -1181,7 +1221,7 @@ async fn a_paused_postgresql_stalls_only_the_agents_whose_writes_wait_for_it() {
         .unwrap();
     assert!(stored["balance"].value.is_some());
     println!(
-        "PostgreSQL paused {waited:?}: reads of another agent p50 {:?} p99 {:?} ({} reads), worst scheduling delay {delay:?}; before: p50 {:?} p99 {:?} ({} reads), worst scheduling delay {delay_before:?}",
+        "PostgreSQL {outage:?} for {waited:?}: reads of another agent p50 {:?} p99 {:?} ({} reads), worst scheduling delay {delay:?}; before: p50 {:?} p99 {:?} ({} reads), worst scheduling delay {delay_before:?}",
         quantile(&during, 0.5),
         quantile(&during, 0.99),
         during.len(),

@@ -108,6 +108,11 @@ impl Postgres {
     /// Stops the server and starts it again on the same data and port.
     pub fn restart(&mut self) {
         self.stop();
+        self.start_again();
+    }
+
+    /// Starts the stopped server again on the same data and port.
+    pub fn start_again(&mut self) {
         let (url, pid) = Self::run_script(self.dir.path(), self.port);
         assert_eq!(url, self.url);
         self.pid = pid;
