@@ -152,21 +152,26 @@ struct Running {
 }
 
 async fn serve() -> Running {
+    serve_with(|builder| {
+        builder.update_config(|config| {
+            config.endpoint.max_body_size = 64;
+            config.endpoint.http_timeout = Duration::from_millis(100);
+        })
+    })
+    .await
+}
+
+/// The shop server, with whatever `build` adds to its builder.
+async fn serve_with(build: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Running {
     let lifecycle = ShopLifecycle::default();
     let gate = lifecycle.gate.clone();
-    let server = ServerBuilder::with_plane_name("http")
+    let builder = ServerBuilder::with_plane_name("http")
         .set_bind_addr("127.0.0.1:0")
         .add_route(
             "/shop/:id".parse().unwrap(),
             AgentModel::new(Shop::default, lifecycle),
-        )
-        .update_config(|config| {
-            config.endpoint.max_body_size = 64;
-            config.endpoint.http_timeout = Duration::from_millis(100);
-        })
-        .build()
-        .await
-        .unwrap();
+        );
+    let server = build(builder).build().await.unwrap();
     let (task, server) = server.run();
     let task = tokio::spawn(task);
     let addr = server.bound_addr().unwrap();
@@ -483,5 +488,79 @@ async fn the_same_port_serves_warp_and_http() {
         frames.push(message.into_text().unwrap().as_str().to_owned());
     }
     assert_eq!(frames[0], r#"@linked(node:"/shop/w",lane:level)"#);
+    running.stop().await;
+}
+
+/// A store whose writes wait at a gate until the test opens it (a disk that stalls).
+#[derive(Default)]
+struct StalledStore {
+    inner: tidal::store::InMemoryStore,
+    gate: Gate,
+}
+
+impl tidal::store::Store for StalledStore {
+    fn load(&self, node: &str) -> Result<tidal::store::AgentState, tidal::store::StoreError> {
+        self.inner.load(node)
+    }
+
+    fn commit(
+        &self,
+        node: &str,
+        changes: &[(&str, tidal::store::Change)],
+    ) -> Result<(), tidal::store::StoreError> {
+        self.gate.wait();
+        self.inner.commit(node, changes)
+    }
+}
+
+/// Opens the store's gate when dropped: a test that fails leaves no write waiting (the server
+/// could not stop).
+struct OpenOnDrop(Arc<StalledStore>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.gate.open();
+    }
+}
+
+/// A `POST` whose handler changes stored state is answered once the change is durable, not
+/// before; meanwhile a `GET` of another running agent, which writes nothing, is answered at
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_is_answered_once_its_change_is_stored() {
+    let store = Arc::new(StalledStore::default());
+    let shared: Arc<dyn tidal::store::Store> = store.clone();
+    let running = serve_with(|builder| builder.with_store(shared)).await;
+    let store = OpenOnDrop(store);
+    let mut reader = running.connect().await;
+    let mut writer = running.connect().await;
+    // Both agents running (loaded) before the store stalls.
+    for node in ["/shop/r", "/shop/w"] {
+        let get = send(
+            &mut reader,
+            Method::GET,
+            &format!("{node}?lane=stock"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(get.body, "0");
+    }
+    let post = tokio::spawn(async move {
+        send(&mut writer, Method::POST, "/shop/w?lane=stock", &[], "5").await
+    });
+    let mut post = post;
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut post).await;
+    assert!(
+        early.is_err(),
+        "answered before the change was stored: {early:?}"
+    );
+    let get = send(&mut reader, Method::GET, "/shop/r?lane=stock", &[], "").await;
+    assert_eq!((get.status, get.body.as_str()), (StatusCode::OK, "0"));
+    drop(store);
+    let post = post.await.unwrap();
+    assert_eq!(post.status, StatusCode::OK);
+    let get = send(&mut reader, Method::GET, "/shop/w?lane=stock", &[], "").await;
+    assert_eq!(get.body, "5");
     running.stop().await;
 }

@@ -853,6 +853,117 @@ impl ClosingLifecycle {
     }
 }
 
+/// An account whose `on_stop` waits for the test (a slow last turn) before writing its mark.
+#[derive(Clone)]
+pub struct SlowClosing {
+    gate: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+#[lifecycle(Closing)]
+impl SlowClosing {
+    #[on_command(deposit)]
+    fn deposit(
+        &self,
+        context: HandlerContext<Closing>,
+        amount: &i64,
+    ) -> impl EventHandler<Closing> {
+        let amount = *amount;
+        context.transform_value(Closing::BALANCE, move |balance| balance + amount)
+    }
+
+    #[on_stop]
+    fn stop(&self, context: HandlerContext<Closing>) -> impl EventHandler<Closing> {
+        let gate = self.gate.clone();
+        context
+            .effect(move || {
+                let (open, opened) = &*gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = opened.wait(open).unwrap();
+                }
+            })
+            .followed_by(context.set_value(Closing::CLOSED, true))
+    }
+}
+
+/// Opens a [`SlowClosing`] gate when dropped: a test that fails leaves no worker waiting at it
+/// (the runtime could not shut down).
+struct OpenOnDrop(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0 .1.notify_all();
+    }
+}
+
+/// An agent stopped, and addressed again while its last turn (`on_stop`) is still being
+/// written: the new instance loads only after the old one has ended, so it starts from the
+/// state that last turn left, not from the one before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_addressed_again_while_its_last_turn_is_written_loads_after_it() {
+    let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let lifecycle = SlowClosing { gate: gate.clone() };
+    let gate = OpenOnDrop(gate);
+    let server = ServerBuilder::with_plane_name("closing")
+        .with_in_memory_store()
+        .add_route(
+            "/closing/:id".parse().unwrap(),
+            AgentModel::new(Closing::default, lifecycle),
+        )
+        .build()
+        .await
+        .unwrap();
+    let (task, handle) = server.run();
+    let task = tokio::spawn(task);
+    handle.start_agent("/closing/1").unwrap();
+    handle.command("/closing/1", "deposit", 5i64).await.unwrap();
+    let old: AgentRef<Closing> = handle.agent_ref("/closing/1").unwrap();
+    old.stop().await.unwrap();
+    // Its inbox closes before `on_stop` runs (and waits at the gate).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handle.is_running("/closing/1") {
+        assert!(Instant::now() < deadline, "the agent stops");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut read = tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            let agent: AgentRef<Closing> = handle.agent_ref("/closing/1").unwrap();
+            let (tx, rx) = oneshot::channel();
+            let context = HandlerContext::<Closing>::default();
+            agent
+                .run(
+                    context
+                        .get_value(Closing::BALANCE)
+                        .and_then(move |balance| {
+                            context.get_value(Closing::CLOSED).and_then(move |closed| {
+                                context.effect(move || {
+                                    let _ = tx.send((balance, closed));
+                                })
+                            })
+                        }),
+                )
+                .await
+                .unwrap();
+            rx.await.unwrap()
+        }
+    });
+    // The new instance waits for the old one, which waits at the gate.
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut read).await;
+    assert!(
+        early.is_err(),
+        "the new instance answered before the old one ended: {early:?}"
+    );
+    drop(gate);
+    let (balance, closed) = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the new instance answers")
+        .unwrap();
+    assert_eq!((balance, closed), (5, true));
+    stop(handle, task).await;
+}
+
 /// The store fails the commit of `on_stop`'s turn: the stop says why, and the store keeps what
 /// was committed before (a restart finds it), not part of the failed turn.
 #[test]
@@ -957,6 +1068,16 @@ impl GatedStore {
     }
 }
 
+/// Opens a [`GatedStore`] when dropped: a test that fails leaves no write held (the server
+/// could not stop).
+struct Reopen(Arc<GatedStore>);
+
+impl Drop for Reopen {
+    fn drop(&mut self) {
+        self.0.set_open(true);
+    }
+}
+
 impl Store for GatedStore {
     fn load(&self, node: &str) -> Result<AgentState, StoreError> {
         self.inner.load(node)
@@ -1037,10 +1158,11 @@ async fn a_store_that_blocks_holds_up_only_the_agents_whose_turns_wait_for_it() 
     assert_eq!(next_published(&mut published).await, Some(0), "the sync");
 
     store.set_open(false);
+    let store = Reopen(store);
     for node in writers {
         handle.command(node, "deposit", 5i64).await.unwrap();
     }
-    tokio::time::timeout(Duration::from_secs(10), store.held.notified())
+    tokio::time::timeout(Duration::from_secs(10), store.0.held.notified())
         .await
         .expect("a write is held");
     let held_read = tokio::spawn({
@@ -1076,13 +1198,13 @@ async fn a_store_that_blocks_holds_up_only_the_agents_whose_turns_wait_for_it() 
         "a read saw a turn before it landed"
     );
 
-    store.set_open(true);
+    store.0.set_open(true);
     assert_eq!(next_published(&mut published).await, Some(5));
     assert_eq!(held_read.await.unwrap(), 5);
     for node in writers {
         assert_eq!(read(&handle, node).await.0, 5);
     }
-    println!("groups written: {:?}", store.groups.lock().unwrap());
+    println!("groups written: {:?}", store.0.groups.lock().unwrap());
     stop(handle, task).await;
 }
 

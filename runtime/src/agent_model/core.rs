@@ -68,7 +68,13 @@ pub(crate) struct Hosting {
     pub(crate) store: Option<StoreIo>,
     /// The host's meta node, if the server has introspection.
     pub(crate) meta: Option<Arc<HostMeta>>,
+    /// The end of the instance this one replaces at the same node (it stopped or was
+    /// passivated, and may still be writing its last turn): the new one loads after it.
+    pub(crate) after: Option<Finished>,
 }
+
+/// Completes when an agent task has ended (shared: whoever waits for it may clone it).
+pub(crate) type Finished = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
 
 /// One agent instance: its lanes, its lifecycle and its pending async work.
 pub(crate) struct AgentCore<A, L> {
@@ -106,6 +112,8 @@ pub(crate) struct AgentCore<A, L> {
     sender: Option<Identity>,
     /// The agent's meta node, if the server has introspection.
     meta: Option<Box<NodeMeta>>,
+    /// The end of the instance this one replaces, until the task has waited for it.
+    after: Option<Finished>,
     /// Lets lines about commands it refused through, at most one per interval.
     refused_log: RefusalLog,
     /// A turn's changes could not be saved: the lanes hold state the store does not, so the
@@ -155,6 +163,7 @@ where
             awaiting: false,
             sender: None,
             meta,
+            after: hosting.after,
             refused_log: RefusalLog::default(),
             unsaved_failure: false,
         }
@@ -174,6 +183,11 @@ where
 
     pub(crate) fn uri(&self) -> &str {
         &self.uri
+    }
+
+    /// The end of the instance this one replaces, if it must wait for it (once).
+    pub(crate) fn take_predecessor(&mut self) -> Option<Finished> {
+        self.after.take()
     }
 
     /// Where the agent's state is kept, if anywhere.

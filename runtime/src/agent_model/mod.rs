@@ -18,7 +18,7 @@ mod runner;
 mod task;
 
 pub use self::core::HandlerFailure;
-pub(crate) use self::core::{AgentCore, Hosting};
+pub(crate) use self::core::{AgentCore, Finished, Hosting};
 pub use task::{AgentRef, SendError};
 
 /// Downlinks hosted by an agent (re-exported here for the paths SwimOS users know:

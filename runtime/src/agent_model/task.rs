@@ -202,6 +202,10 @@ async fn run<A, L>(
     A: AgentLaneModel,
     L: AgentLifecycle<A>,
 {
+    // The instance this one replaces writes its last turn (`on_stop`) first.
+    if let Some(predecessor) = core.take_predecessor() {
+        predecessor.await;
+    }
     // The persisted state is read off the worker, as commits are written.
     let loaded = match core.store() {
         Some(store) => Some(store.load(core.uri()).await),

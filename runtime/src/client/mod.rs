@@ -169,6 +169,7 @@ impl Client {
                 environment: Some(shared),
                 store: None,
                 meta: None,
+                after: None,
             },
         );
         Client {

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use futures::FutureExt;
 use tokio::task::JoinHandle;
 
 use super::plane::{Owner, Plane};
 use super::proxy::{self, Target};
 use super::route::RoutePattern;
 use crate::agent_lifecycle::AgentLifecycle;
-use crate::agent_model::{AgentLaneModel, AgentModel, Hosting};
+use crate::agent_model::{AgentLaneModel, AgentModel, Finished, Hosting};
 use crate::cluster::ShardEvent;
 use crate::config::AgentConfig;
 use crate::environment::RemoteHosts;
@@ -57,7 +58,8 @@ pub(crate) struct Route {
 
 struct Running {
     mailbox: Mailbox,
-    task: JoinHandle<()>,
+    /// The end of its task.
+    finished: Finished,
 }
 
 /// What watches a server's agents: the host's meta node (which keeps their counts), whether
@@ -151,9 +153,7 @@ impl Registry {
             let _ = agent.mailbox.send(Request::Stop(reason.clone())).await;
         }
         for agent in agents {
-            if let Err(err) = agent.task.await {
-                tracing::error!(%err, "an agent task panicked");
-            }
+            agent.finished.await;
         }
     }
 }
@@ -421,16 +421,26 @@ impl Registry {
             environment: Some(this),
             store: self.store.clone(),
             meta: self.meta.clone(),
+            // An instance that stopped may still be writing its last turn.
+            after: agents.get(node).map(|stopped| stopped.finished.clone()),
         };
         let (mailbox, task) =
             route
                 .factory
                 .start(node.to_owned(), parameters, self.config.clone(), hosting);
+        let finished = task
+            .map(|ended| {
+                if let Err(err) = ended {
+                    tracing::error!(%err, "an agent task panicked");
+                }
+            })
+            .boxed()
+            .shared();
         agents.insert(
             node.to_owned(),
             Running {
                 mailbox: mailbox.clone(),
-                task,
+                finished,
             },
         );
         Ok(mailbox)

@@ -347,6 +347,17 @@ mod tests {
         }
     }
 
+    /// Opens the gate when dropped: a test that fails leaves no write held (the store's
+    /// thread could not be joined).
+    struct Reopen(Arc<Gated>);
+
+    impl Drop for Reopen {
+        fn drop(&mut self) {
+            *lock(&self.0.open) = true;
+            self.0.opened.notify_all();
+        }
+    }
+
     /// Counts the turns queued.
     #[derive(Default)]
     struct Queued(AtomicUsize, tokio::sync::Notify);
@@ -371,6 +382,7 @@ mod tests {
         let store = Arc::new(Gated::default());
         let queued = Arc::new(Queued::default());
         let io = StoreIo::start(store.clone(), Some(queued.clone())).unwrap();
+        let gate = Reopen(store.clone());
         assert!(!io.commits_inline());
         let first = tokio::spawn({
             let io = io.clone();
@@ -390,8 +402,7 @@ mod tests {
                 .await
                 .expect("every turn is queued");
         }
-        *lock(&store.open) = true;
-        store.opened.notify_all();
+        drop(gate);
         first.await.unwrap().unwrap();
         for other in others {
             other.await.unwrap().unwrap();

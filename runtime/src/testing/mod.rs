@@ -165,6 +165,7 @@ where
                     environment: None,
                     store: self.store.map(StoreIo::inline),
                     meta: None,
+                    after: None,
                 },
                 ready_tx,
             ),
