@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes docs/console.png, the README's picture of the web console: the browser test of the
+# Makes docs/console.png, the guide's picture of the web console: the browser test of the
 # console (tests/console.rs) saves what headless Chromium shows once an agent has a value.
 set -euo pipefail
 cd "$(dirname "$0")/.."

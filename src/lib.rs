@@ -121,6 +121,13 @@ pub mod agent {
 
 pub use tidal_runtime::{client, recon, testing};
 
+pub mod guide;
+
+/// The README's snippets, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The WARP protocol, for tools that speak it: envelopes ([`warp::Envelope`]) and the bodies
 /// of map lane events and commands ([`warp::map_message_from_recon`]).
 pub use tidal_runtime::warp;
@@ -150,7 +157,8 @@ pub mod introspection {
 pub use tidal_runtime::store;
 
 /// The cluster's pieces: placement of agents on shards and servers, membership, shard leases
-/// (with the feature `postgres`, on PostgreSQL). Servers do not use them yet.
+/// (with the feature `postgres`, on PostgreSQL). A server joins a plane with
+/// `ServerBuilder::with_cluster` (see [the guide](guide::clustering)).
 pub use tidal_runtime::cluster;
 
 /// Route patterns for node URIs (`/rooms/:id`).

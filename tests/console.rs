@@ -8,7 +8,7 @@
 //! server stops and reconnects when a server comes back on the same port.
 //!
 //! With `TIDAL_CONSOLE_SCREENSHOT=<path>`, the test also saves a PNG of the console
-//! (`scripts/console-screenshot.sh` makes the README's).
+//! (`scripts/console-screenshot.sh` makes the guide's).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
