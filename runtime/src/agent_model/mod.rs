@@ -10,15 +10,15 @@
 //! with the lane handlers it triggers run depth-first, before the next. After each such event the
 //! lanes that changed publish to their subscribers.
 
-mod core;
 mod effects;
+mod instance;
 mod meta;
 mod persistence;
 mod runner;
 mod task;
 
-pub use self::core::HandlerFailure;
-pub(crate) use self::core::{AgentCore, Finished, Hosting};
+pub use self::instance::HandlerFailure;
+pub(crate) use self::instance::{AgentCore, Finished, Hosting};
 pub use task::{AgentRef, SendError};
 
 /// Downlinks hosted by an agent (re-exported here for the paths SwimOS users know:

@@ -42,12 +42,11 @@ mod policy;
 mod proxy;
 mod registry;
 mod route;
+mod serving;
 mod tls;
 
 pub use crate::vocabulary::canonical_node_uri;
-pub use builder::{
-    Server, ServerBuilder, ServerBuilderError, ServerConfig, ServerError, ServerHandle,
-};
+pub use builder::{ServerBuilder, ServerBuilderError, ServerConfig};
 pub use endpoint::{EndpointConfig, Limits};
 pub use plane::ClusterConfig;
 pub use policy::{
@@ -55,4 +54,5 @@ pub use policy::{
     PolicyFuture, ReadOnlyForAnonymous,
 };
 pub use route::{RouteError, RoutePattern};
+pub use serving::{Server, ServerError, ServerHandle};
 pub use tls::{ServerTlsConfig, ServerTlsError};
