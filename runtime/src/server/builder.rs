@@ -224,7 +224,7 @@ impl ServerBuilder {
 
     /// Serves TLS on the bind address: `wss://` for WARP and `https://` for HTTP lanes, with
     /// this certificate chain and key (TLS 1.2 and 1.3). Replace them while the server runs
-    /// with [`ServerHandle::reload_tls`]. Plain-text clients are refused (their connection is
+    /// with [`ServerHandle::reload_tls`](super::ServerHandle::reload_tls). Plain-text clients are refused (their connection is
     /// closed after the failed handshake).
     pub fn with_tls(mut self, tls: ServerTlsConfig) -> Self {
         self.tls = Some(tls);
@@ -236,7 +236,7 @@ impl ServerBuilder {
     /// [`SocketAddr`]. A host name is resolved now, with the system's (blocking) resolver, as
     /// `std::net::TcpListener::bind` does; the server listens on the first of its addresses
     /// that it can bind. Port 0 picks a free port (see
-    /// [`ServerHandle::bound_addr`]).
+    /// [`ServerHandle::bound_addr`](super::ServerHandle::bound_addr)).
     ///
     /// An address that does not resolve fails [`build`](Self::build) with
     /// [`ServerBuilderError::Address`].
