@@ -40,6 +40,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// On docs.rs, items behind a cargo feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Generated code names `::tidal`, which must resolve inside this crate too.
 extern crate self as tidal;

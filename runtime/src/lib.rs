@@ -40,6 +40,8 @@
 //! traits (the lifecycles built in `agent_lifecycle`).
 
 #![warn(missing_docs)]
+// On docs.rs, items behind a cargo feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod agent_lifecycle;
 pub mod agent_model;

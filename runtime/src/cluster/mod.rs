@@ -33,6 +33,7 @@ use futures::future::BoxFuture;
 pub use keeper::{run_keeper, HandOff, HeldShards, KeeperConfig, ShardEvent};
 pub use placement::{fnv1a64, Placement, ShardId, DEFAULT_SHARDS};
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresCluster;
 
 /// A server of the plane, as it registers itself.

@@ -169,11 +169,12 @@ impl ServerBuilder {
     /// `config`: it registers there, runs the agents of the shards it holds (their state in
     /// that database, every write fenced by the shard's lease), and forwards links, syncs and
     /// commands for every other node to the member that owns it. Clients and agents reach
-    /// every agent of the plane through any member. See the README's "Clustering".
+    /// every agent of the plane through any member. See the guide's clustering chapter.
     ///
     /// All members must use the same plane name, routes and shard count. The server must be
     /// bound to an address (or `config` must advertise one), and given no other store.
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub fn with_cluster(mut self, config: ClusterConfig) -> Self {
         self.cluster = Some(config);
         self
@@ -216,7 +217,7 @@ impl ServerBuilder {
 
     /// Serves Prometheus metrics at `GET /metrics` on the server's port (the OpenMetrics text
     /// format): agents, connections, links, events, commands, bytes, remote connections and
-    /// store writes. See the README's list.
+    /// store writes. The guide's observability chapter lists them.
     pub fn enable_metrics(mut self) -> Self {
         self.config.metrics = true;
         self

@@ -58,6 +58,7 @@ use std::time::Duration;
 pub use fjall_store::FjallStore;
 pub use memory::InMemoryStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 #[cfg(feature = "postgres")]
 pub(crate) use postgres::{create_tables, LEASES_SCHEMA};
