@@ -9,6 +9,10 @@
 //!
 //! Run: `cargo bench --bench handlers`
 
+// Allocations are counted by a global allocator of this binary, which only `unsafe` can
+// write.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
 use std::hint::black_box;

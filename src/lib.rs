@@ -39,6 +39,7 @@
 //! assert_eq!(agent.value(CounterAgent::COUNT), 5);
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // On docs.rs, items behind a cargo feature say which.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -27,6 +27,8 @@
 //! authority). The exit status is 0 on success, 2 for a usage error and 1 when the host cannot
 //! be reached, the node or the lane does not exist, or VALUE is not Recon.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,6 +8,8 @@
 //! have had (stub bodies, as thiserror does), so that later uses of the type compile and one
 //! mistake gives exactly one message.
 
+#![forbid(unsafe_code)]
+
 mod errors;
 mod generics;
 mod lane_model;

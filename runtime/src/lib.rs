@@ -39,6 +39,7 @@
 //! `environment::RemoteHosts` (the connection pool, in `remote`), and the downlink handler
 //! traits (the lifecycles built in `agent_lifecycle`).
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // On docs.rs, items behind a cargo feature say which.
 #![cfg_attr(docsrs, feature(doc_cfg))]
