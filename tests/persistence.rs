@@ -832,8 +832,14 @@ pub struct Closing {
     deposit: CommandLane<i64>,
 }
 
+/// The gate a slow `on_stop` waits at until the test opens it.
+type StopGate = Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>;
+
+/// With a gate, `on_stop` waits at it before writing its mark (a slow last turn).
 #[derive(Clone, Default)]
-pub struct ClosingLifecycle;
+pub struct ClosingLifecycle {
+    gate: Option<StopGate>,
+}
 
 #[lifecycle(Closing)]
 impl ClosingLifecycle {
@@ -849,46 +855,24 @@ impl ClosingLifecycle {
 
     #[on_stop]
     fn stop(&self, context: HandlerContext<Closing>) -> impl EventHandler<Closing> {
-        context.set_value(Closing::CLOSED, true)
-    }
-}
-
-/// An account whose `on_stop` waits for the test (a slow last turn) before writing its mark.
-#[derive(Clone)]
-pub struct SlowClosing {
-    gate: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
-}
-
-#[lifecycle(Closing)]
-impl SlowClosing {
-    #[on_command(deposit)]
-    fn deposit(
-        &self,
-        context: HandlerContext<Closing>,
-        amount: &i64,
-    ) -> impl EventHandler<Closing> {
-        let amount = *amount;
-        context.transform_value(Closing::BALANCE, move |balance| balance + amount)
-    }
-
-    #[on_stop]
-    fn stop(&self, context: HandlerContext<Closing>) -> impl EventHandler<Closing> {
         let gate = self.gate.clone();
         context
             .effect(move || {
-                let (open, opened) = &*gate;
-                let mut open = open.lock().unwrap();
-                while !*open {
-                    open = opened.wait(open).unwrap();
+                if let Some(gate) = gate {
+                    let (open, opened) = &*gate;
+                    let mut open = open.lock().unwrap();
+                    while !*open {
+                        open = opened.wait(open).unwrap();
+                    }
                 }
             })
             .followed_by(context.set_value(Closing::CLOSED, true))
     }
 }
 
-/// Opens a [`SlowClosing`] gate when dropped: a test that fails leaves no worker waiting at it
+/// Opens a [`ClosingLifecycle`] gate when dropped: a test that fails leaves no worker waiting at it
 /// (the runtime could not shut down).
-struct OpenOnDrop(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+struct OpenOnDrop(StopGate);
 
 impl Drop for OpenOnDrop {
     fn drop(&mut self) {
@@ -903,7 +887,9 @@ impl Drop for OpenOnDrop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_addressed_again_while_its_last_turn_is_written_loads_after_it() {
     let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-    let lifecycle = SlowClosing { gate: gate.clone() };
+    let lifecycle = ClosingLifecycle {
+        gate: Some(gate.clone()),
+    };
     let gate = OpenOnDrop(gate);
     let server = ServerBuilder::with_plane_name("closing")
         .with_in_memory_store()
@@ -971,7 +957,7 @@ fn a_store_write_that_fails_during_stop_is_reported_and_loses_only_that_turn() {
     let counting = Arc::new(CountingStore::new(3, false));
     let store: Arc<dyn Store> = counting.clone();
     let closing = |store: &Arc<dyn Store>| {
-        AgentHarness::builder(Closing::default(), ClosingLifecycle)
+        AgentHarness::builder(Closing::default(), ClosingLifecycle::default())
             .uri("/closing/1")
             .store(store.clone())
             .build()
