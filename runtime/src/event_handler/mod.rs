@@ -58,6 +58,7 @@ pub type LocalBoxEventHandler<'a, A> = Box<dyn EventHandler<A> + 'a>;
 ///
 /// A handler is used once: stepping it again after it returned [`StepResult::Complete`] or
 /// [`StepResult::Fail`] yields `Fail(EventHandlerError::SteppedAfterComplete)`.
+#[must_use = "a handler does nothing until it runs: return it from the handler method, or chain it with `followed_by`/`and_then`"]
 pub trait HandlerAction<A> {
     /// The value the handler produces when it completes.
     type Completion;

@@ -125,6 +125,7 @@ pub enum ServerBuilderError {
 /// # Ok(())
 /// # }
 /// ```
+#[must_use = "a builder does nothing until `build()` is awaited"]
 pub struct ServerBuilder {
     plane: String,
     bind: Option<Result<Vec<SocketAddr>, ServerBuilderError>>,

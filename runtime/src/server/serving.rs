@@ -36,6 +36,7 @@ pub enum ServerError {
 }
 
 /// A server, built and ready to [`run`](Server::run).
+#[must_use = "a server serves nothing until it runs: call `run()` or `run_until()` and await its task"]
 pub struct Server {
     pub(super) plane: String,
     pub(super) listener: Option<TcpListener>,

@@ -111,6 +111,7 @@ pub struct AgentHarness<A, L> {
 }
 
 /// Configures an [`AgentHarness`] before it is created.
+#[must_use = "a harness builder does nothing until `build()`"]
 pub struct HarnessBuilder<A, L> {
     agent: A,
     lifecycle: L,
