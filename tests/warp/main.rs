@@ -675,6 +675,43 @@ async fn dropping_a_handle_does_not_stop_the_server_but_stop_on_a_clone_does() {
         .unwrap();
 }
 
+/// An agent of another type than the server's routes serve.
+#[derive(AgentLaneModel)]
+pub struct Other {
+    value: ValueLane<i32>,
+}
+
+/// `agent_ref` checks the type asked for against the route's: a wrong type is an error naming
+/// both, not a handle whose handlers would be dropped.
+#[tokio::test]
+async fn an_agent_ref_of_the_wrong_type_is_refused_with_both_types() {
+    let running = serve_with(|_| {}).await;
+    assert!(running.server.agent_ref::<Unit>("/unit/typed").is_ok());
+    let wrong = running.server.agent_ref::<Other>("/unit/typed").err();
+    let Some(ServerError::WrongAgentType {
+        node,
+        asked,
+        served,
+    }) = &wrong
+    else {
+        panic!("{wrong:?}");
+    };
+    assert_eq!(node, "/unit/typed");
+    assert!(
+        asked.ends_with("Other") && served.ends_with("Unit"),
+        "{wrong:?}"
+    );
+    assert!(wrong
+        .unwrap()
+        .to_string()
+        .contains("is served by agents of type"));
+    assert_eq!(
+        running.server.agent_ref::<Unit>("/nowhere").err(),
+        Some(ServerError::NodeNotFound("/nowhere".to_owned()))
+    );
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn run_until_stops_when_the_shutdown_future_completes() {
     let server = ServerBuilder::with_plane_name("until")

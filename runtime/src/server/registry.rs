@@ -32,6 +32,9 @@ pub(crate) trait AgentFactory: Send + Sync + 'static {
         config: AgentConfig,
         hosting: Hosting,
     ) -> (Mailbox, JoinHandle<()>);
+
+    /// The agent type it starts, and its name (for errors).
+    fn agent_type(&self) -> (std::any::TypeId, &'static str);
 }
 
 impl<A, L> AgentFactory for AgentModel<A, L>
@@ -48,6 +51,10 @@ where
     ) -> (Mailbox, JoinHandle<()>) {
         let (mailbox, _, task) = AgentModel::start(self, uri, parameters, config, hosting);
         (mailbox, task)
+    }
+
+    fn agent_type(&self) -> (std::any::TypeId, &'static str) {
+        (std::any::TypeId::of::<A>(), std::any::type_name::<A>())
     }
 }
 
@@ -373,10 +380,7 @@ impl Environment for Registry {
     // `canonical_node_uri`): the agents are keyed, placed and started by it.
 
     fn serves(&self, node: &str) -> bool {
-        let node = canonical_node_uri(node);
-        self.routes
-            .iter()
-            .any(|route| route.pattern.match_uri(&node).is_some())
+        self.agent_type(node).is_some()
     }
 
     fn resolve_running(&self, node: &str) -> Option<Mailbox> {
@@ -396,6 +400,15 @@ impl Environment for Registry {
 }
 
 impl Registry {
+    /// The agent type of the route that serves `node`, and its name; `None` if no route does.
+    pub(crate) fn agent_type(&self, node: &str) -> Option<(std::any::TypeId, &'static str)> {
+        let node = canonical_node_uri(node);
+        self.routes
+            .iter()
+            .find(|route| route.pattern.match_uri(&node).is_some())
+            .map(|route| route.factory.agent_type())
+    }
+
     /// The inbox of the agent of `node` on this server, started if needed.
     pub(crate) fn start_here(&self, node: &str) -> Result<Mailbox, UnlinkReason> {
         let mut agents = self.agents();

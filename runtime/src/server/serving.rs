@@ -33,6 +33,16 @@ pub enum ServerError {
     /// The server is stopping or has stopped.
     #[error("the server has stopped")]
     Stopped,
+    /// The node's route serves another type of agent than the one asked for.
+    #[error("`{node}` is served by agents of type `{served}`, not `{asked}`")]
+    WrongAgentType {
+        /// The node URI.
+        node: String,
+        /// The agent type asked for.
+        asked: &'static str,
+        /// The agent type the route serves.
+        served: &'static str,
+    },
 }
 
 /// A server, built and ready to [`run`](Server::run).
@@ -309,16 +319,27 @@ impl ServerHandle {
 
     /// A handle to the agent at `uri` (started if needed), to run handlers in it.
     ///
-    /// `A` must be the agent type of the route that serves `uri`; a handler sent to an agent of
-    /// another type is logged and dropped.
+    /// `A` must be the agent type of the route that serves `uri`.
     ///
     /// # Errors
-    /// [`ServerError::NodeNotFound`] if no route serves `uri`, [`ServerError::Stopped`] if the
-    /// server is stopping.
+    /// [`ServerError::NodeNotFound`] if no route serves `uri`, [`ServerError::WrongAgentType`]
+    /// if its route serves another type of agent, [`ServerError::Stopped`] if the server is
+    /// stopping.
     ///
     /// # Panics
     /// Outside a tokio runtime, if the agent must be started.
     pub fn agent_ref<A: AgentLaneModel>(&self, uri: &str) -> Result<AgentRef<A>, ServerError> {
+        match self.registry.agent_type(uri) {
+            None => return Err(ServerError::NodeNotFound(uri.to_owned())),
+            Some((served, name)) if served != std::any::TypeId::of::<A>() => {
+                return Err(ServerError::WrongAgentType {
+                    node: uri.to_owned(),
+                    asked: std::any::type_name::<A>(),
+                    served: name,
+                })
+            }
+            Some(_) => {}
+        }
         self.registry
             .resolve(uri)
             .map(|mailbox| {
