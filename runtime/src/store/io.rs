@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{AgentState, Change, Store, StoreError, Turn};
+use super::{every_turn_failed, AgentState, Change, Store, StoreError, Turn};
 
 /// The most turns one group carries (the rest wait for the next group).
 const MOST_TURNS: usize = 1024;
@@ -275,23 +275,15 @@ fn commit_group(store: &dyn Store, group: &mut Vec<Queued>, observer: Option<&dy
         let changes = turns.iter().map(|turn| turn.changes.len()).sum();
         observer.wrote(turns.len(), changes, started.elapsed());
     }
-    drop(turns);
-    if results.len() != group.len() {
-        let answered = results.len();
-        results = group
-            .iter()
-            .map(|queued| {
-                Err(StoreError::Write {
-                    node: queued.node.to_string(),
-                    source: format!(
-                        "the store answered {answered} results for a group of {} turns",
-                        group.len()
-                    )
-                    .into(),
-                })
-            })
-            .collect();
+    if results.len() != turns.len() {
+        let why = format!(
+            "the store answered {} results for a group of {} turns",
+            results.len(),
+            turns.len()
+        );
+        results = every_turn_failed(&turns, &why);
     }
+    drop(turns);
     for (queued, result) in group.drain(..).zip(results) {
         if let Some(observer) = observer {
             observer.answered(queued.since.elapsed());

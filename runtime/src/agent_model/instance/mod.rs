@@ -82,7 +82,8 @@ pub(crate) type Finished = futures::future::Shared<futures::future::BoxFuture<'s
 pub(crate) struct AgentCore<A, L> {
     agent: A,
     lifecycle: L,
-    uri: String,
+    /// The node URI (shared with the store's queue).
+    uri: Arc<str>,
     parameters: HashMap<String, String>,
     config: AgentConfig,
     effects: Effects<A>,
@@ -92,14 +93,10 @@ pub(crate) struct AgentCore<A, L> {
     stopping: Option<UnlinkReason>,
     /// Where the agent's state is kept, if anywhere.
     store: Option<StoreIo>,
-    /// The node URI, shared with the store's queue.
-    node: Arc<str>,
     /// The changes of the current turn, for the store (reused).
     changes: Changes,
     /// The items changed by turns not committed yet.
     unsaved: DirtyItems,
-    /// Whether the store lets turns of a burst of requests be committed together.
-    gathers: bool,
     /// Whether a burst of requests is under way (if the store gathers turns, they are
     /// committed when it ends).
     bursting: bool,
@@ -141,23 +138,17 @@ where
         let meta = hosting
             .meta
             .map(|host| Box::new(NodeMeta::new::<A>(host, &uri)));
-        let node: Arc<str> = uri.as_str().into();
         AgentCore {
             agent,
             lifecycle,
-            uri,
+            uri: uri.into(),
             parameters,
             config,
             effects: Effects::new(hosting.environment, ready),
             dirty: DirtyItems::new(A::ITEMS.len()),
             downlinks: HashMap::default(),
             stopping: None,
-            gathers: hosting
-                .store
-                .as_ref()
-                .is_some_and(|store| store.gathers_turns()),
             store: hosting.store,
-            node,
             changes: Vec::new(),
             unsaved: DirtyItems::new(A::ITEMS.len()),
             bursting: false,
@@ -228,7 +219,7 @@ where
             let restored = persistence::restore(loaded, &self.agent, &self.uri, &mut self.unsaved);
             if let Err((lane, error)) = restored {
                 let failure = HandlerFailure {
-                    node: self.uri.clone(),
+                    node: self.uri.to_string(),
                     lane,
                     error,
                 };

@@ -70,8 +70,8 @@ where
 
     /// The commit the turns run since the last one await, if they await one: the task runs
     /// it off the agent ([`PendingCommit::run`]) and hands the outcome to
-    /// [`committed`](Self::committed), which publishes them. Turns that changed nothing the
-    /// store keeps are published here, at once.
+    /// [`finish_commit`](Self::finish_commit), which publishes them. Turns that changed nothing
+    /// the store keeps are published here, at once.
     pub(crate) fn take_commit(&mut self) -> Option<PendingCommit> {
         if !std::mem::take(&mut self.awaiting) {
             return None;
@@ -90,7 +90,7 @@ where
         }
         Some(PendingCommit {
             store,
-            node: self.node.clone(),
+            node: self.uri.clone(),
             changes: std::mem::take(&mut self.changes),
         })
     }
@@ -103,16 +103,12 @@ where
         result: Result<(), StoreError>,
         changes: Changes,
     ) -> Result<(), HandlerFailure> {
-        if self.changes.capacity() < changes.capacity() {
-            self.changes = changes;
-        }
+        // The turn's vector was lent to the commit: it comes back for the next.
+        self.changes = changes;
         self.committed(result.map_err(EventHandlerError::Store))
     }
 
-    pub(super) fn committed(
-        &mut self,
-        result: Result<(), EventHandlerError>,
-    ) -> Result<(), HandlerFailure> {
+    fn committed(&mut self, result: Result<(), EventHandlerError>) -> Result<(), HandlerFailure> {
         if result.is_err() {
             self.unsaved_failure = true;
         }
@@ -206,7 +202,7 @@ where
             if !store.commits_inline() {
                 // The task commits, off this thread, then publishes.
                 self.awaiting = true;
-            } else if !(self.bursting && self.gathers) {
+            } else if !(self.bursting && store.gathers_turns()) {
                 if let Err(error) = self.save_now(&store) {
                     result = Err(error);
                 }
@@ -245,7 +241,7 @@ where
                     meta.failed();
                 }
                 let failure = HandlerFailure {
-                    node: self.uri.clone(),
+                    node: self.uri.to_string(),
                     lane: lane_id.and_then(A::item_spec).map(|spec| spec.name),
                     error,
                 };

@@ -16,61 +16,52 @@ pub(super) async fn commit_turns(
     connection: &mut Connection,
     turns: &[Turn<'_>],
 ) -> Vec<Result<(), StoreError>> {
-    let refused = |node: &str, source: BoxError| {
-        Err(StoreError::Write {
-            node: node.to_owned(),
-            source,
+    // The lease of each turn: `None` for a turn of a fenced store whose server holds none
+    // (refused without being sent).
+    let leases: Vec<Option<Option<FenceToken>>> = turns
+        .iter()
+        .map(|turn| match &connection.fence {
+            Some(fence) => fence.token(turn.node).map(Some),
+            None => Some(None),
         })
-    };
-    let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(turns.len());
-    let mut group: Vec<(&Turn<'_>, Option<FenceToken>)> = Vec::with_capacity(turns.len());
-    for turn in turns {
-        match &connection.fence {
-            Some(fence) => match fence.token(turn.node) {
-                Some(token) => group.push((turn, Some(token))),
-                None => {
-                    let why = format!("this server holds no lease for {}", turn.node);
-                    results.push(refused(turn.node, why.into()));
-                    continue;
-                }
-            },
-            None => group.push((turn, None)),
-        }
-        results.push(Ok(()));
-    }
-    let outcome = connection.run(&Commit(&group)).await;
-    // `results` holds `Ok` for the turns sent, in order.
-    let mut sent = results.iter_mut().filter(|result| result.is_ok());
-    match outcome {
-        Ok(fenced) => {
-            for (result, fenced) in sent.by_ref().zip(fenced) {
-                if let Some(fenced) = fenced {
-                    *result = Err(StoreError::Write {
-                        node: String::new(),
-                        source: Box::new(fenced),
-                    });
-                }
-            }
-        }
-        Err(source) => {
-            let why = source.to_string();
-            for result in sent {
-                *result = Err(StoreError::Write {
-                    node: String::new(),
-                    source: why.clone().into(),
-                });
-            }
+        .collect();
+    let group: Vec<(&Turn<'_>, Option<FenceToken>)> = turns
+        .iter()
+        .zip(&leases)
+        .filter_map(|(turn, lease)| Some((turn, lease.clone()?)))
+        .collect();
+    // For each turn sent, in order: why it was refused, if it was; or why the group failed.
+    let mut outcomes = match connection.run(&Commit(&group)).await {
+        Ok(refused) => refused
+            .into_iter()
+            .map(|fenced| fenced.map(|fenced| Box::new(fenced) as BoxError))
+            .collect(),
+        Err(failed) => {
+            let why = failed.to_string();
+            group
+                .iter()
+                .map(|_| Some(why.clone().into()))
+                .collect::<Vec<_>>()
         }
     }
-    // The node of each failed turn, for its message.
-    for (result, turn) in results.iter_mut().zip(turns) {
-        if let Err(StoreError::Write { node, .. }) = result {
-            if node.is_empty() {
-                turn.node.clone_into(node);
+    .into_iter();
+    turns
+        .iter()
+        .zip(leases)
+        .map(|(turn, lease)| {
+            let failure = match lease {
+                None => Some(format!("this server holds no lease for {}", turn.node).into()),
+                Some(_) => outcomes.next().flatten(),
+            };
+            match failure {
+                None => Ok(()),
+                Some(source) => Err(StoreError::Write {
+                    node: turn.node.to_owned(),
+                    source,
+                }),
             }
-        }
-    }
-    results
+        })
+        .collect()
 }
 
 impl Work for Commit<'_> {
